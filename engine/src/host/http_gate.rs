@@ -1,0 +1,575 @@
+//! The HTTP gate behind the spoke's `http` import: the only way a spoke reaches its vendor.
+//! [`HttpGate`] is process-wide (one reqwest client, one retry policy); a [`GateSession`] is one
+//! spoke talking to one connection. For each request the session joins the spoke's relative
+//! path to the connection URL, refuses hosts outside the allow-list before any connection is
+//! made, strips headers a spoke may not set (`Authorization` among them) and adds the bearer
+//! token from its [`CredentialProvider`], retries 429 and 503 after `Retry-After`, retries other
+//! 5xx and connection failures of idempotent requests with capped exponential backoff and
+//! jitter, refreshes the token once on a 401, enforces a per-request timeout and a body cap,
+//! and counts requests and retries. It knows nothing of wasm and is tested without it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use rand::Rng;
+use url::Url;
+
+use super::allowed_hosts::AllowedHosts;
+use super::credentials::CredentialProvider;
+use crate::contract::{HttpError, Method, Request, Response};
+
+/// Request headers a spoke may not set; the engine owns them.
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Retry, timeout and size rules for every request through the gate.
+#[derive(Debug, Clone)]
+pub struct GatePolicy {
+    /// Attempts per request, the first included (default 5).
+    pub max_attempts: u32,
+    /// Backoff before the first retry of a 5xx or connection failure (default 500 ms); it
+    /// doubles per attempt, with jitter, up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest backoff between two attempts (default 30 s).
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited out inside the call: the 429 goes back
+    /// to the spoke, which reports `rate-limited` so the job can pause (default 120 s).
+    pub max_retry_after: Duration,
+    /// Time allowed for one attempt, body included (default 30 s).
+    pub request_timeout: Duration,
+    /// Time allowed to connect (default 10 s).
+    pub connect_timeout: Duration,
+    /// The largest response body accepted, in bytes (default 32 MiB).
+    pub max_body_bytes: u64,
+    /// How many requests of one `send-all` run at once (default 8).
+    pub max_concurrency: usize,
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_concurrency: 8,
+        }
+    }
+}
+
+/// The gate could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client: {0}")]
+pub struct GateBuildError(#[from] reqwest::Error);
+
+/// The process-wide HTTP gate: one client, one policy.
+#[derive(Debug, Clone)]
+pub struct HttpGate {
+    client: reqwest::Client,
+    policy: GatePolicy,
+}
+
+impl HttpGate {
+    /// Builds the gate. Redirects are not followed (a redirect could leave the allow-list).
+    pub fn new(policy: GatePolicy) -> Result<Self, GateBuildError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(policy.connect_timeout)
+            .user_agent(concat!("sam/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, policy })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &GatePolicy {
+        &self.policy
+    }
+}
+
+/// Request counts of one session, for job results.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// A snapshot of [`RequestStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    /// Requests sent to the vendor, retries included.
+    pub requests: u64,
+    /// Of those, how many were retries.
+    pub retries: u64,
+    /// Requests the gate refused without sending.
+    pub refused: u64,
+}
+
+impl RequestStats {
+    /// The counts so far.
+    pub fn snapshot(&self) -> RequestCounts {
+        RequestCounts {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One spoke's access to one connection.
+pub struct GateSession {
+    gate: Arc<HttpGate>,
+    spoke_id: String,
+    base: Option<Url>,
+    allowed: AllowedHosts,
+    credentials: Arc<dyn CredentialProvider>,
+    stats: RequestStats,
+}
+
+impl std::fmt::Debug for GateSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateSession")
+            .field("spoke_id", &self.spoke_id)
+            .field("base", &self.base.as_ref().map(Url::as_str))
+            .field("allowed", &self.allowed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection URL given to a session is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Not a URL.
+    #[error("connection URL `{url}` is not a valid URL: {reason}")]
+    BadUrl {
+        url: String,
+        reason: url::ParseError,
+    },
+    /// The URL's host is not allowed.
+    #[error("connection URL `{url}`: {reason}")]
+    Refused {
+        url: String,
+        reason: super::allowed_hosts::HostRefused,
+    },
+}
+
+impl GateSession {
+    /// A session sending to `connection_url` (requests' paths are joined to it), allowed to
+    /// reach `allowed` hosts, authenticating with `credentials`.
+    pub fn new(
+        gate: Arc<HttpGate>,
+        spoke_id: impl Into<String>,
+        connection_url: &str,
+        allowed: AllowedHosts,
+        credentials: Arc<dyn CredentialProvider>,
+    ) -> Result<Self, SessionError> {
+        let base = Url::parse(connection_url).map_err(|reason| SessionError::BadUrl {
+            url: connection_url.to_string(),
+            reason,
+        })?;
+        allowed
+            .check(&base)
+            .map_err(|reason| SessionError::Refused {
+                url: connection_url.to_string(),
+                reason,
+            })?;
+        Ok(Self {
+            gate,
+            spoke_id: spoke_id.into(),
+            base: Some(base),
+            allowed,
+            credentials,
+            stats: RequestStats::default(),
+        })
+    }
+
+    /// A session that refuses every request (for calls that must not touch the network).
+    pub fn closed(gate: Arc<HttpGate>, spoke_id: impl Into<String>) -> Self {
+        Self {
+            gate,
+            spoke_id: spoke_id.into(),
+            base: None,
+            allowed: AllowedHosts::default(),
+            credentials: Arc::new(super::credentials::NoCredential),
+            stats: RequestStats::default(),
+        }
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> RequestCounts {
+        self.stats.snapshot()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &GatePolicy {
+        &self.gate.policy
+    }
+
+    /// Resolves a spoke's path against the connection URL and checks it against the
+    /// allow-list. Exposed for tests and for `plugin check`.
+    pub fn resolve(&self, request: &Request) -> Result<Url, String> {
+        let Some(base) = &self.base else {
+            return Err("this call may not make HTTP requests".to_string());
+        };
+        let path = request.path.trim();
+        let mut url = if path.starts_with("https://") || path.starts_with("http://") {
+            Url::parse(path).map_err(|e| format!("malformed URL `{path}`: {e}"))?
+        } else {
+            if path
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .split('/')
+                .any(|segment| segment == ".." || segment == ".")
+            {
+                return Err(format!(
+                    "path `{path}` may not contain `.` or `..` segments"
+                ));
+            }
+            let joined = format!(
+                "{}/{}",
+                base.as_str().trim_end_matches('/'),
+                path.trim_start_matches('/')
+            );
+            Url::parse(&joined).map_err(|e| format!("malformed path `{path}`: {e}"))?
+        };
+        if !request.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &request.query {
+                pairs.append_pair(name, value);
+            }
+        }
+        url.set_fragment(None);
+        self.allowed.check(&url).map_err(|e| e.to_string())?;
+        Ok(url)
+    }
+
+    /// Sends one request with the gate's rules; see the module docs.
+    pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        let url = match self.resolve(&request) {
+            Ok(url) => url,
+            Err(reason) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(spoke = %self.spoke_id, %reason, "request refused");
+                return Err(HttpError::Denied(reason));
+            }
+        };
+        let headers = self.allowed_headers(&request.headers);
+        let policy = &self.gate.policy;
+        let idempotent = request.method.is_idempotent();
+        let mut token_refreshed = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let token = self.credentials.bearer_token().await.map_err(|e| {
+                HttpError::Denied(format!("no credential for this connection: {e}"))
+            })?;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = self
+                .send_once(
+                    &url,
+                    request.method,
+                    &headers,
+                    &request.body,
+                    token.expose(),
+                )
+                .await;
+            let last_attempt = attempt >= policy.max_attempts;
+            let wait = match &outcome {
+                Ok(response) if response.status == 401 && !token_refreshed => {
+                    token_refreshed = true;
+                    match self.credentials.token_rejected(&token).await {
+                        Ok(true) => Some(Duration::ZERO),
+                        Ok(false) => None,
+                        Err(e) => {
+                            tracing::warn!(spoke = %self.spoke_id, error = %e, "token refresh failed");
+                            None
+                        }
+                    }
+                }
+                Ok(response) if response.status == 429 || response.status == 503 => {
+                    let retry_after = retry_after(&response.headers);
+                    let retryable = response.status == 429 || idempotent;
+                    match retry_after {
+                        _ if !retryable || last_attempt => None,
+                        Some(wait) if wait > policy.max_retry_after => None,
+                        Some(wait) => Some(wait + jitter(wait / 10)),
+                        None => Some(self.backoff(attempt)),
+                    }
+                }
+                Ok(response) if response.status >= 500 && idempotent && !last_attempt => {
+                    Some(self.backoff(attempt))
+                }
+                Err(HttpError::Timeout | HttpError::Connection(_))
+                    if idempotent && !last_attempt =>
+                {
+                    Some(self.backoff(attempt))
+                }
+                _ => None,
+            };
+            match wait {
+                None => return outcome,
+                Some(wait) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        spoke = %self.spoke_id,
+                        url = %redact_query(&url),
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        status = outcome.as_ref().map(|r| r.status).ok(),
+                        "retrying request"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Sends independent requests concurrently (at most `max_concurrency` at once), answers
+    /// in request order.
+    pub async fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        let limit = self.gate.policy.max_concurrency.max(1);
+        futures::stream::iter(requests)
+            .map(|request| self.send(request))
+            .buffered(limit)
+            .collect()
+            .await
+    }
+
+    fn allowed_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .filter(|(name, _)| {
+                let forbidden = FORBIDDEN_HEADERS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name.trim()));
+                if forbidden {
+                    tracing::warn!(
+                        spoke = %self.spoke_id,
+                        header = %name,
+                        "spoke tried to set a header the engine owns; dropped"
+                    );
+                }
+                !forbidden
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let policy = &self.gate.policy;
+        let exp = attempt.saturating_sub(1).min(20);
+        let ceiling = policy
+            .initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(policy.max_backoff);
+        // "Equal jitter": half fixed, half random, so waits stay spread but never collapse.
+        ceiling / 2 + jitter(ceiling / 2)
+    }
+
+    async fn send_once(
+        &self,
+        url: &Url,
+        method: Method,
+        headers: &[(String, String)],
+        body: &Option<Vec<u8>>,
+        token: &str,
+    ) -> Result<Response, HttpError> {
+        let policy = &self.gate.policy;
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+            .map_err(|e| HttpError::Denied(e.to_string()))?;
+        let mut builder = self
+            .gate
+            .client
+            .request(method, url.clone())
+            .timeout(policy.request_timeout);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !token.is_empty() {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        if response
+            .content_length()
+            .is_some_and(|len| len > policy.max_body_bytes)
+        {
+            return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+        }
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() as u64 + chunk.len() as u64 > policy.max_body_bytes {
+                return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn classify(error: reqwest::Error) -> HttpError {
+    if error.is_timeout() {
+        HttpError::Timeout
+    } else {
+        // Never echo the URL: its query may carry ids the logs should not.
+        HttpError::Connection(error.without_url().to_string())
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = rand::rng().random_range(0..=max.as_nanos().min(u64::MAX as u128) as u64);
+    Duration::from_nanos(nanos)
+}
+
+/// Parses `Retry-After` (seconds or an HTTP date); `None` when absent or unreadable.
+pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let value = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, value)| value.trim())?;
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn redact_query(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::credentials::StaticToken;
+
+    fn session(base: &str, allowed: &[&str]) -> GateSession {
+        let gate = Arc::new(HttpGate::new(GatePolicy::default()).unwrap());
+        GateSession::new(
+            gate,
+            "test",
+            base,
+            AllowedHosts::new(allowed),
+            Arc::new(StaticToken::new("t")),
+        )
+        .unwrap()
+    }
+
+    fn get(path: &str) -> Request {
+        Request {
+            method: Method::Get,
+            path: path.to_string(),
+            query: vec![],
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    #[test]
+    fn joins_paths_under_the_connection_url() {
+        let s = session(
+            "https://api.atlassian.com/ex/confluence/abc",
+            &["api.atlassian.com"],
+        );
+        let mut request = get("/wiki/rest/api/group?start=0");
+        request.query = vec![("limit".into(), "200".into())];
+        assert_eq!(
+            s.resolve(&request).unwrap().as_str(),
+            "https://api.atlassian.com/ex/confluence/abc/wiki/rest/api/group?start=0&limit=200"
+        );
+        assert_eq!(
+            s.resolve(&get("wiki/rest/api/user")).unwrap().as_str(),
+            "https://api.atlassian.com/ex/confluence/abc/wiki/rest/api/user"
+        );
+    }
+
+    #[test]
+    fn refuses_escapes_and_foreign_hosts() {
+        let s = session(
+            "https://api.atlassian.com/ex/confluence/abc",
+            &["api.atlassian.com"],
+        );
+        assert!(s.resolve(&get("/../../oauth/token")).is_err());
+        assert!(s.resolve(&get("https://evil.example/steal")).is_err());
+        assert!(s.resolve(&get("https://api.atlassian.com/other")).is_ok());
+        let closed =
+            GateSession::closed(Arc::new(HttpGate::new(GatePolicy::default()).unwrap()), "t");
+        assert!(closed.resolve(&get("/x")).is_err());
+    }
+
+    #[test]
+    fn connection_url_must_be_allowed() {
+        let gate = Arc::new(HttpGate::new(GatePolicy::default()).unwrap());
+        let err = GateSession::new(
+            gate,
+            "t",
+            "https://evil.example/",
+            AllowedHosts::new(["api.atlassian.com"]),
+            Arc::new(StaticToken::new("t")),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("evil.example"), "{err}");
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
+        assert_eq!(retry_after(&h("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&h("garbage")), None);
+        assert_eq!(retry_after(&[]), None);
+        let past = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH);
+        assert_eq!(retry_after(&h(&past)), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let s = session("https://api.atlassian.com/", &["api.atlassian.com"]);
+        for attempt in 1..30 {
+            let wait = s.backoff(attempt);
+            let ceiling = (s.policy().initial_backoff * (1u32 << (attempt - 1).min(20)))
+                .min(s.policy().max_backoff);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{attempt}: {wait:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! The plugin host: loads spokes (WebAssembly components implementing `sam:spoke`) and runs
+//! their exports in a sandbox. One [`SpokeHost`] per process holds the wasmtime engine, the
+//! linker, the epoch ticker, the compile cache and the HTTP gate. A [`LoadedSpoke`] is a
+//! compiled, pre-instantiated component plus its manifest; every export call gets a fresh
+//! instance, so no state or damage carries over from one call to the next. The sandbox: no
+//! filesystem, no environment, no sockets, no inherited stdio (guest stdout and stderr are
+//! captured and logged through tracing), a wall-clock deadline per call (epoch interruption)
+//! and a memory cap per instance. A trap, a panic, a blown deadline or memory cap becomes a
+//! [`CallError`] naming the spoke and the call; the host keeps running. The host knows nothing
+//! of the store or the pipeline.
+
+pub mod allowed_hosts;
+pub(crate) mod bindings;
+pub mod compile_cache;
+pub mod credentials;
+pub mod http_gate;
+mod sandbox;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+pub use allowed_hosts::AllowedHosts;
+pub use compile_cache::{CacheOutcome, CompileCache};
+pub use credentials::{BearerToken, CredentialError, CredentialProvider, StaticToken};
+pub use http_gate::{GatePolicy, GateSession, HttpGate, RequestCounts};
+
+use crate::contract::{
+    ActivityPage, Config, EpochSeconds, GroupPage, Manifest, Process, SeatChange, SpokeError,
+    SubscriptionPage, SubscriptionRef, UserActivity, ValidationCheck,
+};
+use bindings::{Spoke, SpokePre};
+use sandbox::HostState;
+
+/// How often the epoch ticker advances; the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-call sandbox limits.
+#[derive(Debug, Clone)]
+pub struct SandboxLimits {
+    /// Wall-clock time one export call may take, HTTP waits included (default 60 s).
+    pub call_deadline: Duration,
+    /// The most linear memory one instance may hold, in bytes (default 256 MiB).
+    pub memory_cap: usize,
+    /// Bytes of guest stdout and of stderr kept per call for the logs (default 64 KiB).
+    pub output_capture: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            call_deadline: Duration::from_secs(60),
+            memory_cap: 256 * 1024 * 1024,
+            output_capture: 64 * 1024,
+        }
+    }
+}
+
+/// Everything a [`SpokeHost`] is built from.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Sandbox limits for every call.
+    pub limits: SandboxLimits,
+    /// HTTP rules for every request.
+    pub gate: GatePolicy,
+    /// Where compiled artifacts are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// wasmtime rejected the configuration.
+    #[error("could not configure the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Gate(#[from] http_gate::GateBuildError),
+    /// The compile cache could not be opened.
+    #[error(transparent)]
+    Cache(#[from] compile_cache::CacheError),
+}
+
+/// A spoke could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read spoke {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not a component, or not compilable.
+    #[error("spoke {origin}: {source}")]
+    Artifact {
+        origin: String,
+        source: compile_cache::LoadArtifactError,
+    },
+    /// The component does not implement `sam:spoke@0.1.x` (missing or mistyped imports/exports).
+    #[error(
+        "spoke {origin} does not implement the sam:spoke@{} contract: {reason}",
+        crate::contract::CONTRACT_VERSION
+    )]
+    Contract { origin: String, reason: String },
+    /// `manifest()` failed.
+    #[error("spoke {origin}: {source}")]
+    Manifest { origin: String, source: CallError },
+    /// The manifest is not well formed.
+    #[error("spoke {origin} has an invalid manifest: {}", problems.join("; "))]
+    InvalidManifest {
+        origin: String,
+        problems: Vec<String>,
+    },
+}
+
+/// Why an export call failed.
+#[derive(Debug, thiserror::Error)]
+#[error("spoke `{spoke}`, call `{call}`: {kind}")]
+pub struct CallError {
+    /// The spoke's id.
+    pub spoke: String,
+    /// The export called (WIT name).
+    pub call: &'static str,
+    /// What went wrong.
+    #[source]
+    pub kind: CallErrorKind,
+}
+
+/// The kinds of [`CallError`].
+#[derive(Debug, thiserror::Error)]
+pub enum CallErrorKind {
+    /// The spoke returned an error of the contract's `spoke-error` variant.
+    #[error("{}", .0.describe())]
+    Spoke(SpokeError),
+    /// The call ran past its wall-clock deadline and was interrupted.
+    #[error("interrupted after exceeding its deadline of {0:?}")]
+    DeadlineExceeded(Duration),
+    /// The instance tried to grow its memory past the cap.
+    #[error("exceeded the memory cap of {cap} bytes (asked for {requested} bytes)")]
+    MemoryCap { cap: usize, requested: usize },
+    /// The guest trapped (a panic, `unreachable`, a bad memory access); with its stderr tail.
+    #[error("the guest trapped: {0}")]
+    Trap(String),
+    /// A fresh instance could not be created.
+    #[error("could not instantiate: {0}")]
+    Instantiate(String),
+}
+
+impl CallError {
+    /// The spoke's own error, when that is what failed.
+    pub fn spoke_error(&self) -> Option<&SpokeError> {
+        match &self.kind {
+            CallErrorKind::Spoke(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+struct HostShared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    gate: Arc<HttpGate>,
+    limits: SandboxLimits,
+    cache: Option<CompileCache>,
+}
+
+/// The process-wide plugin host. Cheap to clone.
+#[derive(Clone)]
+pub struct SpokeHost {
+    shared: Arc<HostShared>,
+}
+
+impl std::fmt::Debug for SpokeHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpokeHost")
+            .field("limits", &self.shared.limits)
+            .field("cache", &self.shared.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpokeHost {
+    /// Builds the engine, the linker (WASI locked down plus the `sam:spoke` imports) and
+    /// starts the epoch ticker.
+    pub fn new(options: HostOptions) -> Result<Self, HostError> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| HostError::Engine(e.to_string()))?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        Spoke::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        spawn_epoch_ticker(&engine);
+        let cache = options.cache_dir.map(CompileCache::open).transpose()?;
+        Ok(Self {
+            shared: Arc::new(HostShared {
+                engine,
+                linker,
+                gate: Arc::new(HttpGate::new(options.gate)?),
+                limits: options.limits,
+                cache,
+            }),
+        })
+    }
+
+    /// The HTTP gate shared by every session.
+    pub fn gate(&self) -> Arc<HttpGate> {
+        self.shared.gate.clone()
+    }
+
+    /// The sandbox limits in force.
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.shared.limits
+    }
+
+    /// Loads a spoke from a `.wasm` file.
+    pub async fn load_file(&self, path: impl AsRef<Path>) -> Result<LoadedSpoke, LoadError> {
+        let path = path.as_ref();
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        self.load_bytes(bytes, &path.display().to_string()).await
+    }
+
+    /// Loads a spoke from component bytes; `origin` names it in errors.
+    pub async fn load_bytes(&self, wasm: Vec<u8>, origin: &str) -> Result<LoadedSpoke, LoadError> {
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        let (component, outcome) = tokio::task::spawn_blocking(move || {
+            let engine = &shared.engine;
+            match &shared.cache {
+                Some(cache) => cache.load_or_compile(engine, &wasm),
+                None => Component::from_binary(engine, &wasm)
+                    .map(|c| (c, CacheOutcome::Uncached))
+                    .map_err(|e| compile_cache::LoadArtifactError::Compile(e.to_string())),
+            }
+        })
+        .await
+        .map_err(|e| LoadError::Artifact {
+            origin: origin.to_string(),
+            source: compile_cache::LoadArtifactError::Compile(format!("compile task failed: {e}")),
+        })?
+        .map_err(|source| LoadError::Artifact {
+            origin: origin.to_string(),
+            source,
+        })?;
+        let contract = |reason: String| LoadError::Contract {
+            origin: origin.to_string(),
+            reason,
+        };
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| contract(format!("{e:#}")))?;
+        let pre = SpokePre::new(instance_pre).map_err(|e| contract(format!("{e:#}")))?;
+        let mut spoke = LoadedSpoke {
+            host: self.clone(),
+            pre,
+            id: origin.to_string(),
+            manifest: None,
+            cache_outcome: outcome,
+            load_time: started.elapsed(),
+            calls: Arc::new(AtomicU64::new(0)),
+        };
+        let session = Arc::new(GateSession::closed(self.gate(), origin));
+        let manifest =
+            spoke
+                .manifest_call(&session)
+                .await
+                .map_err(|source| LoadError::Manifest {
+                    origin: origin.to_string(),
+                    source,
+                })?;
+        let problems = manifest_problems(&manifest);
+        if !problems.is_empty() {
+            return Err(LoadError::InvalidManifest {
+                origin: origin.to_string(),
+                problems,
+            });
+        }
+        spoke.id = manifest.id.clone();
+        spoke.manifest = Some(manifest);
+        Ok(spoke)
+    }
+}
+
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("sam-epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning a thread at start-up");
+}
+
+/// What is wrong with a manifest, if anything (empty when well formed).
+pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    let id_ok = !manifest.id.is_empty()
+        && manifest
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !manifest.id.starts_with('-');
+    if !id_ok {
+        problems.push(format!(
+            "id `{}` must be lowercase letters, digits and dashes",
+            manifest.id
+        ));
+    }
+    for (field, value) in [
+        ("display-name", &manifest.display_name),
+        ("publisher", &manifest.publisher),
+        ("version", &manifest.version),
+        ("connection-url-template", &manifest.connection_url_template),
+    ] {
+        if value.trim().is_empty() {
+            problems.push(format!("{field} is empty"));
+        }
+    }
+    let version_ok = manifest.version.split('.').count() >= 3
+        && manifest
+            .version
+            .split(['-', '+'])
+            .next()
+            .unwrap_or_default()
+            .split('.')
+            .all(|part| part.parse::<u64>().is_ok());
+    if !version_ok {
+        problems.push(format!("version `{}` is not semver", manifest.version));
+    }
+    let mut seen = Vec::new();
+    for permission in &manifest.processes {
+        if seen.contains(&permission.process) {
+            problems.push(format!(
+                "process {} is listed twice",
+                permission.process.key()
+            ));
+        }
+        seen.push(permission.process);
+    }
+    if !seen.contains(&Process::DownloadSubscriptions) {
+        problems.push("download-subscriptions is not among the processes".into());
+    }
+    if manifest.allowed_hosts.is_empty() {
+        problems.push("allowed-hosts is empty".into());
+    }
+    if manifest.products.is_empty() {
+        problems.push("products is empty".into());
+    }
+    for field in &manifest.config_fields {
+        if field.name.trim().is_empty() {
+            problems.push("a config field has an empty name".into());
+        }
+    }
+    problems
+}
+
+/// A compiled, pre-instantiated spoke and its manifest. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedSpoke {
+    host: SpokeHost,
+    pre: SpokePre<HostState>,
+    id: String,
+    manifest: Option<Manifest>,
+    cache_outcome: CacheOutcome,
+    load_time: Duration,
+    calls: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for LoadedSpoke {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedSpoke")
+            .field("id", &self.id)
+            .field("cache_outcome", &self.cache_outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! spoke_call {
+    ($self:ident, $session:expr, $name:literal, |$guest:ident, $store:ident| $body:expr) => {{
+        let (mut $store, spoke) = $self.instantiate($name, $session).await?;
+        let $guest = spoke.sam_spoke_connector();
+        let outcome = $body.await;
+        $self.finish($name, $store, outcome)
+    }};
+}
+
+impl LoadedSpoke {
+    /// The spoke's id (from its manifest).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The manifest read at load time.
+    pub fn manifest(&self) -> &Manifest {
+        self.manifest
+            .as_ref()
+            .expect("a LoadedSpoke is only handed out after its manifest was read")
+    }
+
+    /// Whether loading compiled the component or found it in the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+
+    /// How long loading took (compile or cache read, linking, manifest call).
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// Export calls made so far through this spoke (all clones).
+    pub fn call_count(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// A session for `connection_url`, allowed to reach the manifest's hosts plus
+    /// `granted_hosts` (operator grants, such as a loopback simulator).
+    pub fn session(
+        &self,
+        connection_url: &str,
+        granted_hosts: &[String],
+        credentials: Arc<dyn CredentialProvider>,
+    ) -> Result<Arc<GateSession>, http_gate::SessionError> {
+        let mut allowed = AllowedHosts::new(&self.manifest().allowed_hosts);
+        allowed.extend(granted_hosts);
+        Ok(Arc::new(GateSession::new(
+            self.host.gate(),
+            self.id.clone(),
+            connection_url,
+            allowed,
+            credentials,
+        )?))
+    }
+
+    async fn manifest_call(&self, session: &Arc<GateSession>) -> Result<Manifest, CallError> {
+        let (mut store, spoke) = self.instantiate("manifest", session).await?;
+        let outcome = spoke
+            .sam_spoke_connector()
+            .call_manifest(&mut store)
+            .await
+            .map(Ok::<_, SpokeError>);
+        self.finish("manifest", store, outcome)
+    }
+
+    /// Calls `validate`.
+    pub async fn validate(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        processes: &[Process],
+    ) -> Result<Vec<ValidationCheck>, CallError> {
+        spoke_call!(self, session, "validate", |guest, store| guest
+            .call_validate(&mut store, config, processes))
+    }
+
+    /// Calls `list-groups`.
+    pub async fn list_groups(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        cursor: Option<&str>,
+    ) -> Result<GroupPage, CallError> {
+        spoke_call!(self, session, "list-groups", |guest, store| guest
+            .call_list_groups(&mut store, config, cursor))
+    }
+
+    /// Calls `download-subscriptions`.
+    pub async fn download_subscriptions(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        cursor: Option<&str>,
+    ) -> Result<SubscriptionPage, CallError> {
+        spoke_call!(self, session, "download-subscriptions", |guest, store| {
+            guest.call_download_subscriptions(&mut store, config, cursor)
+        })
+    }
+
+    /// Calls `download-activity`.
+    pub async fn download_activity(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        since: EpochSeconds,
+        cursor: Option<&str>,
+    ) -> Result<ActivityPage, CallError> {
+        spoke_call!(self, session, "download-activity", |guest, store| {
+            guest.call_download_activity(&mut store, config, since, cursor)
+        })
+    }
+
+    /// Calls `lookup-activity`.
+    pub async fn lookup_activity(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        since: EpochSeconds,
+        user_ids: &[String],
+    ) -> Result<Vec<UserActivity>, CallError> {
+        spoke_call!(self, session, "lookup-activity", |guest, store| {
+            guest.call_lookup_activity(&mut store, config, since, user_ids)
+        })
+    }
+
+    /// Calls `reclaim`.
+    pub async fn reclaim(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        subscription: &SubscriptionRef,
+    ) -> Result<Vec<SeatChange>, CallError> {
+        spoke_call!(self, session, "reclaim", |guest, store| guest.call_reclaim(
+            &mut store,
+            config,
+            subscription
+        ))
+    }
+
+    /// Calls `restore`.
+    pub async fn restore(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        subscription: &SubscriptionRef,
+        changes: &[SeatChange],
+    ) -> Result<(), CallError> {
+        spoke_call!(self, session, "restore", |guest, store| guest.call_restore(
+            &mut store,
+            config,
+            subscription,
+            changes
+        ))
+    }
+
+    async fn instantiate(
+        &self,
+        call: &'static str,
+        session: &Arc<GateSession>,
+    ) -> Result<(Store<HostState>, Spoke), CallError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let limits = &self.host.shared.limits;
+        let state = HostState::new(&self.id, session.clone(), limits);
+        let mut store = Store::new(&self.host.shared.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let deadline = Instant::now() + limits.call_deadline;
+        store.data_mut().deadline = deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            if Instant::now() >= context.data().deadline {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(spoke) => Ok((store, spoke)),
+            Err(error) => {
+                let kind = self.classify_trap(&store, error);
+                let kind = match kind {
+                    CallErrorKind::Trap(message) => CallErrorKind::Instantiate(message),
+                    other => other,
+                };
+                Err(self.error(call, kind))
+            }
+        }
+    }
+
+    fn finish<T>(
+        &self,
+        call: &'static str,
+        store: Store<HostState>,
+        outcome: wasmtime::Result<Result<T, SpokeError>>,
+    ) -> Result<T, CallError> {
+        store.data().flush_output();
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(spoke_error)) => Err(self.error(call, CallErrorKind::Spoke(spoke_error))),
+            Err(error) => {
+                let kind = self.classify_trap(&store, error);
+                tracing::warn!(spoke = %self.id, call, error = %kind, "spoke call failed");
+                Err(self.error(call, kind))
+            }
+        }
+    }
+
+    fn classify_trap(&self, store: &Store<HostState>, error: wasmtime::Error) -> CallErrorKind {
+        let state = store.data();
+        if let Some(requested) = state.limiter.refused {
+            return CallErrorKind::MemoryCap {
+                cap: state.limiter.cap,
+                requested,
+            };
+        }
+        if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return CallErrorKind::DeadlineExceeded(self.host.shared.limits.call_deadline);
+        }
+        let stderr = state.stderr_tail(2048);
+        let mut message = format!("{error}");
+        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+            message = format!("{trap}");
+        }
+        if !stderr.trim().is_empty() {
+            message.push_str("; guest stderr: ");
+            message.push_str(stderr.trim());
+        }
+        CallErrorKind::Trap(message)
+    }
+
+    fn error(&self, call: &'static str, kind: CallErrorKind) -> CallError {
+        CallError {
+            spoke: self.id.clone(),
+            call,
+            kind,
+        }
+    }
+}

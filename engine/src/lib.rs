@@ -1,0 +1,8 @@
+//! sam engine: the library behind the `sam` binary. It owns the plugin host that loads and
+//! sandboxes vendor spokes (WebAssembly components behind the `sam:spoke` WIT contract), the
+//! HTTP gate spokes reach their vendor through, and the admin CLI. The binary in `main.rs` is a
+//! thin layer over [`cli`].
+
+pub mod cli;
+pub mod contract;
+pub mod host;

@@ -1,0 +1,877 @@
+//! Host tests of the exports' logic against a scripted fake `Http` that answers with JSON
+//! shaped like the v1 spec's examples (`_links.next` relative to `/wiki`, as Confluence
+//! writes it) and checks that every request the spoke sends conforms to the v1 spec:
+//! id-based endpoints only, required parameters present, limits within 1..=200, no
+//! Authorization header.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::errors::SpokeError;
+use crate::http::{Http, HttpError, Method, Request, Response};
+use crate::model::*;
+use crate::{activity, cursor, groups, reclaim, subscriptions, validate};
+
+const ALL_PROCESSES: [Process; 3] = [
+    Process::DownloadSubscriptions,
+    Process::DownloadActivity,
+    Process::Reclaim,
+];
+
+type Handler = Box<dyn Fn(&Request) -> Result<Response, HttpError>>;
+
+struct Fake {
+    handler: Handler,
+    sent: RefCell<Vec<Request>>,
+}
+
+impl Fake {
+    fn new(handler: impl Fn(&Request) -> Result<Response, HttpError> + 'static) -> Self {
+        Fake {
+            handler: Box::new(handler),
+            sent: RefCell::new(Vec::new()),
+        }
+    }
+    fn count(&self) -> usize {
+        self.sent.borrow().len()
+    }
+    fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.sent.borrow_mut())
+    }
+}
+
+impl Http for Fake {
+    fn send(&self, request: Request) -> Result<Response, HttpError> {
+        assert_conforms(&request);
+        self.sent.borrow_mut().push(request.clone());
+        (self.handler)(&request)
+    }
+    fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        requests.into_iter().map(|r| self.send(r)).collect()
+    }
+}
+
+fn assert_conforms(r: &Request) {
+    assert!(
+        r.headers
+            .iter()
+            .all(|(k, _)| !k.eq_ignore_ascii_case("authorization")),
+        "guest set Authorization"
+    );
+    assert!(
+        !r.path.contains('?'),
+        "query belongs in `query`: {}",
+        r.path
+    );
+    let q = |k: &str| r.query_value(k);
+    if let Some(limit) = q("limit") {
+        let n: u32 = limit.parse().expect("numeric limit");
+        assert!(
+            (1..=200).contains(&n),
+            "limit {n} out of bounds on {}",
+            r.path
+        );
+    }
+    if let Some(start) = q("start") {
+        start.parse::<u64>().expect("numeric start");
+    }
+    let p = r.path.as_str();
+    match (r.method, p) {
+        (Method::Get, "/wiki/rest/api/group") => {}
+        (Method::Get, "/wiki/rest/api/user/current") => {}
+        (Method::Get, "/wiki/rest/api/user/memberof") => assert!(q("accountId").is_some()),
+        (Method::Get, "/wiki/rest/api/search") => {
+            assert!(q("cql").is_some());
+            assert_eq!(q("excerpt"), Some("none"));
+            assert_eq!(q("expand"), Some("content.version"));
+        }
+        (Method::Delete, "/wiki/rest/api/group/userByGroupId") => {
+            assert!(q("groupId").is_some() && q("accountId").is_some());
+        }
+        (Method::Post, "/wiki/rest/api/group/userByGroupId") => {
+            assert!(q("groupId").is_some());
+            let body: Value = serde_json::from_slice(r.body.as_deref().expect("body")).unwrap();
+            assert!(body["accountId"].is_string());
+            assert!(
+                r.headers
+                    .contains(&("content-type".into(), "application/json".into()))
+            );
+        }
+        (Method::Get, p)
+            if p.starts_with("/wiki/rest/api/group/") && p.ends_with("/membersByGroupId") =>
+        {
+            if let Some(e) = q("expand") {
+                assert!(["operations", "personalSpace", "isExternalCollaborator"].contains(&e));
+            }
+        }
+        other => panic!("request outside the allowed v1 id-based endpoints: {other:?}"),
+    }
+}
+
+fn ok(body: Value) -> Result<Response, HttpError> {
+    Ok(Response {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    })
+}
+
+fn status(code: u16, body: &str) -> Result<Response, HttpError> {
+    Ok(Response {
+        status: code,
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+fn user(id: &str) -> Value {
+    let kind = if id.starts_with("bot") {
+        "app"
+    } else {
+        "atlassian"
+    };
+    let email = if id.ends_with('h') {
+        "".to_string()
+    } else {
+        format!("{id}@example.com")
+    };
+    json!({
+        "type": "known", "accountId": id, "accountType": kind, "email": email,
+        "publicName": id, "displayName": format!("User {id}"),
+        "isExternalCollaborator": id.starts_with("guest"),
+        "_links": {"self": format!("https://example.atlassian.net/wiki/rest/api/user?accountId={id}")}
+    })
+}
+
+/// An offset page shaped like `UserArray` / `GroupArrayWithLinks`.
+fn offset_page(items: Vec<Value>, start: usize, limit: usize, path: &str, total: bool) -> Value {
+    let total_len = items.len();
+    let slice: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let mut links = json!({
+        "base": "https://example.atlassian.net/wiki",
+        "context": "/wiki",
+        "self": format!("https://example.atlassian.net/wiki{path}"),
+    });
+    if start + slice.len() < total_len {
+        links["next"] = json!(format!(
+            "{path}?start={}&limit={limit}",
+            start + slice.len()
+        ));
+    }
+    let mut page =
+        json!({"results": slice, "start": start, "limit": limit, "size": 0, "_links": links});
+    page["size"] = json!(page["results"].as_array().map_or(0, Vec::len));
+    if total {
+        page["totalSize"] = json!(total_len);
+    }
+    page
+}
+
+/// A tenant: groups (id -> name, members).
+struct Tenant {
+    groups: BTreeMap<String, (String, Vec<String>)>,
+    total_size: bool,
+}
+
+impl Tenant {
+    fn serve(&self, r: &Request) -> Result<Response, HttpError> {
+        let start: usize = r.query_value("start").map_or(0, |s| s.parse().unwrap());
+        let limit: usize = r.query_value("limit").map_or(200, |s| s.parse().unwrap());
+        if r.path == "/wiki/rest/api/group" {
+            let items = self
+                .groups
+                .iter()
+                .map(|(id, (name, _))| json!({"type": "group", "id": id, "name": name}))
+                .collect();
+            return ok(offset_page(items, start, limit, "/rest/api/group", false));
+        }
+        if r.path == "/wiki/rest/api/user/memberof" {
+            let who = r.query_value("accountId").unwrap();
+            let items: Vec<Value> = self
+                .groups
+                .iter()
+                .filter(|(_, (_, m))| m.iter().any(|u| u == who))
+                .map(|(id, (name, _))| json!({"type": "group", "id": id, "name": name}))
+                .collect();
+            if who == "ghost" {
+                return status(404, r#"{"statusCode":404,"message":"No user found"}"#);
+            }
+            return ok(offset_page(
+                items,
+                start,
+                limit,
+                "/rest/api/user/memberof",
+                false,
+            ));
+        }
+        if let Some(id) = r
+            .path
+            .strip_prefix("/wiki/rest/api/group/")
+            .and_then(|p| p.strip_suffix("/membersByGroupId"))
+        {
+            let Some((_, members)) = self.groups.get(id) else {
+                return status(404, r#"{"statusCode":404,"message":"Group not found"}"#);
+            };
+            let items = members.iter().map(|m| user(m)).collect();
+            let total = self.total_size && r.query_value("shouldReturnTotalSize") == Some("true");
+            let path = format!("/rest/api/group/{id}/membersByGroupId");
+            return ok(offset_page(items, start, limit, &path, total));
+        }
+        panic!("unexpected request {r:?}");
+    }
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:04}")).collect()
+}
+
+fn config(groups: &[&str]) -> Config {
+    Config {
+        values: vec![(
+            "cloud-id".into(),
+            "1324a887-45db-1bf4-1e99-ef0ff456d421".into(),
+        )],
+        selected_groups: groups.iter().map(|g| (*g).to_string()).collect(),
+    }
+}
+
+/// Runs a download to the end; returns the pages and the calls each took.
+fn download_all(fake: &Fake, cfg: &Config) -> (Vec<SubscriptionPage>, Vec<usize>) {
+    let mut pages = Vec::new();
+    let mut calls = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let before = fake.count();
+        let page = subscriptions::download(fake, cfg, cursor.as_deref()).expect("page");
+        // Resuming with the same cursor gives the same page.
+        let again = subscriptions::download(fake, cfg, cursor.as_deref()).expect("page");
+        assert_eq!(page, again);
+        calls.push((fake.count() - before) / 2);
+        cursor = page.next_cursor.clone();
+        pages.push(page);
+        if cursor.is_none() {
+            break;
+        }
+        assert!(pages.len() < 100);
+    }
+    (pages, calls)
+}
+
+fn assert_unique(pages: &[SubscriptionPage]) -> BTreeMap<String, Subscription> {
+    let mut all = BTreeMap::new();
+    for s in pages.iter().flat_map(|p| &p.subscriptions) {
+        assert_eq!(s.identifier, "confluence");
+        assert!(
+            all.insert(s.external_user_id.clone(), s.clone()).is_none(),
+            "{} repeated",
+            s.external_user_id
+        );
+    }
+    all
+}
+
+#[test]
+fn list_groups_pages_with_cursor() {
+    let mut groups = BTreeMap::new();
+    for i in 0..250 {
+        groups.insert(format!("id-{i:03}"), (format!("group {i}"), Vec::new()));
+    }
+    let tenant = Tenant {
+        groups,
+        total_size: false,
+    };
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let p1 = groups::list_groups(&fake, None).unwrap();
+    assert_eq!(p1.groups.len(), 200);
+    assert_eq!(p1.next_cursor.as_deref(), Some("g1.200"));
+    let p2 = groups::list_groups(&fake, p1.next_cursor.as_deref()).unwrap();
+    assert_eq!(p2.groups.len(), 50);
+    assert_eq!(p2.next_cursor, None);
+    assert_eq!(fake.count(), 2);
+    assert!(matches!(
+        groups::list_groups(&fake, Some("nope")),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn single_group_download_is_one_call_per_page() {
+    let mut members = ids("u", 448);
+    members.push("bot-confluence-app".into());
+    members.push("guest-1".into());
+    let mut groups = BTreeMap::new();
+    groups.insert(
+        "g-users".to_string(),
+        ("confluence-users".to_string(), members),
+    );
+    let tenant = Tenant {
+        groups,
+        total_size: true,
+    };
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let (pages, calls) = download_all(&fake, &config(&["g-users"]));
+    assert_eq!(calls, vec![1, 1, 1]);
+    let all = assert_unique(&pages);
+    assert_eq!(all.len(), 450);
+    assert_eq!(all["bot-confluence-app"].account_type, AccountType::App);
+    assert_eq!(all["guest-1"].account_type, AccountType::Guest);
+    assert_eq!(all["u0000"].account_type, AccountType::Human);
+    assert_eq!(all["u0000"].email.as_deref(), Some("u0000@example.com"));
+    assert_eq!(all["u0000"].display_name.as_deref(), Some("User u0000"));
+    assert_eq!(all["u0000"].granted_by, vec!["g-users".to_string()]);
+}
+
+fn two_group_tenant(total_size: bool) -> Tenant {
+    // g-a: 3 admins (one also a user, one only admin), g-b: 450 users, g-c: not selected.
+    let mut big = ids("u", 449);
+    big.push("both".into());
+    let mut groups = BTreeMap::new();
+    groups.insert(
+        "g-a".to_string(),
+        (
+            "confluence-admins".to_string(),
+            vec!["both".into(), "admin-only".into(), "u0007".into()],
+        ),
+    );
+    groups.insert("g-b".to_string(), ("confluence-users".to_string(), big));
+    groups.insert(
+        "g-c".to_string(),
+        ("jira-users".to_string(), vec!["both".into()]),
+    );
+    Tenant { groups, total_size }
+}
+
+fn check_two_groups(pages: &[SubscriptionPage]) {
+    let all = assert_unique(pages);
+    assert_eq!(all.len(), 451);
+    assert_eq!(
+        all["both"].granted_by,
+        vec!["g-a".to_string(), "g-b".to_string()]
+    );
+    assert_eq!(
+        all["u0007"].granted_by,
+        vec!["g-a".to_string(), "g-b".to_string()]
+    );
+    assert_eq!(all["admin-only"].granted_by, vec!["g-a".to_string()]);
+    assert_eq!(all["u0008"].granted_by, vec!["g-b".to_string()]);
+}
+
+#[test]
+fn several_groups_emit_each_user_once_scanning_small_groups() {
+    let tenant = two_group_tenant(true);
+    let fake = Fake::new(move |r| tenant.serve(r));
+    // Selection order does not matter; duplicates are ignored.
+    let (pages, calls) = download_all(&fake, &config(&["g-b", "g-a", "g-b"]));
+    check_two_groups(&pages);
+    // call 1: 2 probes + 2 remaining pages of g-b (scan is cheaper than 3 memberof);
+    // calls 2-4: one page of g-b + one page of g-a (the scan).
+    assert_eq!(calls, vec![4, 2, 2, 2]);
+    let sent = fake.take();
+    assert!(
+        sent.iter()
+            .all(|r| r.path != "/wiki/rest/api/user/memberof")
+    );
+}
+
+#[test]
+fn several_groups_without_sizes_use_memberof() {
+    let tenant = two_group_tenant(false);
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let (pages, calls) = download_all(&fake, &config(&["g-a", "g-b"]));
+    check_two_groups(&pages);
+    // call 1: 2 probes + 3 memberof (g-b's size is unknown, so scanning it is not priced);
+    // calls 2-4: one page of g-b + one page of g-a (g-a's size is known: one page).
+    assert_eq!(calls, vec![5, 2, 2, 2]);
+}
+
+#[test]
+fn download_rejects_bad_cursor_and_empty_selection() {
+    let tenant = two_group_tenant(true);
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let cfg = config(&["g-a", "g-b"]);
+    for bad in ["", "zzz", "s1.1.0.3,450.0000000000000000", "g1.0"] {
+        assert!(
+            matches!(
+                subscriptions::download(&fake, &cfg, Some(bad)),
+                Err(SpokeError::InvalidConfig(_))
+            ),
+            "{bad}"
+        );
+    }
+    let first = subscriptions::download(&fake, &cfg, None).unwrap();
+    let c = first.next_cursor.unwrap();
+    assert!(matches!(
+        subscriptions::download(&fake, &config(&["g-a"]), Some(&c)),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        subscriptions::download(&fake, &config(&[]), None),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    // A deleted selected group is named.
+    match subscriptions::download(&fake, &config(&["g-gone"]), None) {
+        Err(SpokeError::NotFound(m)) => assert!(m.contains("g-gone")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn memberof_skips_users_that_vanished() {
+    let mut groups = BTreeMap::new();
+    let mut big = ids("u", 250);
+    big.push("ghost".into());
+    groups.insert("g-1".to_string(), ("a".to_string(), big.clone()));
+    groups.insert("g-2".to_string(), ("b".to_string(), big));
+    let tenant = Tenant {
+        groups,
+        total_size: false,
+    };
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let (pages, _) = download_all(&fake, &config(&["g-1", "g-2"]));
+    let all = assert_unique(&pages);
+    assert_eq!(all.len(), 250);
+    assert!(!all.contains_key("ghost"));
+    assert_eq!(
+        all["u0001"].granted_by,
+        vec!["g-1".to_string(), "g-2".to_string()]
+    );
+}
+
+// ---- activity ----------------------------------------------------------------------
+
+const SINCE: i64 = 1_709_251_200; // 2024-03-01 00:00 UTC
+
+fn result(kind: &str, by: &str, when: &str, number: i64) -> Value {
+    json!({
+        "content": {
+            "id": "123", "type": kind, "status": "current", "title": "T",
+            "version": {"by": user(by), "when": when, "number": number, "minorEdit": false},
+            "_links": {}
+        },
+        "title": "T", "excerpt": "", "url": "/spaces/S/pages/123", "breadcrumbs": [],
+        "entityType": "content", "iconCssClass": "aui-icon content-type-page",
+        "lastModified": when, "friendlyLastModified": "Mar 02, 2024"
+    })
+}
+
+fn search_page(results: Vec<Value>, next: Option<&str>) -> Value {
+    let mut links = json!({"base": "https://example.atlassian.net/wiki", "context": "/wiki", "self": "https://example.atlassian.net/wiki/rest/api/search"});
+    if let Some(n) = next {
+        links["next"] = json!(n);
+    }
+    let size = results.len();
+    json!({"results": results, "start": 0, "limit": 200, "size": size, "totalSize": size,
+           "cqlQuery": "…", "searchDuration": 12, "_links": links})
+}
+
+#[test]
+fn activity_scan_pages_and_stops_at_the_cutoff() {
+    let fake = Fake::new(|r| {
+        let cql = r.query_value("cql").unwrap();
+        assert_eq!(
+            cql,
+            "type in (page, blogpost, comment, attachment) and lastmodified >= \"2024-02-29 00:00\" order by lastmodified desc"
+        );
+        assert_eq!(r.query_value("limit"), Some("200"));
+        match r.query_value("cursor") {
+            None => ok(search_page(
+                vec![
+                    result("page", "alice", "2024-03-05T10:00:00.000Z", 3),
+                    result("comment", "bob", "2024-03-04T09:00:00.000Z", 1),
+                    result("blogpost", "alice", "2024-03-03T08:00:00.000Z", 1),
+                ],
+                Some(
+                    "/rest/api/search?next=true&cursor=_f_MjU%3D_sa_WyJ&limit=200&start=200&expand=content.version&cql=type+in+%28page%29",
+                ),
+            )),
+            Some("_f_MjU=_sa_WyJ") => {
+                assert_eq!(r.query_value("next"), Some("true"));
+                ok(search_page(
+                    vec![
+                        result("attachment", "carol", "2024-03-02T07:00:00.000Z", 2),
+                        result("page", "dave", "2024-02-29T12:00:00.000Z", 4),
+                    ],
+                    Some("/rest/api/search?next=true&cursor=more&limit=200"),
+                ))
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+    let p1 = activity::download(&fake, SINCE, None).unwrap();
+    assert_eq!(
+        p1.activities,
+        vec![
+            UserActivity {
+                external_user_id: "alice".into(),
+                status: ActivityStatus::Seen {
+                    at: 1_709_632_800,
+                    source: "page updated".into()
+                }
+            },
+            UserActivity {
+                external_user_id: "bob".into(),
+                status: ActivityStatus::Seen {
+                    at: 1_709_542_800,
+                    source: "comment created".into()
+                }
+            },
+        ]
+    );
+    let c = p1.next_cursor.clone().unwrap();
+    assert!(c.starts_with("a1.1709251200."));
+    let p2 = activity::download(&fake, SINCE, Some(&c)).unwrap();
+    assert_eq!(p2.activities.len(), 1);
+    assert_eq!(p2.activities[0].external_user_id, "carol");
+    assert_eq!(
+        p2.next_cursor, None,
+        "dave's change is before since: the scan is done"
+    );
+    assert_eq!(fake.count(), 2);
+    assert!(matches!(
+        activity::download(&fake, SINCE + 1, Some(&c)),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        activity::download(&fake, SINCE, Some("a1.x")),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn activity_lookup_maps_each_user() {
+    let fake = Fake::new(|r| {
+        let cql = r.query_value("cql").unwrap();
+        assert_eq!(r.query_value("limit"), Some("1"));
+        let who = cql.split('"').nth(1).unwrap().to_string();
+        assert!(cql.starts_with(&format!("contributor = \"{who}\" and type in (page, blogpost, comment, attachment) and lastmodified >= \"2024-02-29 00:00\"")));
+        match who.as_str() {
+            "self-edit" => ok(search_page(
+                vec![result("page", "self-edit", "2024-03-10T00:00:00Z", 2)],
+                None,
+            )),
+            "other-edit" => ok(search_page(
+                vec![result("page", "someone", "2024-03-11T00:00:00Z", 5)],
+                None,
+            )),
+            "old" => ok(search_page(
+                vec![result("page", "old", "2024-02-29T06:00:00Z", 5)],
+                None,
+            )),
+            "idle" => ok(search_page(vec![], None)),
+            "hidden" => status(404, r#"{"statusCode":404,"message":"No user"}"#),
+            "garbled" => status(200, "<html>"),
+            other => panic!("{other}"),
+        }
+    });
+    let users: Vec<String> = [
+        "self-edit",
+        "other-edit",
+        "old",
+        "idle",
+        "hidden",
+        "garbled",
+        "idle",
+        " ",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = activity::lookup(&fake, SINCE, &users).unwrap();
+    assert_eq!(fake.count(), 6, "one query per distinct user");
+    let by: BTreeMap<_, _> = out
+        .into_iter()
+        .map(|a| (a.external_user_id, a.status))
+        .collect();
+    assert_eq!(by.len(), 6);
+    assert_eq!(
+        by["self-edit"],
+        ActivityStatus::Seen {
+            at: 1_710_028_800,
+            source: "page updated".into()
+        }
+    );
+    assert!(
+        matches!(&by["other-edit"], ActivityStatus::Seen { at: 1_710_115_200, source } if source.contains("contributed"))
+    );
+    assert_eq!(by["old"], ActivityStatus::NoneInWindow);
+    assert_eq!(by["idle"], ActivityStatus::NoneInWindow);
+    assert!(matches!(by["hidden"], ActivityStatus::Unknown(_)));
+    assert!(matches!(by["garbled"], ActivityStatus::Unknown(_)));
+
+    let limited = Fake::new(|_| {
+        Ok(Response {
+            status: 429,
+            headers: vec![("retry-after".into(), "30".into())],
+            body: Vec::new(),
+        })
+    });
+    assert!(matches!(
+        activity::lookup(&limited, SINCE, &["a".to_string()]),
+        Err(SpokeError::RateLimited {
+            retry_after_seconds: Some(30),
+            ..
+        })
+    ));
+    let scope = Fake::new(|_| {
+        status(
+            401,
+            r#"{"code":401,"message":"Unauthorized; scope does not match"}"#,
+        )
+    });
+    assert!(matches!(
+        activity::download(&scope, SINCE, None),
+        Err(SpokeError::Forbidden { missing_scope: Some(ref s), .. }) if s == "search:confluence"
+    ));
+}
+
+// ---- reclaim / restore --------------------------------------------------------------
+
+struct Directory {
+    groups: RefCell<BTreeMap<String, (String, BTreeSet<String>)>>,
+    fail_delete: Option<(&'static str, u16)>,
+}
+
+impl Directory {
+    fn new(fail_delete: Option<(&'static str, u16)>) -> Self {
+        let mut g = BTreeMap::new();
+        g.insert(
+            "g1".to_string(),
+            (
+                "confluence-users".to_string(),
+                BTreeSet::from(["ann".to_string()]),
+            ),
+        );
+        g.insert(
+            "g2".to_string(),
+            (
+                "confluence-admins".to_string(),
+                BTreeSet::from(["ann".to_string()]),
+            ),
+        );
+        g.insert(
+            "g3".to_string(),
+            (
+                "jira-users".to_string(),
+                BTreeSet::from(["ann".to_string()]),
+            ),
+        );
+        g.insert(
+            "g4".to_string(),
+            ("confluence-guests".to_string(), BTreeSet::new()),
+        );
+        Directory {
+            groups: RefCell::new(g),
+            fail_delete,
+        }
+    }
+    fn serve(&self, r: &Request) -> Result<Response, HttpError> {
+        let who = r.query_value("accountId").map(str::to_string);
+        match (r.method, r.path.as_str()) {
+            (Method::Get, "/wiki/rest/api/user/memberof") => {
+                let who = who.unwrap();
+                let items = self
+                    .groups
+                    .borrow()
+                    .iter()
+                    .filter(|(_, (_, m))| m.contains(&who))
+                    .map(|(id, (name, _))| json!({"type": "group", "id": id, "name": name}))
+                    .collect();
+                ok(offset_page(items, 0, 200, "/rest/api/user/memberof", false))
+            }
+            (Method::Delete, _) => {
+                let g = r.query_value("groupId").unwrap();
+                if let Some((fail, code)) = self.fail_delete
+                    && fail == g
+                {
+                    return status(
+                        code,
+                        r#"{"statusCode":403,"data":{"authorized":false,"valid":true,"errors":[],"successful":false},"message":"com.atlassian.confluence.api.service.exceptions.PermissionException: Not permitted"}"#,
+                    );
+                }
+                if let Some((_, m)) = self.groups.borrow_mut().get_mut(g) {
+                    m.remove(&who.unwrap());
+                }
+                status(204, "")
+            }
+            (Method::Post, _) => {
+                let g = r.query_value("groupId").unwrap();
+                let body: Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+                self.groups
+                    .borrow_mut()
+                    .get_mut(g)
+                    .unwrap()
+                    .1
+                    .insert(body["accountId"].as_str().unwrap().to_string());
+                status(201, "")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    fn member_of(&self, g: &str) -> bool {
+        self.groups.borrow()[g].1.contains("ann")
+    }
+}
+
+fn ann() -> SubscriptionRef {
+    SubscriptionRef {
+        external_user_id: "ann".into(),
+        identifier: "confluence".into(),
+        granted_by: vec!["g1".into(), "g2".into()],
+    }
+}
+
+#[test]
+fn reclaim_removes_selected_memberships_and_restore_undoes_them() {
+    let dir = std::rc::Rc::new(Directory::new(None));
+    let d = dir.clone();
+    let fake = Fake::new(move |r| d.serve(r));
+    let cfg = config(&["g1", "g2", "g4"]);
+    let changes = reclaim::reclaim(&fake, &cfg, &ann()).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            SeatChange {
+                kind: "group-membership-removed".into(),
+                target_id: "g1".into(),
+                target_name: Some("confluence-users".into())
+            },
+            SeatChange {
+                kind: "group-membership-removed".into(),
+                target_id: "g2".into(),
+                target_name: Some("confluence-admins".into())
+            },
+        ]
+    );
+    assert!(!dir.member_of("g1") && !dir.member_of("g2") && dir.member_of("g3"));
+    let sent = fake.take();
+    assert_eq!(sent.len(), 3, "memberof + two deletes");
+    // Idempotent: nothing left to remove.
+    assert_eq!(reclaim::reclaim(&fake, &cfg, &ann()).unwrap(), vec![]);
+    reclaim::restore(&fake, &ann(), &changes).unwrap();
+    assert!(dir.member_of("g1") && dir.member_of("g2"));
+    fake.take();
+    // Restoring twice changes nothing.
+    reclaim::restore(&fake, &ann(), &changes).unwrap();
+    assert!(fake.take().iter().all(|r| r.method == Method::Get));
+    let bad = vec![SeatChange {
+        kind: "license-removed".into(),
+        target_id: "x".into(),
+        target_name: None,
+    }];
+    assert!(matches!(
+        reclaim::restore(&fake, &ann(), &bad),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    assert!(fake.take().is_empty(), "nothing sent for an unknown change");
+}
+
+#[test]
+fn reclaim_403_is_site_admin_and_partial_failure_rolls_back() {
+    let dir = std::rc::Rc::new(Directory::new(Some(("g1", 403))));
+    let d = dir.clone();
+    let fake = Fake::new(move |r| d.serve(r));
+    match reclaim::reclaim(&fake, &config(&["g1", "g2"]), &ann()) {
+        Err(SpokeError::Forbidden {
+            message,
+            missing_scope: None,
+        }) => {
+            assert!(message.starts_with("the consenting user must be a site admin"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let dir = std::rc::Rc::new(Directory::new(Some(("g2", 503))));
+    let d = dir.clone();
+    let fake = Fake::new(move |r| d.serve(r));
+    assert!(matches!(
+        reclaim::reclaim(&fake, &config(&["g1", "g2"]), &ann()),
+        Err(SpokeError::Transient(_))
+    ));
+    assert!(dir.member_of("g1"), "g1 removal rolled back");
+    let methods: Vec<Method> = fake.take().iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        vec![Method::Get, Method::Delete, Method::Delete, Method::Post]
+    );
+    let wrong = SubscriptionRef {
+        identifier: "jira".into(),
+        ..ann()
+    };
+    assert!(matches!(
+        reclaim::reclaim(&fake, &config(&["g1"]), &wrong),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+}
+
+// ---- validate ---------------------------------------------------------------------------
+
+#[test]
+fn validate_names_the_missing_scope() {
+    let fake = Fake::new(|r| match r.path.as_str() {
+        "/wiki/rest/api/search" => status(
+            401,
+            r#"{"code":401,"message":"Unauthorized; scope does not match"}"#,
+        ),
+        "/wiki/rest/api/user/current" => ok(user("me")),
+        "/wiki/rest/api/group" => ok(offset_page(
+            vec![json!({"type": "group", "id": "g1", "name": "n"})],
+            0,
+            1,
+            "/rest/api/group",
+            false,
+        )),
+        p if p.ends_with("/membersByGroupId") => ok(offset_page(
+            vec![user("a")],
+            0,
+            1,
+            "/rest/api/group/g1/membersByGroupId",
+            false,
+        )),
+        other => panic!("{other}"),
+    });
+    let checks = validate::validate(&fake, &config(&["g1"]), &ALL_PROCESSES).unwrap();
+    assert_eq!(fake.count(), 3);
+    assert!(
+        fake.take().iter().all(|r| r.method == Method::Get),
+        "validate never writes"
+    );
+    assert_eq!(checks.len(), 3);
+    assert!(checks[0].outcome.is_ok() && checks[1].outcome.is_ok());
+    assert_eq!(checks[2].process, Process::DownloadActivity);
+    assert!(matches!(
+        &checks[2].outcome,
+        Err(SpokeError::Forbidden { missing_scope: Some(s), .. }) if s == "search:confluence"
+    ));
+    let mut cfg = config(&["g1"]);
+    cfg.values.clear();
+    assert!(matches!(
+        validate::validate(&fake, &cfg, &ALL_PROCESSES),
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    assert_eq!(fake.count(), 0);
+    let no_groups = validate::validate(&fake, &config(&[]), &ALL_PROCESSES).unwrap();
+    assert!(matches!(
+        no_groups.last().unwrap().outcome,
+        Err(SpokeError::InvalidConfig(_))
+    ));
+    // With activity off, search is not checked.
+    let checks =
+        validate::validate(&fake, &config(&["g1"]), &[Process::DownloadSubscriptions]).unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.process == Process::DownloadSubscriptions)
+    );
+}
+
+#[test]
+fn cursors_are_compact() {
+    let c = cursor::encode_download(&cursor::DownloadCursor {
+        group: 2,
+        start: 4_000,
+        sizes: vec![Some(12_000), Some(3), None],
+        fingerprint: 7,
+    });
+    assert!(c.len() < 64, "{c}");
+}

@@ -1,0 +1,15 @@
+//! Support for sam's integration tests and benchmarks: paths of the guest components that
+//! `build.rs` compiled, and [`loopback`], small HTTP and TCP peers on 127.0.0.1 that record
+//! what reaches them. Vendor simulators live in their own crates (`confluence-sim`).
+
+pub mod loopback;
+
+/// The fixture spoke component (`tests/fixture-spokes`), built for wasm32-wasip2.
+pub fn fixture_spoke_wasm() -> &'static str {
+    env!("FIXTURE_SPOKE_WASM")
+}
+
+/// The Confluence Cloud spoke component (`plugins/confluence-cloud`), built for wasm32-wasip2.
+pub fn confluence_spoke_wasm() -> &'static str {
+    env!("CONFLUENCE_SPOKE_WASM")
+}

@@ -85,18 +85,29 @@ impl CompileCache {
         wasm: &[u8],
     ) -> Result<(Component, CacheOutcome), LoadArtifactError> {
         let path = self.artifact_path(engine, wasm);
-        if path.is_file() {
-            // SAFETY: the file sits in our owner-only cache directory, was written by
-            // `store` below from `Engine::precompile_component`, and its name carries the
-            // hash of the wasm and of this engine's compatibility settings.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(error) => tracing::warn!(
-                    path = %path.display(),
-                    %error,
-                    "cached artifact unreadable; recompiling"
-                ),
+        // The artifact is read into memory rather than mapped: a mapped file that another
+        // process truncates would kill sam with SIGBUS.
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                // SAFETY: the file sits in our owner-only cache directory, was written by
+                // `store` below from `Engine::precompile_component`, and its name carries
+                // the hash of the wasm and of this engine's compatibility settings; wasmtime
+                // still checks its header and version before using it.
+                match unsafe { Component::deserialize(engine, &bytes) } {
+                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Err(error) => tracing::warn!(
+                        path = %path.display(),
+                        %error,
+                        "cached artifact unreadable; recompiling"
+                    ),
+                }
             }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                path = %path.display(),
+                %error,
+                "cached artifact unreadable; recompiling"
+            ),
         }
         let compiled = engine
             .precompile_component(wasm)

@@ -4,7 +4,8 @@
 //! `id:name` pair per line of the body; `download-subscriptions` pages through five
 //! built-in users two at a time. With `behaviour` set, every export first misbehaves on
 //! purpose: `spin` loops forever, `allocate` grows memory until refused, `panic` panics,
-//! `noop` returns at once without any request (to time host-guest calls). Set
+//! `noop` returns at once without any request (to time host-guest calls), `probe-sandbox`
+//! makes `list-groups` fail with a report of what the sandbox let it see (files, environment). Set
 //! `authorization` to add a guest-chosen `Authorization` header to the request, and `path`
 //! to an absolute URL to try a host outside the allow-list. Built for wasm32-wasip2 by
 //! `tests/build.rs`.
@@ -22,6 +23,10 @@ use sam::spoke::log;
 use sam::spoke::types::*;
 
 struct Fixture;
+
+std::thread_local! {
+    static PROBE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
 
 const USERS: [(&str, &str, AccountType); 5] = [
     ("u-1", "Ada", AccountType::Human),
@@ -58,6 +63,22 @@ fn misbehave(config: &Config) -> Option<()> {
             }
         }
         "panic" => panic!("fixture panics on purpose"),
+        "probe-sandbox" => {
+            // Report what the sandbox lets through; the test asserts on it.
+            let report = format!(
+                "root-dir={} etc-passwd={} env-vars={} args={} dot-dir={}",
+                std::fs::read_dir("/").is_ok(),
+                std::fs::read("/etc/passwd").is_ok(),
+                std::env::vars().count(),
+                std::env::args().count(),
+                std::fs::read_dir(".").is_ok(),
+            );
+            log::log(log::Level::Info, &report);
+            println!("probe on stdout: {report}");
+            eprintln!("probe on stderr");
+            PROBE.with(|p| *p.borrow_mut() = Some(report));
+            Some(())
+        }
         "noop" => Some(()),
         _ => None,
     }
@@ -176,6 +197,9 @@ impl Guest for Fixture {
 
     fn list_groups(config: Config, _cursor: Option<String>) -> Result<GroupPage, SpokeError> {
         if misbehave(&config).is_some() {
+            if let Some(report) = PROBE.with(|p| p.borrow_mut().take()) {
+                return Err(SpokeError::Vendor(report));
+            }
             return Ok(GroupPage {
                 groups: vec![],
                 next_cursor: None,

@@ -1,0 +1,102 @@
+//! Loading spokes: the compile cache (a second load does not recompile, a corrupt artifact is
+//! replaced), the manifest read at load time, and clear errors for files that are not spokes.
+
+use sam_engine::host::{CacheOutcome, HostOptions, LoadError, SpokeHost};
+
+fn cached_host(dir: &std::path::Path) -> SpokeHost {
+    SpokeHost::new(HostOptions {
+        cache_dir: Some(dir.to_path_buf()),
+        ..HostOptions::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_second_load_reads_the_compiled_artifact_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read(sam_tests::fixture_spoke_wasm()).unwrap();
+
+    let first = cached_host(dir.path())
+        .load_bytes(wasm.clone(), "fixture")
+        .await
+        .unwrap();
+    assert_eq!(first.cache_outcome(), CacheOutcome::Compiled);
+    // A new host (as after a restart) finds the artifact.
+    let second = cached_host(dir.path())
+        .load_bytes(wasm.clone(), "fixture")
+        .await
+        .unwrap();
+    assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
+    assert_eq!(second.manifest(), first.manifest());
+
+    let artifacts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let name = artifacts[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.ends_with(".cwasm") && name.len() > 64 + 6, "{name}");
+
+    // A damaged artifact is recompiled and replaced, not trusted.
+    std::fs::write(&artifacts[0], b"not an artifact").unwrap();
+    let third = cached_host(dir.path())
+        .load_bytes(wasm.clone(), "fixture")
+        .await
+        .unwrap();
+    assert_eq!(third.cache_outcome(), CacheOutcome::Compiled);
+    let fourth = cached_host(dir.path())
+        .load_bytes(wasm, "fixture")
+        .await
+        .unwrap();
+    assert_eq!(fourth.cache_outcome(), CacheOutcome::Hit);
+}
+
+#[tokio::test]
+async fn a_changed_plugin_gets_its_own_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = cached_host(dir.path());
+    let fixture = std::fs::read(sam_tests::fixture_spoke_wasm()).unwrap();
+    let confluence = std::fs::read(sam_tests::confluence_spoke_wasm()).unwrap();
+    host.load_bytes(fixture, "fixture").await.unwrap();
+    let other = host.load_bytes(confluence, "confluence").await.unwrap();
+    assert_eq!(other.cache_outcome(), CacheOutcome::Compiled);
+    assert_eq!(other.id(), "confluence-cloud");
+}
+
+#[tokio::test]
+async fn files_that_are_not_spokes_get_clear_errors() {
+    let host = crate::host();
+    let missing = host.load_file("/nonexistent/spoke.wasm").await.unwrap_err();
+    assert!(matches!(missing, LoadError::Read { .. }), "{missing}");
+
+    let garbage = host
+        .load_bytes(b"\0asm garbage".to_vec(), "garbage.wasm")
+        .await
+        .unwrap_err();
+    assert!(matches!(garbage, LoadError::Artifact { .. }), "{garbage}");
+    assert!(garbage.to_string().contains("garbage.wasm"), "{garbage}");
+
+    // A valid component that does not implement the contract.
+    let empty_component = b"\0asm\x0d\0\x01\0".to_vec();
+    let foreign = host
+        .load_bytes(empty_component, "empty.wasm")
+        .await
+        .unwrap_err();
+    assert!(matches!(foreign, LoadError::Contract { .. }), "{foreign}");
+    assert!(foreign.to_string().contains("sam:spoke@0.1.0"), "{foreign}");
+}
+
+#[tokio::test]
+async fn the_manifest_is_read_at_load_time() {
+    let host = crate::host();
+    let spoke = crate::fixture(&host).await;
+    let manifest = spoke.manifest();
+    assert_eq!(spoke.id(), "fixture-spoke");
+    assert_eq!(manifest.processes.len(), 3);
+    assert_eq!(manifest.allowed_hosts, vec!["127.0.0.1".to_string()]);
+    assert!(sam_engine::host::manifest_problems(manifest).is_empty());
+}

@@ -451,6 +451,24 @@ pub(crate) async fn get_user(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery)
     ))
 }
 
+/// `GET /user/current`: the user the token was issued to.
+pub(crate) async fn current_user(
+    State(sim): State<Arc<Sim>>,
+    Extension(ctx): Extension<AuthCtx>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let p = Params::new(q);
+    let d = sim.dir.read();
+    if ctx.user as usize >= d.users.len() {
+        return Err(ApiError::NotFound("No current user".into()));
+    }
+    Ok(ok(
+        &user_json(&sim.site.url, &d, ctx.user, UserExpand::from(&p)),
+        1,
+        identity_cost(&sim),
+    ))
+}
+
 /// `GET /user/bulk?accountId=a,b,c`.
 pub(crate) async fn bulk_users(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::new(q);

@@ -197,6 +197,8 @@ pub enum Endpoint {
     RemoveMember,
     /// `GET /wiki/rest/api/user`
     GetUser,
+    /// `GET /wiki/rest/api/user/current`
+    CurrentUser,
     /// `GET /wiki/rest/api/user/bulk`
     BulkUsers,
     /// `GET /wiki/rest/api/user/memberof`
@@ -207,7 +209,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// All endpoints.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Authorize,
         Endpoint::Token,
         Endpoint::AccessibleResources,
@@ -218,6 +220,7 @@ impl Endpoint {
         Endpoint::AddMember,
         Endpoint::RemoveMember,
         Endpoint::GetUser,
+        Endpoint::CurrentUser,
         Endpoint::BulkUsers,
         Endpoint::UserMemberOf,
         Endpoint::Search,
@@ -236,6 +239,7 @@ impl Endpoint {
             Endpoint::AddMember => "POST /wiki/rest/api/group/userByGroupId",
             Endpoint::RemoveMember => "DELETE /wiki/rest/api/group/userByGroupId",
             Endpoint::GetUser => "GET /wiki/rest/api/user",
+            Endpoint::CurrentUser => "GET /wiki/rest/api/user/current",
             Endpoint::BulkUsers => "GET /wiki/rest/api/user/bulk",
             Endpoint::UserMemberOf => "GET /wiki/rest/api/user/memberof",
             Endpoint::Search => "GET /wiki/rest/api/search",
@@ -258,7 +262,7 @@ impl Endpoint {
             Endpoint::AddMember | Endpoint::RemoveMember => {
                 &[&["write:confluence-groups"], &["write:group:confluence"]]
             }
-            Endpoint::GetUser | Endpoint::BulkUsers => &[
+            Endpoint::GetUser | Endpoint::CurrentUser | Endpoint::BulkUsers => &[
                 &["read:confluence-user"],
                 &["read:content-details:confluence"],
             ],

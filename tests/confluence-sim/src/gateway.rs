@@ -49,6 +49,7 @@ fn endpoint_of(method: &Method, matched: &str) -> Option<Endpoint> {
         ("POST", Some("/group/userByGroupId"), _) => Endpoint::AddMember,
         ("DELETE", Some("/group/userByGroupId"), _) => Endpoint::RemoveMember,
         ("GET", Some("/user"), _) => Endpoint::GetUser,
+        ("GET", Some("/user/current"), _) => Endpoint::CurrentUser,
         ("GET", Some("/user/bulk"), _) => Endpoint::BulkUsers,
         ("GET", Some("/user/memberof"), _) => Endpoint::UserMemberOf,
         ("GET", Some("/search"), _) => Endpoint::Search,

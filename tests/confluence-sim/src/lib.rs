@@ -213,6 +213,7 @@ fn router(sim: Arc<Sim>) -> Router {
             post(api::add_member).delete(api::remove_member),
         )
         .route(&format!("{API}/user"), get(api::get_user))
+        .route(&format!("{API}/user/current"), get(api::current_user))
         .route(&format!("{API}/user/bulk"), get(api::bulk_users))
         .route(&format!("{API}/user/memberof"), get(api::user_member_of))
         .route(&format!("{API}/search"), get(api::search))

@@ -992,7 +992,14 @@ async fn inspection_api_logs_calls() {
     get(&sim, &tok, "/wiki/rest/api/group").await;
     get(&sim, "bad", "/wiki/rest/api/group").await;
     get(&sim, &tok, "/wiki/rest/api/user?accountId=nobody").await;
-    let calls = sim.calls();
+    let me = get(&sim, &tok, "/wiki/rest/api/user/current").await;
+    assert_eq!(me.0, 200, "{:?}", me.1);
+    assert_eq!(me.1["accountId"], sim.consenting_account_id());
+    let calls: Vec<_> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.endpoint != Some(Endpoint::CurrentUser))
+        .collect();
     assert_eq!(calls.len(), 4);
     assert_eq!(calls[0].method, "GET");
     assert_eq!(

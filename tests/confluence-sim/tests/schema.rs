@@ -162,6 +162,10 @@ async fn responses_match_the_spec_schemas() {
             format!("/wiki/rest/api/user?accountId={me}&expand=operations,personalSpace"),
         ),
         (
+            "/wiki/rest/api/user/current",
+            "/wiki/rest/api/user/current".to_string(),
+        ),
+        (
             "/wiki/rest/api/user/bulk",
             format!("/wiki/rest/api/user/bulk?accountId={}", some.join(",")),
         ),

@@ -2,6 +2,7 @@
 //! engine links once. Shared helpers live here.
 
 mod cli;
+mod confluence;
 mod http_gate;
 mod loading;
 mod sandbox;

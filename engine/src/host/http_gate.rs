@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use rand::Rng;
@@ -34,8 +34,12 @@ pub const FORBIDDEN_HEADERS: &[&str] = &[
 /// Retry, timeout and size rules for every request through the gate.
 #[derive(Debug, Clone)]
 pub struct GatePolicy {
-    /// Attempts per request, the first included (default 5).
+    /// Attempts per request for server errors and connection failures, the first included
+    /// (default 5).
     pub max_attempts: u32,
+    /// Retries per request after a 429 (or 503 with `Retry-After`), counted apart from
+    /// `max_attempts` because waiting out a burst limit is normal operation (default 10).
+    pub max_rate_limit_retries: u32,
     /// Backoff before the first retry of a 5xx or connection failure (default 500 ms); it
     /// doubles per attempt, with jitter, up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -58,6 +62,7 @@ impl Default for GatePolicy {
     fn default() -> Self {
         Self {
             max_attempts: 5,
+            max_rate_limit_retries: 10,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
@@ -136,6 +141,9 @@ pub struct GateSession {
     allowed: AllowedHosts,
     credentials: Arc<dyn CredentialProvider>,
     stats: RequestStats,
+    /// When the vendor said to come back: every request of the session waits for it, so
+    /// concurrent requests do not all hit a burst limit again at once.
+    paused_until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for GateSession {
@@ -192,6 +200,7 @@ impl GateSession {
             allowed,
             credentials,
             stats: RequestStats::default(),
+            paused_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -204,6 +213,7 @@ impl GateSession {
             allowed: AllowedHosts::default(),
             credentials: Arc::new(super::credentials::NoCredential),
             stats: RequestStats::default(),
+            paused_until: std::sync::Mutex::new(None),
         }
     }
 
@@ -271,8 +281,9 @@ impl GateSession {
         let idempotent = request.method.is_idempotent();
         let mut token_refreshed = false;
         let mut attempt: u32 = 0;
+        let mut rate_limited: u32 = 0;
         loop {
-            attempt += 1;
+            self.wait_for_pause().await;
             let token = self.credentials.bearer_token().await.map_err(|e| {
                 HttpError::Denied(format!("no credential for this connection: {e}"))
             })?;
@@ -286,7 +297,6 @@ impl GateSession {
                     token.expose(),
                 )
                 .await;
-            let last_attempt = attempt >= policy.max_attempts;
             let wait = match &outcome {
                 Ok(response) if response.status == 401 && !token_refreshed => {
                     token_refreshed = true;
@@ -299,23 +309,37 @@ impl GateSession {
                         }
                     }
                 }
-                Ok(response) if response.status == 429 || response.status == 503 => {
-                    let retry_after = retry_after(&response.headers);
+                Ok(response)
+                    if (response.status == 429 || response.status == 503)
+                        && retry_after(&response.headers).is_some() =>
+                {
+                    let wait = retry_after(&response.headers).unwrap_or_default();
                     let retryable = response.status == 429 || idempotent;
-                    match retry_after {
-                        _ if !retryable || last_attempt => None,
-                        Some(wait) if wait > policy.max_retry_after => None,
-                        Some(wait) => Some(wait + jitter(wait / 10)),
-                        None => Some(self.backoff(attempt)),
+                    rate_limited += 1;
+                    if !retryable
+                        || rate_limited > policy.max_rate_limit_retries
+                        || wait > policy.max_retry_after
+                    {
+                        None
+                    } else {
+                        // Jitter spreads the requests that were paused together.
+                        let wait = wait + jitter(wait / 4 + Duration::from_millis(50));
+                        self.pause_for(wait);
+                        Some(Duration::ZERO)
                     }
                 }
-                Ok(response) if response.status >= 500 && idempotent && !last_attempt => {
-                    Some(self.backoff(attempt))
+                Ok(response) if response.status == 429 => {
+                    rate_limited += 1;
+                    (rate_limited <= policy.max_rate_limit_retries)
+                        .then(|| self.backoff(rate_limited))
                 }
-                Err(HttpError::Timeout | HttpError::Connection(_))
-                    if idempotent && !last_attempt =>
-                {
-                    Some(self.backoff(attempt))
+                Ok(response) if response.status >= 500 && idempotent => {
+                    attempt += 1;
+                    (attempt < policy.max_attempts).then(|| self.backoff(attempt))
+                }
+                Err(HttpError::Timeout | HttpError::Connection(_)) if idempotent => {
+                    attempt += 1;
+                    (attempt < policy.max_attempts).then(|| self.backoff(attempt))
                 }
                 _ => None,
             };
@@ -327,6 +351,7 @@ impl GateSession {
                         spoke = %self.spoke_id,
                         url = %redact_query(&url),
                         attempt,
+                        rate_limited,
                         wait_ms = wait.as_millis() as u64,
                         status = outcome.as_ref().map(|r| r.status).ok(),
                         "retrying request"
@@ -346,6 +371,21 @@ impl GateSession {
             .buffered(limit)
             .collect()
             .await
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_for_pause(&self) {
+        let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
     }
 
     fn allowed_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {

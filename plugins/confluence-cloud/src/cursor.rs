@@ -39,8 +39,6 @@ pub struct DownloadCursor {
     pub group: usize,
     /// Offset of the next member page of that group.
     pub start: u64,
-    /// Member count of each selected group, where known.
-    pub sizes: Vec<Option<u64>>,
     /// Fingerprint of the sorted selected group ids.
     pub fingerprint: u64,
 }
@@ -62,42 +60,24 @@ pub fn fingerprint(groups: &[String]) -> u64 {
 }
 
 pub fn encode_download(c: &DownloadCursor) -> String {
-    let sizes: Vec<String> = c
-        .sizes
-        .iter()
-        .map(|s| s.map_or_else(|| "-".to_string(), |n| n.to_string()))
-        .collect();
-    format!(
-        "s1.{}.{}.{}.{:016x}",
-        c.group,
-        c.start,
-        sizes.join(","),
-        c.fingerprint
-    )
+    format!("s2.{}.{}.{:016x}", c.group, c.start, c.fingerprint)
 }
 
 /// Decodes a download cursor and checks it against the current (sorted) selection.
 pub fn decode_download(cursor: &str, groups: &[String]) -> Result<DownloadCursor, SpokeError> {
     let bad = || malformed("download-subscriptions", cursor);
-    let rest = cursor.strip_prefix("s1.").ok_or_else(bad)?;
+    let rest = cursor.strip_prefix("s2.").ok_or_else(bad)?;
     let parts: Vec<&str> = rest.split('.').collect();
-    let [group, start, sizes, fp] = parts.as_slice() else {
+    let [group, start, fp] = parts.as_slice() else {
         return Err(bad());
     };
     let group = group.parse::<usize>().map_err(|_| bad())?;
     let start = start.parse::<u64>().map_err(|_| bad())?;
-    let sizes = sizes
-        .split(',')
-        .map(|s| match s {
-            "-" => Ok(None),
-            n => n.parse::<u64>().map(Some).map_err(|_| bad()),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     if fp.len() != 16 {
         return Err(bad());
     }
     let fingerprint = u64::from_str_radix(fp, 16).map_err(|_| bad())?;
-    if fingerprint != self::fingerprint(groups) || sizes.len() != groups.len() {
+    if fingerprint != self::fingerprint(groups) {
         return Err(SpokeError::InvalidConfig(
             "the download cursor belongs to another selection of groups; restart the download"
                 .into(),
@@ -109,7 +89,6 @@ pub fn decode_download(cursor: &str, groups: &[String]) -> Result<DownloadCursor
     Ok(DownloadCursor {
         group,
         start,
-        sizes,
         fingerprint,
     })
 }
@@ -182,7 +161,6 @@ mod tests {
         let c = DownloadCursor {
             group: 1,
             start: 200,
-            sizes: vec![Some(5000), None],
             fingerprint: fingerprint(&groups),
         };
         let s = encode_download(&c);
@@ -194,9 +172,10 @@ mod tests {
         ));
         for bad in [
             "",
-            "s1.",
-            "s1.0.0.1.zz",
-            "s1.9.0.-,-.0000000000000000",
+            "s2.",
+            "s2.0.0.zz",
+            "s2.9.0.0000000000000000",
+            "s1.0.0.-.0000000000000000",
             "a1.0.x=y",
         ] {
             assert!(

@@ -259,15 +259,36 @@ fn download_all(fake: &Fake, cfg: &Config) -> (Vec<SubscriptionPage>, Vec<usize>
     (pages, calls)
 }
 
-fn assert_unique(pages: &[SubscriptionPage]) -> BTreeMap<String, Subscription> {
-    let mut all = BTreeMap::new();
-    for s in pages.iter().flat_map(|p| &p.subscriptions) {
-        assert_eq!(s.identifier, "confluence");
-        assert!(
-            all.insert(s.external_user_id.clone(), s.clone()).is_none(),
-            "{} repeated",
-            s.external_user_id
-        );
+/// Merges pages the way the engine does: one seat per user, `granted-by` unioned; a user
+/// may appear once per page at most.
+fn merge(pages: &[SubscriptionPage]) -> BTreeMap<String, Subscription> {
+    let mut all: BTreeMap<String, Subscription> = BTreeMap::new();
+    for page in pages {
+        let mut on_page = BTreeSet::new();
+        for s in &page.subscriptions {
+            assert_eq!(s.identifier, "confluence");
+            assert!(
+                on_page.insert(&s.external_user_id),
+                "{} twice on a page",
+                s.external_user_id
+            );
+            match all.get_mut(&s.external_user_id) {
+                Some(seen) => {
+                    for g in &s.granted_by {
+                        assert!(
+                            !seen.granted_by.contains(g),
+                            "{} repeated for {g}",
+                            s.external_user_id
+                        );
+                        seen.granted_by.push(g.clone());
+                    }
+                    seen.granted_by.sort();
+                }
+                None => {
+                    all.insert(s.external_user_id.clone(), s.clone());
+                }
+            }
+        }
     }
     all
 }
@@ -313,7 +334,7 @@ fn single_group_download_is_one_call_per_page() {
     let fake = Fake::new(move |r| tenant.serve(r));
     let (pages, calls) = download_all(&fake, &config(&["g-users"]));
     assert_eq!(calls, vec![1, 1, 1]);
-    let all = assert_unique(&pages);
+    let all = merge(&pages);
     assert_eq!(all.len(), 450);
     assert_eq!(all["bot-confluence-app"].account_type, AccountType::App);
     assert_eq!(all["guest-1"].account_type, AccountType::Guest);
@@ -344,7 +365,7 @@ fn two_group_tenant(total_size: bool) -> Tenant {
 }
 
 fn check_two_groups(pages: &[SubscriptionPage]) {
-    let all = assert_unique(pages);
+    let all = merge(pages);
     assert_eq!(all.len(), 451);
     assert_eq!(
         all["both"].granted_by,
@@ -359,31 +380,16 @@ fn check_two_groups(pages: &[SubscriptionPage]) {
 }
 
 #[test]
-fn several_groups_emit_each_user_once_scanning_small_groups() {
+fn several_groups_cost_one_call_per_member_page() {
     let tenant = two_group_tenant(true);
     let fake = Fake::new(move |r| tenant.serve(r));
     // Selection order does not matter; duplicates are ignored.
     let (pages, calls) = download_all(&fake, &config(&["g-b", "g-a", "g-b"]));
     check_two_groups(&pages);
-    // call 1: 2 probes + 2 remaining pages of g-b (scan is cheaper than 3 memberof);
-    // calls 2-4: one page of g-b + one page of g-a (the scan).
-    assert_eq!(calls, vec![4, 2, 2, 2]);
+    // g-a: 3 members (1 page); g-b: 450 members (3 pages); nothing else.
+    assert_eq!(calls, vec![1, 1, 1, 1]);
     let sent = fake.take();
-    assert!(
-        sent.iter()
-            .all(|r| r.path != "/wiki/rest/api/user/memberof")
-    );
-}
-
-#[test]
-fn several_groups_without_sizes_use_memberof() {
-    let tenant = two_group_tenant(false);
-    let fake = Fake::new(move |r| tenant.serve(r));
-    let (pages, calls) = download_all(&fake, &config(&["g-a", "g-b"]));
-    check_two_groups(&pages);
-    // call 1: 2 probes + 3 memberof (g-b's size is unknown, so scanning it is not priced);
-    // calls 2-4: one page of g-b + one page of g-a (g-a's size is known: one page).
-    assert_eq!(calls, vec![5, 2, 2, 2]);
+    assert!(sent.iter().all(|r| r.path.ends_with("/membersByGroupId")));
 }
 
 #[test]
@@ -391,7 +397,7 @@ fn download_rejects_bad_cursor_and_empty_selection() {
     let tenant = two_group_tenant(true);
     let fake = Fake::new(move |r| tenant.serve(r));
     let cfg = config(&["g-a", "g-b"]);
-    for bad in ["", "zzz", "s1.1.0.3,450.0000000000000000", "g1.0"] {
+    for bad in ["", "zzz", "s2.1.0.0000000000000000", "s2.9.0.0", "g1.0"] {
         assert!(
             matches!(
                 subscriptions::download(&fake, &cfg, Some(bad)),
@@ -415,28 +421,6 @@ fn download_rejects_bad_cursor_and_empty_selection() {
         Err(SpokeError::NotFound(m)) => assert!(m.contains("g-gone")),
         other => panic!("{other:?}"),
     }
-}
-
-#[test]
-fn memberof_skips_users_that_vanished() {
-    let mut groups = BTreeMap::new();
-    let mut big = ids("u", 250);
-    big.push("ghost".into());
-    groups.insert("g-1".to_string(), ("a".to_string(), big.clone()));
-    groups.insert("g-2".to_string(), ("b".to_string(), big));
-    let tenant = Tenant {
-        groups,
-        total_size: false,
-    };
-    let fake = Fake::new(move |r| tenant.serve(r));
-    let (pages, _) = download_all(&fake, &config(&["g-1", "g-2"]));
-    let all = assert_unique(&pages);
-    assert_eq!(all.len(), 250);
-    assert!(!all.contains_key("ghost"));
-    assert_eq!(
-        all["u0001"].granted_by,
-        vec!["g-1".to_string(), "g-2".to_string()]
-    );
 }
 
 // ---- activity ----------------------------------------------------------------------
@@ -870,7 +854,6 @@ fn cursors_are_compact() {
     let c = cursor::encode_download(&cursor::DownloadCursor {
         group: 2,
         start: 4_000,
-        sizes: vec![Some(12_000), Some(3), None],
         fingerprint: 7,
     });
     assert!(c.len() < 64, "{c}");

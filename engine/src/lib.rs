@@ -4,5 +4,6 @@
 //! thin layer over [`cli`].
 
 pub mod cli;
+pub mod conformance;
 pub mod contract;
 pub mod host;

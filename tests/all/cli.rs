@@ -1,4 +1,5 @@
-//! `sam plugin inspect`, run in-process through the CLI's entry point, in both forms.
+//! `sam plugin inspect` in both forms and `sam plugin check` (the conformance kit) on the
+//! Confluence spoke and on a deliberately broken fixture, run in-process through the CLI.
 
 use clap::Parser;
 use sam_engine::cli::{Cli, CliError, run};
@@ -59,4 +60,53 @@ fn inspect_of_a_missing_file_is_a_user_error() {
     let error = inspect(&["/nonexistent.wasm"]).unwrap_err();
     assert!(matches!(error, CliError::User(_)), "{error}");
     assert!(error.to_string().contains("/nonexistent.wasm"));
+}
+
+fn check(args: &[&str]) -> (Result<(), CliError>, String) {
+    let mut argv = vec!["sam", "--no-cache", "plugin", "check"];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).expect("arguments parse");
+    let mut out = Vec::new();
+    let result = run(cli, &mut out);
+    (result, String::from_utf8(out).expect("UTF-8 output"))
+}
+
+#[test]
+fn the_confluence_spoke_passes_the_conformance_kit_against_the_simulator() {
+    let (result, json) = check(&[sam_tests::confluence_spoke_wasm(), "--json"]);
+    let document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(result.is_ok(), "{json}");
+    assert_eq!(document["passed"], true, "{json}");
+    let rules = document["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 13);
+    assert!(
+        rules.iter().all(|r| r["outcome"]["status"] == "pass"),
+        "every rule runs and passes against the simulator: {json}"
+    );
+}
+
+#[test]
+fn a_broken_spoke_fails_the_kit_naming_the_rule() {
+    let (result, table) = check(&[sam_tests::broken_spoke_wasm()]);
+    let error = result.unwrap_err();
+    assert!(matches!(error, CliError::Failure(_)), "{error}");
+    assert!(error.to_string().contains("download.no-repeats"), "{error}");
+    let row = table
+        .lines()
+        .find(|line| line.contains("download.no-repeats"))
+        .expect("the rule is in the table");
+    assert!(row.contains("FAIL") && row.contains("already"), "{row}");
+    assert!(table.contains("failed"), "{table}");
+}
+
+#[test]
+fn checking_against_a_url_needs_a_token() {
+    let (result, _) = check(&[
+        sam_tests::fixture_spoke_wasm(),
+        "--against",
+        "http://127.0.0.1:9/api",
+    ]);
+    let error = result.unwrap_err();
+    assert!(matches!(error, CliError::User(_)), "{error}");
+    assert!(error.to_string().contains("--token-env"), "{error}");
 }

@@ -13,3 +13,8 @@ pub fn fixture_spoke_wasm() -> &'static str {
 pub fn confluence_spoke_wasm() -> &'static str {
     env!("CONFLUENCE_SPOKE_WASM")
 }
+
+/// The fixture spoke built with its `broken` feature: it repeats records across pages.
+pub fn broken_spoke_wasm() -> &'static str {
+    env!("BROKEN_SPOKE_WASM")
+}

@@ -1,17 +1,21 @@
 //! `sam plugin …`: what an integrator runs on a spoke before trusting it. `inspect` loads the
 //! component in the sandbox, reads its manifest and prints it, with the permissions table in
 //! the style of the reference guide's "Minimal user permissions" (process, vendor role, OAuth
-//! scopes); `--json` prints the same as one JSON document.
+//! scopes). `check` runs the conformance kit ([`crate::conformance`]) against the bundled
+//! Confluence simulator or a real vendor URL and prints a pass/fail table. `--json` prints
+//! either as one JSON document.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{CliError, write_out};
-use crate::contract::{AuthScheme, CONTRACT_VERSION, Manifest};
-use crate::host::{LoadError, SpokeHost};
+use crate::conformance::{self, CheckTarget, Outcome, RuleResult};
+use crate::contract::{AuthScheme, CONTRACT_VERSION, Config, Manifest};
+use crate::host::{LoadError, LoadedSpoke, SpokeHost, StaticToken};
 
 /// `sam plugin` subcommands.
 #[derive(Debug, Subcommand)]
@@ -21,6 +25,37 @@ pub enum PluginCommand {
         /// The spoke component (`.wasm`).
         file: PathBuf,
         /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the conformance kit on a spoke: manifest, validate, download, activity, reclaim
+    /// and restore, rate limiting. Exits 0 when every rule passes or is skipped.
+    Check {
+        /// The spoke component (`.wasm`).
+        file: PathBuf,
+        /// `simulator` (the bundled Confluence simulator, started on loopback) or the vendor
+        /// connection URL to test against.
+        #[arg(long, default_value = "simulator", value_name = "simulator|URL")]
+        against: String,
+        /// With a URL: the environment variable holding a bearer token.
+        #[arg(long, value_name = "VAR")]
+        token_env: Option<String>,
+        /// With a URL: a config field, as `name=value` (repeatable).
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        config: Vec<String>,
+        /// With a URL: a selected group id (repeatable).
+        #[arg(long = "group", value_name = "ID")]
+        groups: Vec<String>,
+        /// With a URL: an extra host the spoke may reach (repeatable).
+        #[arg(long = "grant-host", value_name = "HOST")]
+        grant_hosts: Vec<String>,
+        /// With a URL: allow the reclaim and restore rules to write to the tenant.
+        #[arg(long)]
+        allow_writes: bool,
+        /// With the simulator: how many users its tenant has.
+        #[arg(long, default_value_t = 600)]
+        users: usize,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -41,7 +76,214 @@ pub(super) async fn run(
             };
             write_out(out, &text)
         }
+        PluginCommand::Check {
+            file,
+            against,
+            token_env,
+            config,
+            groups,
+            grant_hosts,
+            allow_writes,
+            users,
+            json,
+        } => {
+            let spoke = host.load_file(&file).await.map_err(load_error)?;
+            let results = if against == "simulator" {
+                check_against_simulator(&spoke, users).await?
+            } else {
+                let target = url_target(
+                    &spoke,
+                    &against,
+                    token_env.as_deref(),
+                    &config,
+                    groups,
+                    &grant_hosts,
+                    allow_writes,
+                )?;
+                conformance::run_suite(&spoke, &target).await
+            };
+            let text = if json {
+                let document = serde_json::json!({
+                    "spoke": spoke.id(),
+                    "against": against,
+                    "passed": conformance::all_passed(&results),
+                    "rules": results,
+                });
+                let mut text = serde_json::to_string_pretty(&document)
+                    .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
+                text.push('\n');
+                text
+            } else {
+                check_table(spoke.id(), &against, &results)
+            };
+            write_out(out, &text)?;
+            if conformance::all_passed(&results) {
+                Ok(())
+            } else {
+                let failed: Vec<&str> = results
+                    .iter()
+                    .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+                    .map(|r| r.rule)
+                    .collect();
+                Err(CliError::Failure(format!(
+                    "spoke `{}` failed the conformance kit: {}",
+                    spoke.id(),
+                    failed.join(", ")
+                )))
+            }
+        }
     }
+}
+
+fn check_table(spoke: &str, against: &str, results: &[RuleResult]) -> String {
+    let mut table = new_table(["Rule", "Result", "Detail"]);
+    for result in results {
+        let (verdict, detail) = match &result.outcome {
+            Outcome::Pass => ("PASS", result.title.to_string()),
+            Outcome::Fail(why) => ("FAIL", why.clone()),
+            Outcome::Skip(why) => ("SKIP", why.clone()),
+        };
+        table.add_row([result.rule, verdict, detail.as_str()]);
+    }
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass)
+        .count();
+    let failed = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .count();
+    format!(
+        "Conformance of `{spoke}` against {against}\n{table}\n{passed} passed, {failed} failed, {} skipped\n",
+        results.len() - passed - failed
+    )
+}
+
+fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+fn url_target(
+    spoke: &LoadedSpoke,
+    url: &str,
+    token_env: Option<&str>,
+    config: &[String],
+    groups: Vec<String>,
+    grant_hosts: &[String],
+    allow_writes: bool,
+) -> Result<CheckTarget, CliError> {
+    let var = token_env.ok_or_else(|| {
+        CliError::User("checking against a URL needs --token-env VAR (a bearer token)".into())
+    })?;
+    let token = std::env::var(var)
+        .map_err(|_| CliError::User(format!("environment variable {var} is not set")))?;
+    let values = config
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| CliError::User(format!("--config `{pair}` is not NAME=VALUE")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let session = |token: String| {
+        spoke
+            .session(url, grant_hosts, Arc::new(StaticToken::new(token)))
+            .map_err(|e| CliError::User(e.to_string()))
+    };
+    Ok(CheckTarget {
+        session: session(token)?,
+        rejected_session: session("sam-conformance-invalid-token".into())?,
+        config: Config {
+            values,
+            selected_groups: groups,
+        },
+        now: now_epoch(),
+        allow_writes,
+        protected_users: vec![],
+        vendor: None,
+    })
+}
+
+#[cfg(feature = "simulator")]
+async fn check_against_simulator(
+    spoke: &LoadedSpoke,
+    users: usize,
+) -> Result<Vec<RuleResult>, CliError> {
+    use confluence_sim::{FaultConfig, RateLimitConfig, SimConfig, SimHandle, Simulator};
+
+    struct Controls(Arc<SimHandle>);
+    impl conformance::VendorControls for Controls {
+        fn start_quota_storm(&self) {
+            self.0.set_fault_all(FaultConfig {
+                storm_429: u32::MAX,
+                storm_retry_after_secs: 3_600,
+                ..FaultConfig::default()
+            });
+        }
+        fn calm(&self) {
+            self.0.clear_faults();
+        }
+    }
+
+    let sim = Simulator::start(SimConfig {
+        users,
+        rate_limit: RateLimitConfig::unlimited(),
+        log_calls: false,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| CliError::Failure(format!("cannot start the simulator: {e}")))?;
+    let sim = Arc::new(sim);
+    let scopes: Vec<&str> = spoke
+        .manifest()
+        .processes
+        .iter()
+        .flat_map(|p| p.scopes.iter().map(String::as_str))
+        .collect();
+    let grants = ["127.0.0.1".to_string()];
+    let session = |token: String| {
+        spoke
+            .session(
+                &sim.connection_url(),
+                &grants,
+                Arc::new(StaticToken::new(token)),
+            )
+            .map_err(|e| CliError::User(e.to_string()))
+    };
+    // The simulator serves Confluence: fill the fields it knows.
+    let values = spoke
+        .manifest()
+        .config_fields
+        .iter()
+        .filter(|f| f.name == "cloud-id")
+        .map(|f| (f.name.clone(), sim.cloud_id().to_string()))
+        .collect();
+    let target = CheckTarget {
+        session: session(sim.mint_token(&scopes))?,
+        rejected_session: session("sam-conformance-invalid-token".into())?,
+        config: Config {
+            values,
+            selected_groups: sim.groups().into_iter().map(|g| g.id).collect(),
+        },
+        now: now_epoch(),
+        allow_writes: true,
+        protected_users: vec![sim.consenting_account_id()],
+        vendor: Some(Arc::new(Controls(sim.clone()))),
+    };
+    Ok(conformance::run_suite(spoke, &target).await)
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn check_against_simulator(
+    _spoke: &LoadedSpoke,
+    _users: usize,
+) -> Result<Vec<RuleResult>, CliError> {
+    Err(CliError::User(
+        "this sam was built without the bundled simulator; pass --against URL".into(),
+    ))
 }
 
 fn load_error(error: LoadError) -> CliError {

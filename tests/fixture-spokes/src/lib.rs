@@ -145,7 +145,11 @@ impl Guest for Fixture {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };
         Manifest {
-            id: "fixture-spoke".into(),
+            id: if cfg!(feature = "broken") {
+                "broken-spoke".into()
+            } else {
+                "fixture-spoke".into()
+            },
             display_name: "Fixture spoke".into(),
             publisher: "sam tests".into(),
             version: "0.1.0".into(),
@@ -181,6 +185,17 @@ impl Guest for Fixture {
         config: Config,
         processes: Vec<Process>,
     ) -> Result<Vec<ValidationCheck>, SpokeError> {
+        if cfg!(feature = "broken") {
+            // Passes validation without asking anyone, so the kit must catch it later.
+            return Ok(processes
+                .into_iter()
+                .map(|process| ValidationCheck {
+                    process,
+                    description: "nothing checked".into(),
+                    outcome: Ok(()),
+                })
+                .collect());
+        }
         if misbehave(&config).is_some() {
             return Ok(vec![]);
         }
@@ -241,7 +256,13 @@ impl Guest for Fixture {
                 .map_err(|_| SpokeError::InvalidConfig(format!("bad cursor {c:?}")))?,
         };
         let end = (start + PAGE).min(USERS.len());
-        let subscriptions = USERS[start.min(end)..end]
+        // The broken build starts each page one record early: a repeat across pages.
+        let first = if cfg!(feature = "broken") {
+            start.saturating_sub(1)
+        } else {
+            start
+        };
+        let subscriptions = USERS[first.min(end)..end]
             .iter()
             .map(|(id, name, kind)| Subscription {
                 external_user_id: id.to_string(),

@@ -110,3 +110,19 @@ fn checking_against_a_url_needs_a_token() {
     assert!(matches!(error, CliError::User(_)), "{error}");
     assert!(error.to_string().contains("--token-env"), "{error}");
 }
+
+#[test]
+fn a_bundled_spoke_is_found_by_name() {
+    let text = inspect(&["confluence-cloud"]).unwrap();
+    assert!(
+        text.contains("Confluence Cloud (confluence-cloud)"),
+        "{text}"
+    );
+    let error = inspect(&["no-such-spoke"]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("bundled spoke (confluence-cloud)"),
+        "{error}"
+    );
+}

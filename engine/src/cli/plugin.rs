@@ -6,7 +6,7 @@
 //! either as one JSON document.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Subcommand;
@@ -22,7 +22,9 @@ use crate::host::{LoadError, LoadedSpoke, SpokeHost, StaticToken};
 pub enum PluginCommand {
     /// Print a spoke's manifest and the permissions it needs.
     Inspect {
-        /// The spoke component (`.wasm`).
+        /// The spoke: a component file (`.wasm`) or the name of a bundled spoke
+        /// (`confluence-cloud`).
+        #[arg(value_name = "SPOKE")]
         file: PathBuf,
         /// Print JSON instead of tables.
         #[arg(long)]
@@ -31,7 +33,9 @@ pub enum PluginCommand {
     /// Run the conformance kit on a spoke: manifest, validate, download, activity, reclaim
     /// and restore, rate limiting. Exits 0 when every rule passes or is skipped.
     Check {
-        /// The spoke component (`.wasm`).
+        /// The spoke: a component file (`.wasm`) or the name of a bundled spoke
+        /// (`confluence-cloud`).
+        #[arg(value_name = "SPOKE")]
         file: PathBuf,
         /// `simulator` (the bundled Confluence simulator, started on loopback) or the vendor
         /// connection URL to test against.
@@ -68,7 +72,7 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     match command {
         PluginCommand::Inspect { file, json } => {
-            let spoke = host.load_file(&file).await.map_err(load_error)?;
+            let spoke = load_spoke(host, &file).await?;
             let text = if json {
                 inspect_json(spoke.manifest())?
             } else {
@@ -87,7 +91,7 @@ pub(super) async fn run(
             users,
             json,
         } => {
-            let spoke = host.load_file(&file).await.map_err(load_error)?;
+            let spoke = load_spoke(host, &file).await?;
             let results = if against == "simulator" {
                 check_against_simulator(&spoke, users).await?
             } else {
@@ -284,6 +288,33 @@ async fn check_against_simulator(
     Err(CliError::User(
         "this sam was built without the bundled simulator; pass --against URL".into(),
     ))
+}
+
+/// Loads a spoke from a file, or from the binary when `spoke` names a bundled one and no
+/// such file exists.
+pub(super) async fn load_spoke(host: &SpokeHost, spoke: &Path) -> Result<LoadedSpoke, CliError> {
+    if !spoke.exists()
+        && let Some(bundled) = spoke.to_str().and_then(crate::bundled::find)
+    {
+        return host
+            .load_bytes(bundled.wasm.to_vec(), bundled.name)
+            .await
+            .map_err(load_error);
+    }
+    host.load_file(spoke).await.map_err(|error| match error {
+        LoadError::Read { .. } if spoke.extension().is_none() => {
+            let names: Vec<&str> = crate::bundled::all().iter().map(|b| b.name).collect();
+            CliError::User(format!(
+                "{error}; give a .wasm file or a bundled spoke ({})",
+                if names.is_empty() {
+                    "none in this build".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        }
+        other => load_error(other),
+    })
 }
 
 fn load_error(error: LoadError) -> CliError {

@@ -1,0 +1,34 @@
+//! The spokes compiled into the `sam` binary (feature `bundled-spokes`, on by default), so a
+//! fresh install can run `sam demo` and check the Confluence integration with no plugin
+//! folder. `engine/build.rs` builds them from `plugins/`; a plugins folder can still hold
+//! newer or other spokes.
+
+/// A spoke shipped inside the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct BundledSpoke {
+    /// The name `--spoke` accepts (the spoke's manifest id).
+    pub name: &'static str,
+    /// The component bytes.
+    pub wasm: &'static [u8],
+}
+
+/// The bundled spokes.
+pub fn all() -> &'static [BundledSpoke] {
+    #[cfg(feature = "bundled-spokes")]
+    {
+        const CONFLUENCE: BundledSpoke = BundledSpoke {
+            name: "confluence-cloud",
+            wasm: include_bytes!(env!("SAM_BUNDLED_CONFLUENCE_WASM")),
+        };
+        &[CONFLUENCE]
+    }
+    #[cfg(not(feature = "bundled-spokes"))]
+    {
+        &[]
+    }
+}
+
+/// The bundled spoke called `name`, if there is one.
+pub fn find(name: &str) -> Option<BundledSpoke> {
+    all().iter().copied().find(|spoke| spoke.name == name)
+}

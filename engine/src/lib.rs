@@ -8,3 +8,6 @@ pub mod cli;
 pub mod conformance;
 pub mod contract;
 pub mod host;
+pub mod model;
+pub mod pipeline;
+pub mod store;

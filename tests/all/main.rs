@@ -5,7 +5,9 @@ mod cli;
 mod confluence;
 mod http_gate;
 mod loading;
+mod pipeline;
 mod sandbox;
+mod store;
 
 use std::sync::Arc;
 use std::time::Duration;

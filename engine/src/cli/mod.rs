@@ -4,6 +4,8 @@
 //! error (bad arguments, unreadable or invalid plugin), 3 an engine or vendor failure.
 
 mod plugin;
+mod profile;
+mod run;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +27,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_cache: bool,
 
+    /// The database file [default: $XDG_DATA_HOME/sam/sam.redb].
+    #[arg(long, global = true, env = "SAM_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,6 +41,12 @@ pub enum Command {
     /// Inspect and check spoke plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Create, list and show integration profiles.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// Run a subflow of a profile now.
+    #[command(subcommand)]
+    Run(run::RunCommand),
 }
 
 /// How a command failed, which decides the exit code.
@@ -82,6 +94,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         let host = build_host(&cli)?;
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,
+            Command::Profile(command) => profile::run(&host, cli.db.as_deref(), command, out).await,
+            Command::Run(command) => run::run(&host, cli.db.as_deref(), command, out).await,
         }
     })
 }

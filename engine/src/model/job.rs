@@ -1,0 +1,78 @@
+//! Scheduled jobs (what runs when) and job results (what ran: profile, process, trigger,
+//! start, end, status, pages, records seen, upserted and ended, API calls and retries, errors).
+
+use serde::{Deserialize, Serialize};
+
+use super::{EpochSeconds, ProcessKind};
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobTrigger {
+    /// An admin, from the CLI.
+    Manual,
+    /// The scheduler.
+    Schedule,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobStatus {
+    /// Still running, or interrupted before it could record its end.
+    Running,
+    /// Completed.
+    Succeeded,
+    /// Stopped with an error (see `errors`); resumable from its checkpoint.
+    Failed,
+}
+
+/// A job on the schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledJob {
+    /// Name, e.g. "SAM - Refresh Acme Activity".
+    pub name: String,
+    /// The profile.
+    pub profile: String,
+    /// The process it runs.
+    pub process: ProcessKind,
+    /// Seconds between runs (daily = 86 400).
+    pub every_seconds: u64,
+    /// Next run.
+    pub next_run: EpochSeconds,
+    /// Whether it runs.
+    pub active: bool,
+}
+
+/// One run of one process on one profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Run id (unique, increasing).
+    pub id: u64,
+    /// The profile.
+    pub profile: String,
+    /// The process.
+    pub process: ProcessKind,
+    /// What started it.
+    pub trigger: JobTrigger,
+    /// When it started (the first attempt).
+    pub started_at: EpochSeconds,
+    /// When it ended.
+    pub ended_at: Option<EpochSeconds>,
+    /// How it ended.
+    pub status: JobStatus,
+    /// Times it was resumed after an interruption or failure.
+    pub attempts: u32,
+    /// Pages committed.
+    pub pages: u64,
+    /// Records the spoke returned.
+    pub records_seen: u64,
+    /// Records created or changed.
+    pub upserted: u64,
+    /// Subscriptions ended.
+    pub ended: u64,
+    /// HTTP requests made to the vendor.
+    pub api_calls: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// Errors, one line each.
+    pub errors: Vec<String>,
+}

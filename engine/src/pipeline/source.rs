@@ -1,0 +1,178 @@
+//! Where pages come from: the [`PageSource`] seam. [`SpokeSource`] is the real one (a loaded
+//! spoke, its gate session and the profile's config); tests may put an in-process source
+//! behind the same trait to drive the engine's crash and idempotence semantics.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::contract::{ActivityPage, Config, SpokeError, SubscriptionPage, UserActivity};
+use crate::host::{CallError, GateSession, LoadedSpoke};
+use crate::model::EpochSeconds;
+
+/// A product a source reports (from the spoke's manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductInfo {
+    /// The subscription identifier.
+    pub identifier: String,
+    /// Product name.
+    pub name: String,
+    /// Edition.
+    pub edition: Option<String>,
+}
+
+/// What the pipeline needs to know about a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// The spoke's id.
+    pub spoke_id: String,
+    /// The software publisher.
+    pub publisher: String,
+    /// The products (identifiers) it reports.
+    pub products: Vec<ProductInfo>,
+    /// The activity look-back limit, in days.
+    pub activity_lookback_days: u32,
+}
+
+/// A failed source call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// The call (WIT export name).
+    pub call: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The spoke's own error, when that is what failed.
+    pub spoke_error: Option<SpokeError>,
+}
+
+impl From<CallError> for SourceError {
+    fn from(e: CallError) -> Self {
+        SourceError {
+            call: e.call,
+            message: e.kind.to_string(),
+            spoke_error: e.spoke_error().cloned(),
+        }
+    }
+}
+
+/// Requests made so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// HTTP requests, retries included.
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+}
+
+/// A source of pages: one call per page, as the spoke contract defines them.
+pub trait PageSource: Send + Sync {
+    /// The source's description.
+    fn info(&self) -> &SourceInfo;
+
+    /// One page of subscriptions.
+    fn subscriptions(
+        &self,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<SubscriptionPage, SourceError>> + Send;
+
+    /// One page of the activity scan.
+    fn activity(
+        &self,
+        since: EpochSeconds,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<ActivityPage, SourceError>> + Send;
+
+    /// The activity of the given users.
+    fn lookup(
+        &self,
+        since: EpochSeconds,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<UserActivity>, SourceError>> + Send;
+
+    /// Requests made so far (monotonic).
+    fn counts(&self) -> CallCounts;
+}
+
+/// A loaded spoke bound to a session and a profile's config.
+#[derive(Debug)]
+pub struct SpokeSource {
+    spoke: LoadedSpoke,
+    session: Arc<GateSession>,
+    config: Config,
+    info: SourceInfo,
+}
+
+impl SpokeSource {
+    /// Binds `spoke` to `session` and `config`.
+    pub fn new(spoke: LoadedSpoke, session: Arc<GateSession>, config: Config) -> Self {
+        let m = spoke.manifest();
+        let info = SourceInfo {
+            spoke_id: m.id.clone(),
+            publisher: m.publisher.clone(),
+            products: m
+                .products
+                .iter()
+                .map(|p| ProductInfo {
+                    identifier: p.identifier.clone(),
+                    name: p.name.clone(),
+                    edition: p.edition.clone(),
+                })
+                .collect(),
+            activity_lookback_days: m.activity_lookback_days,
+        };
+        Self {
+            spoke,
+            session,
+            config,
+            info,
+        }
+    }
+
+    /// The gate session.
+    pub fn session(&self) -> &Arc<GateSession> {
+        &self.session
+    }
+}
+
+impl PageSource for SpokeSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    async fn subscriptions(&self, cursor: Option<&str>) -> Result<SubscriptionPage, SourceError> {
+        Ok(self
+            .spoke
+            .download_subscriptions(&self.session, &self.config, cursor)
+            .await?)
+    }
+
+    async fn activity(
+        &self,
+        since: EpochSeconds,
+        cursor: Option<&str>,
+    ) -> Result<ActivityPage, SourceError> {
+        Ok(self
+            .spoke
+            .download_activity(&self.session, &self.config, since, cursor)
+            .await?)
+    }
+
+    async fn lookup(
+        &self,
+        since: EpochSeconds,
+        user_ids: &[String],
+    ) -> Result<Vec<UserActivity>, SourceError> {
+        Ok(self
+            .spoke
+            .lookup_activity(&self.session, &self.config, since, user_ids)
+            .await?)
+    }
+
+    fn counts(&self) -> CallCounts {
+        let c = self.session.counts();
+        CallCounts {
+            requests: c.requests,
+            retries: c.retries,
+        }
+    }
+}

@@ -1,0 +1,986 @@
+//! The embedded store: one redb file holding the SAM domain ([`crate::model`]) in typed
+//! tables, guarded by a sidecar lock so one process at a time holds it, with a schema version
+//! and a migration chain from the first released layout ([`schema`]). Writes happen in
+//! [`WriteTx`] (one redb write transaction: all of it commits or none of it does); reads in
+//! [`ReadTx`] (a consistent snapshot). The store knows nothing of WebAssembly or HTTP.
+//!
+//! Encoding: keys are strings whose parts are joined with NUL (so one profile's records are
+//! one contiguous key range), or big-endian `u64` sequence numbers; values are the model's
+//! serde records encoded with **postcard**: a compact, non-self-describing binary format
+//! (varints, no field names), typically 3-5x smaller than JSON for these records, fast,
+//! `no_std`-grade and maintained by the Rust embedded working group's ecosystem, with a
+//! stable, documented wire format (1.0 specification). Not being self-describing means a
+//! layout change must bump [`schema::CURRENT_VERSION`] and add a migration — which is what
+//! the schema version is for; a test pins the v1 layout byte for byte.
+
+mod error;
+mod lock;
+pub mod schema;
+
+use std::fmt::Display;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::{DecodeError, OpenError, ReadError, WriteError};
+pub use lock::{DbLock, LockHolder};
+
+use crate::model::{
+    AuditAction, AuditEntry, Checkpoint, Connection, EpochSeconds, IntegrationProfile, JobResult,
+    ProcessKind, SelectedGroup, SoftwareModel, Subscription, SubscriptionIdentifier,
+    SubscriptionSeen, UserActivityRecord,
+};
+
+/// A table of postcard-encoded records under string keys.
+pub type Def = TableDefinition<'static, &'static str, &'static [u8]>;
+/// A table of postcard-encoded records under sequence numbers.
+pub type SeqDef = TableDefinition<'static, u64, &'static [u8]>;
+
+/// The tables, by name. Every table is created when a database is opened.
+pub mod tables {
+    use super::{Def, SeqDef};
+    use redb::TableDefinition;
+
+    /// Schema version and sequence counters.
+    pub const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
+    /// Integration profiles, by name.
+    pub const PROFILES: Def = TableDefinition::new("profiles");
+    /// Connections, by alias.
+    pub const CONNECTIONS: Def = TableDefinition::new("connections");
+    /// Selected groups, by profile + group id.
+    pub const SELECTED_GROUPS: Def = TableDefinition::new("selected_groups");
+    /// Software models, by id.
+    pub const SOFTWARE_MODELS: Def = TableDefinition::new("software_models");
+    /// Subscription identifiers, by spoke id + identifier.
+    pub const IDENTIFIERS: Def = TableDefinition::new("subscription_identifiers");
+    /// Subscriptions, by profile + external user id + identifier.
+    pub const SUBSCRIPTIONS: Def = TableDefinition::new("subscriptions");
+    /// Seen-marker: the download run that last saw a subscription (same key).
+    pub const SUBSCRIPTION_SEEN: Def = TableDefinition::new("subscription_seen");
+    /// User activity, by profile + external user id.
+    pub const ACTIVITY: Def = TableDefinition::new("user_activity");
+    /// Seen-marker: the activity run that last reported a user (same key).
+    pub const ACTIVITY_SEEN: Def = TableDefinition::new("activity_seen");
+    /// Reclamation rules, by id.
+    pub const RECLAMATION_RULES: Def = TableDefinition::new("reclamation_rules");
+    /// Exclusion rules, by id.
+    pub const EXCLUSION_RULES: Def = TableDefinition::new("exclusion_rules");
+    /// Removal candidates, by profile + external user id + identifier.
+    pub const REMOVAL_CANDIDATES: Def = TableDefinition::new("removal_candidates");
+    /// Entitlements, by id.
+    pub const ENTITLEMENTS: Def = TableDefinition::new("entitlements");
+    /// Reconciliation results, by model + computed-at (zero-padded).
+    pub const RECONCILIATION_RESULTS: Def = TableDefinition::new("reconciliation_results");
+    /// Scheduled jobs, by name.
+    pub const SCHEDULED_JOBS: Def = TableDefinition::new("scheduled_jobs");
+    /// Job results, by run id.
+    pub const JOB_RESULTS: SeqDef = TableDefinition::new("job_results");
+    /// The audit log, by sequence number.
+    pub const AUDIT_LOG: SeqDef = TableDefinition::new("audit_log");
+    /// Checkpoints of unfinished runs, by profile + process.
+    pub const CHECKPOINTS: Def = TableDefinition::new("checkpoints");
+    /// Per profile and process: the window start of the last complete run (activity).
+    pub const WATERMARKS: TableDefinition<'static, &'static str, i64> =
+        TableDefinition::new("watermarks");
+
+    /// Every string-keyed record table.
+    pub const RECORD_TABLES: [Def; 16] = [
+        PROFILES,
+        CONNECTIONS,
+        SELECTED_GROUPS,
+        SOFTWARE_MODELS,
+        IDENTIFIERS,
+        SUBSCRIPTIONS,
+        SUBSCRIPTION_SEEN,
+        ACTIVITY,
+        ACTIVITY_SEEN,
+        RECLAMATION_RULES,
+        EXCLUSION_RULES,
+        REMOVAL_CANDIDATES,
+        ENTITLEMENTS,
+        RECONCILIATION_RESULTS,
+        SCHEDULED_JOBS,
+        CHECKPOINTS,
+    ];
+}
+
+use tables::*;
+
+/// Joins key parts with NUL; `None` when a part holds NUL.
+pub fn key(parts: &[&str]) -> Option<String> {
+    if parts.iter().any(|p| p.contains('\0')) {
+        return None;
+    }
+    Some(parts.join("\0"))
+}
+
+fn write_key(parts: &[&str]) -> Result<String, WriteError> {
+    key(parts).ok_or_else(|| WriteError::InvalidKey(parts.join("/")))
+}
+
+/// The key range of every record under a prefix of parts.
+fn prefix_range(parts: &[&str]) -> Option<(String, String)> {
+    let base = key(parts)?;
+    Some((format!("{base}\0"), format!("{base}\u{1}")))
+}
+
+fn printable(key: &str) -> String {
+    key.replace('\0', "/")
+}
+
+fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Vec<u8>, WriteError> {
+    postcard::to_allocvec(value).map_err(|source| WriteError::Encode { table, source })
+}
+
+fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    key: &dyn Display,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    let err = |source| DecodeError {
+        table,
+        key: printable(&key.to_string()),
+        source,
+    };
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(err)?;
+    if !rest.is_empty() {
+        return Err(err(postcard::Error::DeserializeBadEncoding));
+    }
+    Ok(value)
+}
+
+fn get_in<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &'static str,
+    key: &str,
+) -> Result<Option<T>, ReadError> {
+    match table.get(key)? {
+        Some(guard) => Ok(Some(decode(name, &key, guard.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Decoded records of a key range, at most `limit`.
+fn range_in<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &'static str,
+    lower: Bound<&str>,
+    upper: Bound<&str>,
+    limit: usize,
+) -> Result<Vec<(String, T)>, ReadError> {
+    let mut out = Vec::new();
+    for item in table.range::<&str>((lower, upper))? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = item?;
+        let k = k.value().to_string();
+        let value = decode(name, &k, v.value())?;
+        out.push((k, value));
+    }
+    Ok(out)
+}
+
+/// What the end of a complete download changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunEnd {
+    /// Subscriptions the run did not see, now ended.
+    pub ended: u64,
+    /// Subscriptions whose granting groups changed.
+    pub regranted: u64,
+}
+
+/// An open database, held by this process until dropped.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    _lock: DbLock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`: takes the lock, refuses a newer
+    /// schema, migrates an older one, and creates missing tables.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let lock = DbLock::acquire(&path)?;
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse {
+                path: path.clone(),
+                holder: LockHolder {
+                    pid: 0,
+                    host: String::new(),
+                    since: 0,
+                },
+            },
+            other => OpenError::Storage {
+                path: path.clone(),
+                source: other.into(),
+            },
+        })?;
+        schema::prepare(&db, &path)?;
+        Ok(Store {
+            db,
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a write transaction.
+    pub fn begin_write(&self) -> Result<WriteTx, WriteError> {
+        Ok(WriteTx {
+            tx: self.db.begin_write()?,
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it if `f` succeeds; on error nothing
+    /// is written.
+    pub fn write<R, E>(&self, f: impl FnOnce(&WriteTx) -> Result<R, E>) -> Result<R, E>
+    where
+        E: From<WriteError>,
+    {
+        let tx = self.begin_write()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Starts a read transaction (a consistent snapshot).
+    pub fn read(&self) -> Result<ReadTx, ReadError> {
+        Ok(ReadTx {
+            tx: self.db.begin_read()?,
+        })
+    }
+
+    /// The schema version in the file.
+    pub fn schema_version(&self) -> Result<u64, ReadError> {
+        let tx = self.db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        Ok(meta
+            .get(schema::VERSION_KEY)?
+            .map(|g| g.value())
+            .unwrap_or(0))
+    }
+}
+
+/// One write transaction with typed access to the tables.
+pub struct WriteTx {
+    tx: redb::WriteTransaction,
+}
+
+impl WriteTx {
+    /// Commits everything written.
+    pub fn commit(self) -> Result<(), WriteError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+
+    fn get<T: DeserializeOwned>(&self, def: Def, key: &str) -> Result<Option<T>, WriteError> {
+        let table = self.tx.open_table(def)?;
+        Ok(get_in(&table, table_name(def), key)?)
+    }
+
+    fn put<T: Serialize>(&self, def: Def, key: &str, value: &T) -> Result<(), WriteError> {
+        let name = table_name(def);
+        let bytes = encode(name, value)?;
+        self.tx.open_table(def)?.insert(key, bytes.as_slice())?;
+        Ok(())
+    }
+
+    fn delete(&self, def: Def, key: &str) -> Result<bool, WriteError> {
+        Ok(self.tx.open_table(def)?.remove(key)?.is_some())
+    }
+
+    fn put_seq<T: Serialize>(&self, def: SeqDef, id: u64, value: &T) -> Result<(), WriteError> {
+        let bytes = encode(seq_table_name(def), value)?;
+        self.tx.open_table(def)?.insert(id, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// The next number of a named sequence (starting at 1).
+    pub fn next_seq(&self, sequence: &str) -> Result<u64, WriteError> {
+        let mut meta = self.tx.open_table(META)?;
+        let name = format!("seq.{sequence}");
+        let next = meta.get(name.as_str())?.map(|g| g.value()).unwrap_or(0) + 1;
+        meta.insert(name.as_str(), next)?;
+        Ok(next)
+    }
+
+    /// Creates a profile with its connection and selected groups.
+    pub fn create_profile(
+        &self,
+        profile: &IntegrationProfile,
+        connection: &Connection,
+        groups: &[SelectedGroup],
+    ) -> Result<(), WriteError> {
+        let pkey = write_key(&[&profile.name])?;
+        if self.get::<IntegrationProfile>(PROFILES, &pkey)?.is_some() {
+            return Err(WriteError::AlreadyExists {
+                what: format!("profile `{}`", profile.name),
+            });
+        }
+        self.put(PROFILES, &pkey, profile)?;
+        self.put(CONNECTIONS, &write_key(&[&connection.alias])?, connection)?;
+        for group in groups {
+            self.put(
+                SELECTED_GROUPS,
+                &write_key(&[&group.profile, &group.group_id])?,
+                group,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a profile record.
+    pub fn put_profile(&self, profile: &IntegrationProfile) -> Result<(), WriteError> {
+        self.put(PROFILES, &write_key(&[&profile.name])?, profile)
+    }
+
+    /// A profile.
+    pub fn profile(&self, name: &str) -> Result<Option<IntegrationProfile>, WriteError> {
+        match key(&[name]) {
+            Some(k) => self.get(PROFILES, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// A subscription.
+    pub fn subscription(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        identifier: &str,
+    ) -> Result<Option<Subscription>, WriteError> {
+        match key(&[profile, external_user_id, identifier]) {
+            Some(k) => self.get(SUBSCRIPTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces a subscription.
+    pub fn put_subscription(&self, s: &Subscription) -> Result<(), WriteError> {
+        let k = write_key(&[&s.profile, &s.external_user_id, &s.identifier])?;
+        self.put(SUBSCRIPTIONS, &k, s)
+    }
+
+    /// The download run that last saw a subscription.
+    pub fn subscription_seen(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        identifier: &str,
+    ) -> Result<Option<SubscriptionSeen>, WriteError> {
+        match key(&[profile, external_user_id, identifier]) {
+            Some(k) => self.get(SUBSCRIPTION_SEEN, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks a subscription as seen by `run`.
+    pub fn mark_subscription_seen(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        identifier: &str,
+        seen: &SubscriptionSeen,
+    ) -> Result<(), WriteError> {
+        let k = write_key(&[profile, external_user_id, identifier])?;
+        self.put(SUBSCRIPTION_SEEN, &k, seen)
+    }
+
+    /// Ends every active subscription of `profile` that run `run` did not see, scanning the
+    /// profile's key range in bounded chunks; decrements the identifiers' counts (of spoke
+    /// `spoke_id`). Returns how many were ended.
+    /// At the end of a complete run: ends every active subscription of `profile` the run did
+    /// not see, and sets the `granted_by` of those it saw to exactly the groups it reported.
+    pub fn end_unseen_subscriptions(
+        &self,
+        profile: &str,
+        spoke_id: &str,
+        run: u64,
+        now: EpochSeconds,
+    ) -> Result<RunEnd, WriteError> {
+        const CHUNK: usize = 512;
+        let mut end = RunEnd::default();
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(end);
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let chunk: Vec<(String, Subscription)> = {
+                let table = self.tx.open_table(SUBSCRIPTIONS)?;
+                let lower = match &after {
+                    Some(a) => Bound::Excluded(a.as_str()),
+                    None => Bound::Included(lo.as_str()),
+                };
+                range_in(
+                    &table,
+                    "subscriptions",
+                    lower,
+                    Bound::Excluded(hi.as_str()),
+                    CHUNK,
+                )?
+            };
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let done = chunk.len() < CHUNK;
+            for (k, mut sub) in chunk {
+                if !sub.active {
+                    continue;
+                }
+                let seen: Option<SubscriptionSeen> = self.get(SUBSCRIPTION_SEEN, &k)?;
+                match seen {
+                    Some(seen) if seen.run == run => {
+                        if seen.granted_by != sub.granted_by {
+                            sub.granted_by = seen.granted_by;
+                            self.put(SUBSCRIPTIONS, &k, &sub)?;
+                            end.regranted += 1;
+                        }
+                    }
+                    _ => {
+                        sub.active = false;
+                        sub.ended_at = Some(now);
+                        self.put(SUBSCRIPTIONS, &k, &sub)?;
+                        self.adjust_identifier_count(spoke_id, &sub.identifier, -1)?;
+                        end.ended += 1;
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(end)
+    }
+
+    /// Adds `delta` to an identifier's active-subscription count (if the identifier exists).
+    pub fn adjust_identifier_count(
+        &self,
+        spoke_id: &str,
+        identifier: &str,
+        delta: i64,
+    ) -> Result<(), WriteError> {
+        if let Some(mut id) = self.identifier(spoke_id, identifier)? {
+            id.subscription_count = id.subscription_count.saturating_add_signed(delta);
+            self.put_identifier(&id)?;
+        }
+        Ok(())
+    }
+
+    /// A subscription identifier.
+    pub fn identifier(
+        &self,
+        spoke_id: &str,
+        identifier: &str,
+    ) -> Result<Option<SubscriptionIdentifier>, WriteError> {
+        match key(&[spoke_id, identifier]) {
+            Some(k) => self.get(IDENTIFIERS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces a subscription identifier.
+    pub fn put_identifier(&self, id: &SubscriptionIdentifier) -> Result<(), WriteError> {
+        self.put(
+            IDENTIFIERS,
+            &write_key(&[&id.spoke_id, &id.identifier])?,
+            id,
+        )
+    }
+
+    /// A software model.
+    pub fn model(&self, id: &str) -> Result<Option<SoftwareModel>, WriteError> {
+        match key(&[id]) {
+            Some(k) => self.get(SOFTWARE_MODELS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces a software model.
+    pub fn put_model(&self, model: &SoftwareModel) -> Result<(), WriteError> {
+        self.put(SOFTWARE_MODELS, &write_key(&[&model.id])?, model)
+    }
+
+    /// Assigns `model` to an identifier and to every subscription that carries it (in every
+    /// profile listed on the identifier). Returns the number of subscriptions updated.
+    pub fn assign_model(
+        &self,
+        spoke_id: &str,
+        identifier: &str,
+        model: &str,
+    ) -> Result<u64, WriteError> {
+        if self.model(model)?.is_none() {
+            return Err(WriteError::NotFound {
+                what: format!("software model `{model}`"),
+            });
+        }
+        let mut record =
+            self.identifier(spoke_id, identifier)?
+                .ok_or_else(|| WriteError::NotFound {
+                    what: format!("subscription identifier `{identifier}` of spoke `{spoke_id}`"),
+                })?;
+        record.model = Some(model.to_string());
+        self.put_identifier(&record)?;
+        let mut updated = 0;
+        for profile in &record.profiles {
+            let Some((lo, hi)) = prefix_range(&[profile]) else {
+                continue;
+            };
+            let mut after: Option<String> = None;
+            loop {
+                let chunk: Vec<(String, Subscription)> = {
+                    let table = self.tx.open_table(SUBSCRIPTIONS)?;
+                    let lower = match &after {
+                        Some(a) => Bound::Excluded(a.as_str()),
+                        None => Bound::Included(lo.as_str()),
+                    };
+                    range_in(
+                        &table,
+                        "subscriptions",
+                        lower,
+                        Bound::Excluded(hi.as_str()),
+                        512,
+                    )?
+                };
+                let Some((last, _)) = chunk.last() else {
+                    break;
+                };
+                after = Some(last.clone());
+                let done = chunk.len() < 512;
+                for (k, mut sub) in chunk {
+                    if sub.identifier == identifier && sub.model.as_deref() != Some(model) {
+                        sub.model = Some(model.to_string());
+                        self.put(SUBSCRIPTIONS, &k, &sub)?;
+                        updated += 1;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    /// A user's activity record.
+    pub fn activity(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+    ) -> Result<Option<UserActivityRecord>, WriteError> {
+        match key(&[profile, external_user_id]) {
+            Some(k) => self.get(ACTIVITY, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces an activity record.
+    pub fn put_activity(&self, record: &UserActivityRecord) -> Result<(), WriteError> {
+        let k = write_key(&[&record.profile, &record.external_user_id])?;
+        self.put(ACTIVITY, &k, record)
+    }
+
+    /// The activity run that last reported a user.
+    pub fn activity_seen(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+    ) -> Result<Option<u64>, WriteError> {
+        match key(&[profile, external_user_id]) {
+            Some(k) => self.get(ACTIVITY_SEEN, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks a user as reported by activity run `run`.
+    pub fn mark_activity_seen(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        run: u64,
+    ) -> Result<(), WriteError> {
+        self.put(
+            ACTIVITY_SEEN,
+            &write_key(&[profile, external_user_id])?,
+            &run,
+        )
+    }
+
+    /// The unfinished run of a process on a profile.
+    pub fn checkpoint(
+        &self,
+        profile: &str,
+        process: ProcessKind,
+    ) -> Result<Option<Checkpoint>, WriteError> {
+        match key(&[profile, process.key()]) {
+            Some(k) => self.get(CHECKPOINTS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a checkpoint.
+    pub fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), WriteError> {
+        let k = write_key(&[&checkpoint.profile, checkpoint.process.key()])?;
+        self.put(CHECKPOINTS, &k, checkpoint)
+    }
+
+    /// Removes a checkpoint (the run completed).
+    pub fn clear_checkpoint(&self, profile: &str, process: ProcessKind) -> Result<(), WriteError> {
+        self.delete(CHECKPOINTS, &write_key(&[profile, process.key()])?)?;
+        Ok(())
+    }
+
+    /// The window start of the last complete run of a process.
+    pub fn watermark(
+        &self,
+        profile: &str,
+        process: ProcessKind,
+    ) -> Result<Option<EpochSeconds>, WriteError> {
+        let k = write_key(&[profile, process.key()])?;
+        Ok(self
+            .tx
+            .open_table(WATERMARKS)?
+            .get(k.as_str())?
+            .map(|g| g.value()))
+    }
+
+    /// Sets the window start of the last complete run.
+    pub fn set_watermark(
+        &self,
+        profile: &str,
+        process: ProcessKind,
+        at: EpochSeconds,
+    ) -> Result<(), WriteError> {
+        let k = write_key(&[profile, process.key()])?;
+        self.tx.open_table(WATERMARKS)?.insert(k.as_str(), at)?;
+        Ok(())
+    }
+
+    /// A job result.
+    pub fn job_result(&self, id: u64) -> Result<Option<JobResult>, WriteError> {
+        let table = self.tx.open_table(JOB_RESULTS)?;
+        let value = match table.get(id)? {
+            Some(g) => Some(decode("job_results", &id, g.value())?),
+            None => None,
+        };
+        Ok(value)
+    }
+
+    /// Inserts or replaces a job result.
+    pub fn put_job_result(&self, job: &JobResult) -> Result<(), WriteError> {
+        self.put_seq(JOB_RESULTS, job.id, job)
+    }
+
+    /// Appends to the audit log; returns the entry's sequence number.
+    pub fn audit(
+        &self,
+        at: EpochSeconds,
+        profile: Option<&str>,
+        action: AuditAction,
+        detail: impl Into<String>,
+        run: Option<u64>,
+    ) -> Result<u64, WriteError> {
+        let seq = self.next_seq("audit")?;
+        let entry = AuditEntry {
+            seq,
+            at,
+            profile: profile.map(str::to_string),
+            action,
+            detail: detail.into(),
+            run,
+        };
+        self.put_seq(AUDIT_LOG, seq, &entry)?;
+        Ok(seq)
+    }
+}
+
+fn table_name(def: Def) -> &'static str {
+    const NAMES: [&str; 16] = [
+        "profiles",
+        "connections",
+        "selected_groups",
+        "software_models",
+        "subscription_identifiers",
+        "subscriptions",
+        "subscription_seen",
+        "user_activity",
+        "activity_seen",
+        "reclamation_rules",
+        "exclusion_rules",
+        "removal_candidates",
+        "entitlements",
+        "reconciliation_results",
+        "scheduled_jobs",
+        "checkpoints",
+    ];
+    let name = redb::TableHandle::name(&def);
+    NAMES.into_iter().find(|n| *n == name).unwrap_or("record")
+}
+
+fn seq_table_name(def: SeqDef) -> &'static str {
+    if redb::TableHandle::name(&def) == redb::TableHandle::name(&JOB_RESULTS) {
+        "job_results"
+    } else {
+        "audit_log"
+    }
+}
+
+/// One read transaction (a consistent snapshot) with typed access to the tables.
+pub struct ReadTx {
+    tx: redb::ReadTransaction,
+}
+
+impl ReadTx {
+    fn get<T: DeserializeOwned>(&self, def: Def, key: &str) -> Result<Option<T>, ReadError> {
+        let table = self.tx.open_table(def)?;
+        get_in(&table, table_name(def), key)
+    }
+
+    fn all<T: DeserializeOwned>(&self, def: Def, prefix: &[&str]) -> Result<Vec<T>, ReadError> {
+        let table = self.tx.open_table(def)?;
+        let name = table_name(def);
+        let rows = if prefix.is_empty() {
+            range_in(&table, name, Bound::Unbounded, Bound::Unbounded, usize::MAX)?
+        } else {
+            let Some((lo, hi)) = prefix_range(prefix) else {
+                return Ok(Vec::new());
+            };
+            range_in(
+                &table,
+                name,
+                Bound::Included(lo.as_str()),
+                Bound::Excluded(hi.as_str()),
+                usize::MAX,
+            )?
+        };
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// A profile.
+    pub fn profile(&self, name: &str) -> Result<Option<IntegrationProfile>, ReadError> {
+        match key(&[name]) {
+            Some(k) => self.get(PROFILES, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// All profiles, by name.
+    pub fn profiles(&self) -> Result<Vec<IntegrationProfile>, ReadError> {
+        self.all(PROFILES, &[])
+    }
+
+    /// A connection.
+    pub fn connection(&self, alias: &str) -> Result<Option<Connection>, ReadError> {
+        match key(&[alias]) {
+            Some(k) => self.get(CONNECTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// A profile's selected groups.
+    pub fn selected_groups(&self, profile: &str) -> Result<Vec<SelectedGroup>, ReadError> {
+        self.all(SELECTED_GROUPS, &[profile])
+    }
+
+    /// All software models.
+    pub fn models(&self) -> Result<Vec<SoftwareModel>, ReadError> {
+        self.all(SOFTWARE_MODELS, &[])
+    }
+
+    /// All subscription identifiers.
+    pub fn identifiers(&self) -> Result<Vec<SubscriptionIdentifier>, ReadError> {
+        self.all(IDENTIFIERS, &[])
+    }
+
+    /// One subscription.
+    pub fn subscription(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        identifier: &str,
+    ) -> Result<Option<Subscription>, ReadError> {
+        match key(&[profile, external_user_id, identifier]) {
+            Some(k) => self.get(SUBSCRIPTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// All of a profile's subscriptions, in key order (loads them all: for small tenants,
+    /// tests and reports; use [`ReadTx::for_each_subscription`] to stream).
+    pub fn subscriptions(&self, profile: &str) -> Result<Vec<Subscription>, ReadError> {
+        self.all(SUBSCRIPTIONS, &[profile])
+    }
+
+    /// Calls `f` for each of a profile's subscriptions, in key order, without loading them
+    /// all.
+    pub fn for_each_subscription(
+        &self,
+        profile: &str,
+        mut f: impl FnMut(Subscription),
+    ) -> Result<(), ReadError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(());
+        };
+        let table = self.tx.open_table(SUBSCRIPTIONS)?;
+        for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, v) = item?;
+            f(decode("subscriptions", &k.value(), v.value())?);
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` distinct external user ids holding an active subscription on `profile`,
+    /// after `after` (exclusive), in order; and the last user id examined.
+    pub fn active_holders_after(
+        &self,
+        profile: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, ReadError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(Vec::new());
+        };
+        // Keys are profile\0user\0identifier: start after every key of `after`.
+        let start = match after {
+            Some(a) => match key(&[profile, a]) {
+                Some(k) => format!("{k}\u{1}"),
+                None => return Ok(Vec::new()),
+            },
+            None => lo,
+        };
+        let table = self.tx.open_table(SUBSCRIPTIONS)?;
+        let mut out: Vec<String> = Vec::new();
+        for item in table.range::<&str>(start.as_str()..hi.as_str())? {
+            let (k, v) = item?;
+            let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
+            if !sub.active || out.last() == Some(&sub.external_user_id) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(sub.external_user_id);
+        }
+        Ok(out)
+    }
+
+    /// Counts of a profile's subscriptions: (active, ended).
+    pub fn subscription_counts(&self, profile: &str) -> Result<(u64, u64), ReadError> {
+        let (mut active, mut ended) = (0, 0);
+        self.for_each_subscription(profile, |s| if s.active { active += 1 } else { ended += 1 })?;
+        Ok((active, ended))
+    }
+
+    /// A user's activity record.
+    pub fn activity(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+    ) -> Result<Option<UserActivityRecord>, ReadError> {
+        match key(&[profile, external_user_id]) {
+            Some(k) => self.get(ACTIVITY, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// All of a profile's activity records, in key order.
+    pub fn activities(&self, profile: &str) -> Result<Vec<UserActivityRecord>, ReadError> {
+        self.all(ACTIVITY, &[profile])
+    }
+
+    /// The activity run that last reported a user.
+    pub fn activity_seen(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+    ) -> Result<Option<u64>, ReadError> {
+        match key(&[profile, external_user_id]) {
+            Some(k) => self.get(ACTIVITY_SEEN, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// The unfinished run of a process on a profile.
+    pub fn checkpoint(
+        &self,
+        profile: &str,
+        process: ProcessKind,
+    ) -> Result<Option<Checkpoint>, ReadError> {
+        match key(&[profile, process.key()]) {
+            Some(k) => self.get(CHECKPOINTS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// The window start of the last complete run of a process.
+    pub fn watermark(
+        &self,
+        profile: &str,
+        process: ProcessKind,
+    ) -> Result<Option<EpochSeconds>, ReadError> {
+        let Some(k) = key(&[profile, process.key()]) else {
+            return Ok(None);
+        };
+        Ok(self
+            .tx
+            .open_table(WATERMARKS)?
+            .get(k.as_str())?
+            .map(|g| g.value()))
+    }
+
+    /// All job results, oldest first.
+    pub fn job_results(&self) -> Result<Vec<JobResult>, ReadError> {
+        let table = self.tx.open_table(JOB_RESULTS)?;
+        let mut out = Vec::new();
+        for item in table.range::<u64>(..)? {
+            let (k, v) = item?;
+            out.push(decode("job_results", &k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// One job result.
+    pub fn job_result(&self, id: u64) -> Result<Option<JobResult>, ReadError> {
+        let table = self.tx.open_table(JOB_RESULTS)?;
+        let value = match table.get(id)? {
+            Some(g) => Some(decode("job_results", &id, g.value())?),
+            None => None,
+        };
+        Ok(value)
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, ReadError> {
+        let table = self.tx.open_table(AUDIT_LOG)?;
+        let mut out = Vec::new();
+        for item in table.range::<u64>(..)? {
+            let (k, v) = item?;
+            out.push(decode("audit_log", &k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Number of entries in a record table.
+    pub fn len(&self, def: Def) -> Result<u64, ReadError> {
+        Ok(self.tx.open_table(def)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

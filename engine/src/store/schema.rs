@@ -1,0 +1,104 @@
+//! The schema version and its migrations. Version 1 is the first released layout (the tables
+//! of [`super::tables`], postcard-encoded model records). Opening a file: a new file gets the
+//! current version; an older one is migrated step by step, in the same write transaction
+//! that records the new version (so a failed migration leaves the file as it was); a newer
+//! one is refused with [`OpenError::NewerSchema`]. Every table is created if missing.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable};
+
+use super::error::{OpenError, WriteError};
+use super::tables::*;
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: u64 = 1;
+
+/// The key of the version in the `meta` table.
+pub const VERSION_KEY: &str = "schema_version";
+
+/// One step of the migration chain: turns a database at `from` into `from + 1`.
+pub struct Migration {
+    /// The version it migrates from.
+    pub from: u64,
+    /// What it does, for the logs.
+    pub description: &'static str,
+    /// The step, inside the open write transaction.
+    pub run: fn(&redb::WriteTransaction) -> Result<(), WriteError>,
+}
+
+/// The chain, oldest first. Empty while version 1 is the only released layout; a layout
+/// change appends `Migration { from: 1, .. }` and bumps [`CURRENT_VERSION`].
+pub const MIGRATIONS: &[Migration] = &[];
+
+/// Brings `db` to [`CURRENT_VERSION`] (see the module doc).
+pub fn prepare(db: &Database, path: &Path) -> Result<(), OpenError> {
+    migrate_with(db, path, CURRENT_VERSION, MIGRATIONS)
+}
+
+/// [`prepare`] with an explicit target and chain (for tests of the machinery).
+pub fn migrate_with(
+    db: &Database,
+    path: &Path,
+    target: u64,
+    chain: &[Migration],
+) -> Result<(), OpenError> {
+    let storage = |e: redb::Error| OpenError::Storage {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let tx = db.begin_write().map_err(|e| storage(e.into()))?;
+    let found = {
+        let meta = tx.open_table(META).map_err(|e| storage(e.into()))?;
+        meta.get(VERSION_KEY)
+            .map_err(|e| storage(e.into()))?
+            .map(|g| g.value())
+    };
+    let mut version = match found {
+        Some(v) if v > target => {
+            return Err(OpenError::NewerSchema {
+                path: path.to_path_buf(),
+                found: v,
+                supported: target,
+            });
+        }
+        Some(v) => v,
+        None => target,
+    };
+    while version < target {
+        let step =
+            chain
+                .iter()
+                .find(|m| m.from == version)
+                .ok_or_else(|| OpenError::Migration {
+                    path: path.to_path_buf(),
+                    from: version,
+                    source: Box::new(WriteError::NotFound {
+                        what: format!("a migration from schema version {version}"),
+                    }),
+                })?;
+        tracing::info!(
+            from = version,
+            step = step.description,
+            "migrating database"
+        );
+        (step.run)(&tx).map_err(|source| OpenError::Migration {
+            path: path.to_path_buf(),
+            from: version,
+            source: Box::new(source),
+        })?;
+        version += 1;
+    }
+    for def in RECORD_TABLES {
+        tx.open_table(def).map_err(|e| storage(e.into()))?;
+    }
+    tx.open_table(JOB_RESULTS).map_err(|e| storage(e.into()))?;
+    tx.open_table(AUDIT_LOG).map_err(|e| storage(e.into()))?;
+    tx.open_table(WATERMARKS).map_err(|e| storage(e.into()))?;
+    tx.open_table(META)
+        .map_err(|e| storage(e.into()))?
+        .insert(VERSION_KEY, version)
+        .map_err(|e| storage(e.into()))?;
+    tx.commit().map_err(|e| storage(e.into()))?;
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! Unit tests of the store: the lock, the schema version (a pinned v1-layout file opens, a
+//! newer one is refused), undecodable bytes, model assignment and ending unseen
+//! subscriptions.
+
+use super::*;
+use crate::model::*;
+
+fn temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sam.redb");
+    (dir, path)
+}
+
+fn sub(profile: &str, user: &str, ident: &str) -> Subscription {
+    Subscription {
+        profile: profile.into(),
+        external_user_id: user.into(),
+        identifier: ident.into(),
+        model: None,
+        display_name: Some(format!("User {user}")),
+        email: None,
+        account_type: AccountType::Human,
+        granted_by: vec!["g1".into()],
+        granted_at: Some(1_700_000_000),
+        active: true,
+        first_seen_at: 1_700_000_000,
+        ended_at: None,
+    }
+}
+
+#[test]
+fn a_second_open_is_refused_naming_the_holder() {
+    let (_dir, path) = temp();
+    let _first = Store::open(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    match &err {
+        OpenError::InUse { holder, .. } => assert_eq!(holder.pid, std::process::id()),
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("is in use by process"), "{text}");
+}
+
+#[test]
+fn the_lock_is_released_on_drop() {
+    let (_dir, path) = temp();
+    drop(Store::open(&path).unwrap());
+    Store::open(&path).unwrap();
+}
+
+#[test]
+fn a_new_database_gets_the_current_schema_version() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let (_dir, path) = temp();
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(schema::VERSION_KEY, 99u64)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(err, OpenError::NewerSchema { found: 99, supported, .. } if supported == schema::CURRENT_VERSION),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade sam"), "{err}");
+    let db = Database::create(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    assert!(
+        tx.open_table(SUBSCRIPTIONS).is_err(),
+        "no table was created"
+    );
+}
+
+/// The v1 layout, frozen: these structs and bytes must keep decoding as the current model.
+mod v1 {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub enum AccountType {
+        Human,
+    }
+
+    #[derive(Serialize)]
+    pub struct Subscription {
+        pub profile: String,
+        pub external_user_id: String,
+        pub identifier: String,
+        pub model: Option<String>,
+        pub display_name: Option<String>,
+        pub email: Option<String>,
+        pub account_type: AccountType,
+        pub granted_by: Vec<String>,
+        pub granted_at: Option<i64>,
+        pub active: bool,
+        pub first_seen_at: i64,
+        pub ended_at: Option<i64>,
+    }
+}
+
+#[test]
+fn a_v1_layout_file_opens_and_reads() {
+    let (_dir, path) = temp();
+    let record = v1::Subscription {
+        profile: "acme".into(),
+        external_user_id: "u1".into(),
+        identifier: "confluence".into(),
+        model: Some("atlassian/confluence".into()),
+        display_name: Some("Ada".into()),
+        email: None,
+        account_type: v1::AccountType::Human,
+        granted_by: vec!["g1".into()],
+        granted_at: Some(5),
+        active: true,
+        first_seen_at: 7,
+        ended_at: None,
+    };
+    let bytes = postcard::to_allocvec(&record).unwrap();
+    // Pin the wire format of the first released layout.
+    assert_eq!(
+        hex::encode(&bytes),
+        concat!(
+            "0461636d650275310a636f6e666c75656e6365011461746c61737369616e2f",
+            "636f6e666c75656e63650103416461000001026731010a010e00"
+        )
+    );
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(schema::VERSION_KEY, 1u64)
+            .unwrap();
+        tx.open_table(SUBSCRIPTIONS)
+            .unwrap()
+            .insert("acme\0u1\0confluence", bytes.as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    let read = store.read().unwrap();
+    let s = read
+        .subscription("acme", "u1", "confluence")
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.display_name.as_deref(), Some("Ada"));
+    assert_eq!(s.model.as_deref(), Some("atlassian/confluence"));
+    assert_eq!(s.account_type, AccountType::Human);
+    assert_eq!(s.first_seen_at, 7);
+}
+
+#[test]
+fn a_migration_runs_in_order_and_a_missing_step_is_an_error() {
+    let (_dir, path) = temp();
+    let db = Database::create(&path).unwrap();
+    {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(schema::VERSION_KEY, 1u64)
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    fn step(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+        tx.open_table(META)?.insert("migrated", 1u64)?;
+        Ok(())
+    }
+    let chain = [schema::Migration {
+        from: 1,
+        description: "test step",
+        run: step,
+    }];
+    let err = schema::migrate_with(&db, &path, 3, &chain).unwrap_err();
+    assert!(
+        matches!(err, OpenError::Migration { from: 2, .. }),
+        "{err:?}"
+    );
+    // The failed attempt changed nothing.
+    let tx = db.begin_read().unwrap();
+    assert!(
+        tx.open_table(META)
+            .unwrap()
+            .get("migrated")
+            .unwrap()
+            .is_none()
+    );
+    drop(tx);
+    schema::migrate_with(&db, &path, 2, &chain).unwrap();
+    let tx = db.begin_read().unwrap();
+    let meta = tx.open_table(META).unwrap();
+    assert_eq!(meta.get("migrated").unwrap().unwrap().value(), 1);
+    assert_eq!(meta.get(schema::VERSION_KEY).unwrap().unwrap().value(), 2);
+}
+
+#[test]
+fn undecodable_bytes_are_an_error_naming_table_and_key() {
+    let (_dir, path) = temp();
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|tx| tx.put_subscription(&sub("acme", "u1", "x")))
+            .unwrap();
+    }
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(SUBSCRIPTIONS)
+            .unwrap()
+            .insert("acme\0u1\0x", [0xffu8, 0xff, 0xff].as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let err = store.read().unwrap().subscriptions("acme").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("subscriptions") && text.contains("acme/u1/x"),
+        "{text}"
+    );
+}
+
+#[test]
+fn keys_with_nul_are_refused() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let err = store
+        .write(|tx| tx.put_subscription(&sub("acme", "u\0x", "x")))
+        .unwrap_err();
+    assert!(matches!(err, WriteError::InvalidKey(_)));
+}
+
+#[test]
+fn assigning_a_model_updates_every_subscription_with_the_identifier() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    store
+        .write(|tx| {
+            for u in 0..1200 {
+                tx.put_subscription(&sub("acme", &format!("u{u:04}"), "PLAN-X"))?;
+            }
+            tx.put_subscription(&sub("acme", "z", "other"))?;
+            tx.put_identifier(&SubscriptionIdentifier {
+                spoke_id: "s".into(),
+                identifier: "PLAN-X".into(),
+                model: None,
+                profiles: vec!["acme".into()],
+                subscription_count: 1200,
+            })?;
+            tx.put_model(&SoftwareModel {
+                id: "acme/x".into(),
+                publisher: "Acme".into(),
+                product: "X".into(),
+                edition: None,
+                auto_created: false,
+                created_at: 0,
+            })
+        })
+        .unwrap();
+    let err = store
+        .write(|tx| tx.assign_model("s", "PLAN-X", "nope"))
+        .unwrap_err();
+    assert!(matches!(err, WriteError::NotFound { .. }));
+    let n = store
+        .write(|tx| tx.assign_model("s", "PLAN-X", "acme/x"))
+        .unwrap();
+    assert_eq!(n, 1200);
+    let read = store.read().unwrap();
+    let subs = read.subscriptions("acme").unwrap();
+    assert!(
+        subs.iter()
+            .filter(|s| s.identifier == "PLAN-X")
+            .all(|s| s.model.as_deref() == Some("acme/x"))
+    );
+    assert_eq!(
+        read.subscription("acme", "z", "other")
+            .unwrap()
+            .unwrap()
+            .model,
+        None
+    );
+    assert!(read.identifiers().unwrap()[0].recognized());
+}
+
+#[test]
+fn ending_unseen_subscriptions_spares_seen_ones_and_other_profiles() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    store
+        .write(|tx| {
+            for u in 0..1100 {
+                let user = format!("u{u:04}");
+                tx.put_subscription(&sub("acme", &user, "x"))?;
+                if u % 2 == 0 {
+                    tx.mark_subscription_seen(
+                        "acme",
+                        &user,
+                        "x",
+                        &crate::model::SubscriptionSeen {
+                            run: 7,
+                            // One seen user lost a group during the run.
+                            granted_by: if u == 0 {
+                                vec![]
+                            } else {
+                                sub("acme", &user, "x").granted_by
+                            },
+                        },
+                    )?;
+                }
+            }
+            tx.put_subscription(&sub("acme2", "u0001", "x"))?;
+            tx.put_identifier(&SubscriptionIdentifier {
+                spoke_id: "s".into(),
+                identifier: "x".into(),
+                model: None,
+                profiles: vec!["acme".into()],
+                subscription_count: 1100,
+            })
+        })
+        .unwrap();
+    let end = store
+        .write(|tx| tx.end_unseen_subscriptions("acme", "s", 7, 99))
+        .unwrap();
+    assert_eq!(end.ended, 550);
+    assert_eq!(end.regranted, 1, "u0000's groups become what the run saw");
+    let read = store.read().unwrap();
+    assert_eq!(read.subscription_counts("acme").unwrap(), (550, 550));
+    assert_eq!(read.subscription_counts("acme2").unwrap(), (1, 0));
+    assert_eq!(read.identifiers().unwrap()[0].subscription_count, 550);
+    let s = read.subscription("acme", "u0001", "x").unwrap().unwrap();
+    assert_eq!((s.active, s.ended_at), (false, Some(99)));
+    let holders = read.active_holders_after("acme", None, 3).unwrap();
+    assert_eq!(holders, ["u0000", "u0002", "u0004"]);
+    let next = read.active_holders_after("acme", Some("u0004"), 2).unwrap();
+    assert_eq!(next, ["u0006", "u0008"]);
+}
+
+#[test]
+fn sequences_and_the_audit_log_are_ordered() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    store
+        .write(|tx| {
+            assert_eq!(tx.next_seq("job")?, 1);
+            assert_eq!(tx.next_seq("job")?, 2);
+            tx.audit(1, None, AuditAction::ProfileCreated, "a", None)?;
+            tx.audit(2, Some("p"), AuditAction::RunCompleted, "b", Some(2))?;
+            Ok::<_, WriteError>(())
+        })
+        .unwrap();
+    let log = store.read().unwrap().audit_log().unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(log[1].detail, "b");
+}

@@ -12,6 +12,11 @@ pub struct BundledSpoke {
     pub wasm: &'static [u8],
 }
 
+/// Where the build put the bundled Confluence component (for tests and benchmarks that
+/// need a file).
+#[cfg(feature = "bundled-spokes")]
+pub const CONFLUENCE_WASM_PATH: &str = env!("SAM_BUNDLED_CONFLUENCE_WASM");
+
 /// The bundled spokes.
 pub fn all() -> &'static [BundledSpoke] {
     #[cfg(feature = "bundled-spokes")]

@@ -11,7 +11,7 @@ pub fn fixture_spoke_wasm() -> &'static str {
 
 /// The Confluence Cloud spoke component (`plugins/confluence-cloud`), built for wasm32-wasip2.
 pub fn confluence_spoke_wasm() -> &'static str {
-    env!("CONFLUENCE_SPOKE_WASM")
+    sam_engine::bundled::CONFLUENCE_WASM_PATH
 }
 
 /// The fixture spoke built with its `broken` feature: it repeats records across pages.

@@ -3,11 +3,15 @@
 //! HTTP gate spokes reach their vendor through, and the admin CLI. The binary in `main.rs` is a
 //! thin layer over [`cli`].
 
+pub mod auth;
 pub mod bundled;
 pub mod cli;
+pub mod config;
 pub mod conformance;
 pub mod contract;
 pub mod host;
 pub mod model;
 pub mod pipeline;
+pub mod reclaim;
+pub mod reconcile;
 pub mod store;

@@ -1,11 +1,15 @@
 //! sam's integration tests: one test binary, one module per topic (as wasmtime does), so the
 //! engine links once. Shared helpers live here.
 
+mod admin;
 mod cli;
 mod confluence;
 mod http_gate;
 mod loading;
+mod oauth;
 mod pipeline;
+mod reclaim;
+mod reconcile;
 mod sandbox;
 mod store;
 

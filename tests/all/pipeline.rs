@@ -1092,7 +1092,9 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // kill -9 of the real binary
 
-/// The `sam` binary next to the test executable (`target/<profile>/sam`), built if missing.
+/// The `sam` executable next to this test binary. `cargo test --workspace` builds it fresh
+/// before any test runs (the engine package has integration tests of its own); only a run
+/// limited to this package may have to build it here.
 pub fn sam_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();

@@ -3,9 +3,17 @@
 //! in-process; tables are for people, `--json` for scripts. Exit codes: 0 success, 2 a user
 //! error (bad arguments, unreadable or invalid plugin), 3 an engine or vendor failure.
 
+mod connect;
+mod demo;
+mod groups;
+mod jobs;
+mod key;
 mod plugin;
 mod profile;
+mod reclaim;
+mod reconcile;
 mod run;
+mod session;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +39,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "SAM_DB", value_name = "FILE")]
     pub db: Option<PathBuf>,
 
+    /// The TOML config file [default: $XDG_CONFIG_HOME/sam/config.toml, when it exists].
+    #[arg(long, global = true, env = "SAM_CONFIG", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// The key file that encrypts secrets at rest [default: $XDG_CONFIG_HOME/sam/key];
+    /// SAM_KEY (64 hex digits) holds the key itself instead.
+    #[arg(long, global = true, env = "SAM_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// The plugins folder (spoke components) [default: $XDG_DATA_HOME/sam/plugins].
+    #[arg(long, global = true, env = "SAM_PLUGINS_DIR", value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +68,42 @@ pub enum Command {
     /// Run a subflow of a profile now.
     #[command(subcommand)]
     Run(run::RunCommand),
+    /// Review removal candidates: list, show, answer, approve, reject, reclaim.
+    #[command(subcommand)]
+    Candidates(reclaim::CandidatesCommand),
+    /// Give a reclaimed seat back (by candidate id, or --audit with a reclaim's audit id).
+    Undo(reclaim::UndoArgs),
+    /// Exclusion rules: users or identifiers kept out of reclamation, license or both.
+    #[command(subcommand)]
+    Exclusions(reclaim::ExclusionsCommand),
+    /// Reclamation rules, one per software model.
+    #[command(subcommand)]
+    Rules(reclaim::RulesCommand),
+    /// Entitlements (rights bought, unit cost, term) and license cost overrides.
+    #[command(subcommand)]
+    Entitlements(reconcile::EntitlementsCommand),
+    /// The license position per software model (latest, or one model's trend).
+    Position(reconcile::PositionArgs),
+    /// Connect a profile to its vendor site with OAuth 2.0 (3LO) consent.
+    Connect(connect::ConnectArgs),
+    /// List the site's groups and select a profile's product-access groups.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// The scheduled jobs published profiles get.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// The whole admin path against the bundled simulator: the README's first command.
+    Demo(demo::DemoArgs),
+    /// The key that encrypts secrets at rest.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Print the resolved settings (config file, environment, defaults).
+    Config,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How a command failed, which decides the exit code.
@@ -90,12 +147,45 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::Failure(format!("cannot start the async runtime: {e}")))?;
+    let mut cli = cli;
+    let settings = crate::config::Settings::load(&crate::config::Overrides {
+        config_file: cli.config_file.clone(),
+        db: cli.db.clone(),
+        cache_dir: cli.cache_dir.clone(),
+        plugins_dir: cli.plugins_dir.clone(),
+        key_file: cli.key_file.clone(),
+    })
+    .map_err(|e| CliError::User(e.to_string()))?;
+    cli.db = Some(settings.db.clone());
+    cli.cache_dir = Some(settings.cache_dir.clone());
+    crate::config::set_current(settings.clone());
     runtime.block_on(async {
         let host = build_host(&cli)?;
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,
             Command::Profile(command) => profile::run(&host, cli.db.as_deref(), command, out).await,
             Command::Run(command) => run::run(&host, cli.db.as_deref(), command, out).await,
+            Command::Candidates(command) => {
+                reclaim::candidates(&host, cli.db.as_deref(), command, out).await
+            }
+            Command::Undo(args) => reclaim::undo(&host, cli.db.as_deref(), args, out).await,
+            Command::Exclusions(command) => reclaim::exclusions(cli.db.as_deref(), command, out),
+            Command::Rules(command) => reclaim::rules(cli.db.as_deref(), command, out),
+            Command::Entitlements(command) => {
+                reconcile::entitlements(cli.db.as_deref(), command, out)
+            }
+            Command::Position(args) => reconcile::position(cli.db.as_deref(), args, out),
+            Command::Connect(args) => connect::run(&host, &settings, args, out).await,
+            Command::Groups(command) => groups::run(&host, &settings, command, out).await,
+            Command::Jobs(command) => jobs::run(&settings, command, out),
+            Command::Demo(args) => demo::run(&host, &settings, args, out).await,
+            Command::Key(command) => key::run(&settings, command, out),
+            Command::Config => write_out(out, &settings.describe()),
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "sam", out);
+                Ok(())
+            }
         }
     })
 }

@@ -20,6 +20,12 @@ use crate::host::{LoadError, LoadedSpoke, SpokeHost, StaticToken};
 /// `sam plugin` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// List the spokes: bundled in this binary and in the plugins folder.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a spoke's manifest and the permissions it needs.
     Inspect {
         /// The spoke: a component file (`.wasm`) or the name of a bundled spoke
@@ -71,6 +77,7 @@ pub(super) async fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     match command {
+        PluginCommand::List { json } => list(host, json, out).await,
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
             let text = if json {
@@ -437,4 +444,85 @@ fn new_table<const N: usize>(header: [&str; N]) -> Table {
         .set_width(110)
         .set_header(header);
     table
+}
+
+/// `sam plugin list`: the bundled spokes and the `*.wasm` files of the plugins folder, each
+/// loaded to read its manifest (a spoke that does not load is listed with its error).
+async fn list(host: &SpokeHost, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for bundled in crate::bundled::all() {
+        let row = match host.load_bytes(bundled.wasm.to_vec(), bundled.name).await {
+            Ok(spoke) => {
+                let m = spoke.manifest();
+                [
+                    m.id.clone(),
+                    m.display_name.clone(),
+                    m.version.clone(),
+                    "bundled".into(),
+                    String::new(),
+                ]
+            }
+            Err(e) => [
+                bundled.name.into(),
+                String::new(),
+                String::new(),
+                "bundled".into(),
+                e.to_string(),
+            ],
+        };
+        rows.push(row);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&settings.plugins_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    for file in files {
+        let source = file.display().to_string();
+        let row = match host.load_file(&file).await {
+            Ok(spoke) => {
+                let m = spoke.manifest();
+                [
+                    m.id.clone(),
+                    m.display_name.clone(),
+                    m.version.clone(),
+                    source,
+                    String::new(),
+                ]
+            }
+            Err(e) => [
+                String::new(),
+                String::new(),
+                String::new(),
+                source,
+                e.to_string(),
+            ],
+        };
+        rows.push(row);
+    }
+    if json {
+        let doc: Vec<_> = rows
+            .iter()
+            .map(|r| serde_json::json!({"id": r[0], "name": r[1], "version": r[2], "source": r[3], "error": r[4]}))
+            .collect();
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
+        return write_out(out, &format!("{text}\n"));
+    }
+    let mut table = new_table(["Spoke", "Name", "Version", "Source", "Error"]);
+    for r in &rows {
+        table.add_row(r.clone());
+    }
+    write_out(
+        out,
+        &format!(
+            "{table}\nplugins folder: {}\n",
+            settings.plugins_dir.display()
+        ),
+    )
 }

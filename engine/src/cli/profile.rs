@@ -1,43 +1,87 @@
-//! `sam profile …`: create, list and show integration profiles. `create` loads the spoke to
-//! read its id and look-back, derives the connection & credential alias from the enabled
-//! processes (parent alias) and the profile name (child alias), and stores the profile, its
-//! connection (URL, granted hosts, the environment variable holding the bearer token — never
-//! the token itself) and its selected groups. Also home of the `--db` helpers shared by the
-//! commands that open the store.
+//! `sam profile …`: the integration profile's life, as the reference guide walks it. `create`
+//! stores a Draft profile for a spoke (a file, a bundled spoke or one in the plugins folder)
+//! with its processes (download always; activity and reclaim on unless cleared), its
+//! "analyze activity from" date and its connection & credential alias, derived from the
+//! processes (parent alias) and the profile (child alias); the connection is OAuth (consent
+//! with `sam connect`) unless `--token-env` names a variable holding a bearer token. `show`
+//! prints the alias and the exact scopes the processes need. `set` changes settings; changing
+//! the processes of a published profile returns it to Draft (deleting the activity job when
+//! activity is cleared) and asks for validation again. `validate` calls the spoke's validate
+//! for download and activity (never reclaim); `publish` needs a validation of the current
+//! processes and creates the software models, the reclamation rules and the scheduled jobs.
+//! `delete` removes subscriptions and jobs, closes removal candidates as Closed Skipped and
+//! keeps rules. Every change is one transaction: all of it or nothing.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
+use super::session::{load_profile_spoke, open_profile_session, resolve_spoke};
 use super::{CliError, write_out};
+use crate::auth::{self, enabled_processes, required_scopes};
+use crate::config::Settings;
+use crate::contract::{Manifest, Process};
 use crate::host::SpokeHost;
 use crate::model::{
-    AuthKind, Connection, DAY, IntegrationProfile, ProcessSet, ProfileStatus, SelectedGroup,
-    format_utc, parse_date,
+    AuditAction, AuthKind, Connection, CredentialStatus, DAY, EpochSeconds, IntegrationProfile,
+    ProcessKind, ProcessSet, ProfileStatus, ProfileValidation, ScheduledJob, SelectedGroup,
+    SoftwareModel, ValidationCheckRecord, format_utc, parse_date,
 };
 use crate::pipeline::{Clock, SystemClock};
-use crate::store::{OpenError, Store, WriteError};
+use crate::store::{OpenError, Store, WriteError, WriteTx};
+
+/// Seconds in a week.
+const WEEK: i64 = 7 * DAY;
 
 /// `sam profile` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Create an integration profile.
+    /// Create an integration profile (Draft).
     Create(CreateArgs),
     /// List the profiles.
     List {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Print CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
     },
-    /// Show one profile, its connection, groups, counts and last runs.
+    /// Show one profile: status, processes, alias and scopes, connection, groups, jobs, runs.
     Show {
         /// The profile's name.
         name: String,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a profile's settings.
+    Set(SetArgs),
+    /// Verify the connection: the download and activity APIs answer (reclaim is not called).
+    Validate {
+        /// The profile's name.
+        name: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a validated profile: create its software models, reclamation rules and
+    /// scheduled jobs.
+    Publish {
+        /// The profile's name.
+        name: String,
+    },
+    /// Delete a profile: its subscriptions and jobs go, its removal candidates are closed as
+    /// Closed Skipped, reclamation rules stay.
+    Delete {
+        /// The profile's name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -46,36 +90,69 @@ pub enum ProfileCommand {
 pub struct CreateArgs {
     /// Unique name of the profile.
     pub name: String,
-    /// The spoke component (`.wasm`).
-    #[arg(long, value_name = "FILE")]
+    /// The spoke: a component file (`.wasm`), a spoke in the plugins folder or a bundled
+    /// spoke (`confluence-cloud`).
+    #[arg(long, value_name = "SPOKE")]
     pub spoke: PathBuf,
-    /// Base URL request paths are joined to (e.g. the vendor's connection URL).
+    /// Base URL request paths are joined to [default: the spoke's template, filled from
+    /// --config, or by `sam connect`].
     #[arg(long, value_name = "URL")]
-    pub connection_url: String,
+    pub connection_url: Option<String>,
     /// A host to allow besides the spoke's manifest (e.g. a local simulator); repeatable.
     #[arg(long = "grant-host", value_name = "HOST")]
     pub grant_hosts: Vec<String>,
     /// A config value of the spoke (`key=value`); repeatable.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub config: Vec<String>,
-    /// A product-access group id; repeatable.
+    /// A product-access group id; repeatable (or use `sam groups add`).
     #[arg(long = "group", value_name = "ID")]
     pub groups: Vec<String>,
-    /// The environment variable holding the bearer token.
+    /// Use a bearer token read from this environment variable instead of OAuth.
     #[arg(long, value_name = "VAR")]
-    pub token_env: String,
-    /// Name shown to admins [default: the name].
+    pub token_env: Option<String>,
+    /// Name shown to admins and in job names [default: the name].
     #[arg(long)]
     pub display_name: Option<String>,
     /// Do not download activity.
     #[arg(long)]
     pub no_activity: bool,
-    /// Do not reclaim subscriptions.
+    /// Do not reclaim subscriptions (removal candidates are still created).
     #[arg(long)]
     pub no_reclaim: bool,
-    /// Analyze activity from this date (YYYY-MM-DD) [default: the spoke's look-back].
+    /// Analyze activity from this date (YYYY-MM-DD) [default: the spoke's look-back, 60 days
+    /// for Confluence].
     #[arg(long, value_name = "DATE")]
     pub analyze_from: Option<String>,
+}
+
+/// Arguments of `sam profile set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The profile's name.
+    pub name: String,
+    /// New display name.
+    #[arg(long)]
+    pub display_name: Option<String>,
+    /// Download activity: on or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub activity: Option<bool>,
+    /// Reclaim subscriptions: on or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub reclaim: Option<bool>,
+    /// Analyze activity from this date (YYYY-MM-DD), or `default`.
+    #[arg(long, value_name = "DATE")]
+    pub analyze_from: Option<String>,
+    /// A config value of the spoke (`key=value`); repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+}
+
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("{other:?} is not on or off")),
+    }
 }
 
 /// `$XDG_DATA_HOME/sam/sam.redb`, else `$HOME/.local/share/sam/sam.redb`.
@@ -107,6 +184,20 @@ pub(super) fn store_failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }
 
+/// A write error: user errors for what the admin asked wrong, failures for the rest.
+pub(super) fn write_failure(e: WriteError) -> CliError {
+    match e {
+        WriteError::AlreadyExists { .. }
+        | WriteError::InvalidKey(_)
+        | WriteError::NotFound { .. } => CliError::User(e.to_string()),
+        other => store_failure(other),
+    }
+}
+
+fn settings() -> Result<Arc<Settings>, CliError> {
+    crate::config::current().map_err(|e| CliError::User(e.to_string()))
+}
+
 pub(super) async fn run(
     host: &SpokeHost,
     db: Option<&Path>,
@@ -115,9 +206,77 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     match command {
         ProfileCommand::Create(args) => create(host, db, args, out).await,
-        ProfileCommand::List { json } => list(db, json, out),
-        ProfileCommand::Show { name, json } => show(db, &name, json, out),
+        ProfileCommand::List { json, csv } => list(db, json, csv, out),
+        ProfileCommand::Show { name, json } => show(host, db, &name, json, out).await,
+        ProfileCommand::Set(args) => set(host, db, args, out).await,
+        ProfileCommand::Validate { name, json } => {
+            let store = Arc::new(open_store(db)?);
+            validate(host, &store, &*settings()?, &name, json, out).await
+        }
+        ProfileCommand::Publish { name } => {
+            let store = open_store(db)?;
+            publish(host, &store, &name, out).await
+        }
+        ProfileCommand::Delete { name, yes } => delete(db, &name, yes, out),
     }
+}
+
+fn parse_config(items: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    items
+        .iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                CliError::User(format!("--config {item:?} is not of the form key=value"))
+            })?;
+            Ok((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn parse_analyze_from(
+    text: &str,
+    manifest: &Manifest,
+    now: EpochSeconds,
+) -> Result<Option<EpochSeconds>, CliError> {
+    if text == "default" {
+        return Ok(None);
+    }
+    let at = parse_date(text).ok_or_else(|| {
+        CliError::User(format!("--analyze-from {text:?} is not a YYYY-MM-DD date"))
+    })?;
+    let limit = now - i64::from(manifest.activity_lookback_days) * DAY;
+    if at < limit - DAY {
+        return Err(CliError::User(format!(
+            "--analyze-from {text} is more than {} days back, the spoke's look-back limit: pick a later date",
+            manifest.activity_lookback_days
+        )));
+    }
+    if at > now + DAY {
+        return Err(CliError::User(format!(
+            "--analyze-from {text} is in the future"
+        )));
+    }
+    Ok(Some(at))
+}
+
+/// Refuses a display name another profile uses (job names are made from it).
+fn check_display_name(tx: &WriteTx, name: &str, display_name: &str) -> Result<(), CliError> {
+    if display_name.trim().is_empty() || display_name.chars().any(char::is_control) {
+        return Err(CliError::User(
+            "the display name must be non-empty, without control characters".into(),
+        ));
+    }
+    let taken = tx
+        .all_profiles()
+        .map_err(store_failure)?
+        .into_iter()
+        .any(|p| p.name != name && p.display_name == display_name);
+    if taken {
+        return Err(CliError::User(format!(
+            "another profile is already displayed as `{display_name}` (job names are made from it): choose another --display-name"
+        )));
+    }
+    Ok(())
 }
 
 async fn create(
@@ -131,56 +290,69 @@ async fn create(
             "the profile name must be non-empty, without control characters".into(),
         ));
     }
-    let mut config = Vec::new();
-    for item in &args.config {
-        let (k, v) = item.split_once('=').ok_or_else(|| {
-            CliError::User(format!("--config {item:?} is not of the form key=value"))
-        })?;
-        config.push((k.trim().to_string(), v.to_string()));
-    }
-    if url::Url::parse(&args.connection_url).is_err() {
+    let settings = settings()?;
+    let config = parse_config(&args.config)?;
+    if let Some(url) = &args.connection_url
+        && url::Url::parse(url).is_err()
+    {
         return Err(CliError::User(format!(
-            "--connection-url {:?} is not a URL",
-            args.connection_url
+            "--connection-url {url:?} is not a URL"
         )));
     }
-    let spoke_path = std::fs::canonicalize(&args.spoke)
-        .map_err(|e| CliError::User(format!("cannot read spoke {}: {e}", args.spoke.display())))?;
-    let spoke = host
-        .load_file(&spoke_path)
-        .await
-        .map_err(|e| CliError::User(e.to_string()))?;
-    let manifest = spoke.manifest();
+    let spoke_path = resolve_spoke(&args.spoke, &settings)?;
+    let spoke = load_profile_spoke(host, &spoke_path).await?;
+    let manifest = spoke.manifest().clone();
     let now = SystemClock.now();
     let analyze_from = match &args.analyze_from {
         None => None,
-        Some(text) => {
-            let at = parse_date(text).ok_or_else(|| {
-                CliError::User(format!("--analyze-from {text:?} is not a YYYY-MM-DD date"))
-            })?;
-            let limit = now - i64::from(manifest.activity_lookback_days) * DAY;
-            if at < limit - DAY {
-                return Err(CliError::User(format!(
-                    "--analyze-from {text} is more than {} days back, the spoke's look-back limit",
-                    manifest.activity_lookback_days
-                )));
-            }
-            Some(at)
-        }
+        Some(text) => parse_analyze_from(text, &manifest, now)?,
     };
     let processes = ProcessSet {
         activity: !args.no_activity,
         reclaim: !args.no_reclaim,
     };
-    let alias = format!("{}.{}.{}", manifest.id, processes.alias_suffix(), args.name);
+    let alias = auth::child_alias(&manifest.id, processes, &args.name);
+    let auth_kind = match &args.token_env {
+        Some(variable) => AuthKind::StaticTokenEnv {
+            variable: variable.clone(),
+        },
+        None => {
+            if auth::oauth_scheme(&manifest).is_none() {
+                return Err(CliError::User(format!(
+                    "spoke `{}` authenticates with a bearer token: pass --token-env VAR",
+                    manifest.id
+                )));
+            }
+            AuthKind::OAuth2 {
+                credential_key: format!("{}.{}", manifest.id, args.name),
+                scopes: required_scopes(&manifest, processes),
+            }
+        }
+    };
+    let connection_url = match &args.connection_url {
+        Some(url) => url.clone(),
+        None => {
+            let (url, missing) =
+                auth::fill_template(&manifest.connection_url_template, &config, None);
+            if !missing.is_empty() && args.token_env.is_some() {
+                return Err(CliError::User(format!(
+                    "give --connection-url, or --config {}=... to fill the spoke's connection URL {}",
+                    missing.join("=... --config "),
+                    manifest.connection_url_template
+                )));
+            }
+            url
+        }
+    };
+    let display_name = args
+        .display_name
+        .clone()
+        .unwrap_or_else(|| args.name.clone());
     let profile = IntegrationProfile {
         name: args.name.clone(),
-        display_name: args
-            .display_name
-            .clone()
-            .unwrap_or_else(|| args.name.clone()),
+        display_name: display_name.clone(),
         spoke_id: manifest.id.clone(),
-        spoke_path: spoke_path.display().to_string(),
+        spoke_path,
         status: ProfileStatus::Draft,
         processes,
         analyze_from,
@@ -190,11 +362,9 @@ async fn create(
     };
     let connection = Connection {
         alias,
-        connection_url: args.connection_url.clone(),
+        connection_url,
         granted_hosts: args.grant_hosts.clone(),
-        auth: AuthKind::StaticTokenEnv {
-            variable: args.token_env.clone(),
-        },
+        auth: auth_kind,
     };
     let groups: Vec<SelectedGroup> = args
         .groups
@@ -206,37 +376,41 @@ async fn create(
         })
         .collect();
     let store = open_store(db)?;
-    store
-        .write(|tx| {
-            tx.create_profile(&profile, &connection, &groups)?;
-            tx.audit(
-                now,
-                Some(&profile.name),
-                crate::model::AuditAction::ProfileCreated,
-                format!(
-                    "profile `{}` created for spoke `{}`",
-                    profile.name, profile.spoke_id
-                ),
-                None,
-            )?;
-            Ok::<_, WriteError>(())
-        })
-        .map_err(|e| match e {
-            WriteError::AlreadyExists { .. } | WriteError::InvalidKey(_) => {
-                CliError::User(e.to_string())
-            }
-            other => store_failure(other),
-        })?;
+    let tx = store.begin_write().map_err(store_failure)?;
+    check_display_name(&tx, &profile.name, &display_name)?;
+    let written = (|| {
+        tx.create_profile(&profile, &connection, &groups)?;
+        tx.audit(
+            now,
+            Some(&profile.name),
+            AuditAction::ProfileCreated,
+            format!(
+                "profile `{}` created for spoke `{}`",
+                profile.name, profile.spoke_id
+            ),
+            None,
+        )?;
+        Ok::<_, WriteError>(())
+    })();
+    written.map_err(write_failure)?;
+    tx.commit().map_err(store_failure)?;
+    let next = match &connection.auth {
+        AuthKind::OAuth2 { .. } => format!(
+            "next: sam connect {} --client-id ID --client-secret-env VAR",
+            profile.name
+        ),
+        AuthKind::StaticTokenEnv { .. } => format!("next: sam groups list {}", profile.name),
+    };
     write_out(
         out,
         &format!(
-            "created profile `{}` (spoke {}, connection {})\n",
+            "created profile `{}` (spoke {}, Draft, connection {})\n{next}\n",
             profile.name, profile.spoke_id, profile.connection
         ),
     )
 }
 
-fn list(db: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+fn list(db: Option<&Path>, json: bool, csv: bool, out: &mut dyn Write) -> Result<(), CliError> {
     let store = open_store(db)?;
     let profiles = store
         .read()
@@ -246,24 +420,64 @@ fn list(db: Option<&Path>, json: bool, out: &mut dyn Write) -> Result<(), CliErr
         let text = serde_json::to_string_pretty(&profiles).map_err(store_failure)?;
         return write_out(out, &format!("{text}\n"));
     }
+    let header = [
+        "Name",
+        "Display name",
+        "Spoke",
+        "Status",
+        "Processes",
+        "Connection",
+    ];
+    let rows: Vec<Vec<String>> = profiles
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.display_name.clone(),
+                p.spoke_id.clone(),
+                format!("{:?}", p.status),
+                processes_text(p.processes),
+                p.connection.clone(),
+            ]
+        })
+        .collect();
+    if csv {
+        return write_out(out, &csv_text(&header, &rows));
+    }
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["Name", "Spoke", "Status", "Processes", "Connection"]);
-    for p in &profiles {
-        table.add_row([
-            p.name.clone(),
-            p.spoke_id.clone(),
-            format!("{:?}", p.status),
-            processes_text(p.processes),
-            p.connection.clone(),
-        ]);
+        .set_header(header);
+    for row in rows {
+        table.add_row(row);
     }
     write_out(out, &format!("{table}\n"))
 }
 
-fn processes_text(p: ProcessSet) -> String {
+/// RFC 4180 CSV.
+pub(super) fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
+    fn field(f: &str) -> String {
+        if f.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", f.replace('"', "\"\""))
+        } else {
+            f.to_string()
+        }
+    }
+    let mut text = header
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push_str("\r\n");
+    for row in rows {
+        text.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        text.push_str("\r\n");
+    }
+    text
+}
+
+pub(super) fn processes_text(p: ProcessSet) -> String {
     let mut parts = vec!["download"];
     if p.activity {
         parts.push("activity");
@@ -274,7 +488,13 @@ fn processes_text(p: ProcessSet) -> String {
     parts.join(", ")
 }
 
-fn show(db: Option<&Path>, name: &str, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+async fn show(
+    host: &SpokeHost,
+    db: Option<&Path>,
+    name: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let store = open_store(db)?;
     let read = store.read().map_err(store_failure)?;
     let profile = read
@@ -284,20 +504,68 @@ fn show(db: Option<&Path>, name: &str, json: bool, out: &mut dyn Write) -> Resul
     let connection = read
         .connection(&profile.connection)
         .map_err(store_failure)?;
+    let oauth = match connection.as_ref().map(|c| &c.auth) {
+        Some(AuthKind::OAuth2 { credential_key, .. }) => read
+            .oauth_connection(credential_key)
+            .map_err(store_failure)?,
+        _ => None,
+    };
+    let validation = read.validation(name).map_err(store_failure)?;
     let groups = read.selected_groups(name).map_err(store_failure)?;
     let (active, ended) = read.subscription_counts(name).map_err(store_failure)?;
     let jobs: Vec<_> = read
+        .scheduled_jobs()
+        .map_err(store_failure)?
+        .into_iter()
+        .filter(|j| j.profile == name)
+        .collect();
+    let runs: Vec<_> = read
         .job_results()
         .map_err(store_failure)?
         .into_iter()
         .filter(|j| j.profile == name)
         .collect();
-    let recent: Vec<_> = jobs.iter().rev().take(5).cloned().collect();
+    drop(read);
+    drop(store);
+    let recent: Vec<_> = runs.iter().rev().take(5).cloned().collect();
+    // The scopes come from the spoke's manifest (the processes' rows plus base scopes).
+    let scopes = match load_profile_spoke(host, &profile.spoke_path).await {
+        Ok(spoke) => required_scopes(spoke.manifest(), profile.processes),
+        Err(_) => match connection.as_ref().map(|c| &c.auth) {
+            Some(AuthKind::OAuth2 { scopes, .. }) => scopes.clone(),
+            _ => Vec::new(),
+        },
+    };
+    let parent_alias = auth::parent_alias(&profile.spoke_id, profile.processes);
+    let validated = validation
+        .as_ref()
+        .is_some_and(|v| v.processes == profile.processes && v.connection == profile.connection);
     if json {
+        let oauth_doc = oauth.as_ref().map(|o| {
+            serde_json::json!({
+                "client_id": o.client_id,
+                "redirect_uri": o.redirect_uri,
+                "endpoints": o.endpoints,
+                "status": o.status,
+                "site": o.site,
+                "requested_scopes": o.requested_scopes,
+                "granted_scopes": o.granted_scopes,
+                "access_expires_at": o.access_expires_at,
+                "connected_at": o.connected_at,
+                "refreshed_at": o.refreshed_at,
+                "refresh_count": o.refresh_count,
+            })
+        });
         let doc = serde_json::json!({
             "profile": profile,
+            "alias": { "parent": parent_alias, "child": profile.connection },
+            "scopes": scopes,
             "connection": connection,
+            "oauth": oauth_doc,
+            "validated": validated,
+            "validation": validation,
             "selected_groups": groups,
+            "scheduled_jobs": jobs,
             "subscriptions": { "active": active, "ended": ended },
             "recent_jobs": recent,
         });
@@ -305,7 +573,7 @@ fn show(db: Option<&Path>, name: &str, json: bool, out: &mut dyn Write) -> Resul
         return write_out(out, &format!("{text}\n"));
     }
     let mut text = format!(
-        "Profile:      {}\nDisplay name: {}\nSpoke:        {} ({})\nStatus:       {:?}\nProcesses:    {}\nAnalyze from: {}\nCreated:      {}\n",
+        "Profile:      {}\nDisplay name: {}\nSpoke:        {} ({})\nStatus:       {:?}\nProcesses:    {}\nAnalyze from: {}\nCreated:      {}\nAlias:        {} (parent {})\nScopes:       {}\n",
         profile.name,
         profile.display_name,
         profile.spoke_id,
@@ -316,22 +584,70 @@ fn show(db: Option<&Path>, name: &str, json: bool, out: &mut dyn Write) -> Resul
             .analyze_from
             .map_or("the spoke's look-back".to_string(), format_utc),
         format_utc(profile.created_at),
+        profile.connection,
+        parent_alias,
+        scopes.join(" "),
     );
     if let Some(c) = &connection {
         let auth = match &c.auth {
             AuthKind::StaticTokenEnv { variable } => format!("bearer token from ${variable}"),
-            AuthKind::OAuth2 { .. } => "OAuth 2.0".to_string(),
+            AuthKind::OAuth2 { .. } => "OAuth 2.0 (3LO)".to_string(),
         };
-        text.push_str(&format!(
-            "Connection:   {} -> {} ({auth})\n",
-            c.alias, c.connection_url
-        ));
+        text.push_str(&format!("Connection:   {} ({auth})\n", c.connection_url));
     }
+    if let Some(o) = &oauth {
+        let status = match &o.status {
+            CredentialStatus::NotConnected => "not connected: run `sam connect`".to_string(),
+            CredentialStatus::Connected => "connected".to_string(),
+            CredentialStatus::ReconsentNeeded(why) => {
+                format!("re-consent needed ({why}): run `sam connect {name}`")
+            }
+        };
+        text.push_str(&format!("OAuth:        {status}\n"));
+        text.push_str(&format!("  client id:   {}\n", o.client_id));
+        text.push_str(&format!("  redirect:    {}\n", o.redirect_uri));
+        if let Some(site) = &o.site {
+            text.push_str(&format!(
+                "  site:        {} ({}, cloud id {})\n",
+                site.url, site.name, site.id
+            ));
+        }
+        if !o.granted_scopes.is_empty() {
+            text.push_str(&format!("  granted:     {}\n", o.granted_scopes.join(" ")));
+        }
+        if let Some(at) = o.access_expires_at {
+            text.push_str(&format!(
+                "  token:       expires {} (refreshed {} times)\n",
+                format_utc(at),
+                o.refresh_count
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "Validated:    {}\n",
+        match &validation {
+            Some(v) if validated => format!("yes, {}", format_utc(v.validated_at)),
+            Some(_) =>
+                "no (the processes or connection changed since): run `sam profile validate`".into(),
+            None => "no: run `sam profile validate`".into(),
+        }
+    ));
     for (k, v) in &profile.config {
         text.push_str(&format!("Config:       {k} = {v}\n"));
     }
     for g in &groups {
-        text.push_str(&format!("Group:        {}\n", g.group_id));
+        match &g.name {
+            Some(n) => text.push_str(&format!("Group:        {} ({n})\n", g.group_id)),
+            None => text.push_str(&format!("Group:        {}\n", g.group_id)),
+        }
+    }
+    for j in &jobs {
+        text.push_str(&format!(
+            "Job:          {} (every {}, next {})\n",
+            j.name,
+            every_text(j.every_seconds),
+            format_utc(j.next_run)
+        ));
     }
     text.push_str(&format!("Subscriptions: {active} active, {ended} ended\n"));
     for j in &recent {
@@ -341,4 +657,477 @@ fn show(db: Option<&Path>, name: &str, json: bool, out: &mut dyn Write) -> Resul
         ));
     }
     write_out(out, &text)
+}
+
+/// "day", "week" or "N s".
+pub(super) fn every_text(seconds: u64) -> String {
+    match seconds {
+        86_400 => "day".into(),
+        604_800 => "week".into(),
+        s => format!("{s} s"),
+    }
+}
+
+async fn set(
+    host: &SpokeHost,
+    db: Option<&Path>,
+    args: SetArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let store = open_store(db)?;
+    let profile = store
+        .read()
+        .and_then(|r| r.profile(&args.name))
+        .map_err(store_failure)?
+        .ok_or_else(|| CliError::User(format!("no profile named `{}`", args.name)))?;
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let manifest = spoke.manifest().clone();
+    let now = SystemClock.now();
+    let mut updated = profile.clone();
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(d) = &args.display_name {
+        updated.display_name = d.clone();
+    }
+    if let Some(a) = args.activity {
+        updated.processes.activity = a;
+    }
+    if let Some(r) = args.reclaim {
+        updated.processes.reclaim = r;
+    }
+    if let Some(text) = &args.analyze_from {
+        updated.analyze_from = parse_analyze_from(text, &manifest, now)?;
+    }
+    for (k, v) in parse_config(&args.config)? {
+        updated.config.retain(|(key, _)| key != &k);
+        updated.config.push((k, v));
+    }
+    if updated == profile {
+        return write_out(out, &format!("profile `{}` unchanged\n", profile.name));
+    }
+    let processes_changed = updated.processes != profile.processes;
+    let tx = store.begin_write().map_err(store_failure)?;
+    check_display_name(&tx, &updated.name, &updated.display_name)?;
+    let result = (|| -> Result<(), WriteError> {
+        if processes_changed {
+            let new_alias = auth::child_alias(&manifest.id, updated.processes, &updated.name);
+            let scopes = required_scopes(&manifest, updated.processes);
+            if let Some(mut connection) = tx.connection(&profile.connection)? {
+                tx.delete_connection(&connection.alias)?;
+                connection.alias = new_alias.clone();
+                if let AuthKind::OAuth2 {
+                    credential_key,
+                    scopes: wanted,
+                } = &mut connection.auth
+                {
+                    *wanted = scopes.clone();
+                    if let Some(mut record) = tx.oauth_connection(credential_key)? {
+                        let missing: Vec<&String> = scopes
+                            .iter()
+                            .filter(|s| !record.granted_scopes.contains(s))
+                            .collect();
+                        if !missing.is_empty() && record.status == CredentialStatus::Connected {
+                            let why = format!(
+                                "the processes now need scope(s) {} that were not granted",
+                                missing
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                            notes.push(format!("{why}: run `sam connect {}`", updated.name));
+                            record.status = CredentialStatus::ReconsentNeeded(why);
+                            tx.put_oauth_connection(&record)?;
+                        }
+                    }
+                }
+                tx.put_connection(&connection)?;
+            }
+            updated.connection = new_alias;
+            notes.push(format!(
+                "connection & credential alias is now {} (scopes: {})",
+                updated.connection,
+                scopes.join(" ")
+            ));
+            tx.clear_validation(&updated.name)?;
+            if profile.status == ProfileStatus::Published {
+                updated.status = ProfileStatus::Draft;
+                tx.audit(
+                    now,
+                    Some(&updated.name),
+                    AuditAction::ProfileUnpublished,
+                    "processes changed after publishing: back to Draft",
+                    None,
+                )?;
+                notes.push(format!(
+                    "the processes changed after publishing, so the profile is Draft again: run `sam profile validate {0}` then `sam profile publish {0}`",
+                    updated.name
+                ));
+            } else {
+                notes.push(format!(
+                    "validate again: sam profile validate {}",
+                    updated.name
+                ));
+            }
+            if profile.processes.activity && !updated.processes.activity {
+                let job = job_name(&profile.display_name, "Activity");
+                if tx.delete_scheduled_job(&job)? {
+                    notes.push(format!("deleted job `{job}`"));
+                }
+            }
+        }
+        if updated.display_name != profile.display_name {
+            for mut job in tx.scheduled_jobs_of(&updated.name)? {
+                let old = job.name.clone();
+                job.name = old.replacen(&profile.display_name, &updated.display_name, 1);
+                tx.delete_scheduled_job(&old)?;
+                tx.put_scheduled_job(&job)?;
+            }
+        }
+        tx.put_profile(&updated)?;
+        tx.audit(
+            now,
+            Some(&updated.name),
+            AuditAction::ProfileChanged,
+            format!("profile `{}` changed", updated.name),
+            None,
+        )?;
+        Ok(())
+    })();
+    result.map_err(write_failure)?;
+    tx.commit().map_err(store_failure)?;
+    let mut text = format!(
+        "updated profile `{}` ({:?}, processes: {})\n",
+        updated.name,
+        updated.status,
+        processes_text(updated.processes)
+    );
+    for n in notes {
+        text.push_str(&format!("  {n}\n"));
+    }
+    write_out(out, &text)
+}
+
+/// The processes `validate` checks: the enabled ones except reclaim (never written to).
+fn validated_processes(processes: ProcessSet) -> Vec<Process> {
+    enabled_processes(processes)
+        .into_iter()
+        .filter(|p| *p != Process::Reclaim)
+        .collect()
+}
+
+pub(super) async fn validate(
+    host: &SpokeHost,
+    store: &Arc<Store>,
+    settings: &Settings,
+    name: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let opened = open_profile_session(host, store, settings, name).await?;
+    if opened.config.selected_groups.is_empty() {
+        return Err(CliError::User(format!(
+            "profile `{name}` has no product-access groups: list them with `sam groups list {name}` and select with `sam groups add {name} <group>...`"
+        )));
+    }
+    for field in opened
+        .spoke
+        .manifest()
+        .config_fields
+        .iter()
+        .filter(|f| f.required)
+    {
+        if !opened.config.values.iter().any(|(k, _)| k == &field.name) {
+            return Err(CliError::User(format!(
+                "profile `{name}` lacks config `{}` ({}): set it with `sam profile set {name} --config {}=...` or run `sam connect {name}`",
+                field.name, field.label, field.name
+            )));
+        }
+    }
+    let processes = validated_processes(opened.profile.processes);
+    let checks = opened
+        .spoke
+        .validate(&opened.session, &opened.config, &processes)
+        .await
+        .map_err(|e| {
+            CliError::Failure(format!(
+                "validation of profile `{name}` could not run: {}",
+                e.kind
+            ))
+        })?;
+    let records: Vec<ValidationCheckRecord> = checks
+        .iter()
+        .map(|c| ValidationCheckRecord {
+            process: c.process.label().to_string(),
+            description: c.description.clone(),
+            error: c.outcome.as_ref().err().map(|e| e.describe()),
+        })
+        .collect();
+    let failed = records.iter().filter(|r| r.error.is_some()).count();
+    let now = SystemClock.now();
+    let validation = ProfileValidation {
+        profile: name.to_string(),
+        validated_at: now,
+        processes: opened.profile.processes,
+        connection: opened.profile.connection.clone(),
+        checks: records.clone(),
+    };
+    store
+        .write(|tx| {
+            if failed == 0 {
+                tx.put_validation(&validation)?;
+                tx.audit(
+                    now,
+                    Some(name),
+                    AuditAction::ProfileValidated,
+                    format!("{} checks passed", records.len()),
+                    None,
+                )?;
+            } else {
+                tx.clear_validation(name)?;
+            }
+            Ok::<_, WriteError>(())
+        })
+        .map_err(store_failure)?;
+    if json {
+        let doc = serde_json::json!({ "profile": name, "passed": failed == 0, "checks": records });
+        let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
+        write_out(out, &format!("{text}\n"))?;
+    } else {
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(["Process", "Check", "Result"]);
+        for r in &records {
+            table.add_row([
+                r.process.clone(),
+                r.description.clone(),
+                r.error.clone().unwrap_or_else(|| "OK".into()),
+            ]);
+        }
+        let next = if failed == 0 {
+            format!("validated: publish with `sam profile publish {name}`\n")
+        } else {
+            String::new()
+        };
+        write_out(out, &format!("{table}\n{next}"))?;
+    }
+    if failed > 0 {
+        return Err(CliError::Failure(format!(
+            "validation of profile `{name}` failed ({failed} of {} checks): fix what the table says (scopes: `sam connect {name}`; groups: `sam groups`), then validate again",
+            records.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `SAM - Refresh <display name> <what>`, as the reference guide names the jobs.
+pub(super) fn job_name(display_name: &str, what: &str) -> String {
+    format!("SAM - Refresh {display_name} {what}")
+}
+
+/// The scheduled jobs a published profile has.
+pub(super) fn jobs_for(profile: &IntegrationProfile, now: EpochSeconds) -> Vec<ScheduledJob> {
+    let job = |name: String, process, every: i64| ScheduledJob {
+        name,
+        profile: profile.name.clone(),
+        process,
+        every_seconds: every as u64,
+        next_run: now + every,
+        active: true,
+    };
+    let mut jobs = vec![job(
+        job_name(&profile.display_name, "Subscriptions"),
+        ProcessKind::DownloadSubscriptions,
+        DAY,
+    )];
+    if profile.processes.activity {
+        jobs.push(job(
+            job_name(&profile.display_name, "Activity"),
+            ProcessKind::DownloadActivity,
+            DAY,
+        ));
+    }
+    // Weekly: find removal candidates (and reclaim them when reclaim is on).
+    jobs.push(job(
+        format!("SAM - Reclaim {} Subscriptions", profile.display_name),
+        ProcessKind::Reclaim,
+        WEEK,
+    ));
+    jobs
+}
+
+/// Creates the default reclamation rule of each of the published profile's models that has
+/// none (the models of its products, and any its subscriptions carry); returns how many.
+pub(super) fn create_default_rules(
+    tx: &WriteTx,
+    profile: &IntegrationProfile,
+    models: &[String],
+    now: EpochSeconds,
+) -> Result<u64, WriteError> {
+    let mut created = 0;
+    for model in models {
+        if tx.rule(model)?.is_none() {
+            let rule = crate::model::ReclamationRule::default_for(model, now);
+            tx.put_rule(&rule)?;
+            tx.audit(
+                now,
+                Some(&profile.name),
+                AuditAction::RuleChanged,
+                format!(
+                    "default reclamation rule for `{model}` created on publishing: {} days",
+                    rule.inactivity_days
+                ),
+                None,
+            )?;
+            created += 1;
+        }
+    }
+    created += crate::reclaim::ensure_rules(tx, &profile.name, now)?.len() as u64;
+    Ok(created)
+}
+
+pub(super) async fn publish(
+    host: &SpokeHost,
+    store: &Store,
+    name: &str,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (profile, validation) = {
+        let read = store.read().map_err(store_failure)?;
+        let profile = read
+            .profile(name)
+            .map_err(store_failure)?
+            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
+        (profile, read.validation(name).map_err(store_failure)?)
+    };
+    if profile.status == ProfileStatus::Published {
+        return Err(CliError::User(format!(
+            "profile `{name}` is already Published (change it with `sam profile set`, which returns it to Draft when the processes change)"
+        )));
+    }
+    let valid = validation
+        .as_ref()
+        .is_some_and(|v| v.processes == profile.processes && v.connection == profile.connection);
+    if !valid {
+        return Err(CliError::User(format!(
+            "profile `{name}` is not validated for its current processes: run `sam profile validate {name}` first"
+        )));
+    }
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let manifest = spoke.manifest().clone();
+    let now = SystemClock.now();
+    let jobs = jobs_for(&profile, now);
+    let (models, rules) = store
+        .write(|tx| {
+            let mut models = Vec::new();
+            for product in &manifest.products {
+                let id = SoftwareModel::id_for(
+                    &manifest.publisher,
+                    &product.name,
+                    product.edition.as_deref(),
+                );
+                if tx.model(&id)?.is_none() {
+                    tx.put_model(&SoftwareModel {
+                        id: id.clone(),
+                        publisher: manifest.publisher.clone(),
+                        product: product.name.clone(),
+                        edition: product.edition.clone(),
+                        auto_created: true,
+                        created_at: now,
+                    })?;
+                    tx.audit(
+                        now,
+                        Some(name),
+                        AuditAction::ModelCreated,
+                        format!("software model `{id}` created on publishing `{name}`"),
+                        None,
+                    )?;
+                }
+                models.push(id);
+            }
+            let rules = create_default_rules(tx, &profile, &models, now)?;
+            for job in &jobs {
+                if tx.scheduled_job(&job.name)?.is_none() {
+                    tx.put_scheduled_job(job)?;
+                }
+            }
+            let mut published = profile.clone();
+            published.status = ProfileStatus::Published;
+            tx.put_profile(&published)?;
+            tx.audit(
+                now,
+                Some(name),
+                AuditAction::ProfilePublished,
+                format!("profile `{name}` published"),
+                None,
+            )?;
+            Ok::<_, WriteError>((models, rules))
+        })
+        .map_err(write_failure)?;
+    let mut text = format!("published profile `{name}`\n");
+    text.push_str(&format!("  software models: {}\n", models.join(", ")));
+    text.push_str(&format!("  reclamation rules created: {rules}\n"));
+    for job in &jobs {
+        text.push_str(&format!(
+            "  job: {} (every {})\n",
+            job.name,
+            every_text(job.every_seconds)
+        ));
+    }
+    write_out(out, &text)
+}
+
+fn delete(db: Option<&Path>, name: &str, yes: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = open_store(db)?;
+    if store
+        .read()
+        .and_then(|r| r.profile(name))
+        .map_err(store_failure)?
+        .is_none()
+    {
+        return Err(CliError::User(format!("no profile named `{name}`")));
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::User(format!(
+                "deleting profile `{name}` removes its subscriptions and jobs: pass --yes to confirm"
+            )));
+        }
+        eprint!(
+            "Delete profile `{name}` (its subscriptions and jobs are removed, candidates closed)? [y/N] "
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(CliError::User("not deleted".into()));
+        }
+    }
+    let now = SystemClock.now();
+    let summary = store
+        .write(|tx| {
+            let closed =
+                crate::reclaim::close_for_deleted_profile(tx, name, now, crate::reclaim::ENGINE_ACTOR)?;
+            let mut summary = tx.delete_profile(name)?;
+            summary.candidates_closed += closed;
+            tx.audit(
+                now,
+                Some(name),
+                AuditAction::ProfileDeleted,
+                format!(
+                    "profile `{name}` deleted: {} subscriptions, {} jobs removed; {} candidates closed",
+                    summary.subscriptions, summary.jobs, summary.candidates_closed
+                ),
+                None,
+            )?;
+            Ok::<_, WriteError>(summary)
+        })
+        .map_err(write_failure)?;
+    write_out(
+        out,
+        &format!(
+            "deleted profile `{name}`: {} subscriptions and {} jobs removed, {} removal candidates closed as Closed Skipped; reclamation rules kept\n",
+            summary.subscriptions, summary.jobs, summary.candidates_closed
+        ),
+    )
 }

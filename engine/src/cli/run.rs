@@ -1,4 +1,6 @@
-//! `sam run download|activity --profile NAME`: runs one subflow of a profile now (trigger
+//! `sam run download|activity|reclaim --profile NAME` and `sam run reconcile`: runs one
+//! subflow now (reclaim and reconcile live in `reclaim.rs` and `reconcile.rs`; a download is
+//! followed by reconciliation). Download and activity run (trigger
 //! "manual") through the pipeline, with a progress bar on a terminal or tracing logs
 //! otherwise, and prints the job summary (or `--json`). A run that stopped resumes from its
 //! checkpoint the next time.
@@ -11,9 +13,8 @@ use clap::Subcommand;
 
 use super::profile::{open_store, store_failure};
 use super::{CliError, write_out};
-use crate::contract::Config;
-use crate::host::{SpokeHost, StaticToken};
-use crate::model::{AuthKind, JobResult, JobTrigger, format_utc};
+use crate::host::SpokeHost;
+use crate::model::{JobResult, JobTrigger, format_utc};
 use crate::pipeline::{BarProgress, LogProgress, Pipeline, PipelineError, Progress, SpokeSource};
 
 /// `sam run` subcommands.
@@ -37,6 +38,14 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Reclaim unused seats: evaluate the rules, then act on the candidates (cap, dry run).
+    Reclaim(super::reclaim::RunReclaimArgs),
+    /// Compute the license position of every software model now.
+    Reconcile {
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(super) async fn run(
@@ -48,67 +57,19 @@ pub(super) async fn run(
     let (profile_name, json, activity) = match command {
         RunCommand::Download { profile, json } => (profile, json, false),
         RunCommand::Activity { profile, json } => (profile, json, true),
+        RunCommand::Reclaim(args) => return super::reclaim::run_reclaim(host, db, args, out).await,
+        RunCommand::Reconcile { json } => return super::reconcile::run_reconcile(db, json, out),
     };
-    let store = open_store(db)?;
-    let (profile, connection, groups) = {
-        let read = store.read().map_err(store_failure)?;
-        let profile = read
-            .profile(&profile_name)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{profile_name}`")))?;
-        let connection = read
-            .connection(&profile.connection)
-            .map_err(store_failure)?
-            .ok_or_else(|| {
-                CliError::Failure(format!(
-                    "profile `{profile_name}` refers to connection `{}`, which does not exist",
-                    profile.connection
-                ))
-            })?;
-        let groups = read.selected_groups(&profile_name).map_err(store_failure)?;
-        (profile, connection, groups)
-    };
-    if activity && !profile.processes.activity {
+    let store = Arc::new(open_store(db)?);
+    let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
+    let opened =
+        super::session::open_profile_session(host, &store, &settings, &profile_name).await?;
+    if activity && !opened.profile.processes.activity {
         return Err(CliError::User(format!(
             "profile `{profile_name}` does not enable activity download"
         )));
     }
-    let token = match &connection.auth {
-        AuthKind::StaticTokenEnv { variable } => std::env::var(variable).map_err(|_| {
-            CliError::User(format!(
-                "the bearer token of profile `{profile_name}` is read from ${variable}, which is not set"
-            ))
-        })?,
-        AuthKind::OAuth2 { .. } => {
-            return Err(CliError::User(
-                "OAuth connections are not supported by this build yet".into(),
-            ));
-        }
-    };
-    let spoke = host
-        .load_file(&profile.spoke_path)
-        .await
-        .map_err(|e| CliError::User(e.to_string()))?;
-    if spoke.id() != profile.spoke_id {
-        return Err(CliError::User(format!(
-            "{} is spoke `{}`, but profile `{profile_name}` was created for `{}`",
-            profile.spoke_path,
-            spoke.id(),
-            profile.spoke_id
-        )));
-    }
-    let session = spoke
-        .session(
-            &connection.connection_url,
-            &connection.granted_hosts,
-            Arc::new(StaticToken::new(token)),
-        )
-        .map_err(|e| CliError::User(e.to_string()))?;
-    let config = Config {
-        values: profile.config.clone(),
-        selected_groups: groups.into_iter().map(|g| g.group_id).collect(),
-    };
-    let source = SpokeSource::new(spoke, session, config);
+    let source = SpokeSource::new(opened.spoke, opened.session, opened.config);
     let bar = BarProgress::default();
     let log = LogProgress;
     let progress: &dyn Progress = if std::io::stderr().is_terminal() && !json {
@@ -127,7 +88,14 @@ pub(super) async fn run(
             .await
     };
     match outcome {
-        Ok(job) => write_out(out, &summary(&job, json)?),
+        Ok(job) => {
+            let mut text = summary(&job, json)?;
+            let reconciled = after_download(&store, &profile_name);
+            if !json {
+                text.push_str(&reconciled);
+            }
+            write_out(out, &text)
+        }
         Err(PipelineError::UnknownProfile(name)) => {
             Err(CliError::User(format!("no profile named `{name}`")))
         }
@@ -141,7 +109,11 @@ pub(super) async fn run(
             {
                 write_out(out, &summary(&job, true)?)?;
             }
-            Err(CliError::Failure(error.to_string()))
+            Err(super::session::explain_failure(
+                &store,
+                &profile_name,
+                error.to_string(),
+            ))
         }
     }
 }
@@ -173,4 +145,27 @@ fn summary(job: &JobResult, json: bool) -> Result<String, CliError> {
         text.push_str(&format!("  error: {e}\n"));
     }
     Ok(text)
+}
+
+/// After a download (subscriptions or activity): the default reclamation rules of new models,
+/// then reconciliation. A failure here does not fail the download (it is logged and reported
+/// in the text).
+fn after_download(store: &crate::store::Store, profile: &str) -> String {
+    use crate::pipeline::Clock;
+    let clock = crate::pipeline::SystemClock;
+    let now = clock.now();
+    let rules = store.write(|tx| crate::reclaim::ensure_rules(tx, profile, now));
+    if let Err(e) = rules {
+        tracing::warn!(error = %e, "could not create the default reclamation rules");
+    }
+    match crate::reconcile::run(store, &clock) {
+        Ok(results) => format!(
+            "  reconciled {} software models (`sam position`)\n",
+            results.len()
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciliation after the download failed");
+            format!("  reconciliation failed: {e}\n")
+        }
+    }
 }

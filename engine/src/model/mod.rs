@@ -10,6 +10,7 @@ pub mod audit;
 pub mod candidate;
 pub mod checkpoint;
 pub mod connection;
+pub mod credential;
 pub mod entitlement;
 pub mod job;
 pub mod profile;
@@ -20,14 +21,22 @@ pub mod subscription;
 
 pub use activity::{ActivityState, UserActivityRecord};
 pub use audit::{AuditAction, AuditEntry};
-pub use candidate::{CandidateState, RemovalCandidate};
+pub use candidate::{
+    CandidateState, ReclaimRecord, RemovalCandidate, SeatChange, Transition, UserAnswer,
+};
 pub use checkpoint::{Checkpoint, RunPhase};
 pub use connection::{AuthKind, Connection};
-pub use entitlement::Entitlement;
+pub use credential::{
+    CredentialStatus, OAuthConnection, OAuthEndpoints, OAuthSite, PendingAuthorization,
+    ProfileValidation, SealedSecret, ValidationCheckRecord,
+};
+pub use entitlement::{Entitlement, LicenseCostOverride, LicenseMetric, Rights};
 pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob};
 pub use profile::{IntegrationProfile, ProcessKind, ProcessSet, ProfileStatus, SelectedGroup};
-pub use reconciliation::{LicensePosition, ReconciliationResult};
-pub use rules::{ExclusionRule, ExclusionScope, ExclusionTarget, ReclamationRule};
+pub use reconciliation::{ComplianceStatus, LicensePosition, ReconciliationResult};
+pub use rules::{
+    DEFAULT_INACTIVITY_DAYS, ExclusionRule, ExclusionScope, ExclusionTarget, ReclamationRule,
+};
 pub use software::{SoftwareModel, SubscriptionIdentifier};
 pub use subscription::{AccountType, Subscription, SubscriptionSeen};
 

@@ -1,19 +1,67 @@
-//! Reconciliation results: rights owned vs. used vs. active for a software model, and the
-//! license position they give.
+//! Reconciliation results: for a software model at one time, the license position — rights
+//! owned, used (active unique subscriptions, excluded ones left out), available, unlicensed,
+//! over-licensed cost, true-up cost, Compliant or Not Compliant — and, beyond the reference,
+//! the inactive seats among those used and what reclaiming them would save.
 
 use serde::{Deserialize, Serialize};
 
 use super::EpochSeconds;
+use super::entitlement::LicenseMetric;
 
-/// Compliant, over or under licensed.
+/// Whether the rights owned cover the rights used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LicensePosition {
-    /// Rights cover use exactly.
+pub enum ComplianceStatus {
+    /// Used <= owned, or the rights are unlimited.
     Compliant,
-    /// More rights than used.
-    OverLicensed,
-    /// Fewer rights than used.
-    UnderLicensed,
+    /// More used than owned.
+    NotCompliant,
+}
+
+impl ComplianceStatus {
+    /// The status as the reference writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ComplianceStatus::Compliant => "Compliant",
+            ComplianceStatus::NotCompliant => "Not Compliant",
+        }
+    }
+}
+
+/// The numbers of one model's position (see `reconcile::compute_position`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicensePosition {
+    /// The metric.
+    pub metric: LicenseMetric,
+    /// Rights owned (active entitlements in their term); `None` when unlimited.
+    pub rights_owned: Option<u64>,
+    /// Rights used: active unique subscriptions (by user), excluded ones left out.
+    pub rights_used: u64,
+    /// Owned minus used (negative when short); `None` when unlimited.
+    pub rights_available: Option<i64>,
+    /// Subscriptions without a right (used beyond owned): the rights a true-up needs.
+    pub unlicensed: u64,
+    /// Subscriptions left out by license exclusions.
+    pub excluded: u64,
+    /// Used seats whose holder shows no activity within the model's threshold.
+    pub inactive: u64,
+    /// The currency of the amounts below, when any cost is known.
+    pub currency: Option<String>,
+    /// Average entitlement cost per right, minor units.
+    pub average_unit_cost_minor: Option<u64>,
+    /// The unit cost a true-up and savings use (model override, else the average).
+    pub unit_cost_minor: Option<u64>,
+    /// Cost of the rights owned, minor units.
+    pub total_spend_minor: u64,
+    /// Cost of the unused rights (available x average cost), minor units.
+    pub over_licensed_cost_minor: u64,
+    /// Cost of buying the rights needed (unlicensed x unit cost), minor units.
+    pub true_up_cost_minor: u64,
+    /// What reclaiming the inactive seats would save (inactive x unit cost), minor units.
+    pub potential_savings_minor: u64,
+    /// Compliant or Not Compliant.
+    pub status: ComplianceStatus,
+    /// Anything that made the numbers less certain (mixed currencies ...).
+    pub warnings: Vec<String>,
 }
 
 /// One model's position at one time.
@@ -23,14 +71,6 @@ pub struct ReconciliationResult {
     pub model: String,
     /// When it was computed.
     pub computed_at: EpochSeconds,
-    /// Active rights owned.
-    pub rights_owned: u64,
-    /// Rights used (active subscriptions).
-    pub rights_used: u64,
-    /// Subscriptions with recent activity.
-    pub active_users: u64,
     /// The position.
     pub position: LicensePosition,
-    /// Spend on unused rights, minor units.
-    pub savings_minor: u64,
 }

@@ -13,6 +13,8 @@
 //! layout change must bump [`schema::CURRENT_VERSION`] and add a migration — which is what
 //! the schema version is for; a test pins the v1 layout byte for byte.
 
+mod admin;
+mod domain;
 mod error;
 mod lock;
 pub mod schema;
@@ -25,6 +27,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use admin::DeleteSummary;
 pub use error::{DecodeError, OpenError, ReadError, WriteError};
 pub use lock::{DbLock, LockHolder};
 
@@ -82,12 +85,14 @@ pub mod tables {
     pub const AUDIT_LOG: SeqDef = TableDefinition::new("audit_log");
     /// Checkpoints of unfinished runs, by profile + process.
     pub const CHECKPOINTS: Def = TableDefinition::new("checkpoints");
+    /// License cost overrides, by software model.
+    pub const COST_OVERRIDES: Def = TableDefinition::new("license_cost_overrides");
     /// Per profile and process: the window start of the last complete run (activity).
     pub const WATERMARKS: TableDefinition<'static, &'static str, i64> =
         TableDefinition::new("watermarks");
 
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 16] = [
+    pub const RECORD_TABLES: [Def; 17] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -104,6 +109,7 @@ pub mod tables {
         RECONCILIATION_RESULTS,
         SCHEDULED_JOBS,
         CHECKPOINTS,
+        COST_OVERRIDES,
     ];
 }
 
@@ -711,7 +717,7 @@ impl WriteTx {
 }
 
 fn table_name(def: Def) -> &'static str {
-    const NAMES: [&str; 16] = [
+    const NAMES: [&str; 17] = [
         "profiles",
         "connections",
         "selected_groups",
@@ -728,6 +734,7 @@ fn table_name(def: Def) -> &'static str {
         "reconciliation_results",
         "scheduled_jobs",
         "checkpoints",
+        "license_cost_overrides",
     ];
     let name = redb::TableHandle::name(&def);
     NAMES.into_iter().find(|n| *n == name).unwrap_or("record")

@@ -1,0 +1,423 @@
+//! `sam demo`: the README's first command. On a fresh machine it starts the bundled
+//! Confluence Cloud simulator on loopback with a seeded tenant and walks the admin path with
+//! the same code as the commands an admin types: create a profile, connect it through the
+//! real OAuth 2.0 (3LO) flow (authorize URL, loopback callback, code exchange,
+//! accessible-resources; sam plays the browser, the simulator consents at once), select the
+//! product-access group, validate, publish, run download and activity, record a sample
+//! entitlement, reclaim (a dry run unless `--reclaim`), reconcile, and print the license
+//! position, the activity picture and the top removal candidates.
+//! Its database and key live in a folder of their own (removed at the end unless `--keep`),
+//! so the admin's own database is never touched.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, write_out};
+use crate::config::Settings;
+use crate::host::SpokeHost;
+
+/// Arguments of `sam demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 1_000)]
+    pub users: usize,
+    /// Seed of the simulated tenant (same seed, same tenant).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Reclaim for real (default: a dry run).
+    #[arg(long)]
+    pub reclaim: bool,
+    /// Keep the demo's folder (database and key) in this directory instead of a temporary
+    /// one that is removed at the end.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+}
+
+#[cfg(not(feature = "simulator"))]
+pub(super) async fn run(
+    _host: &SpokeHost,
+    _settings: &Settings,
+    _args: DemoArgs,
+    _out: &mut dyn Write,
+) -> Result<(), CliError> {
+    Err(CliError::User(
+        "this sam was built without the bundled simulator (feature `simulator`), so it has no demo"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "simulator")]
+pub(super) async fn run(
+    host: &SpokeHost,
+    settings: &Settings,
+    args: DemoArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (dir, temporary) = match &args.keep {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!(
+                "sam-demo-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            )),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError::User(format!(
+            "cannot create the demo folder {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let demo_settings = Settings {
+        db: dir.join("sam-demo.redb"),
+        key_file: dir.join("key"),
+        ..settings.clone()
+    };
+    let result = walk(host, &demo_settings, &args, out).await;
+    // The commands of this run use the demo's settings; later ones get the caller's back.
+    crate::config::set_current(settings.clone());
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else if result.is_ok() {
+        write_out(
+            out,
+            &format!(
+                "\nThe demo's database stays in {0}: sam --db {0}/sam-demo.redb --key-file {0}/key profile show demo\n",
+                dir.display()
+            ),
+        )?;
+    }
+    result
+}
+
+#[cfg(feature = "simulator")]
+async fn walk(
+    host: &SpokeHost,
+    settings: &Settings,
+    args: &DemoArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use std::sync::Arc;
+
+    use confluence_sim::{RateLimitConfig, SimConfig, Simulator};
+
+    use super::connect::{Browser, ConnectArgs, connect};
+    use super::profile::{CreateArgs, ProfileCommand, open_store};
+    use super::run::RunCommand;
+    use crate::auth::Secret;
+
+    crate::config::set_current(settings.clone());
+    let db = settings.db.clone();
+    let step =
+        |out: &mut dyn Write, n: u32, text: &str| write_out(out, &format!("\n== {n}. {text}\n"));
+
+    // A free loopback port for the callback, registered with the simulated OAuth app.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| CliError::Failure(format!("no free loopback port for the callback: {e}")))?;
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    step(out, 1, "Start the bundled Confluence Cloud simulator")?;
+    let sim = Simulator::start(SimConfig {
+        users: args.users,
+        seed: args.seed,
+        redirect_uris: vec![redirect_uri.clone()],
+        rate_limit: RateLimitConfig::unlimited(),
+        log_calls: false,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| CliError::Failure(format!("cannot start the simulator: {e}")))?;
+    write_out(
+        out,
+        &format!(
+            "simulator at {} ({} users, site {}, cloud id {})\nOAuth app: client id {}, callback {redirect_uri}\n",
+            sim.base_url(),
+            args.users,
+            sim.site_url(),
+            sim.cloud_id(),
+            sim.client_id()
+        ),
+    )?;
+
+    step(out, 2, "Create the integration profile (Draft)")?;
+    super::profile::run(
+        host,
+        Some(&db),
+        ProfileCommand::Create(CreateArgs {
+            name: "demo".into(),
+            spoke: PathBuf::from("confluence-cloud"),
+            connection_url: None,
+            grant_hosts: Vec::new(),
+            config: Vec::new(),
+            groups: Vec::new(),
+            token_env: None,
+            display_name: Some("Confluence Demo".into()),
+            no_activity: false,
+            no_reclaim: false,
+            analyze_from: None,
+        }),
+        out,
+    )
+    .await?;
+    super::profile::run(
+        host,
+        Some(&db),
+        ProfileCommand::Show {
+            name: "demo".into(),
+            json: false,
+        },
+        out,
+    )
+    .await?;
+
+    step(
+        out,
+        3,
+        "Connect with OAuth 2.0 (3LO): consent, callback, token, site",
+    )?;
+    {
+        let store = Arc::new(open_store(Some(&db))?);
+        let connect_args = ConnectArgs {
+            profile: "demo".into(),
+            client_id: Some(sim.client_id().to_string()),
+            redirect_uri: Some(redirect_uri.clone()),
+            auth_base: Some(sim.auth_base_url()),
+            api_base: Some(sim.api_base_url()),
+            timeout: 60,
+            ..ConnectArgs::default()
+        };
+        let secret = Secret::new(sim.client_secret());
+        connect(
+            host,
+            &store,
+            settings,
+            &connect_args,
+            Some(secret),
+            Browser::Follow,
+            out,
+        )
+        .await?;
+    }
+
+    step(out, 4, "Select the product-access group")?;
+    {
+        let store = Arc::new(open_store(Some(&db))?);
+        super::groups::add(
+            host,
+            &store,
+            settings,
+            "demo",
+            &["confluence-users".to_string()],
+            out,
+        )
+        .await?;
+    }
+
+    step(
+        out,
+        5,
+        "Validate the connection (download and activity APIs)",
+    )?;
+    {
+        let store = Arc::new(open_store(Some(&db))?);
+        super::profile::validate(host, &store, settings, "demo", false, out).await?;
+    }
+
+    step(
+        out,
+        6,
+        "Publish: software models, reclamation rules, scheduled jobs",
+    )?;
+    {
+        let store = open_store(Some(&db))?;
+        super::profile::publish(host, &store, "demo", out).await?;
+    }
+
+    step(out, 7, "Download subscriptions")?;
+    super::run::run(
+        host,
+        Some(&db),
+        RunCommand::Download {
+            profile: "demo".into(),
+            json: false,
+        },
+        out,
+    )
+    .await?;
+
+    step(out, 8, "Download activity")?;
+    super::run::run(
+        host,
+        Some(&db),
+        RunCommand::Activity {
+            profile: "demo".into(),
+            json: false,
+        },
+        out,
+    )
+    .await?;
+
+    let active = {
+        let store = open_store(Some(&db))?;
+        let read = store.read().map_err(super::profile::store_failure)?;
+        read.subscription_counts("demo")
+            .map_err(super::profile::store_failure)?
+            .0
+    };
+
+    step(out, 9, "Record a sample entitlement")?;
+    // Rights bought: the active seats rounded up to the next 50, at Confluence Standard's
+    // list price per user and month.
+    let rights = (active / 50 + 1) * 50;
+    command(
+        host,
+        &db,
+        &[
+            "entitlements",
+            "add",
+            "atlassian/confluence",
+            "--rights",
+            &rights.to_string(),
+            "--unit-cost",
+            "5.16",
+            "--note",
+            "sam demo sample",
+        ],
+        out,
+    )
+    .await?;
+
+    if args.reclaim {
+        step(out, 10, "Reclaim the unused seats (within the per-run cap)")?;
+        command(host, &db, &["run", "reclaim", "--profile", "demo"], out).await?;
+    } else {
+        step(out, 10, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
+        command(
+            host,
+            &db,
+            &["run", "reclaim", "--profile", "demo", "--dry-run"],
+            out,
+        )
+        .await?;
+    }
+
+    step(out, 11, "Reconcile: the license position")?;
+    command(host, &db, &["run", "reconcile"], out).await?;
+
+    step(
+        out,
+        12,
+        "Where the seats stand, and the top removal candidates",
+    )?;
+    let store = open_store(Some(&db))?;
+    write_out(out, &summary(&store, "demo")?)?;
+    drop(store);
+    if args.reclaim {
+        command(host, &db, &["candidates", "list", "--profile", "demo"], out).await?;
+    }
+    write_out(
+        out,
+        "\nReal tenants use the same commands with a real OAuth app: see docs/admin-guide.md.\n",
+    )?;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Runs one `sam` command line (as an admin would type it) on the demo's database.
+#[cfg(feature = "simulator")]
+async fn command(
+    host: &SpokeHost,
+    db: &std::path::Path,
+    args: &[&str],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    write_out(out, &format!("$ sam {}\n", shown.join(" ")))?;
+    let cli = Cli::try_parse_from(std::iter::once("sam").chain(args.iter().copied()))
+        .map_err(|e| CliError::Failure(format!("the demo's command is wrong: {e}")))?;
+    let db = Some(db);
+    match cli.command {
+        Command::Run(c) => super::run::run(host, db, c, out).await,
+        Command::Candidates(c) => super::reclaim::candidates(host, db, c, out).await,
+        Command::Entitlements(c) => super::reconcile::entitlements(db, c, out),
+        Command::Position(a) => super::reconcile::position(db, a, out),
+        other => Err(CliError::Failure(format!(
+            "the demo does not run {other:?}"
+        ))),
+    }
+}
+
+/// Subscriptions, activity and the seats unused for longer than the look-back (the removal
+/// candidates the reclamation rule would propose), for the demo's last step.
+#[cfg(feature = "simulator")]
+fn summary(store: &crate::store::Store, profile: &str) -> Result<String, CliError> {
+    use super::profile::store_failure;
+    use crate::model::{AccountType, DAY, format_utc};
+    use crate::pipeline::{Clock, SystemClock};
+
+    let read = store.read().map_err(store_failure)?;
+    let subs: Vec<_> = read
+        .subscriptions(profile)
+        .map_err(store_failure)?
+        .into_iter()
+        .filter(|s| s.active)
+        .collect();
+    let now = SystemClock.now();
+    let cutoff = now - 60 * DAY;
+    let mut recent = 0u64;
+    let mut unused = Vec::new();
+    for s in &subs {
+        let last = read
+            .activity(profile, &s.external_user_id)
+            .map_err(store_failure)?
+            .and_then(|a| a.last_activity);
+        match last {
+            Some(at) if at >= cutoff => recent += 1,
+            _ if s.account_type == AccountType::Human => unused.push((last, s)),
+            _ => {}
+        }
+    }
+    unused.sort_by_key(|(last, s)| (*last, s.external_user_id.clone()));
+    let mut text = format!(
+        "active seats: {}\nactive in the last 60 days: {recent}\nhuman seats unused for 60+ days (removal candidates): {}\n",
+        subs.len(),
+        unused.len()
+    );
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(["User", "Email", "Last activity"]);
+    for (last, s) in unused.iter().take(10) {
+        table.add_row([
+            s.display_name
+                .clone()
+                .unwrap_or_else(|| s.external_user_id.clone()),
+            s.email.clone().unwrap_or_default(),
+            last.map_or("never".to_string(), format_utc),
+        ]);
+    }
+    text.push_str(&format!("top removal candidates:\n{table}\n"));
+    Ok(text)
+}

@@ -1,0 +1,214 @@
+//! What the profile commands share: finding a spoke by file, bundled name or plugins-folder
+//! name; loading the key that opens stored secrets; and opening a profile's session (its
+//! spoke, a gate session on its connection URL with the right credential provider — a static
+//! token from the environment, or [`OAuthCredentials`] — and its config with the selected
+//! groups).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::CliError;
+use super::profile::store_failure;
+use crate::auth::{AuthSetupError, Keyring, OAuthCredentials, secrets};
+use crate::config::Settings;
+use crate::contract::Config;
+use crate::host::{CredentialProvider, GateSession, LoadedSpoke, SpokeHost, StaticToken};
+use crate::model::{AuthKind, Connection, IntegrationProfile};
+use crate::store::Store;
+
+/// The prefix of a stored spoke path that names a bundled spoke.
+pub const BUNDLED_PREFIX: &str = "bundled:";
+
+/// Where a `--spoke` argument points: a component file, a bundled spoke, or
+/// `<plugins dir>/<name>.wasm`. Returns what to store on the profile.
+pub fn resolve_spoke(arg: &Path, settings: &Settings) -> Result<String, CliError> {
+    if arg.is_file() {
+        let path = std::fs::canonicalize(arg)
+            .map_err(|e| CliError::User(format!("cannot read spoke {}: {e}", arg.display())))?;
+        return Ok(path.display().to_string());
+    }
+    let name = arg.to_string_lossy();
+    let in_folder: PathBuf = settings.plugins_dir.join(format!("{name}.wasm"));
+    if !name.contains('/') && in_folder.is_file() {
+        return Ok(in_folder.display().to_string());
+    }
+    if crate::bundled::find(&name).is_some() {
+        return Ok(format!("{BUNDLED_PREFIX}{name}"));
+    }
+    let bundled: Vec<&str> = crate::bundled::all().iter().map(|b| b.name).collect();
+    Err(CliError::User(format!(
+        "unknown spoke `{name}`: give a .wasm file, a spoke in {} or a bundled spoke ({}); `sam plugin list` shows them",
+        settings.plugins_dir.display(),
+        if bundled.is_empty() {
+            "none in this build".to_string()
+        } else {
+            bundled.join(", ")
+        }
+    )))
+}
+
+/// Loads the spoke a profile stores (file or bundled).
+pub async fn load_profile_spoke(
+    host: &SpokeHost,
+    spoke_path: &str,
+) -> Result<LoadedSpoke, CliError> {
+    if let Some(name) = spoke_path.strip_prefix(BUNDLED_PREFIX) {
+        let bundled = crate::bundled::find(name).ok_or_else(|| {
+            CliError::User(format!(
+                "the profile uses bundled spoke `{name}`, which this build of sam does not bundle"
+            ))
+        })?;
+        return host
+            .load_bytes(bundled.wasm.to_vec(), bundled.name)
+            .await
+            .map_err(|e| CliError::User(e.to_string()));
+    }
+    host.load_file(spoke_path)
+        .await
+        .map_err(|e| CliError::User(e.to_string()))
+}
+
+/// The key that opens stored secrets (`SAM_KEY`, else the key file, created when missing).
+pub fn keyring(settings: &Settings) -> Result<Keyring, CliError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    Keyring::load(
+        env(secrets::KEY_ENV).as_deref(),
+        env(secrets::PREVIOUS_KEY_ENV).as_deref(),
+        &settings.key_file,
+    )
+    .map_err(|e| CliError::User(e.to_string()))
+}
+
+/// Maps a credential setup failure to a CLI error.
+pub fn setup_error(e: AuthSetupError) -> CliError {
+    match e {
+        AuthSetupError::Store(m) => CliError::Failure(m),
+        other => CliError::User(other.to_string()),
+    }
+}
+
+/// The credential provider of a connection.
+pub fn credentials_for(
+    store: &Arc<Store>,
+    settings: &Settings,
+    profile: &IntegrationProfile,
+    connection: &Connection,
+) -> Result<Arc<dyn CredentialProvider>, CliError> {
+    match &connection.auth {
+        AuthKind::StaticTokenEnv { variable } => {
+            let token = std::env::var(variable).map_err(|_| {
+                CliError::User(format!(
+                    "the bearer token of profile `{}` is read from ${variable}, which is not set",
+                    profile.name
+                ))
+            })?;
+            Ok(Arc::new(StaticToken::new(token)))
+        }
+        AuthKind::OAuth2 { credential_key, .. } => {
+            let keyring = keyring(settings)?;
+            let credentials = OAuthCredentials::open(store.clone(), keyring, credential_key)
+                .map_err(|e| match e {
+                    AuthSetupError::NotConnected { reason, .. } => CliError::User(format!(
+                        "profile `{p}` is not connected ({reason}): run `sam connect {p}`",
+                        p = profile.name
+                    )),
+                    other => setup_error(other),
+                })?;
+            Ok(Arc::new(credentials))
+        }
+    }
+}
+
+/// A profile ready for spoke calls.
+pub struct ProfileSession {
+    /// The profile.
+    pub profile: IntegrationProfile,
+    /// The spoke.
+    pub spoke: LoadedSpoke,
+    /// The gate session.
+    pub session: Arc<GateSession>,
+    /// The config (values and selected groups).
+    pub config: Config,
+}
+
+/// Opens the session of profile `name`.
+pub async fn open_profile_session(
+    host: &SpokeHost,
+    store: &Arc<Store>,
+    settings: &Settings,
+    name: &str,
+) -> Result<ProfileSession, CliError> {
+    let (profile, connection, groups) = {
+        let read = store.read().map_err(store_failure)?;
+        let profile = read
+            .profile(name)
+            .map_err(store_failure)?
+            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
+        let connection = read
+            .connection(&profile.connection)
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                CliError::Failure(format!(
+                    "profile `{name}` refers to connection `{}`, which does not exist",
+                    profile.connection
+                ))
+            })?;
+        let groups = read.selected_groups(name).map_err(store_failure)?;
+        (profile, connection, groups)
+    };
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    if spoke.id() != profile.spoke_id {
+        return Err(CliError::User(format!(
+            "{} is spoke `{}`, but profile `{name}` was created for `{}`",
+            profile.spoke_path,
+            spoke.id(),
+            profile.spoke_id
+        )));
+    }
+    if connection.connection_url.contains('{') {
+        return Err(CliError::User(format!(
+            "profile `{name}` has no site yet (connection URL {}): run `sam connect {name}`",
+            connection.connection_url
+        )));
+    }
+    let credentials = credentials_for(store, settings, &profile, &connection)?;
+    let session = spoke
+        .session(
+            &connection.connection_url,
+            &connection.granted_hosts,
+            credentials,
+        )
+        .map_err(|e| CliError::User(e.to_string()))?;
+    let config = Config {
+        values: profile.config.clone(),
+        selected_groups: groups.into_iter().map(|g| g.group_id).collect(),
+    };
+    Ok(ProfileSession {
+        profile,
+        spoke,
+        session,
+        config,
+    })
+}
+
+/// A failed run's error, completed with "re-consent needed" when the failure made the
+/// profile's OAuth connection lose its consent (a refused refresh).
+pub fn explain_failure(store: &Store, profile: &str, message: String) -> CliError {
+    let reason = store.read().ok().and_then(|read| {
+        let p = read.profile(profile).ok()??;
+        let c = read.connection(&p.connection).ok()??;
+        let AuthKind::OAuth2 { credential_key, .. } = &c.auth else {
+            return None;
+        };
+        match read.oauth_connection(credential_key).ok()??.status {
+            crate::model::CredentialStatus::ReconsentNeeded(reason) => Some(reason),
+            _ => None,
+        }
+    });
+    match reason {
+        Some(reason) => CliError::Failure(format!(
+            "{message}; the connection of profile `{profile}` needs consent again ({reason}): run `sam connect {profile}`"
+        )),
+        None => CliError::Failure(message),
+    }
+}

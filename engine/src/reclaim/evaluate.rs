@@ -1,0 +1,347 @@
+//! Rule evaluation: which seats are removal candidates. For every active seat of a profile
+//! whose model has an active reclamation rule: not excluded (user or identifier exclusions
+//! covering reclamation, app accounts unless the rule includes them), not granted (or given
+//! back by an undo, or last closed) within the threshold, and either last active before the
+//! threshold or — when the rule includes them — with no activity at all. Open candidates are
+//! kept up to date: activity seen moves them to Closed Canceled, a new exclusion or an ended
+//! seat to Closed Skipped. Also the default rules created on publish and the closing of a
+//! deleted profile's candidates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::state::{self, ENGINE_ACTOR, NewCandidate};
+use crate::model::{
+    AccountType, ActivityState, AuditAction, CandidateState, DAY, EpochSeconds, ExclusionRule,
+    IntegrationProfile, ReclamationRule, RemovalCandidate, Subscription, UserActivityRecord,
+    format_utc,
+};
+use crate::store::{WriteError, WriteTx};
+
+/// The justification of an inactivity candidate.
+pub const LOW_USAGE: &str = "Low Usage";
+
+/// The reason an automatic candidate needs attention when the user cannot be notified.
+pub const NO_USER_TO_NOTIFY: &str = "the rule notifies the user, but the seat has no user email";
+
+/// Why a seat is unused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    /// The holder's last activity, where known.
+    pub last_activity: Option<EpochSeconds>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Whether a seat is unused under `rule` at `now` (exclusions aside). `quiet_since` is a time
+/// that restarts the clock like a grant does (an undo, a declined or canceled candidate).
+/// A seat without any activity record is not judged: the vendor was never asked.
+pub fn staleness(
+    subscription: &Subscription,
+    activity: Option<&UserActivityRecord>,
+    rule: &ReclamationRule,
+    now: EpochSeconds,
+    quiet_since: Option<EpochSeconds>,
+) -> Option<Stale> {
+    let cutoff = now - i64::from(rule.inactivity_days) * DAY;
+    if subscription.granted_at.is_some_and(|g| g > cutoff)
+        || quiet_since.is_some_and(|q| q > cutoff)
+    {
+        return None;
+    }
+    let record = activity?;
+    match record.last_activity {
+        Some(at) if at > cutoff => None,
+        Some(at) => Some(Stale {
+            last_activity: Some(at),
+            reason: format!(
+                "no activity since {} (threshold {} days)",
+                format_utc(at),
+                rule.inactivity_days
+            ),
+        }),
+        None => match record.state {
+            ActivityState::NoneInWindow if rule.include_no_activity => Some(Stale {
+                last_activity: None,
+                reason: format!(
+                    "no activity recorded (threshold {} days)",
+                    rule.inactivity_days
+                ),
+            }),
+            _ => None,
+        },
+    }
+}
+
+/// The first active exclusion that keeps a seat out of reclamation, or the app-account rule.
+pub fn reclamation_exclusion(
+    spoke_id: &str,
+    subscription: &Subscription,
+    rule: &ReclamationRule,
+    exclusions: &[ExclusionRule],
+) -> Option<String> {
+    if rule.exclude_apps && subscription.account_type == AccountType::App {
+        return Some("app accounts are excluded from reclamation".into());
+    }
+    let mut ids = vec![subscription.external_user_id.as_str()];
+    if let Some(email) = &subscription.email {
+        ids.push(email);
+    }
+    exclusions
+        .iter()
+        .find(|x| {
+            x.scope.covers_reclamation() && x.matches(spoke_id, &subscription.identifier, &ids)
+        })
+        .map(|x| format!("excluded by exclusion rule {}", x.id))
+}
+
+/// What an evaluation changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdentifySummary {
+    /// Candidates created.
+    pub created: Vec<u64>,
+    /// Open candidates canceled because activity was seen.
+    pub canceled: Vec<u64>,
+    /// Open candidates skipped (excluded since, or the seat ended).
+    pub skipped: Vec<u64>,
+    /// Candidates that needed attention and are ready again.
+    pub ready_again: Vec<u64>,
+    /// Seats kept out by exclusions (apps included).
+    pub excluded_seats: u64,
+    /// Default rules created.
+    pub rules_created: Vec<String>,
+}
+
+/// Creates the default reclamation rule of every model the profile's subscriptions (or
+/// identifiers) carry that has none; returns the rules created. Idempotent.
+pub fn ensure_rules(
+    tx: &WriteTx,
+    profile: &str,
+    now: EpochSeconds,
+) -> Result<Vec<ReclamationRule>, WriteError> {
+    let mut models: BTreeSet<String> = tx
+        .profile_subscriptions(profile)?
+        .into_iter()
+        .filter_map(|s| s.model)
+        .collect();
+    for id in tx.all_identifiers()? {
+        if id.profiles.iter().any(|p| p == profile)
+            && let Some(m) = id.model
+        {
+            models.insert(m);
+        }
+    }
+    let mut created = Vec::new();
+    for model in models {
+        if tx.rule(&model)?.is_none() {
+            let rule = ReclamationRule::default_for(&model, now);
+            tx.put_rule(&rule)?;
+            tx.audit(
+                now,
+                Some(profile),
+                AuditAction::RuleChanged,
+                format!(
+                    "default reclamation rule for `{model}` created: {} days, notify off",
+                    rule.inactivity_days
+                ),
+                None,
+            )?;
+            created.push(rule);
+        }
+    }
+    Ok(created)
+}
+
+/// Evaluates a profile's seats against the rules (see the module doc), inside `tx`.
+pub fn identify(
+    tx: &WriteTx,
+    profile: &IntegrationProfile,
+    now: EpochSeconds,
+) -> Result<IdentifySummary, WriteError> {
+    let mut summary = IdentifySummary {
+        rules_created: ensure_rules(tx, &profile.name, now)?
+            .into_iter()
+            .map(|r| r.model)
+            .collect(),
+        ..IdentifySummary::default()
+    };
+    let exclusions: Vec<ExclusionRule> =
+        tx.exclusions()?.into_iter().filter(|x| x.active).collect();
+    // Per seat: the open candidate and when the last closed one closed.
+    let mut open: BTreeMap<(String, String), RemovalCandidate> = BTreeMap::new();
+    let mut last_closed: BTreeMap<(String, String), EpochSeconds> = BTreeMap::new();
+    for c in tx.candidates(&profile.name)? {
+        let seat = (c.external_user_id.clone(), c.identifier.clone());
+        if let Some(at) = c.closed_at() {
+            let at = c
+                .reclaim
+                .as_ref()
+                .and_then(|r| r.restored_at)
+                .map_or(at, |r| r.max(at));
+            let e = last_closed.entry(seat).or_insert(at);
+            *e = (*e).max(at);
+        } else {
+            open.insert(seat, c);
+        }
+    }
+    let mut rules: BTreeMap<String, Option<ReclamationRule>> = BTreeMap::new();
+    for sub in tx.profile_subscriptions(&profile.name)? {
+        let seat = (sub.external_user_id.clone(), sub.identifier.clone());
+        let candidate = open.remove(&seat);
+        if !sub.active {
+            if let Some(mut c) = candidate {
+                state::transition(
+                    &mut c,
+                    CandidateState::ClosedSkipped,
+                    now,
+                    ENGINE_ACTOR,
+                    "the seat no longer exists (a download ended it)",
+                )
+                .map_err(invalid)?;
+                tx.put_candidate(&c)?;
+                summary.skipped.push(c.id);
+            }
+            continue;
+        }
+        let Some(model) = sub.model.clone() else {
+            continue;
+        };
+        let rule = match rules.get(&model) {
+            Some(r) => r.clone(),
+            None => {
+                let r = tx.rule(&model)?;
+                rules.insert(model.clone(), r.clone());
+                r
+            }
+        };
+        let Some(rule) = rule.filter(|r| r.active) else {
+            continue;
+        };
+        let excluded = reclamation_exclusion(&profile.spoke_id, &sub, &rule, &exclusions);
+        if excluded.is_some() {
+            summary.excluded_seats += 1;
+        }
+        let activity = tx.activity(&profile.name, &sub.external_user_id)?;
+        if let Some(mut c) = candidate {
+            let cutoff = now - i64::from(rule.inactivity_days) * DAY;
+            let recent = activity
+                .as_ref()
+                .and_then(|a| a.last_activity)
+                .filter(|&at| at > cutoff && c.last_activity.is_none_or(|before| at > before));
+            if let Some(why) = excluded {
+                state::transition(
+                    &mut c,
+                    CandidateState::ClosedSkipped,
+                    now,
+                    ENGINE_ACTOR,
+                    why,
+                )
+                .map_err(invalid)?;
+                summary.skipped.push(c.id);
+            } else if let Some(at) = recent {
+                state::transition(
+                    &mut c,
+                    CandidateState::ClosedCanceled,
+                    now,
+                    ENGINE_ACTOR,
+                    format!("user activity detected on {}", format_utc(at)),
+                )
+                .map_err(invalid)?;
+                summary.canceled.push(c.id);
+            } else if matches!(&c.state, CandidateState::AttentionRequired(why) if why == NO_USER_TO_NOTIFY)
+                && sub.email.is_some()
+            {
+                c.email = sub.email.clone();
+                state::transition(
+                    &mut c,
+                    CandidateState::Ready,
+                    now,
+                    ENGINE_ACTOR,
+                    "the seat now has a user email",
+                )
+                .map_err(invalid)?;
+                summary.ready_again.push(c.id);
+            } else {
+                continue;
+            }
+            tx.put_candidate(&c)?;
+            continue;
+        }
+        if excluded.is_some() {
+            continue;
+        }
+        let quiet = last_closed.get(&seat).copied();
+        let Some(stale) = staleness(&sub, activity.as_ref(), &rule, now, quiet) else {
+            continue;
+        };
+        let first = if rule.notify_user && sub.email.is_none() {
+            CandidateState::AttentionRequired(NO_USER_TO_NOTIFY.into())
+        } else {
+            CandidateState::Ready
+        };
+        let id = tx.next_seq("candidate")?;
+        let c = state::create(NewCandidate {
+            id,
+            subscription: &sub,
+            model: &model,
+            rule: &rule.id,
+            justification: LOW_USAGE,
+            last_activity: stale.last_activity,
+            state: first,
+            at: now,
+            reason: stale.reason,
+        });
+        tx.put_candidate(&c)?;
+        summary.created.push(id);
+    }
+    // Open candidates whose seat is gone altogether.
+    for (_, mut c) in open {
+        state::transition(
+            &mut c,
+            CandidateState::ClosedSkipped,
+            now,
+            ENGINE_ACTOR,
+            "the seat no longer exists",
+        )
+        .map_err(invalid)?;
+        tx.put_candidate(&c)?;
+        summary.skipped.push(c.id);
+    }
+    Ok(summary)
+}
+
+/// Moves every open candidate of a deleted profile to Closed Skipped (its rules are kept);
+/// returns how many. Call it in the transaction that deletes the profile.
+pub fn close_for_deleted_profile(
+    tx: &WriteTx,
+    profile: &str,
+    now: EpochSeconds,
+    actor: &str,
+) -> Result<u64, WriteError> {
+    let mut closed = 0;
+    for mut c in tx.candidates(profile)? {
+        if c.state.is_closed() {
+            continue;
+        }
+        state::transition(
+            &mut c,
+            CandidateState::ClosedSkipped,
+            now,
+            actor,
+            "the integration profile was deleted",
+        )
+        .map_err(invalid)?;
+        tx.put_candidate(&c)?;
+        closed += 1;
+    }
+    Ok(closed)
+}
+
+/// A transition the evaluation makes is always allowed from an open state; if the stored
+/// state says otherwise the record is inconsistent.
+fn invalid(e: state::TransitionError) -> WriteError {
+    WriteError::NotFound {
+        what: format!("a consistent candidate record ({e})"),
+    }
+}

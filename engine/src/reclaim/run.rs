@@ -1,0 +1,741 @@
+//! The reclaim run of one profile: evaluate the rules (new candidates, canceled and skipped
+//! ones), then act. Ready candidates are reclaimed (or, when the rule notifies, the user is
+//! asked and the candidate waits); candidates approved or timed out in the notify flow are
+//! reclaimed. Safety, in order: the profile's Reclaim toggle (off: candidates only), the
+//! dry run (a plan and its savings, no vendor call and nothing stored), the per-run cap (a
+//! count and a percentage of the profile's seats: no run reclaims more), and for each seat a
+//! fresh look: it still exists, it is not excluded, and the spoke's `lookup-activity` says
+//! the user has not been active since the threshold. Each reclaim is written to the audit log
+//! before the call and after it, with exactly what the spoke changed, which is what an undo
+//! re-applies.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::evaluate::{self, IdentifySummary, reclamation_exclusion};
+use super::notify::{LogNotifier, Notice, NoticeKind, Notifier};
+use super::seats::{SeatActions, SeatRef};
+use super::state::{self, ENGINE_ACTOR};
+use super::{ReclaimError, savings_unit_cost};
+use crate::contract::ActivityStatus;
+use crate::model::{
+    AuditAction, CandidateState, DAY, EpochSeconds, IntegrationProfile, JobResult, JobStatus,
+    JobTrigger, ProcessKind, ReclaimRecord, ReclamationRule, RemovalCandidate, SeatChange,
+    format_utc,
+};
+use crate::pipeline::activity::apply_status;
+use crate::pipeline::{Clock, SystemClock};
+use crate::store::{Store, WriteError};
+
+/// The default cap: at most this share of a profile's seats per run, in percent.
+pub const DEFAULT_MAX_PERCENT: f64 = 10.0;
+
+/// How a run may act.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReclaimOptions {
+    /// Report what would be done; call no spoke and store nothing.
+    pub dry_run: bool,
+    /// At most this many reclaims per run.
+    pub max_count: Option<u64>,
+    /// At most this percentage of the profile's active seats per run (rounded down).
+    pub max_percent: Option<f64>,
+    /// Act only on these candidates (an admin's "Reclaim" on selected candidates; a
+    /// candidate needing attention is retried).
+    pub only: Option<Vec<u64>>,
+    /// Who acts (recorded on every transition).
+    pub actor: String,
+}
+
+impl Default for ReclaimOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            max_count: None,
+            max_percent: Some(DEFAULT_MAX_PERCENT),
+            only: None,
+            actor: ENGINE_ACTOR.to_string(),
+        }
+    }
+}
+
+impl ReclaimOptions {
+    /// The most reclaims a run may make on a profile with `seats` active seats.
+    pub fn cap(&self, seats: u64) -> u64 {
+        let by_percent = self.max_percent.map_or(u64::MAX, |p| {
+            if p.is_finite() && p > 0.0 {
+                ((seats as f64) * p.min(100.0) / 100.0).floor() as u64
+            } else {
+                0
+            }
+        });
+        by_percent.min(self.max_count.unwrap_or(u64::MAX))
+    }
+}
+
+/// One candidate the run acts (or would act) on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedAction {
+    /// The candidate.
+    pub candidate: u64,
+    /// The vendor's user id.
+    pub external_user_id: String,
+    /// The user's name.
+    pub display_name: Option<String>,
+    /// The identifier.
+    pub identifier: String,
+    /// The model.
+    pub model: String,
+    /// The candidate's state before the run acted.
+    pub state: String,
+    /// The unit cost reclaiming it saves (minor units), where known.
+    pub unit_cost_minor: Option<u64>,
+    /// Its currency.
+    pub currency: Option<String>,
+}
+
+/// What happened to one candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The seat was taken back.
+    Reclaimed,
+    /// Activity was seen just before: not reclaimed (Closed Canceled).
+    Canceled,
+    /// The seat is gone or excluded: not reclaimed (Closed Skipped).
+    Skipped,
+    /// The re-check or the reclaim failed (Attention Required).
+    Failed,
+    /// The user was notified (Awaiting User).
+    Notified,
+    /// The notification failed (still Ready; retried next run).
+    NotifyFailed,
+}
+
+/// One candidate's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionOutcome {
+    /// The candidate.
+    pub candidate: u64,
+    /// The vendor's user id.
+    pub external_user_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why, for people.
+    pub detail: String,
+    /// What the spoke changed.
+    pub changes: Vec<SeatChange>,
+    /// The audit entries written before and after the spoke call.
+    pub audit: Vec<u64>,
+}
+
+/// An amount in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    /// The currency (`None` when no cost is known).
+    pub currency: Option<String>,
+    /// Minor units.
+    pub minor: u64,
+}
+
+/// What a run did (or, dry, would do).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReclaimReport {
+    /// The profile.
+    pub profile: String,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The profile's Reclaim toggle.
+    pub reclaim_enabled: bool,
+    /// The evaluation (in a dry run: what it would change).
+    pub identify: IdentifySummary,
+    /// Active seats on the profile.
+    pub seats: u64,
+    /// The most reclaims this run may make.
+    pub cap: u64,
+    /// Candidates to reclaim (within the cap).
+    pub to_reclaim: Vec<PlannedAction>,
+    /// Candidates whose user is to be asked first.
+    pub to_notify: Vec<PlannedAction>,
+    /// Candidates left for a later run by the cap.
+    pub deferred_by_cap: Vec<u64>,
+    /// What happened, per candidate (empty in a dry run).
+    pub outcomes: Vec<ActionOutcome>,
+    /// Seats reclaimed.
+    pub reclaimed: u64,
+    /// Savings: of the seats reclaimed, or (dry) of those that would be, per currency.
+    pub savings: Vec<Amount>,
+    /// Reclaim calls made to the spoke (write calls).
+    pub write_calls: u64,
+    /// HTTP requests the spoke made.
+    pub api_calls: u64,
+    /// The job result recorded (not in a dry run).
+    pub job: Option<u64>,
+}
+
+/// Runs the reclaim subflow (see the module doc).
+pub struct Reclaimer<'a> {
+    store: &'a Store,
+    clock: &'a dyn Clock,
+    notifier: &'a dyn Notifier,
+    options: ReclaimOptions,
+}
+
+static SYSTEM_CLOCK: SystemClock = SystemClock;
+static LOG_NOTIFIER: LogNotifier = LogNotifier;
+
+impl<'a> Reclaimer<'a> {
+    /// A reclaimer over `store` with the system clock, the log notifier and default options.
+    pub fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            clock: &SYSTEM_CLOCK,
+            notifier: &LOG_NOTIFIER,
+            options: ReclaimOptions::default(),
+        }
+    }
+
+    /// Uses `clock` for "now".
+    pub fn clock(mut self, clock: &'a dyn Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sends notices through `notifier`.
+    pub fn notifier(mut self, notifier: &'a dyn Notifier) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// Sets the options.
+    pub fn options(mut self, options: ReclaimOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Runs the reclaim subflow of `profile` through `seats`.
+    pub async fn run<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &str,
+    ) -> Result<ReclaimReport, ReclaimError> {
+        let now = self.clock.now();
+        let opts = &self.options;
+        let profile = self
+            .store
+            .read()?
+            .profile(profile)?
+            .ok_or_else(|| ReclaimError::UnknownProfile(profile.to_string()))?;
+        if seats.spoke_id() != profile.spoke_id {
+            return Err(ReclaimError::WrongSpoke {
+                profile: profile.name.clone(),
+                expected: profile.spoke_id.clone(),
+                found: seats.spoke_id().to_string(),
+            });
+        }
+        let counts_at_start = seats.counts();
+
+        // Evaluate, and read what to act on, in one transaction (dropped in a dry run).
+        let tx = self.store.begin_write()?;
+        let identify = evaluate::identify(&tx, &profile, now)?;
+        let candidates = tx.candidates(&profile.name)?;
+        let active_seats = tx
+            .profile_subscriptions(&profile.name)?
+            .iter()
+            .filter(|s| s.active)
+            .count() as u64;
+        let mut rules: BTreeMap<String, ReclamationRule> = BTreeMap::new();
+        for c in &candidates {
+            if !rules.contains_key(&c.model)
+                && let Some(r) = tx.rule(&c.model)?
+            {
+                rules.insert(c.model.clone(), r);
+            }
+        }
+        let mut costs = BTreeMap::new();
+        for model in rules.keys() {
+            costs.insert(model.clone(), savings_unit_cost(&tx, model, now)?);
+        }
+        if opts.dry_run {
+            drop(tx);
+        } else {
+            tx.commit()?;
+        }
+
+        let cap = opts.cap(active_seats);
+        let mut plan = Plan::default();
+        let mut by_id: Vec<RemovalCandidate> = candidates;
+        by_id.sort_by_key(|c| c.id);
+        for c in by_id {
+            if let Some(only) = &opts.only
+                && !only.contains(&c.id)
+            {
+                continue;
+            }
+            let Some(rule) = rules.get(&c.model) else {
+                continue;
+            };
+            match &c.state {
+                CandidateState::Ready if rule.notify_user => plan.notify.push(c),
+                CandidateState::Ready | CandidateState::AwaitingRevocation => plan.reclaim.push(c),
+                CandidateState::AttentionRequired(_) if opts.only.is_some() => plan.reclaim.push(c),
+                CandidateState::AwaitingUser if c.auto_reclaim_at.is_some_and(|t| t <= now) => {
+                    plan.reclaim.push(c)
+                }
+                _ => {}
+            }
+        }
+        let planned = |c: &RemovalCandidate| {
+            let cost = costs.get(&c.model).cloned().flatten();
+            PlannedAction {
+                candidate: c.id,
+                external_user_id: c.external_user_id.clone(),
+                display_name: c.display_name.clone(),
+                identifier: c.identifier.clone(),
+                model: c.model.clone(),
+                state: c.state.to_string(),
+                unit_cost_minor: cost.as_ref().map(|(m, _)| *m),
+                currency: cost.and_then(|(_, cur)| cur),
+            }
+        };
+        let mut report = ReclaimReport {
+            profile: profile.name.clone(),
+            dry_run: opts.dry_run,
+            reclaim_enabled: profile.processes.reclaim,
+            identify,
+            seats: active_seats,
+            cap,
+            to_reclaim: Vec::new(),
+            to_notify: plan.notify.iter().map(planned).collect(),
+            deferred_by_cap: Vec::new(),
+            outcomes: Vec::new(),
+            reclaimed: 0,
+            savings: Vec::new(),
+            write_calls: 0,
+            api_calls: 0,
+            job: None,
+        };
+        if opts.dry_run {
+            // Without re-checks, the first `cap` candidates are what would be reclaimed.
+            for (i, c) in plan.reclaim.iter().enumerate() {
+                if (i as u64) < cap {
+                    report.to_reclaim.push(planned(c));
+                } else {
+                    report.deferred_by_cap.push(c.id);
+                }
+            }
+            report.savings = total(report.to_reclaim.iter());
+            return Ok(report);
+        }
+        if !profile.processes.reclaim {
+            // As the guide says: candidates are created, the reclaim subflow is not run.
+            return Ok(report);
+        }
+        report.to_reclaim = plan.reclaim.iter().map(planned).collect();
+
+        for c in plan.notify {
+            let rule = &rules[&c.model];
+            report.outcomes.push(self.notify_user(c, rule, now).await?);
+        }
+        let mut reclaimed_plans = Vec::new();
+        for c in plan.reclaim {
+            if report.write_calls >= cap {
+                report.deferred_by_cap.push(c.id);
+                continue;
+            }
+            let rule = &rules[&c.model];
+            let (outcome, called) = self.reclaim_one(seats, &profile, c.id, rule, now).await?;
+            if called {
+                report.write_calls += 1;
+            }
+            if outcome.outcome == Outcome::Reclaimed {
+                report.reclaimed += 1;
+                if let Some(p) = report.to_reclaim.iter().find(|p| p.candidate == c.id) {
+                    reclaimed_plans.push(p.clone());
+                }
+            }
+            report.outcomes.push(outcome);
+        }
+        report
+            .to_reclaim
+            .retain(|p| !report.deferred_by_cap.contains(&p.candidate));
+        report.savings = total(reclaimed_plans.iter());
+        let counts = seats.counts();
+        report.api_calls = counts.requests.saturating_sub(counts_at_start.requests);
+        report.job =
+            Some(self.record_job(&report, now, counts.retries - counts_at_start.retries)?);
+        Ok(report)
+    }
+
+    async fn notify_user(
+        &self,
+        mut c: RemovalCandidate,
+        rule: &ReclamationRule,
+        now: EpochSeconds,
+    ) -> Result<ActionOutcome, ReclaimError> {
+        let auto = rule
+            .days_before_auto_reclaim
+            .map(|d| now + i64::from(d) * DAY);
+        c.auto_reclaim_at = auto;
+        let when = auto.map_or("an admin decides".to_string(), |t| {
+            format!("it is reclaimed on {}", format_utc(t))
+        });
+        let message = format!(
+            "Your {} seat ({}) has not been used recently. Answer `keep` to keep it or `release` to give it back; without an answer {when}.",
+            c.model, c.identifier
+        );
+        let notice = Notice::about(NoticeKind::AskUser, &c, message);
+        let mut outcome = ActionOutcome {
+            candidate: c.id,
+            external_user_id: c.external_user_id.clone(),
+            outcome: Outcome::Notified,
+            detail: String::new(),
+            changes: Vec::new(),
+            audit: Vec::new(),
+        };
+        if let Err(e) = self.notifier.notify(&notice).await {
+            outcome.outcome = Outcome::NotifyFailed;
+            outcome.detail = e.to_string();
+            return Ok(outcome);
+        }
+        c.notified_at = Some(now);
+        state::transition(
+            &mut c,
+            CandidateState::AwaitingUser,
+            now,
+            &self.options.actor,
+            format!("user notified; {when} unless they answer"),
+        )?;
+        outcome.detail = format!("notified; {when}");
+        self.store.write(|tx| tx.put_candidate(&c))?;
+        Ok(outcome)
+    }
+
+    /// Re-checks and reclaims one candidate; returns its outcome and whether the spoke's
+    /// reclaim was called.
+    async fn reclaim_one<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &IntegrationProfile,
+        id: u64,
+        rule: &ReclamationRule,
+        now: EpochSeconds,
+    ) -> Result<(ActionOutcome, bool), ReclaimError> {
+        let actor = self.options.actor.as_str();
+        let (mut c, sub, exclusions) = {
+            let read = self.store.read()?;
+            let c = read
+                .candidate(id)?
+                .ok_or(ReclaimError::UnknownCandidate(id))?;
+            let sub = read.subscription(&profile.name, &c.external_user_id, &c.identifier)?;
+            let exclusions: Vec<_> = read
+                .exclusions()?
+                .into_iter()
+                .filter(|x| x.active)
+                .collect();
+            (c, sub, exclusions)
+        };
+        let mut outcome = ActionOutcome {
+            candidate: id,
+            external_user_id: c.external_user_id.clone(),
+            outcome: Outcome::Skipped,
+            detail: String::new(),
+            changes: Vec::new(),
+            audit: Vec::new(),
+        };
+        let finish = |c: &RemovalCandidate| self.store.write(|tx| tx.put_candidate(c));
+
+        // The seat must still exist and not be excluded.
+        let Some(sub) = sub.filter(|s| s.active) else {
+            outcome.detail = "the seat no longer exists".into();
+            state::transition(
+                &mut c,
+                CandidateState::ClosedSkipped,
+                now,
+                actor,
+                &outcome.detail,
+            )?;
+            finish(&c)?;
+            return Ok((outcome, false));
+        };
+        if let Some(why) = reclamation_exclusion(&profile.spoke_id, &sub, rule, &exclusions) {
+            outcome.detail = why;
+            state::transition(
+                &mut c,
+                CandidateState::ClosedSkipped,
+                now,
+                actor,
+                &outcome.detail,
+            )?;
+            finish(&c)?;
+            return Ok((outcome, false));
+        }
+
+        // Re-check the user's activity just before revoking.
+        let cutoff = now - i64::from(rule.inactivity_days) * DAY;
+        let user = c.external_user_id.clone();
+        let status = match seats.lookup(cutoff, std::slice::from_ref(&user)).await {
+            Ok(answers) => answers
+                .into_iter()
+                .find(|a| a.external_user_id == user)
+                .map(|a| a.status)
+                .unwrap_or(ActivityStatus::Unknown(
+                    "not in the spoke's lookup answer".into(),
+                )),
+            Err(e) => {
+                outcome.outcome = Outcome::Failed;
+                outcome.detail = format!("activity re-check failed: {e}");
+                state::transition(
+                    &mut c,
+                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                    now,
+                    actor,
+                    &outcome.detail,
+                )?;
+                finish(&c)?;
+                return Ok((outcome, false));
+            }
+        };
+        match &status {
+            ActivityStatus::Seen(seen) if seen.at > cutoff => {
+                outcome.outcome = Outcome::Canceled;
+                outcome.detail = format!(
+                    "user activity detected on {} ({}) just before revocation",
+                    format_utc(seen.at),
+                    seen.source
+                );
+                state::transition(
+                    &mut c,
+                    CandidateState::ClosedCanceled,
+                    now,
+                    actor,
+                    &outcome.detail,
+                )?;
+                self.store.write(|tx| {
+                    let existing = tx.activity(&profile.name, &user)?;
+                    if let Some(r) =
+                        apply_status(existing.as_ref(), &profile.name, &user, &status, cutoff)
+                    {
+                        tx.put_activity(&r)?;
+                    }
+                    tx.put_candidate(&c)
+                })?;
+                return Ok((outcome, false));
+            }
+            ActivityStatus::Unknown(reason) => {
+                outcome.outcome = Outcome::Failed;
+                outcome.detail = format!("the user's activity could not be re-checked: {reason}");
+                state::transition(
+                    &mut c,
+                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                    now,
+                    actor,
+                    &outcome.detail,
+                )?;
+                finish(&c)?;
+                return Ok((outcome, false));
+            }
+            _ => {}
+        }
+
+        // Timed out in the notify flow: record why it is revoked.
+        if c.state == CandidateState::AwaitingUser {
+            state::transition(
+                &mut c,
+                CandidateState::AwaitingRevocation,
+                now,
+                actor,
+                "no answer before the automatic reclamation date",
+            )?;
+        }
+        let seat = SeatRef {
+            external_user_id: sub.external_user_id.clone(),
+            identifier: sub.identifier.clone(),
+            granted_by: sub.granted_by.clone(),
+        };
+        let before = self.store.write(|tx| {
+            tx.put_candidate(&c)?;
+            tx.audit(
+                now,
+                Some(&profile.name),
+                AuditAction::ReclaimStarted { candidate: id },
+                format!(
+                    "reclaiming the {} seat of {} (candidate {id}), granted by [{}]",
+                    sub.identifier,
+                    sub.external_user_id,
+                    sub.granted_by.join(", ")
+                ),
+                None,
+            )
+        })?;
+        outcome.audit.push(before);
+        match seats.reclaim(&seat).await {
+            Ok(changes) => {
+                let after = self.store.write(|tx| {
+                    let after = tx.audit(
+                        now,
+                        Some(&profile.name),
+                        AuditAction::Reclaimed {
+                            candidate: id,
+                            changes: changes.clone(),
+                        },
+                        format!(
+                            "reclaimed the {} seat of {} (candidate {id}): {}",
+                            sub.identifier,
+                            sub.external_user_id,
+                            describe_changes(&changes)
+                        ),
+                        None,
+                    )?;
+                    c.reclaim = Some(ReclaimRecord {
+                        at: now,
+                        granted_by: sub.granted_by.clone(),
+                        changes: changes.clone(),
+                        audit_before: before,
+                        audit_after: after,
+                        restored_at: None,
+                        restore_audit: None,
+                    });
+                    state::transition(
+                        &mut c,
+                        CandidateState::ClosedComplete,
+                        now,
+                        actor,
+                        format!("reclaimed: {}", describe_changes(&changes)),
+                    )
+                    .map_err(ReclaimError::from)?;
+                    tx.put_candidate(&c)?;
+                    let mut ended = sub.clone();
+                    ended.active = false;
+                    ended.ended_at = Some(now);
+                    tx.put_subscription(&ended)?;
+                    tx.adjust_identifier_count(&profile.spoke_id, &sub.identifier, -1)?;
+                    Ok::<_, ReclaimError>(after)
+                })?;
+                outcome.audit.push(after);
+                outcome.outcome = Outcome::Reclaimed;
+                outcome.detail = describe_changes(&changes);
+                outcome.changes = changes;
+                if rule.notify_user {
+                    let notice = Notice::about(
+                        NoticeKind::Reclaimed,
+                        &c,
+                        format!("Your {} seat ({}) was reclaimed.", c.model, c.identifier),
+                    );
+                    if let Err(e) = self.notifier.notify(&notice).await {
+                        tracing::warn!(candidate = id, error = %e, "reclaim notice not delivered");
+                    }
+                }
+                Ok((outcome, true))
+            }
+            Err(e) => {
+                outcome.outcome = Outcome::Failed;
+                outcome.detail = format!("reclaim failed: {e}");
+                let after = self.store.write(|tx| {
+                    let after = tx.audit(
+                        now,
+                        Some(&profile.name),
+                        AuditAction::ReclaimFailed { candidate: id },
+                        format!("reclaim of candidate {id} failed: {e}"),
+                        None,
+                    )?;
+                    state::transition(
+                        &mut c,
+                        CandidateState::AttentionRequired(outcome.detail.clone()),
+                        now,
+                        actor,
+                        &outcome.detail,
+                    )
+                    .map_err(ReclaimError::from)?;
+                    tx.put_candidate(&c)?;
+                    Ok::<_, ReclaimError>(after)
+                })?;
+                outcome.audit.push(after);
+                Ok((outcome, true))
+            }
+        }
+    }
+
+    fn record_job(
+        &self,
+        report: &ReclaimReport,
+        now: EpochSeconds,
+        retries: u64,
+    ) -> Result<u64, WriteError> {
+        let errors: Vec<String> = report
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Failed | Outcome::NotifyFailed))
+            .map(|o| format!("candidate {}: {}", o.candidate, o.detail))
+            .collect();
+        self.store.write(|tx| {
+            let id = tx.next_seq("job")?;
+            tx.put_job_result(&JobResult {
+                id,
+                profile: report.profile.clone(),
+                process: ProcessKind::Reclaim,
+                trigger: JobTrigger::Manual,
+                started_at: now,
+                ended_at: Some(self.clock.now()),
+                status: if errors.is_empty() {
+                    JobStatus::Succeeded
+                } else {
+                    JobStatus::Failed
+                },
+                attempts: 1,
+                pages: 0,
+                records_seen: (report.to_reclaim.len() + report.to_notify.len()) as u64,
+                upserted: report.outcomes.len() as u64,
+                ended: report.reclaimed,
+                api_calls: report.api_calls,
+                retries,
+                errors,
+            })?;
+            tx.audit(
+                now,
+                Some(&report.profile),
+                AuditAction::RunCompleted,
+                format!(
+                    "reclaim run {id}: {} candidates created, {} reclaimed, {} deferred by the cap of {}",
+                    report.identify.created.len(),
+                    report.reclaimed,
+                    report.deferred_by_cap.len(),
+                    report.cap
+                ),
+                Some(id),
+            )?;
+            Ok(id)
+        })
+    }
+}
+
+#[derive(Default)]
+struct Plan {
+    notify: Vec<RemovalCandidate>,
+    reclaim: Vec<RemovalCandidate>,
+}
+
+fn total<'p>(plans: impl Iterator<Item = &'p PlannedAction>) -> Vec<Amount> {
+    let mut sums: BTreeMap<Option<String>, u64> = BTreeMap::new();
+    for p in plans {
+        *sums.entry(p.currency.clone()).or_default() += p.unit_cost_minor.unwrap_or(0);
+    }
+    sums.into_iter()
+        .map(|(currency, minor)| Amount { currency, minor })
+        .collect()
+}
+
+/// The changes as one line for people.
+pub fn describe_changes(changes: &[SeatChange]) -> String {
+    if changes.is_empty() {
+        return "nothing to change (already reclaimed)".into();
+    }
+    changes
+        .iter()
+        .map(|c| match &c.target_name {
+            Some(name) => format!("{} {} ({name})", c.kind, c.target_id),
+            None => format!("{} {}", c.kind, c.target_id),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

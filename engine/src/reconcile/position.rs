@@ -1,0 +1,168 @@
+//! The license-position arithmetic, as pure functions over plain inputs (so property tests
+//! can hammer it): rights owned from the entitlements in force (unlimited if any is),
+//! rights used as the distinct users holding a seat not excluded from license calculations,
+//! available = owned - used, unlicensed = used beyond owned, Compliant exactly when used <=
+//! owned or the rights are unlimited; costs from the average entitlement cost per right
+//! (rights-weighted) and the model's override (which prices the true-up and savings first).
+
+use std::collections::BTreeMap;
+
+use crate::model::{
+    ComplianceStatus, Entitlement, EpochSeconds, LicenseCostOverride, LicenseMetric,
+    LicensePosition, Rights,
+};
+
+/// One seat of the model, as reconciliation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatFacts {
+    /// The holder (seats of one holder count once).
+    pub user: String,
+    /// Kept out of license calculations by an exclusion.
+    pub license_excluded: bool,
+    /// No activity within the model's threshold.
+    pub inactive: bool,
+}
+
+/// The unit costs of a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitCosts {
+    /// The currency of the amounts.
+    pub currency: Option<String>,
+    /// Average entitlement cost per right (entitlements in force, in `currency`).
+    pub average_minor: Option<u64>,
+    /// The override, else the average.
+    pub unit_minor: Option<u64>,
+    /// What made the costs less certain.
+    pub warnings: Vec<String>,
+}
+
+/// The unit costs of a model's entitlements (those in force at `now`) and override.
+pub fn unit_costs(
+    entitlements: &[Entitlement],
+    cost_override: Option<&LicenseCostOverride>,
+    now: EpochSeconds,
+) -> UnitCosts {
+    let live: Vec<&Entitlement> = entitlements.iter().filter(|e| e.in_force(now)).collect();
+    let currency = cost_override
+        .map(|o| o.currency.clone())
+        .or_else(|| live.first().map(|e| e.currency.clone()));
+    let mut warnings = Vec::new();
+    let priced: Vec<&Entitlement> = live
+        .iter()
+        .copied()
+        .filter(|e| Some(&e.currency) == currency.as_ref())
+        .collect();
+    let others: Vec<&str> = live
+        .iter()
+        .filter(|e| Some(&e.currency) != currency.as_ref())
+        .map(|e| e.id.as_str())
+        .collect();
+    if !others.is_empty() {
+        warnings.push(format!(
+            "entitlements {} are in another currency than {}: their rights count, their costs do not",
+            others.join(", "),
+            currency.as_deref().unwrap_or("-")
+        ));
+    }
+    let (mut weighted, mut rights) = (0u128, 0u128);
+    for e in &priced {
+        if let Rights::Count(n) = e.rights {
+            weighted += u128::from(n) * u128::from(e.unit_cost_minor);
+            rights += u128::from(n);
+        }
+    }
+    let average_minor = match weighted.checked_div(rights) {
+        Some(avg) => Some(u64::try_from(avg).unwrap_or(u64::MAX)),
+        None => {
+            let sum: u128 = priced.iter().map(|e| u128::from(e.unit_cost_minor)).sum();
+            sum.checked_div(priced.len() as u128)
+                .map(|avg| u64::try_from(avg).unwrap_or(u64::MAX))
+        }
+    };
+    UnitCosts {
+        unit_minor: cost_override.map(|o| o.unit_cost_minor).or(average_minor),
+        currency,
+        average_minor,
+        warnings,
+    }
+}
+
+/// The license position of one model (see the module doc).
+pub fn compute_position(
+    entitlements: &[Entitlement],
+    cost_override: Option<&LicenseCostOverride>,
+    seats: &[SeatFacts],
+    now: EpochSeconds,
+) -> LicensePosition {
+    let live: Vec<&Entitlement> = entitlements.iter().filter(|e| e.in_force(now)).collect();
+    let unlimited = live.iter().any(|e| e.rights == Rights::Unlimited);
+    let owned: u64 = live
+        .iter()
+        .map(|e| match e.rights {
+            Rights::Count(n) => n,
+            Rights::Unlimited => 0,
+        })
+        .fold(0u64, u64::saturating_add);
+
+    // Distinct holders of non-excluded seats; a holder is inactive when all their seats are.
+    let mut holders: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut excluded = 0u64;
+    for s in seats {
+        if s.license_excluded {
+            excluded += 1;
+            continue;
+        }
+        let all_inactive = holders.entry(s.user.as_str()).or_insert(true);
+        *all_inactive &= s.inactive;
+    }
+    let used = holders.len() as u64;
+    let inactive = holders.values().filter(|&&i| i).count() as u64;
+
+    let (rights_owned, rights_available, unlicensed, status) = if unlimited {
+        (None, None, 0, ComplianceStatus::Compliant)
+    } else {
+        let available = i64::try_from(i128::from(owned) - i128::from(used)).unwrap_or(i64::MIN);
+        let status = if used <= owned {
+            ComplianceStatus::Compliant
+        } else {
+            ComplianceStatus::NotCompliant
+        };
+        (
+            Some(owned),
+            Some(available),
+            used.saturating_sub(owned),
+            status,
+        )
+    };
+
+    let costs = unit_costs(entitlements, cost_override, now);
+    let total_spend_minor = live
+        .iter()
+        .filter(|e| Some(&e.currency) == costs.currency.as_ref())
+        .map(|e| match e.rights {
+            Rights::Count(n) => n.saturating_mul(e.unit_cost_minor),
+            Rights::Unlimited => e.unit_cost_minor,
+        })
+        .fold(0u64, u64::saturating_add);
+    let unused = rights_available.map_or(0, |a| a.max(0) as u64);
+    let average = costs.average_minor.unwrap_or(0);
+    let unit = costs.unit_minor.unwrap_or(0);
+    LicensePosition {
+        metric: LicenseMetric::UserSubscription,
+        rights_owned,
+        rights_used: used,
+        rights_available,
+        unlicensed,
+        excluded,
+        inactive,
+        currency: costs.currency,
+        average_unit_cost_minor: costs.average_minor,
+        unit_cost_minor: costs.unit_minor,
+        total_spend_minor,
+        over_licensed_cost_minor: unused.saturating_mul(average),
+        true_up_cost_minor: unlicensed.saturating_mul(unit),
+        potential_savings_minor: inactive.saturating_mul(unit),
+        status,
+        warnings: costs.warnings,
+    }
+}

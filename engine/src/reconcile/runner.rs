@@ -1,0 +1,144 @@
+//! The reconciliation run: for every software model (those in the store and those with
+//! entitlements), the seats of every profile that carry it, judged against the license
+//! exclusions and the model's inactivity threshold, priced against its entitlements and
+//! override; one result per model written with its time, and an audit entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::position::{SeatFacts, compute_position};
+use crate::model::{
+    AuditAction, EpochSeconds, ExclusionRule, ReclamationRule, ReconciliationResult, Subscription,
+    UserActivityRecord,
+};
+use crate::pipeline::Clock;
+use crate::reclaim::staleness;
+use crate::store::{ReadError, Store, WriteError};
+
+/// A reconciliation run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The store failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The store failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// How reconciliation sees one seat.
+pub fn seat_facts(
+    spoke_id: &str,
+    subscription: &Subscription,
+    activity: Option<&UserActivityRecord>,
+    rule: &ReclamationRule,
+    exclusions: &[ExclusionRule],
+    now: EpochSeconds,
+) -> SeatFacts {
+    let mut ids = vec![subscription.external_user_id.as_str()];
+    if let Some(email) = &subscription.email {
+        ids.push(email);
+    }
+    SeatFacts {
+        user: format!("{spoke_id}\0{}", subscription.external_user_id),
+        license_excluded: exclusions.iter().any(|x| {
+            x.scope.covers_license() && x.matches(spoke_id, &subscription.identifier, &ids)
+        }),
+        inactive: staleness(subscription, activity, rule, now, None).is_some(),
+    }
+}
+
+/// Computes and stores the license position of every model at the clock's time; returns
+/// the results, by model.
+pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>, ReconcileError> {
+    let now = clock.now();
+    let read = store.read()?;
+    let entitlements = read.entitlements()?;
+    let overrides = read.cost_overrides()?;
+    let exclusions: Vec<ExclusionRule> = read
+        .exclusions()?
+        .into_iter()
+        .filter(|x| x.active)
+        .collect();
+    let rules: BTreeMap<String, ReclamationRule> = read
+        .rules()?
+        .into_iter()
+        .map(|r| (r.model.clone(), r))
+        .collect();
+    let mut models: BTreeSet<String> = read.models()?.into_iter().map(|m| m.id).collect();
+    models.extend(entitlements.iter().map(|e| e.model.clone()));
+
+    let mut seats: BTreeMap<String, Vec<SeatFacts>> = BTreeMap::new();
+    for profile in read.profiles()? {
+        let mut subs = Vec::new();
+        read.for_each_subscription(&profile.name, |s| {
+            if s.active && s.model.is_some() {
+                subs.push(s);
+            }
+        })?;
+        for s in subs {
+            let Some(model) = s.model.clone() else {
+                continue;
+            };
+            let rule = rules
+                .get(&model)
+                .cloned()
+                .unwrap_or_else(|| ReclamationRule::default_for(&model, now));
+            let activity = read.activity(&profile.name, &s.external_user_id)?;
+            let facts = seat_facts(
+                &profile.spoke_id,
+                &s,
+                activity.as_ref(),
+                &rule,
+                &exclusions,
+                now,
+            );
+            models.insert(model.clone());
+            seats.entry(model).or_default().push(facts);
+        }
+    }
+    drop(read);
+
+    let results: Vec<ReconciliationResult> = models
+        .into_iter()
+        .map(|model| {
+            let own: Vec<_> = entitlements
+                .iter()
+                .filter(|e| e.model == model)
+                .cloned()
+                .collect();
+            let cost_override = overrides.iter().find(|o| o.model == model);
+            let position = compute_position(
+                &own,
+                cost_override,
+                seats.get(&model).map_or(&[][..], Vec::as_slice),
+                now,
+            );
+            ReconciliationResult {
+                model,
+                computed_at: now,
+                position,
+            }
+        })
+        .collect();
+    store.write(|tx| {
+        for r in &results {
+            tx.put_reconciliation(r)?;
+        }
+        let not_compliant = results
+            .iter()
+            .filter(|r| r.position.status == crate::model::ComplianceStatus::NotCompliant)
+            .count();
+        tx.audit(
+            now,
+            None,
+            AuditAction::Reconciled(results.len() as u64),
+            format!(
+                "reconciled {} software models ({not_compliant} not compliant)",
+                results.len()
+            ),
+            None,
+        )?;
+        Ok::<_, WriteError>(())
+    })?;
+    Ok(results)
+}

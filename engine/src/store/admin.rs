@@ -1,0 +1,329 @@
+//! Store operations for the admin path: OAuth connections (sealed secrets and tokens, by
+//! credential key), profile validations, connections and selected groups changed after
+//! creation, scheduled jobs, and deleting a profile (its subscriptions, activity, run state,
+//! groups, jobs, connection and credential go; reclamation rules, candidates and the audit
+//! log stay — the caller closes the candidates as Closed Skipped in the same transaction). The two tables of this module are
+//! created by the first write that needs them; reads of a table not created yet see it empty.
+
+use std::ops::Bound;
+
+use redb::{ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::tables::*;
+use super::{
+    Def, ReadError, ReadTx, WriteError, WriteTx, decode, encode, get_in, key, prefix_range,
+    range_in, write_key,
+};
+use crate::model::{
+    Connection, IntegrationProfile, OAuthConnection, ProfileValidation, ScheduledJob,
+    SelectedGroup, Subscription, SubscriptionIdentifier,
+};
+
+/// OAuth connections, by credential key.
+pub const OAUTH_CONNECTIONS: Def = TableDefinition::new("oauth_connections");
+/// Passed validations, by profile.
+pub const PROFILE_VALIDATIONS: Def = TableDefinition::new("profile_validations");
+
+fn admin_table_name(def: Def) -> &'static str {
+    match redb::TableHandle::name(&def) {
+        "oauth_connections" => "oauth_connections",
+        "profile_validations" => "profile_validations",
+        "connections" => "connections",
+        "selected_groups" => "selected_groups",
+        "scheduled_jobs" => "scheduled_jobs",
+        "profiles" => "profiles",
+        _ => "record",
+    }
+}
+
+/// What deleting a profile removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeleteSummary {
+    /// Subscriptions removed.
+    pub subscriptions: u64,
+    /// Activity records removed.
+    pub activity: u64,
+    /// Scheduled jobs removed.
+    pub jobs: u64,
+    /// Removal candidates closed as Closed Skipped (by the caller).
+    pub candidates_closed: u64,
+}
+
+impl WriteTx {
+    fn adm_get<T: DeserializeOwned>(&self, def: Def, k: &str) -> Result<Option<T>, WriteError> {
+        let table = self.tx.open_table(def)?;
+        Ok(get_in(&table, admin_table_name(def), k)?)
+    }
+
+    fn adm_put<T: Serialize>(&self, def: Def, k: &str, value: &T) -> Result<(), WriteError> {
+        let bytes = encode(admin_table_name(def), value)?;
+        self.tx.open_table(def)?.insert(k, bytes.as_slice())?;
+        Ok(())
+    }
+
+    fn adm_delete(&self, def: Def, k: &str) -> Result<bool, WriteError> {
+        Ok(self.tx.open_table(def)?.remove(k)?.is_some())
+    }
+
+    fn adm_all<T: DeserializeOwned>(&self, def: Def) -> Result<Vec<T>, WriteError> {
+        let table = self.tx.open_table(def)?;
+        let rows = range_in(
+            &table,
+            admin_table_name(def),
+            Bound::Unbounded,
+            Bound::Unbounded,
+            usize::MAX,
+        )?;
+        Ok(rows.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Removes every key under `[profile]` of a string-keyed table; returns how many.
+    fn adm_remove_prefix<V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<'static, &'static str, V>,
+        profile: &str,
+    ) -> Result<u64, WriteError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(0);
+        };
+        let mut table = self.tx.open_table(def)?;
+        let mut keys = Vec::new();
+        for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, _) = item?;
+            keys.push(k.value().to_string());
+        }
+        for k in &keys {
+            table.remove(k.as_str())?;
+        }
+        Ok(keys.len() as u64)
+    }
+
+    /// An OAuth connection.
+    pub fn oauth_connection(
+        &self,
+        credential_key: &str,
+    ) -> Result<Option<OAuthConnection>, WriteError> {
+        match key(&[credential_key]) {
+            Some(k) => self.adm_get(OAUTH_CONNECTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces an OAuth connection.
+    pub fn put_oauth_connection(&self, record: &OAuthConnection) -> Result<(), WriteError> {
+        self.adm_put(
+            OAUTH_CONNECTIONS,
+            &write_key(&[&record.credential_key])?,
+            record,
+        )
+    }
+
+    /// Removes an OAuth connection.
+    pub fn delete_oauth_connection(&self, credential_key: &str) -> Result<bool, WriteError> {
+        self.adm_delete(OAUTH_CONNECTIONS, &write_key(&[credential_key])?)
+    }
+
+    /// Every OAuth connection (for re-sealing with a new key).
+    pub fn oauth_connections(&self) -> Result<Vec<OAuthConnection>, WriteError> {
+        self.adm_all(OAUTH_CONNECTIONS)
+    }
+
+    /// A profile's passed validation.
+    pub fn validation(&self, profile: &str) -> Result<Option<ProfileValidation>, WriteError> {
+        match key(&[profile]) {
+            Some(k) => self.adm_get(PROFILE_VALIDATIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a passed validation.
+    pub fn put_validation(&self, v: &ProfileValidation) -> Result<(), WriteError> {
+        self.adm_put(PROFILE_VALIDATIONS, &write_key(&[&v.profile])?, v)
+    }
+
+    /// Forgets a profile's validation (it must validate again).
+    pub fn clear_validation(&self, profile: &str) -> Result<bool, WriteError> {
+        self.adm_delete(PROFILE_VALIDATIONS, &write_key(&[profile])?)
+    }
+
+    /// All profiles.
+    pub fn all_profiles(&self) -> Result<Vec<IntegrationProfile>, WriteError> {
+        self.adm_all(PROFILES)
+    }
+
+    /// A connection.
+    pub fn connection(&self, alias: &str) -> Result<Option<Connection>, WriteError> {
+        match key(&[alias]) {
+            Some(k) => self.adm_get(CONNECTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces a connection.
+    pub fn put_connection(&self, connection: &Connection) -> Result<(), WriteError> {
+        self.adm_put(CONNECTIONS, &write_key(&[&connection.alias])?, connection)
+    }
+
+    /// Removes a connection.
+    pub fn delete_connection(&self, alias: &str) -> Result<bool, WriteError> {
+        self.adm_delete(CONNECTIONS, &write_key(&[alias])?)
+    }
+
+    /// Selects a group on a profile (replacing the same group).
+    pub fn put_selected_group(&self, group: &SelectedGroup) -> Result<(), WriteError> {
+        self.adm_put(
+            SELECTED_GROUPS,
+            &write_key(&[&group.profile, &group.group_id])?,
+            group,
+        )
+    }
+
+    /// Unselects a group; whether it was selected.
+    pub fn remove_selected_group(&self, profile: &str, group_id: &str) -> Result<bool, WriteError> {
+        self.adm_delete(SELECTED_GROUPS, &write_key(&[profile, group_id])?)
+    }
+
+    /// A scheduled job.
+    pub fn scheduled_job(&self, name: &str) -> Result<Option<ScheduledJob>, WriteError> {
+        match key(&[name]) {
+            Some(k) => self.adm_get(SCHEDULED_JOBS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces a scheduled job.
+    pub fn put_scheduled_job(&self, job: &ScheduledJob) -> Result<(), WriteError> {
+        self.adm_put(SCHEDULED_JOBS, &write_key(&[&job.name])?, job)
+    }
+
+    /// Removes a scheduled job; whether it existed.
+    pub fn delete_scheduled_job(&self, name: &str) -> Result<bool, WriteError> {
+        self.adm_delete(SCHEDULED_JOBS, &write_key(&[name])?)
+    }
+
+    /// A profile's scheduled jobs.
+    pub fn scheduled_jobs_of(&self, profile: &str) -> Result<Vec<ScheduledJob>, WriteError> {
+        Ok(self
+            .adm_all::<ScheduledJob>(SCHEDULED_JOBS)?
+            .into_iter()
+            .filter(|j| j.profile == profile)
+            .collect())
+    }
+
+    /// Deletes a profile: its subscriptions (identifier counts adjusted), activity, run
+    /// state, selected groups, scheduled jobs, validation, connection and OAuth credential;
+    /// keeps removal candidates (close them first, in the same transaction, with
+    /// `reclaim::close_for_deleted_profile`), rules, job results and the audit log.
+    pub fn delete_profile(&self, name: &str) -> Result<DeleteSummary, WriteError> {
+        let profile: IntegrationProfile = self
+            .adm_get(PROFILES, &write_key(&[name])?)?
+            .ok_or_else(|| WriteError::NotFound {
+                what: format!("profile `{name}`"),
+            })?;
+        let mut summary = DeleteSummary::default();
+        // Subscriptions: adjust the identifiers they count in, then remove them.
+        let mut per_identifier: std::collections::BTreeMap<String, u64> = Default::default();
+        if let Some((lo, hi)) = prefix_range(&[name]) {
+            let table = self.tx.open_table(SUBSCRIPTIONS)?;
+            for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
+                if sub.active {
+                    *per_identifier.entry(sub.identifier).or_default() += 1;
+                }
+            }
+        }
+        for (identifier, count) in &per_identifier {
+            self.adjust_identifier_count(&profile.spoke_id, identifier, -(*count as i64))?;
+        }
+        let identifiers: Vec<SubscriptionIdentifier> = self.adm_all(IDENTIFIERS)?;
+        for mut id in identifiers {
+            if id.profiles.iter().any(|p| p == name) {
+                id.profiles.retain(|p| p != name);
+                self.put_identifier(&id)?;
+            }
+        }
+        summary.subscriptions = self.adm_remove_prefix(SUBSCRIPTIONS, name)?;
+        self.adm_remove_prefix(SUBSCRIPTION_SEEN, name)?;
+        summary.activity = self.adm_remove_prefix(ACTIVITY, name)?;
+        self.adm_remove_prefix(ACTIVITY_SEEN, name)?;
+        self.adm_remove_prefix(CHECKPOINTS, name)?;
+        self.adm_remove_prefix(WATERMARKS, name)?;
+        self.adm_remove_prefix(SELECTED_GROUPS, name)?;
+        for job in self.scheduled_jobs_of(name)? {
+            self.delete_scheduled_job(&job.name)?;
+            summary.jobs += 1;
+        }
+        self.clear_validation(name)?;
+        if let Some(connection) = self.connection(&profile.connection)? {
+            if let crate::model::AuthKind::OAuth2 { credential_key, .. } = &connection.auth {
+                self.delete_oauth_connection(credential_key)?;
+            }
+            self.delete_connection(&connection.alias)?;
+        }
+        self.adm_delete(PROFILES, &write_key(&[name])?)?;
+        Ok(summary)
+    }
+}
+
+impl ReadTx {
+    /// Reads one record of a table that may not exist yet.
+    fn adm_get<T: DeserializeOwned>(&self, def: Def, k: &str) -> Result<Option<T>, ReadError> {
+        match self.tx.open_table(def) {
+            Ok(table) => get_in(&table, admin_table_name(def), k),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn adm_all<T: DeserializeOwned>(&self, def: Def) -> Result<Vec<T>, ReadError> {
+        match self.tx.open_table(def) {
+            Ok(table) => Ok(range_in(
+                &table,
+                admin_table_name(def),
+                Bound::Unbounded,
+                Bound::Unbounded,
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An OAuth connection.
+    pub fn oauth_connection(
+        &self,
+        credential_key: &str,
+    ) -> Result<Option<OAuthConnection>, ReadError> {
+        match key(&[credential_key]) {
+            Some(k) => self.adm_get(OAUTH_CONNECTIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// A profile's passed validation.
+    pub fn validation(&self, profile: &str) -> Result<Option<ProfileValidation>, ReadError> {
+        match key(&[profile]) {
+            Some(k) => self.adm_get(PROFILE_VALIDATIONS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// All scheduled jobs, by name.
+    pub fn scheduled_jobs(&self) -> Result<Vec<ScheduledJob>, ReadError> {
+        self.adm_all(SCHEDULED_JOBS)
+    }
+
+    /// One scheduled job.
+    pub fn scheduled_job(&self, name: &str) -> Result<Option<ScheduledJob>, ReadError> {
+        match key(&[name]) {
+            Some(k) => self.adm_get(SCHEDULED_JOBS, &k),
+            None => Ok(None),
+        }
+    }
+}

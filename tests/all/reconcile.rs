@@ -1,0 +1,381 @@
+//! Reconciliation: the arithmetic as a property test (owned - used = available; compliant
+//! exactly when used <= owned or unlimited; excluded seats and repeated holders left out;
+//! costs), unit costs (override first, rights-weighted average, entitlements out of term or
+//! inactive not counted), the run over the store (license exclusions, inactive seats, results
+//! kept with their time), and the CLI in-process (entitlements, exclusions, rules, position).
+
+use proptest::prelude::*;
+use sam_engine::model::{
+    ComplianceStatus, DAY, Entitlement, ExclusionRule, ExclusionScope, ExclusionTarget,
+    LicenseCostOverride, LicenseMetric, ProcessSet, Rights, SoftwareModel,
+};
+use sam_engine::pipeline::FixedClock;
+use sam_engine::reconcile::{self, SeatFacts, compute_position, unit_costs};
+
+use crate::reclaim::{Act, MODEL, NOW, put_seats, seat, store_with};
+
+fn ent(id: &str, rights: Rights, cost: u64) -> Entitlement {
+    Entitlement {
+        id: id.into(),
+        model: MODEL.into(),
+        metric: LicenseMetric::UserSubscription,
+        rights,
+        unit_cost_minor: cost,
+        currency: "EUR".into(),
+        start: NOW - 10 * DAY,
+        end: Some(NOW + 10 * DAY),
+        active: true,
+        note: None,
+    }
+}
+
+fn rights() -> impl Strategy<Value = Rights> {
+    prop_oneof![
+        8 => (0u64..50).prop_map(Rights::Count),
+        1 => Just(Rights::Unlimited),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_reconciliation_arithmetic_holds(
+        ents in proptest::collection::vec((rights(), 0u64..10_000, any::<bool>(), -20i64..20), 0..5),
+        seats in proptest::collection::vec((0u8..40, any::<bool>(), any::<bool>()), 0..80),
+        cost_override in proptest::option::of(0u64..10_000),
+    ) {
+        let entitlements: Vec<Entitlement> = ents
+            .iter()
+            .enumerate()
+            .map(|(i, (r, cost, active, end_days))| Entitlement {
+                active: *active,
+                end: Some(NOW + end_days * DAY),
+                ..ent(&i.to_string(), *r, *cost)
+            })
+            .collect();
+        let facts: Vec<SeatFacts> = seats
+            .iter()
+            .map(|(u, excluded, inactive)| SeatFacts {
+                user: format!("u{u}"),
+                license_excluded: *excluded,
+                inactive: *inactive,
+            })
+            .collect();
+        let o = cost_override.map(|c| LicenseCostOverride {
+            model: MODEL.into(),
+            unit_cost_minor: c,
+            currency: "EUR".into(),
+        });
+        let p = compute_position(&entitlements, o.as_ref(), &facts, NOW);
+
+        let live: Vec<&Entitlement> = entitlements.iter().filter(|e| e.in_force(NOW)).collect();
+        let unlimited = live.iter().any(|e| e.rights == Rights::Unlimited);
+        let owned: u64 = live.iter().map(|e| match e.rights { Rights::Count(n) => n, Rights::Unlimited => 0 }).sum();
+        let users: std::collections::BTreeSet<&str> = facts.iter().filter(|f| !f.license_excluded).map(|f| f.user.as_str()).collect();
+        prop_assert_eq!(p.rights_used, users.len() as u64);
+        prop_assert_eq!(p.excluded, facts.iter().filter(|f| f.license_excluded).count() as u64);
+        prop_assert!(p.inactive <= p.rights_used);
+        if unlimited {
+            prop_assert_eq!(p.rights_owned, None);
+            prop_assert_eq!(p.rights_available, None);
+            prop_assert_eq!(p.unlicensed, 0);
+            prop_assert_eq!(p.status, ComplianceStatus::Compliant);
+        } else {
+            let owned_p = p.rights_owned.unwrap();
+            prop_assert_eq!(owned_p, owned);
+            // owned - used = available
+            prop_assert_eq!(owned_p as i64 - p.rights_used as i64, p.rights_available.unwrap());
+            // compliant exactly when used <= owned
+            prop_assert_eq!(p.status == ComplianceStatus::Compliant, p.rights_used <= owned_p);
+            prop_assert_eq!(p.unlicensed, p.rights_used.saturating_sub(owned_p));
+            let unit = p.unit_cost_minor.unwrap_or(0);
+            prop_assert_eq!(p.true_up_cost_minor, p.unlicensed * unit);
+            let avg = p.average_unit_cost_minor.unwrap_or(0);
+            prop_assert_eq!(p.over_licensed_cost_minor, p.rights_available.unwrap().max(0) as u64 * avg);
+        }
+        prop_assert_eq!(p.potential_savings_minor, p.inactive * p.unit_cost_minor.unwrap_or(0));
+        if let Some(c) = cost_override {
+            prop_assert_eq!(p.unit_cost_minor, Some(c));
+        } else {
+            prop_assert_eq!(p.unit_cost_minor, p.average_unit_cost_minor);
+        }
+    }
+}
+
+#[test]
+fn unit_costs_use_the_override_else_the_rights_weighted_average_of_entitlements_in_force() {
+    let ents = [
+        ent("1", Rights::Count(10), 1_000),
+        ent("2", Rights::Count(30), 2_000),
+        // Out of its term and switched off: neither counts.
+        Entitlement {
+            end: Some(NOW - DAY),
+            ..ent("3", Rights::Count(100), 9_999)
+        },
+        Entitlement {
+            active: false,
+            ..ent("4", Rights::Count(100), 9_999)
+        },
+    ];
+    let c = unit_costs(&ents, None, NOW);
+    assert_eq!(c.average_minor, Some(1_750));
+    assert_eq!(c.unit_minor, Some(1_750));
+    assert_eq!(c.currency.as_deref(), Some("EUR"));
+    let o = LicenseCostOverride {
+        model: MODEL.into(),
+        unit_cost_minor: 2_500,
+        currency: "EUR".into(),
+    };
+    let c = unit_costs(&ents, Some(&o), NOW);
+    assert_eq!((c.average_minor, c.unit_minor), (Some(1_750), Some(2_500)));
+
+    // 45 users on 40 rights: 5 short, priced at the override.
+    let seats: Vec<SeatFacts> = (0..45)
+        .map(|i| SeatFacts {
+            user: format!("u{i}"),
+            license_excluded: false,
+            inactive: i < 3,
+        })
+        .collect();
+    let p = compute_position(&ents, Some(&o), &seats, NOW);
+    assert_eq!(p.rights_owned, Some(40));
+    assert_eq!(p.rights_available, Some(-5));
+    assert_eq!(p.status, ComplianceStatus::NotCompliant);
+    assert_eq!(p.true_up_cost_minor, 5 * 2_500);
+    assert_eq!(p.total_spend_minor, 10 * 1_000 + 30 * 2_000);
+    assert_eq!(p.potential_savings_minor, 3 * 2_500);
+    // A mixed currency is counted for rights, not for cost, and said so.
+    let mut usd = ent("5", Rights::Count(5), 100);
+    usd.currency = "USD".into();
+    let p = compute_position(&[ents[0].clone(), usd], None, &seats, NOW);
+    assert_eq!(p.rights_owned, Some(15));
+    assert_eq!(p.average_unit_cost_minor, Some(1_000));
+    assert_eq!(p.warnings.len(), 1);
+}
+
+#[test]
+fn the_run_leaves_license_exclusions_out_counts_inactive_seats_and_keeps_each_result() {
+    let (_dir, store) = store_with("fake", ProcessSet::default(), &[]);
+    put_seats(
+        &store,
+        &[
+            seat("a", Act::Recent),
+            seat("b", Act::Old),
+            seat("c", Act::None),
+            seat("d", Act::Unknown),
+            seat("bot", Act::Old),
+        ],
+    );
+    store
+        .write(|tx| {
+            tx.put_model(&SoftwareModel {
+                id: MODEL.into(),
+                publisher: "Acme".into(),
+                product: "Widget".into(),
+                edition: None,
+                auto_created: true,
+                created_at: NOW,
+            })?;
+            tx.put_entitlement(&ent("1", Rights::Count(3), 1_000))?;
+            tx.put_exclusion(&ExclusionRule {
+                id: "1".into(),
+                target: ExclusionTarget::User("bot@example.com".into()),
+                scope: ExclusionScope::Reconciliation,
+                active: true,
+                note: None,
+                created_at: NOW,
+            })?;
+            // A reclamation-only exclusion does not change the count.
+            tx.put_exclusion(&ExclusionRule {
+                id: "2".into(),
+                target: ExclusionTarget::User("a".into()),
+                scope: ExclusionScope::Reclamation,
+                active: true,
+                note: None,
+                created_at: NOW,
+            })
+        })
+        .unwrap();
+    let clock = FixedClock::new(NOW);
+    let results = reconcile::run(&store, &clock).unwrap();
+    assert_eq!(results.len(), 1);
+    let p = &results[0].position;
+    assert_eq!(p.rights_used, 4);
+    assert_eq!(p.excluded, 1);
+    assert_eq!(p.inactive, 2, "b (old) and c (none); d is unknown");
+    assert_eq!(p.rights_available, Some(-1));
+    assert_eq!(p.status, ComplianceStatus::NotCompliant);
+    assert_eq!(p.potential_savings_minor, 2_000);
+    clock.advance(DAY);
+    reconcile::run(&store, &clock).unwrap();
+    let history = store.read().unwrap().reconciliation_history(MODEL).unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.computed_at).collect::<Vec<_>>(),
+        [NOW, NOW + DAY]
+    );
+}
+
+fn sam(db: &std::path::Path, args: &[&str]) -> Result<String, sam_engine::cli::CliError> {
+    use clap::Parser;
+    let dir = db.parent().unwrap();
+    let mut argv = vec![
+        "sam".to_string(),
+        "--no-cache".into(),
+        "--db".into(),
+        db.display().to_string(),
+        "--key-file".into(),
+        dir.join("key").display().to_string(),
+        "--plugins-dir".into(),
+        dir.join("plugins").display().to_string(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cli = sam_engine::cli::Cli::try_parse_from(argv).expect("arguments parse");
+    let mut out = Vec::new();
+    sam_engine::cli::run(cli, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
+    let (dir, store) = store_with("fake", ProcessSet::default(), &[]);
+    put_seats(&store, &[seat("a", Act::Recent), seat("b", Act::Old)]);
+    store
+        .write(|tx| {
+            tx.put_model(&SoftwareModel {
+                id: MODEL.into(),
+                publisher: "Acme".into(),
+                product: "Widget".into(),
+                edition: None,
+                auto_created: true,
+                created_at: NOW,
+            })
+        })
+        .unwrap();
+    let db = store.path().to_path_buf();
+    drop(store);
+    let _ = &dir;
+
+    let out = sam(
+        &db,
+        &[
+            "entitlements",
+            "add",
+            MODEL,
+            "--rights",
+            "5",
+            "--unit-cost",
+            "12.50",
+            "--currency",
+            "eur",
+            "--start",
+            "2020-01-01",
+        ],
+    )
+    .unwrap();
+    assert!(
+        out.contains("entitlement 1 added: 5 of acme/widget at 12.50 EUR"),
+        "{out}"
+    );
+    sam(
+        &db,
+        &["entitlements", "add", MODEL, "--unlimited", "--inactive"],
+    )
+    .unwrap();
+    let list = sam(&db, &["entitlements", "list", "--json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert_eq!(list[1]["rights"], "Unlimited");
+    let err = sam(&db, &["entitlements", "add", "no/such", "--rights", "1"]).unwrap_err();
+    assert!(err.to_string().contains("no/such"), "{err}");
+    let err = sam(
+        &db,
+        &[
+            "entitlements",
+            "add",
+            MODEL,
+            "--rights",
+            "1",
+            "--unit-cost",
+            "1.234",
+        ],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--unit-cost"), "{err}");
+    sam(
+        &db,
+        &[
+            "entitlements",
+            "cost",
+            MODEL,
+            "--unit-cost",
+            "20",
+            "--currency",
+            "EUR",
+        ],
+    )
+    .unwrap();
+
+    let out = sam(
+        &db,
+        &[
+            "exclusions",
+            "add",
+            "--user",
+            "b@example.com",
+            "--scope",
+            "license",
+            "--note",
+            "VIP",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("exclusion 1 added"), "{out}");
+    let out = sam(&db, &["exclusions", "list"]).unwrap();
+    assert!(
+        out.contains("user b@example.com") && out.contains("license"),
+        "{out}"
+    );
+    sam(&db, &["exclusions", "set", "1", "--active", "false"]).unwrap();
+    assert!(sam(&db, &["exclusions", "remove", "9"]).is_err());
+
+    let out = sam(
+        &db,
+        &[
+            "rules",
+            "set",
+            MODEL,
+            "--threshold-days",
+            "30",
+            "--notify",
+            "true",
+            "--days-before-auto",
+            "5",
+        ],
+    )
+    .unwrap();
+    assert!(out.contains("30 days") && out.contains("5 days"), "{out}");
+    let rules: serde_json::Value =
+        serde_json::from_str(&sam(&db, &["rules", "show", "--json"]).unwrap()).unwrap();
+    assert_eq!(rules[0]["notify_user"], true);
+
+    let out = sam(&db, &["run", "reconcile"]).unwrap();
+    assert!(
+        out.contains("acme/widget") && out.contains("Compliant"),
+        "{out}"
+    );
+    let json = sam(&db, &["position", "--json"]).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p = &doc[0]["position"];
+    assert_eq!(p["rights_owned"], 5);
+    assert_eq!(p["rights_used"], 2);
+    assert_eq!(p["rights_available"], 3);
+    assert_eq!(p["unit_cost_minor"], 2000);
+    assert_eq!(p["status"], "Compliant");
+    let out = sam(&db, &["candidates", "list", "--all"]).unwrap();
+    assert!(out.contains("0 candidates"), "{out}");
+    let err = sam(&db, &["candidates", "approve", "7"]).unwrap_err();
+    assert!(err.to_string().contains("no removal candidate 7"), "{err}");
+    let err = sam(&db, &["undo", "7"]).unwrap_err();
+    assert!(err.to_string().contains("7"), "{err}");
+}

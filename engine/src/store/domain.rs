@@ -4,13 +4,11 @@
 //! overrides and reconciliation results (by model and time, so a model's history is one range
 //! in time order), plus the audit lookups an undo needs.
 
-use std::ops::Bound;
-
 use redb::ReadableTable;
 
 use super::tables::*;
 use super::{
-    Def, ReadError, ReadTx, WriteError, WriteTx, decode, key, prefix_range, range_in, table_name,
+    Def, ReadError, ReadTx, WriteError, WriteTx, decode, key, rows_with_prefix, table_name,
     write_key,
 };
 use crate::model::{
@@ -40,22 +38,7 @@ impl WriteTx {
         prefix: &[&str],
     ) -> Result<Vec<T>, WriteError> {
         let table = self.tx.open_table(def)?;
-        let name = table_name(def);
-        let rows = if prefix.is_empty() {
-            range_in(&table, name, Bound::Unbounded, Bound::Unbounded, usize::MAX)?
-        } else {
-            let Some((lo, hi)) = prefix_range(prefix) else {
-                return Ok(Vec::new());
-            };
-            range_in(
-                &table,
-                name,
-                Bound::Included(lo.as_str()),
-                Bound::Excluded(hi.as_str()),
-                usize::MAX,
-            )?
-        };
-        Ok(rows.into_iter().map(|(_, v)| v).collect())
+        Ok(rows_with_prefix(&table, table_name(def), prefix)?)
     }
 
     /// The reclamation rule of a model.

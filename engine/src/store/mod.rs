@@ -190,6 +190,30 @@ fn range_in<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// Every value of `table` whose key starts with `prefix` (all of them for an empty prefix), in
+/// key order; shared by read and write transactions.
+fn rows_with_prefix<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &'static str,
+    prefix: &[&str],
+) -> Result<Vec<T>, ReadError> {
+    let rows = if prefix.is_empty() {
+        range_in(table, name, Bound::Unbounded, Bound::Unbounded, usize::MAX)?
+    } else {
+        let Some((lo, hi)) = prefix_range(prefix) else {
+            return Ok(Vec::new());
+        };
+        range_in(
+            table,
+            name,
+            Bound::Included(lo.as_str()),
+            Bound::Excluded(hi.as_str()),
+            usize::MAX,
+        )?
+    };
+    Ok(rows.into_iter().map(|(_, v)| v).collect())
+}
+
 /// What the end of a complete download changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunEnd {
@@ -761,22 +785,7 @@ impl ReadTx {
 
     fn all<T: DeserializeOwned>(&self, def: Def, prefix: &[&str]) -> Result<Vec<T>, ReadError> {
         let table = self.tx.open_table(def)?;
-        let name = table_name(def);
-        let rows = if prefix.is_empty() {
-            range_in(&table, name, Bound::Unbounded, Bound::Unbounded, usize::MAX)?
-        } else {
-            let Some((lo, hi)) = prefix_range(prefix) else {
-                return Ok(Vec::new());
-            };
-            range_in(
-                &table,
-                name,
-                Bound::Included(lo.as_str()),
-                Bound::Excluded(hi.as_str()),
-                usize::MAX,
-            )?
-        };
-        Ok(rows.into_iter().map(|(_, v)| v).collect())
+        rows_with_prefix(&table, table_name(def), prefix)
     }
 
     /// A profile.

@@ -17,7 +17,7 @@ use sam_engine::host::{HostOptions, SpokeHost, StaticToken};
 use sam_engine::model::{
     AuthKind, Connection, IntegrationProfile, ProcessSet, ProfileStatus, SelectedGroup,
 };
-use sam_engine::pipeline::{Pipeline, SpokeSource};
+use sam_engine::pipeline::{PageSource, Pipeline, SpokeSource};
 use sam_engine::store::Store;
 
 fn status_kib(field: &str) -> u64 {
@@ -104,6 +104,7 @@ async fn bench(users: usize) -> Result<(), Box<dyn std::error::Error>> {
     let activity = pipeline.download_activity(&source, "bench").await?;
     let activity_time = t.elapsed();
     let peak = status_kib("VmHWM:");
+    let phases = activity_phases(&source, &store).await?;
     drop(store);
     let db_size = std::fs::metadata(&db)?.len();
 
@@ -117,6 +118,14 @@ async fn bench(users: usize) -> Result<(), Box<dyn std::error::Error>> {
         activity_time, activity.pages, activity.records_seen, activity.api_calls, activity.retries
     );
     println!(
+        "  phase scan:   {:>8.2?}  {} calls ({} pages of changed content)",
+        phases.scan_time, phases.scan_calls, phases.scan_pages
+    );
+    println!(
+        "  phase lookup: {:>8.2?}  {} calls for {} members the scan did not see ({} batches)",
+        phases.lookup_time, phases.lookup_calls, phases.unseen, phases.batches
+    );
+    println!(
         "memory:    RSS before runs {}, peak RSS (VmHWM, simulator included) {}",
         mib(rss_before),
         mib(peak)
@@ -128,6 +137,66 @@ async fn bench(users: usize) -> Result<(), Box<dyn std::error::Error>> {
     );
     sim.shutdown().await;
     Ok(())
+}
+
+/// The activity subflow's two phases, re-run directly through the spoke and timed apart: the
+/// date-bounded scan, then the lookups (batches of 100, as the pipeline does) for the seat
+/// holders the scan did not report.
+struct Phases {
+    scan_time: std::time::Duration,
+    scan_calls: u64,
+    scan_pages: u64,
+    lookup_time: std::time::Duration,
+    lookup_calls: u64,
+    unseen: usize,
+    batches: usize,
+}
+
+async fn activity_phases(
+    source: &SpokeSource,
+    store: &Store,
+) -> Result<Phases, Box<dyn std::error::Error>> {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64
+        - 60 * 86_400;
+    let calls = || source.session().counts().requests;
+    let mut seen = std::collections::HashSet::new();
+    let (before, t) = (calls(), Instant::now());
+    let mut cursor: Option<String> = None;
+    let mut scan_pages = 0;
+    loop {
+        let page = source.activity(since, cursor.as_deref()).await?;
+        scan_pages += 1;
+        seen.extend(page.activities.into_iter().map(|a| a.external_user_id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let (scan_time, scan_calls) = (t.elapsed(), calls() - before);
+    let unseen: Vec<String> = store
+        .read()?
+        .subscriptions("bench")?
+        .into_iter()
+        .map(|s| s.external_user_id)
+        .filter(|id| !seen.contains(id))
+        .collect();
+    let (before, t) = (calls(), Instant::now());
+    let mut batches = 0;
+    for batch in unseen.chunks(100) {
+        source.lookup(since, batch).await?;
+        batches += 1;
+    }
+    Ok(Phases {
+        scan_time,
+        scan_calls,
+        scan_pages,
+        lookup_time: t.elapsed(),
+        lookup_calls: calls() - before,
+        unseen: unseen.len(),
+        batches,
+    })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod contract;
+pub mod daemon;
 pub mod host;
 pub mod model;
 pub mod pipeline;

@@ -325,9 +325,10 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     assert_eq!(
         job_names(&admin),
         [
-            "SAM - Reclaim Acme Confluence Subscriptions",
+            "SAM - Reconcile Acme Confluence Licenses",
             "SAM - Refresh Acme Confluence Activity",
             "SAM - Refresh Acme Confluence Subscriptions",
+            "SAM - Updating Existing Reclamation Candidates (Acme Confluence)",
         ]
     );
     let a = admin.clone();
@@ -381,8 +382,9 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     assert_eq!(
         job_names(&admin),
         [
-            "SAM - Reclaim Acme Confluence Subscriptions",
+            "SAM - Reconcile Acme Confluence Licenses",
             "SAM - Refresh Acme Confluence Subscriptions",
+            "SAM - Updating Existing Reclamation Candidates (Acme Confluence)",
         ]
     );
     let a = admin.clone();

@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod confluence;
+mod daemon;
 mod http_gate;
 mod loading;
 mod oauth;

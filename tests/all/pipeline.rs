@@ -94,7 +94,7 @@ fn snapshot(store: &Store) -> Snapshot {
     }
 }
 
-async fn sim(users: usize) -> SimHandle {
+pub(crate) async fn sim(users: usize) -> SimHandle {
     Simulator::start(SimConfig {
         users,
         seed: 11,
@@ -105,17 +105,17 @@ async fn sim(users: usize) -> SimHandle {
     .unwrap()
 }
 
-fn scopes() -> Vec<&'static str> {
+pub(crate) fn scopes() -> Vec<&'static str> {
     confluence_sim::CONNECTOR_SCOPES.to_vec()
 }
 
-async fn confluence(host: &SpokeHost) -> LoadedSpoke {
+pub(crate) async fn confluence(host: &SpokeHost) -> LoadedSpoke {
     host.load_file(sam_tests::confluence_spoke_wasm())
         .await
         .expect("the Confluence spoke loads")
 }
 
-fn confluence_config(sim: &SimHandle, groups: &[&str]) -> Config {
+pub(crate) fn confluence_config(sim: &SimHandle, groups: &[&str]) -> Config {
     Config {
         values: vec![("cloud-id".into(), sim.cloud_id().to_string())],
         selected_groups: groups
@@ -138,7 +138,7 @@ fn confluence_source(spoke: &LoadedSpoke, sim: &SimHandle, groups: &[&str]) -> S
 }
 
 /// Account ids of the members of a group.
-fn members(sim: &SimHandle, group: &str) -> Vec<String> {
+pub(crate) fn members(sim: &SimHandle, group: &str) -> Vec<String> {
     let mut m = sim.memberships(&sim.group_id(group).unwrap()).unwrap();
     m.sort();
     m
@@ -1109,7 +1109,7 @@ pub fn sam_bin() -> PathBuf {
     bin
 }
 
-fn sam(db: &Path, token: &str, args: &[&str]) -> std::process::Command {
+pub(crate) fn sam(db: &Path, token: &str, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(sam_bin());
     cmd.arg("--db")
         .arg(db)
@@ -1121,7 +1121,7 @@ fn sam(db: &Path, token: &str, args: &[&str]) -> std::process::Command {
     cmd
 }
 
-fn create_profile(db: &Path, sim: &SimHandle, token: &str) {
+pub(crate) fn create_profile(db: &Path, sim: &SimHandle, token: &str) {
     let group = sim.group_id("confluence-users").unwrap();
     let cloud = format!("cloud-id={}", sim.cloud_id());
     let out = sam(
@@ -1154,7 +1154,7 @@ fn create_profile(db: &Path, sim: &SimHandle, token: &str) {
     );
 }
 
-fn run_download(db: &Path, token: &str) -> serde_json::Value {
+pub(crate) fn run_download(db: &Path, token: &str) -> serde_json::Value {
     let out = sam(db, token, &["run", "download", "--profile", "p", "--json"])
         .output()
         .unwrap();
@@ -1167,9 +1167,9 @@ fn run_download(db: &Path, token: &str) -> serde_json::Value {
 }
 
 /// User, display name, granted by, active, model.
-type Facts = (String, Option<String>, Vec<String>, bool, Option<String>);
+pub(crate) type Facts = (String, Option<String>, Vec<String>, bool, Option<String>);
 
-fn facts(store: &Store) -> Vec<Facts> {
+pub(crate) fn facts(store: &Store) -> Vec<Facts> {
     store
         .read()
         .unwrap()

@@ -1,13 +1,15 @@
-//! `sam jobs list|show`: the scheduled jobs publishing creates ("SAM - Refresh <display name>
-//! Subscriptions", "... Activity" when activity is on, the weekly reclaim job), with the
-//! results of their recent runs. Running them on schedule is the daemon's work.
+//! `sam jobs list|show|set`: the scheduled jobs publishing creates ("SAM - Refresh <display
+//! name> Subscriptions", "... Activity" when activity is on, "SAM - Updating Existing
+//! Reclamation Candidates (<display name>)" and the weekly reconciliation), their cron
+//! schedules and next runs, the results of their recent runs, and editing a schedule or
+//! pausing a job. Running them on schedule is the daemon's work (`sam daemon`).
 
 use std::io::Write;
 
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{csv_text, every_text, open_store, store_failure};
+use super::profile::{csv_text, open_store, store_failure, write_failure};
 use super::{CliError, write_out};
 use crate::config::Settings;
 use crate::model::format_utc;
@@ -35,6 +37,17 @@ pub enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Edit a job: its schedule (cron with seconds, UTC) or whether it runs.
+    Set {
+        /// The job's name.
+        name: String,
+        /// The new schedule, e.g. "0 30 2 * * *" (daily at 02:30 UTC).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Run it (`true`) or pause it (`false`).
+        #[arg(long)]
+        active: Option<bool>,
+    },
 }
 
 pub(super) fn run(
@@ -43,8 +56,17 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let store = open_store(Some(&settings.db))?;
+    if let JobsCommand::Set {
+        name,
+        schedule,
+        active,
+    } = command
+    {
+        return set(&store, &name, schedule, active, out);
+    }
     let read = store.read().map_err(store_failure)?;
     match command {
+        JobsCommand::Set { .. } => Ok(()),
         JobsCommand::List { profile, json, csv } => {
             let jobs: Vec<_> = read
                 .scheduled_jobs()
@@ -56,7 +78,9 @@ pub(super) fn run(
                 let text = serde_json::to_string_pretty(&jobs).map_err(store_failure)?;
                 return write_out(out, &format!("{text}\n"));
             }
-            let header = ["Name", "Profile", "Process", "Every", "Next run", "Active"];
+            let header = [
+                "Name", "Profile", "Process", "Schedule", "Next run", "Active",
+            ];
             let rows: Vec<Vec<String>> = jobs
                 .iter()
                 .map(|j| {
@@ -64,7 +88,7 @@ pub(super) fn run(
                         j.name.clone(),
                         j.profile.clone(),
                         j.process.to_string(),
-                        every_text(j.every_seconds),
+                        j.schedule.clone(),
                         format_utc(j.next_run),
                         if j.active { "yes" } else { "no" }.to_string(),
                     ]
@@ -106,11 +130,11 @@ pub(super) fn run(
                 return write_out(out, &format!("{text}\n"));
             }
             let mut text = format!(
-                "Job:      {}\nProfile:  {}\nProcess:  {}\nEvery:    {}\nNext run: {}\nActive:   {}\n",
+                "Job:      {}\nProfile:  {}\nProcess:  {}\nSchedule: {}\nNext run: {}\nActive:   {}\n",
                 job.name,
                 job.profile,
                 job.process,
-                every_text(job.every_seconds),
+                job.schedule,
                 format_utc(job.next_run),
                 job.active
             );
@@ -129,4 +153,57 @@ pub(super) fn run(
             write_out(out, &text)
         }
     }
+}
+
+fn set(
+    store: &crate::store::Store,
+    name: &str,
+    schedule: Option<String>,
+    active: Option<bool>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use crate::pipeline::Clock;
+    let now = crate::pipeline::SystemClock.now();
+    let next = match &schedule {
+        Some(expr) => Some(
+            crate::daemon::schedule::Schedule::parse(expr)
+                .map_err(|e| CliError::User(e.to_string()))?
+                .next_after(now)
+                .ok_or_else(|| {
+                    CliError::User(format!("the schedule `{expr}` never fires again"))
+                })?,
+        ),
+        None => None,
+    };
+    let job = store
+        .write(|tx| {
+            let Some(mut job) = tx.scheduled_job(name)? else {
+                return Ok(None);
+            };
+            if let (Some(expr), Some(next)) = (&schedule, next) {
+                job.schedule = expr.trim().to_string();
+                job.next_run = next;
+            }
+            if let Some(active) = active {
+                job.active = active;
+            }
+            tx.put_scheduled_job(&job)?;
+            Ok::<_, crate::store::WriteError>(Some(job))
+        })
+        .map_err(write_failure)?
+        .ok_or_else(|| {
+            CliError::User(format!(
+                "no scheduled job named `{name}`: see `sam jobs list`"
+            ))
+        })?;
+    write_out(
+        out,
+        &format!(
+            "job `{}`: schedule `{}`, next run {}, {}\n",
+            job.name,
+            job.schedule,
+            format_utc(job.next_run),
+            if job.active { "active" } else { "paused" }
+        ),
+    )
 }

@@ -4,6 +4,7 @@
 //! error (bad arguments, unreadable or invalid plugin), 3 an engine or vendor failure.
 
 mod connect;
+mod daemon;
 mod demo;
 mod groups;
 mod jobs;
@@ -92,6 +93,8 @@ pub enum Command {
     /// The scheduled jobs published profiles get.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Run the published profiles' jobs on schedule; serve /healthz, /metrics and /runs.
+    Daemon(daemon::DaemonArgs),
     /// The whole admin path against the bundled simulator: the README's first command.
     Demo(demo::DemoArgs),
     /// The key that encrypts secrets at rest.
@@ -178,6 +181,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             Command::Connect(args) => connect::run(&host, &settings, args, out).await,
             Command::Groups(command) => groups::run(&host, &settings, command, out).await,
             Command::Jobs(command) => jobs::run(&settings, command, out),
+            Command::Daemon(args) => daemon::run(&host, &settings, args, out).await,
             Command::Demo(args) => demo::run(&host, &settings, args, out).await,
             Command::Key(command) => key::run(&settings, command, out),
             Command::Config => write_out(out, &settings.describe()),

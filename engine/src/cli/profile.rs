@@ -27,14 +27,11 @@ use crate::contract::{Manifest, Process};
 use crate::host::SpokeHost;
 use crate::model::{
     AuditAction, AuthKind, Connection, CredentialStatus, DAY, EpochSeconds, IntegrationProfile,
-    ProcessKind, ProcessSet, ProfileStatus, ProfileValidation, ScheduledJob, SelectedGroup,
-    SoftwareModel, ValidationCheckRecord, format_utc, parse_date,
+    ProcessSet, ProfileStatus, ProfileValidation, ScheduledJob, SelectedGroup, SoftwareModel,
+    ValidationCheckRecord, format_utc, parse_date,
 };
 use crate::pipeline::{Clock, SystemClock};
 use crate::store::{OpenError, Store, WriteError, WriteTx};
-
-/// Seconds in a week.
-const WEEK: i64 = 7 * DAY;
 
 /// `sam profile` subcommands.
 #[derive(Debug, Subcommand)]
@@ -643,9 +640,9 @@ async fn show(
     }
     for j in &jobs {
         text.push_str(&format!(
-            "Job:          {} (every {}, next {})\n",
+            "Job:          {} (schedule `{}`, next {})\n",
             j.name,
-            every_text(j.every_seconds),
+            j.schedule,
             format_utc(j.next_run)
         ));
     }
@@ -657,15 +654,6 @@ async fn show(
         ));
     }
     write_out(out, &text)
-}
-
-/// "day", "week" or "N s".
-pub(super) fn every_text(seconds: u64) -> String {
-    match seconds {
-        86_400 => "day".into(),
-        604_800 => "week".into(),
-        s => format!("{s} s"),
-    }
 }
 
 async fn set(
@@ -923,38 +911,12 @@ pub(super) async fn validate(
 
 /// `SAM - Refresh <display name> <what>`, as the reference guide names the jobs.
 pub(super) fn job_name(display_name: &str, what: &str) -> String {
-    format!("SAM - Refresh {display_name} {what}")
+    crate::daemon::schedule::refresh_job_name(display_name, what)
 }
 
-/// The scheduled jobs a published profile has.
+/// The scheduled jobs a published profile has (see [`crate::daemon::schedule::jobs_for`]).
 pub(super) fn jobs_for(profile: &IntegrationProfile, now: EpochSeconds) -> Vec<ScheduledJob> {
-    let job = |name: String, process, every: i64| ScheduledJob {
-        name,
-        profile: profile.name.clone(),
-        process,
-        every_seconds: every as u64,
-        next_run: now + every,
-        active: true,
-    };
-    let mut jobs = vec![job(
-        job_name(&profile.display_name, "Subscriptions"),
-        ProcessKind::DownloadSubscriptions,
-        DAY,
-    )];
-    if profile.processes.activity {
-        jobs.push(job(
-            job_name(&profile.display_name, "Activity"),
-            ProcessKind::DownloadActivity,
-            DAY,
-        ));
-    }
-    // Weekly: find removal candidates (and reclaim them when reclaim is on).
-    jobs.push(job(
-        format!("SAM - Reclaim {} Subscriptions", profile.display_name),
-        ProcessKind::Reclaim,
-        WEEK,
-    ));
-    jobs
+    crate::daemon::schedule::jobs_for(profile, now)
 }
 
 /// Creates the default reclamation rule of each of the published profile's models that has
@@ -1070,9 +1032,8 @@ pub(super) async fn publish(
     text.push_str(&format!("  reclamation rules created: {rules}\n"));
     for job in &jobs {
         text.push_str(&format!(
-            "  job: {} (every {})\n",
-            job.name,
-            every_text(job.every_seconds)
+            "  job: {} (schedule `{}`)\n",
+            job.name, job.schedule
         ));
     }
     write_out(out, &text)

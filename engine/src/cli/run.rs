@@ -3,15 +3,15 @@
 //! followed by reconciliation). Download and activity run (trigger
 //! "manual") through the pipeline, with a progress bar on a terminal or tracing logs
 //! otherwise, and prints the job summary (or `--json`). A run that stopped resumes from its
-//! checkpoint the next time.
+//! checkpoint the next time. While `sam daemon` holds the database, download and activity
+//! runs are handed to it (`POST /runs`), which runs them after the profile's job in flight.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use clap::Subcommand;
 
-use super::profile::{open_store, store_failure};
+use super::profile::store_failure;
 use super::{CliError, write_out};
 use crate::host::SpokeHost;
 use crate::model::{JobResult, JobTrigger, format_utc};
@@ -60,7 +60,15 @@ pub(super) async fn run(
         RunCommand::Reclaim(args) => return super::reclaim::run_reclaim(host, db, args, out).await,
         RunCommand::Reconcile { json } => return super::reconcile::run_reconcile(db, json, out),
     };
-    let store = Arc::new(open_store(db)?);
+    let process = if activity {
+        crate::model::ProcessKind::DownloadActivity
+    } else {
+        crate::model::ProcessKind::DownloadSubscriptions
+    };
+    let store = match super::daemon::open_or_delegate(db, &profile_name, process).await? {
+        super::daemon::Opened::Store(store) => store,
+        super::daemon::Opened::Delegated(text) => return write_out(out, &text),
+    };
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
     let opened =
         super::session::open_profile_session(host, &store, &settings, &profile_name).await?;

@@ -34,7 +34,26 @@ pub struct ScheduledJob {
     pub profile: String,
     /// The process it runs.
     pub process: ProcessKind,
-    /// Seconds between runs (daily = 86 400).
+    /// When it runs: a cron expression with seconds (`sec min hour day-of-month month
+    /// day-of-week [year]`, UTC), e.g. `0 0 1 * * *` = daily at 01:00 (see `daemon::schedule`).
+    pub schedule: String,
+    /// Next run.
+    pub next_run: EpochSeconds,
+    /// Whether it runs.
+    pub active: bool,
+}
+
+/// The stored layout of [`ScheduledJob`] in schema version 1 (an interval instead of a cron
+/// expression); read only by the migration to version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledJobV1 {
+    /// Name.
+    pub name: String,
+    /// The profile.
+    pub profile: String,
+    /// The process it runs.
+    pub process: ProcessKind,
+    /// Seconds between runs.
     pub every_seconds: u64,
     /// Next run.
     pub next_run: EpochSeconds,

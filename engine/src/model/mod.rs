@@ -31,7 +31,7 @@ pub use credential::{
     ProfileValidation, SealedSecret, ValidationCheckRecord,
 };
 pub use entitlement::{Entitlement, LicenseCostOverride, LicenseMetric, Rights};
-pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob};
+pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob, ScheduledJobV1};
 pub use profile::{IntegrationProfile, ProcessKind, ProcessSet, ProfileStatus, SelectedGroup};
 pub use reconciliation::{ComplianceStatus, LicensePosition, ReconciliationResult};
 pub use rules::{

@@ -24,6 +24,8 @@ pub enum ProcessKind {
     DownloadActivity,
     /// Take unused seats back.
     Reclaim,
+    /// Compute the license position (the weekly reconciliation job).
+    Reconcile,
 }
 
 impl ProcessKind {
@@ -33,6 +35,7 @@ impl ProcessKind {
             ProcessKind::DownloadSubscriptions => "download-subscriptions",
             ProcessKind::DownloadActivity => "download-activity",
             ProcessKind::Reclaim => "reclaim",
+            ProcessKind::Reconcile => "reconcile",
         }
     }
 }

@@ -50,10 +50,7 @@ impl Pipeline<'_> {
             let page = match source.activity(since, cursor.as_deref()).await {
                 Ok(page) => page,
                 Err(e) => {
-                    let err = run.fault(PageFault::Call {
-                        call: e.call,
-                        message: e.message,
-                    });
+                    let err = run.fault(super::call_fault(e));
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
@@ -99,10 +96,7 @@ impl Pipeline<'_> {
             let answers = match source.lookup(since, &batch).await {
                 Ok(a) => a,
                 Err(e) => {
-                    let err = run.fault(PageFault::Call {
-                        call: e.call,
-                        message: e.message,
-                    });
+                    let err = run.fault(super::call_fault(e));
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };

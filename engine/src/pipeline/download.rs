@@ -34,10 +34,7 @@ impl Pipeline<'_> {
             let page = match source.subscriptions(cursor.as_deref()).await {
                 Ok(page) => page,
                 Err(e) => {
-                    let err = run.fault(PageFault::Call {
-                        call: e.call,
-                        message: e.message,
-                    });
+                    let err = run.fault(super::call_fault(e));
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };

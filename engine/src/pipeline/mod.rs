@@ -15,6 +15,7 @@ pub mod progress;
 pub mod source;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use progress::{BarProgress, LogProgress, NoProgress, Progress};
@@ -35,6 +36,16 @@ pub enum PageFault {
         call: &'static str,
         /// What went wrong.
         message: String,
+    },
+    /// The vendor refused the call for its rate limit or quota, after the engine's retries.
+    #[error("the call `{call}` was rate limited: {message}")]
+    RateLimited {
+        /// WIT export name.
+        call: &'static str,
+        /// What went wrong.
+        message: String,
+        /// Seconds until the vendor accepts requests again, where it said so.
+        retry_after_seconds: Option<u64>,
     },
     /// A record is not well formed.
     #[error("record {index} is malformed: {reason}")]
@@ -105,12 +116,56 @@ pub enum PipelineError {
         /// What the hook said.
         reason: String,
     },
+    /// The stop flag ([`Pipeline::stop_when`]) was raised: the page in flight was committed
+    /// and the run stopped; its checkpoint stays, so the next run resumes.
+    #[error("{process} run {run} stopped after committing page {page} (shutting down)")]
+    Stopped {
+        /// The process.
+        process: ProcessKind,
+        /// The run.
+        run: u64,
+        /// The last committed page.
+        page: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Write(#[from] WriteError),
     /// The store failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+}
+
+impl PipelineError {
+    /// When the run failed on the vendor's rate limit or quota: `Some(retry-after seconds,
+    /// where the vendor said)`.
+    pub fn rate_limited(&self) -> Option<Option<u64>> {
+        match self {
+            PipelineError::Page {
+                fault:
+                    PageFault::RateLimited {
+                        retry_after_seconds,
+                        ..
+                    },
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+}
+
+/// The fault of a failed source call (typed when the spoke says it was rate limited).
+pub(crate) fn call_fault(e: SourceError) -> PageFault {
+    match e.spoke_error {
+        Some(crate::contract::SpokeError::RateLimited(r)) => PageFault::RateLimited {
+            call: e.call,
+            message: e.message,
+            retry_after_seconds: r.retry_after_seconds,
+        },
+        _ => PageFault::Call {
+            call: e.call,
+            message: e.message,
+        },
+    }
 }
 
 /// Called after every committed page; an error stops the run as a crash would (tests inject
@@ -126,6 +181,7 @@ pub struct Pipeline<'a> {
     clock: &'a dyn Clock,
     progress: &'a dyn Progress,
     hook: Option<&'a dyn CommitHook>,
+    stop: Option<&'a AtomicBool>,
     trigger: JobTrigger,
     lookup_batch: usize,
     activity_overlap: EpochSeconds,
@@ -143,6 +199,7 @@ impl<'a> Pipeline<'a> {
             clock: &SYSTEM_CLOCK,
             progress: &NO_PROGRESS,
             hook: None,
+            stop: None,
             trigger: JobTrigger::Manual,
             lookup_batch: 100,
             activity_overlap: crate::model::DAY,
@@ -164,6 +221,13 @@ impl<'a> Pipeline<'a> {
     /// Calls `hook` after every committed page.
     pub fn hook(mut self, hook: &'a dyn CommitHook) -> Self {
         self.hook = Some(hook);
+        self
+    }
+
+    /// Stops the run after the page in flight is committed once `flag` is raised
+    /// ([`PipelineError::Stopped`]; the checkpoint stays for the next run).
+    pub fn stop_when(mut self, flag: &'a AtomicBool) -> Self {
+        self.stop = Some(flag);
         self
     }
 
@@ -314,6 +378,21 @@ impl Pipeline<'_> {
                     page: run.checkpoint.pages,
                     reason,
                 })?;
+        }
+        if self.stop.is_some_and(|f| f.load(Ordering::SeqCst))
+            && run.checkpoint.phase == RunPhase::Paging
+        {
+            tracing::info!(
+                process = %run.checkpoint.process,
+                run = run.checkpoint.run_id,
+                page = run.checkpoint.pages,
+                "stopping after the committed page"
+            );
+            return Err(PipelineError::Stopped {
+                process: run.checkpoint.process,
+                run: run.checkpoint.run_id,
+                page: run.checkpoint.pages,
+            });
         }
         Ok(())
     }

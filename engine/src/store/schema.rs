@@ -12,7 +12,7 @@ use super::error::{OpenError, WriteError};
 use super::tables::*;
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 1;
+pub const CURRENT_VERSION: u64 = 2;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -27,9 +27,53 @@ pub struct Migration {
     pub run: fn(&redb::WriteTransaction) -> Result<(), WriteError>,
 }
 
-/// The chain, oldest first. Empty while version 1 is the only released layout; a layout
-/// change appends `Migration { from: 1, .. }` and bumps [`CURRENT_VERSION`].
-pub const MIGRATIONS: &[Migration] = &[];
+/// The chain, oldest first. 1 -> 2: scheduled jobs carry a cron expression instead of an
+/// interval (the daemon, issue 8).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    from: 1,
+    description: "scheduled jobs: interval -> cron schedule",
+    run: jobs_to_cron,
+}];
+
+/// Rewrites every scheduled job from the version-1 layout: a weekly interval becomes the
+/// default weekly schedule, anything else the default daily one.
+fn jobs_to_cron(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{ScheduledJob, ScheduledJobV1};
+    let table_name = "scheduled_jobs";
+    let mut table = tx.open_table(SCHEDULED_JOBS)?;
+    let mut rows = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        rows.push((k.value().to_string(), v.value().to_vec()));
+    }
+    for (key, bytes) in rows {
+        let old: ScheduledJobV1 =
+            postcard::from_bytes(&bytes).map_err(|source| super::error::DecodeError {
+                table: table_name,
+                key: key.clone(),
+                source,
+            })?;
+        let schedule = if old.every_seconds >= 7 * crate::model::DAY as u64 {
+            crate::daemon::schedule::DEFAULT_WEEKLY
+        } else {
+            crate::daemon::schedule::DEFAULT_DAILY
+        };
+        let new = ScheduledJob {
+            name: old.name,
+            profile: old.profile,
+            process: old.process,
+            schedule: schedule.to_string(),
+            next_run: old.next_run,
+            active: old.active,
+        };
+        let encoded = postcard::to_allocvec(&new).map_err(|source| WriteError::Encode {
+            table: table_name,
+            source,
+        })?;
+        table.insert(key.as_str(), encoded.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Brings `db` to [`CURRENT_VERSION`] (see the module doc).
 pub fn prepare(db: &Database, path: &Path) -> Result<(), OpenError> {

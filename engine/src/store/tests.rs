@@ -147,7 +147,7 @@ fn a_v1_layout_file_opens_and_reads() {
         tx.commit().unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
     let read = store.read().unwrap();
     let s = read
         .subscription("acme", "u1", "confluence")
@@ -360,4 +360,41 @@ fn sequences_and_the_audit_log_are_ordered() {
     let log = store.read().unwrap().audit_log().unwrap();
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(log[1].detail, "b");
+}
+
+#[test]
+fn version_1_scheduled_jobs_migrate_to_cron_schedules() {
+    let (_dir, path) = temp();
+    {
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(schema::VERSION_KEY, 1u64)
+            .unwrap();
+        {
+            let mut jobs = tx.open_table(SCHEDULED_JOBS).unwrap();
+            for (name, every) in [("daily", 86_400u64), ("weekly", 604_800)] {
+                let old = ScheduledJobV1 {
+                    name: name.into(),
+                    profile: "p".into(),
+                    process: ProcessKind::DownloadSubscriptions,
+                    every_seconds: every,
+                    next_run: 42,
+                    active: true,
+                };
+                let bytes = postcard::to_allocvec(&old).unwrap();
+                jobs.insert(name, bytes.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    let read = store.read().unwrap();
+    let daily = read.scheduled_job("daily").unwrap().unwrap();
+    assert_eq!(daily.schedule, crate::daemon::schedule::DEFAULT_DAILY);
+    assert_eq!(daily.next_run, 42);
+    let weekly = read.scheduled_job("weekly").unwrap().unwrap();
+    assert_eq!(weekly.schedule, crate::daemon::schedule::DEFAULT_WEEKLY);
 }

@@ -126,3 +126,95 @@ fn a_bundled_spoke_is_found_by_name() {
         "{error}"
     );
 }
+
+/// `sam run all --dry-run`: download, activity, a reclaim dry run and reconcile in one
+/// command, through the real binary against the simulator, with nothing reclaimed.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_all_runs_every_subflow_in_order_and_a_dry_run_reclaims_nothing() {
+    use confluence_sim::{Endpoint, RateLimitConfig, SimConfig, Simulator};
+
+    let sim = Simulator::start(SimConfig {
+        users: 200,
+        rate_limit: RateLimitConfig::unlimited(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sam.redb");
+    let token = sim.mint_token(confluence_sim::CONNECTOR_SCOPES);
+    let group = sim.group_id("confluence-users").unwrap();
+    let cloud_id = format!("cloud-id={}", sim.cloud_id());
+    let connection_url = sim.connection_url();
+    let sam = |args: Vec<String>| {
+        let db = db.clone();
+        let token = token.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(crate::pipeline::sam_bin())
+                .arg("--db")
+                .arg(&db)
+                .arg("--no-cache")
+                .args(&args)
+                .env("SAM_TEST_RUN_ALL_TOKEN", token)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        })
+    };
+    let created = sam(vec![
+        "profile".into(),
+        "create".into(),
+        "acme".into(),
+        "--spoke".into(),
+        "confluence-cloud".into(),
+        "--connection-url".into(),
+        connection_url,
+        "--grant-host".into(),
+        "127.0.0.1".into(),
+        "--config".into(),
+        cloud_id,
+        "--group".into(),
+        group,
+        "--token-env".into(),
+        "SAM_TEST_RUN_ALL_TOKEN".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+
+    let ran = sam(["run", "all", "--profile", "acme", "--dry-run"]
+        .map(String::from)
+        .to_vec())
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("== ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "== download subscriptions",
+            "== download activity",
+            "== reclaim (dry run)",
+            "== reconcile"
+        ]
+    );
+    assert!(
+        text.contains("download-subscriptions on profile acme"),
+        "{text}"
+    );
+    assert!(text.contains("download-activity on profile acme"), "{text}");
+    assert_eq!(
+        sim.calls_to(Endpoint::RemoveMember),
+        0,
+        "a dry run writes nothing"
+    );
+}

@@ -40,6 +40,9 @@ pub enum RunCommand {
     },
     /// Reclaim unused seats: evaluate the rules, then act on the candidates (cap, dry run).
     Reclaim(super::reclaim::RunReclaimArgs),
+    /// Every subflow of a profile in order: download, activity (when the profile has it on),
+    /// reclaim (`--dry-run` and the cap apply), then reconcile; stops at the first failure.
+    All(super::reclaim::RunReclaimArgs),
     /// Compute the license position of every software model now.
     Reconcile {
         /// Print the results as JSON.
@@ -59,6 +62,7 @@ pub(super) async fn run(
         RunCommand::Activity { profile, json } => (profile, json, true),
         RunCommand::Reclaim(args) => return super::reclaim::run_reclaim(host, db, args, out).await,
         RunCommand::Reconcile { json } => return super::reconcile::run_reconcile(db, json, out),
+        RunCommand::All(args) => return Box::pin(run_all(host, db, args, out)).await,
     };
     let process = if activity {
         crate::model::ProcessKind::DownloadActivity
@@ -124,6 +128,69 @@ pub(super) async fn run(
             ))
         }
     }
+}
+
+/// `sam run all`: download, activity (when on), reclaim, reconcile, each as its own command
+/// would run it, with a heading per step for people.
+async fn run_all(
+    host: &SpokeHost,
+    db: Option<&Path>,
+    args: super::reclaim::RunReclaimArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let profile = args.profile.clone();
+    let json = args.json;
+    let activity_on = {
+        let store = super::profile::open_store(db)?;
+        let read = store.read().map_err(store_failure)?;
+        read.profile(&profile)
+            .map_err(store_failure)?
+            .ok_or_else(|| CliError::User(format!("no profile named `{profile}`")))?
+            .processes
+            .activity
+    };
+    let heading = |out: &mut dyn Write, step: &str| -> Result<(), CliError> {
+        if json {
+            Ok(())
+        } else {
+            write_out(out, &format!("== {step}\n"))
+        }
+    };
+    heading(out, "download subscriptions")?;
+    run(
+        host,
+        db,
+        RunCommand::Download {
+            profile: profile.clone(),
+            json,
+        },
+        out,
+    )
+    .await?;
+    if activity_on {
+        heading(out, "download activity")?;
+        run(
+            host,
+            db,
+            RunCommand::Activity {
+                profile: profile.clone(),
+                json,
+            },
+            out,
+        )
+        .await?;
+    }
+    heading(
+        out,
+        if args.dry_run {
+            "reclaim (dry run)"
+        } else {
+            "reclaim"
+        },
+    )?;
+    super::reclaim::run_reclaim(host, db, args, out).await?;
+    heading(out, "reconcile")?;
+    super::reconcile::run_reconcile(db, json, out)
 }
 
 fn summary(job: &JobResult, json: bool) -> Result<String, CliError> {

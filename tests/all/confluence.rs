@@ -193,6 +193,24 @@ async fn list_groups_returns_every_group() {
 }
 
 #[tokio::test]
+async fn call_times_count_exports_and_imports_and_split_guest_from_host_time() {
+    let tenant = Tenant::start(50, unlimited()).await;
+    let session = tenant.session();
+    let before = tenant.spoke.call_times();
+    let pages = tenant.download_all(&session, &tenant.config()).await;
+    let after = tenant.spoke.call_times();
+    let exports = after.export_calls - before.export_calls;
+    assert_eq!(exports, pages.len() as u64, "one export call per page");
+    assert_eq!(exports, tenant.spoke.call_count() - before.export_calls);
+    let imports = after.import_calls - before.import_calls;
+    assert!(imports >= 1, "the guest called the http import");
+    let export_time = after.export_time - before.export_time;
+    let import_time = after.import_time - before.import_time;
+    assert!(import_time > Duration::ZERO && import_time <= export_time);
+    assert_eq!(after.guest_time(), after.export_time - after.import_time);
+}
+
+#[tokio::test]
 async fn download_matches_the_tenant_across_pages_with_bots_guests_and_multi_group_users() {
     let tenant = Tenant::start(5_200, unlimited()).await;
     let session = tenant.session();

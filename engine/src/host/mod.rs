@@ -270,7 +270,7 @@ impl SpokeHost {
             manifest: None,
             cache_outcome: outcome,
             load_time: started.elapsed(),
-            calls: Arc::new(AtomicU64::new(0)),
+            stats: Arc::new(CallStats::default()),
         };
         let session = Arc::new(GateSession::closed(self.gate(), origin));
         let manifest =
@@ -380,7 +380,62 @@ pub struct LoadedSpoke {
     manifest: Option<Manifest>,
     cache_outcome: CacheOutcome,
     load_time: Duration,
-    calls: Arc<AtomicU64>,
+    stats: Arc<CallStats>,
+}
+
+/// Time and call counters of one loaded spoke (shared by its clones): export calls and the
+/// wall time they took (instantiation included), and the imports the guest made (`http.send`,
+/// `http.send-all`, `log.log`) and the wall time spent serving them in the host. Guest time is
+/// export time minus import time.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    export_calls: AtomicU64,
+    export_nanos: AtomicU64,
+    import_calls: AtomicU64,
+    import_nanos: AtomicU64,
+}
+
+/// A snapshot of [`CallStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallTimes {
+    /// Export calls made (host to guest).
+    pub export_calls: u64,
+    /// Wall time inside export calls, instantiation and imports included.
+    pub export_time: Duration,
+    /// Import calls the guests made (guest to host).
+    pub import_calls: u64,
+    /// Wall time the host spent serving those imports.
+    pub import_time: Duration,
+}
+
+impl CallTimes {
+    /// Time inside the guest (and its instantiation): export time minus import time.
+    pub fn guest_time(&self) -> Duration {
+        self.export_time.saturating_sub(self.import_time)
+    }
+}
+
+impl CallStats {
+    /// The counters so far.
+    pub fn snapshot(&self) -> CallTimes {
+        CallTimes {
+            export_calls: self.export_calls.load(Ordering::Relaxed),
+            export_time: Duration::from_nanos(self.export_nanos.load(Ordering::Relaxed)),
+            import_calls: self.import_calls.load(Ordering::Relaxed),
+            import_time: Duration::from_nanos(self.import_nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    fn add_export(&self, elapsed: Duration) {
+        self.export_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_import(&self, elapsed: Duration) {
+        self.import_calls.fetch_add(1, Ordering::Relaxed);
+        self.import_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for LoadedSpoke {
@@ -394,9 +449,11 @@ impl std::fmt::Debug for LoadedSpoke {
 
 macro_rules! spoke_call {
     ($self:ident, $session:expr, $name:literal, |$guest:ident, $store:ident| $body:expr) => {{
+        let started = Instant::now();
         let (mut $store, spoke) = $self.instantiate($name, $session).await?;
         let $guest = spoke.sam_spoke_connector();
         let outcome = $body.await;
+        $self.stats.add_export(started.elapsed());
         $self.finish($name, $store, outcome)
     }};
 }
@@ -426,7 +483,12 @@ impl LoadedSpoke {
 
     /// Export calls made so far through this spoke (all clones).
     pub fn call_count(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.stats.export_calls.load(Ordering::Relaxed)
+    }
+
+    /// Export and import counters and times so far (all clones).
+    pub fn call_times(&self) -> CallTimes {
+        self.stats.snapshot()
     }
 
     /// A session for `connection_url`, allowed to reach the manifest's hosts plus
@@ -449,12 +511,14 @@ impl LoadedSpoke {
     }
 
     async fn manifest_call(&self, session: &Arc<GateSession>) -> Result<Manifest, CallError> {
+        let started = Instant::now();
         let (mut store, spoke) = self.instantiate("manifest", session).await?;
         let outcome = spoke
             .sam_spoke_connector()
             .call_manifest(&mut store)
             .await
             .map(Ok::<_, SpokeError>);
+        self.stats.add_export(started.elapsed());
         self.finish("manifest", store, outcome)
     }
 
@@ -553,9 +617,9 @@ impl LoadedSpoke {
         call: &'static str,
         session: &Arc<GateSession>,
     ) -> Result<(Store<HostState>, Spoke), CallError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.stats.export_calls.fetch_add(1, Ordering::Relaxed);
         let limits = &self.host.shared.limits;
-        let state = HostState::new(&self.id, session.clone(), limits);
+        let state = HostState::new(&self.id, session.clone(), limits, self.stats.clone());
         let mut store = Store::new(&self.host.shared.engine, state);
         store.limiter(|state| &mut state.limiter);
         let deadline = Instant::now() + limits.call_deadline;

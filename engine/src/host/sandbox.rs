@@ -13,9 +13,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::SandboxLimits;
 use super::bindings::sam::spoke::{http, log, types};
 use super::http_gate::GateSession;
+use super::{CallStats, SandboxLimits};
 
 /// Refuses linear-memory growth past `cap` and records the refused size.
 pub(crate) struct MemoryLimiter {
@@ -57,10 +57,16 @@ pub(crate) struct HostState {
     session: Arc<GateSession>,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) deadline: Instant,
+    stats: Arc<CallStats>,
 }
 
 impl HostState {
-    pub(crate) fn new(spoke_id: &str, session: Arc<GateSession>, limits: &SandboxLimits) -> Self {
+    pub(crate) fn new(
+        spoke_id: &str,
+        session: Arc<GateSession>,
+        limits: &SandboxLimits,
+        stats: Arc<CallStats>,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(limits.output_capture);
         let stderr = MemoryOutputPipe::new(limits.output_capture);
         let wasi = WasiCtxBuilder::new()
@@ -82,6 +88,7 @@ impl HostState {
                 refused: None,
             },
             deadline: Instant::now() + limits.call_deadline,
+            stats,
         }
     }
 
@@ -118,19 +125,26 @@ impl types::Host for HostState {}
 
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        self.session.send(request).await
+        let started = Instant::now();
+        let response = self.session.send(request).await;
+        self.stats.add_import(started.elapsed());
+        response
     }
 
     async fn send_all(
         &mut self,
         requests: Vec<http::Request>,
     ) -> Vec<Result<http::Response, http::HttpError>> {
-        self.session.send_all(requests).await
+        let started = Instant::now();
+        let responses = self.session.send_all(requests).await;
+        self.stats.add_import(started.elapsed());
+        responses
     }
 }
 
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
+        let started = Instant::now();
         let spoke = &*self.spoke_id;
         match level {
             log::Level::Trace => tracing::trace!(spoke, "{message}"),
@@ -139,5 +153,6 @@ impl log::Host for HostState {
             log::Level::Warn => tracing::warn!(spoke, "{message}"),
             log::Level::Error => tracing::error!(spoke, "{message}"),
         }
+        self.stats.add_import(started.elapsed());
     }
 }

@@ -3,7 +3,7 @@
 //! exclusions and the model's inactivity threshold, priced against its entitlements and
 //! override; one result per model written with its time, and an audit entry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::position::{SeatFacts, compute_position};
 use crate::model::{
@@ -69,32 +69,41 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
 
     let mut seats: BTreeMap<String, Vec<SeatFacts>> = BTreeMap::new();
     for profile in read.profiles()? {
-        let mut subs = Vec::new();
+        // One scan of the profile's activity instead of one point lookup per seat; the seats
+        // are judged as they stream past, never collected.
+        let activity: HashMap<String, UserActivityRecord> = read
+            .activities(&profile.name)?
+            .into_iter()
+            .map(|a| (a.external_user_id.clone(), a))
+            .collect();
+        let mut profile_rules: HashMap<String, ReclamationRule> = HashMap::new();
         read.for_each_subscription(&profile.name, |s| {
-            if s.active && s.model.is_some() {
-                subs.push(s);
-            }
-        })?;
-        for s in subs {
-            let Some(model) = s.model.clone() else {
-                continue;
+            let Some(model) = s.model.as_deref().filter(|_| s.active) else {
+                return;
             };
-            let rule = rules
-                .get(&model)
-                .cloned()
-                .unwrap_or_else(|| ReclamationRule::default_for(&model, now));
-            let activity = read.activity(&profile.name, &s.external_user_id)?;
+            if !profile_rules.contains_key(model) {
+                let rule = rules
+                    .get(model)
+                    .cloned()
+                    .unwrap_or_else(|| ReclamationRule::default_for(model, now));
+                profile_rules.insert(model.to_string(), rule);
+            }
             let facts = seat_facts(
                 &profile.spoke_id,
                 &s,
-                activity.as_ref(),
-                &rule,
+                activity.get(&s.external_user_id),
+                &profile_rules[model],
                 &exclusions,
                 now,
             );
-            models.insert(model.clone());
-            seats.entry(model).or_default().push(facts);
-        }
+            match seats.get_mut(model) {
+                Some(list) => list.push(facts),
+                None => {
+                    seats.insert(model.to_string(), vec![facts]);
+                }
+            }
+        })?;
+        models.extend(profile_rules.into_keys());
     }
     drop(read);
 

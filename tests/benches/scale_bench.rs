@@ -1,0 +1,967 @@
+//! `scale-bench`: sam at tenant scale against the Confluence simulator on loopback. For each
+//! tenant size (10 000 and 100 000 users by default) and each added latency per call (0 and
+//! 20 ms by default) it measures download, activity, reclaim (dry run, then real within a cap)
+//! and reconcile through the real spoke, gate and store; the API calls of each subflow against
+//! the minimum the API allows; a raw floor (the same pages and lookup queries fetched by a
+//! plain reqwest loop with the same concurrency); time inside the wasm guest against time in
+//! the host and the number of host-guest calls; peak RSS and database size. It also times
+//! reconciliation of 1 000 000 subscriptions written straight into a store.
+//!
+//! ```text
+//! cargo run --release -p sam-tests --bin scale-bench [-- --users 10000,100000 --latency-ms 0,20 --json FILE]
+//! ```
+//!
+//! Processes: the harness spawns itself three ways. `--serve-sim` runs the simulator (the
+//! `confluence-sim` library with rate limits off, latency set over its stdin); `--measure` runs
+//! sam's side of one (size, latency) cell in a fresh process that shares nothing with the
+//! simulator, so its VmHWM is sam's own peak RSS; `--reconcile-only` times reconciliation.
+//! The parent prints the table and writes the JSON (default `target/scale-bench.json`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use confluence_sim::{FaultConfig, RateLimitConfig, SimConfig, Simulator};
+use futures::StreamExt;
+use sam_engine::contract::Config;
+use sam_engine::host::{CallTimes, HostOptions, LoadedSpoke, SpokeHost, StaticToken};
+use sam_engine::model::{
+    AccountType, AuthKind, Connection, DAY, IntegrationProfile, ProcessSet, ProfileStatus,
+    SelectedGroup, Subscription, UserActivityRecord,
+};
+use sam_engine::pipeline::{Pipeline, SpokeSource, SystemClock};
+use sam_engine::reclaim::{ReclaimOptions, Reclaimer, SpokeSeats};
+use sam_engine::store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Page size of the member listing and of the scan (the spoke's limit and the API's).
+const PAGE: u64 = 200;
+
+#[derive(Debug, Parser)]
+#[command(name = "scale-bench")]
+struct Args {
+    /// Tenant sizes (users), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+    users: Vec<usize>,
+    /// Latency added by the simulator to every call, in ms, comma-separated.
+    #[arg(long = "latency-ms", value_delimiter = ',', default_values_t = [0u64, 20])]
+    latency_ms: Vec<u64>,
+    /// Where to write the figures as JSON (default target/scale-bench.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Subscriptions for the reconcile-at-scale measure (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    reconcile_subscriptions: usize,
+    /// Most seats the real reclaim takes per cell (it is sequential: re-check, read, remove).
+    #[arg(long, default_value_t = 500)]
+    reclaim_max: u64,
+    /// Internal: serve a simulator of `--users` users.
+    #[arg(long, hide = true)]
+    serve_sim: bool,
+    /// Internal: measure one cell; the JSON of a `Target`.
+    #[arg(long, hide = true)]
+    measure: Option<String>,
+    /// Internal: time reconciliation only.
+    #[arg(long, hide = true)]
+    reconcile_only: bool,
+}
+
+/// What the simulator child prints once it listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Target {
+    connection_url: String,
+    cloud_id: String,
+    group: String,
+    members: u64,
+    token: String,
+    users: usize,
+    content_items: usize,
+    startup_ms: u64,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
+    reclaim_max: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Phase {
+    wall_ms: f64,
+    users_per_s: f64,
+    api_calls: u64,
+    min_calls: u64,
+    call_ratio: f64,
+    export_calls: u64,
+    import_calls: u64,
+    guest_ms: f64,
+    host_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Floor {
+    download_ms: f64,
+    download_calls: u64,
+    scan_ms: f64,
+    scan_calls: u64,
+    lookup_ms: f64,
+    lookup_calls: u64,
+    changed_items: u64,
+    unseen: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Cell {
+    users: usize,
+    latency_ms: u64,
+    members: u64,
+    download: Phase,
+    activity: Phase,
+    reclaim_dry: Phase,
+    reclaim: Phase,
+    reclaim_detail: ReclaimDetail,
+    reconcile: Phase,
+    floor: Floor,
+    download_vs_floor: f64,
+    activity_vs_floor: f64,
+    peak_rss_mib: f64,
+    db_mib: f64,
+    process: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ReclaimDetail {
+    candidates: u64,
+    reclaimed: u64,
+    memberships_removed: u64,
+    recheck_calls: u64,
+    spoke_calls: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ReconcileAtScale {
+    subscriptions: usize,
+    write_ms: f64,
+    reconcile_ms: f64,
+    peak_rss_mib: f64,
+    db_mib: f64,
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.serve_sim {
+        return runtime.block_on(serve_sim(args.users.first().copied().unwrap_or(10_000)));
+    }
+    if let Some(target) = &args.measure {
+        let target: Target = serde_json::from_str(target)?;
+        let cell = runtime.block_on(measure(target))?;
+        println!("{}", serde_json::to_string(&cell)?);
+        return Ok(());
+    }
+    if args.reconcile_only {
+        let r = reconcile_at_scale(args.reconcile_subscriptions)?;
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    drop(runtime);
+    orchestrate(&args)
+}
+
+// ---------------------------------------------------------------- the parent
+
+fn orchestrate(args: &Args) -> Result<(), BoxError> {
+    let exe = std::env::current_exe()?;
+    let mut cells = Vec::new();
+    for &users in &args.users {
+        for &latency in &args.latency_ms {
+            // A fresh simulator per cell: the real reclaim of one cell changes the tenant.
+            let mut sim = SimChild::spawn(&exe, users)?;
+            eprintln!(
+                "scale-bench: simulator with {users} users ({} members in confluence-users) up in {} ms; measuring at {latency} ms per call ...",
+                sim.target.members, sim.target.startup_ms
+            );
+            sim.set_latency(latency)?;
+            let mut target = sim.target.clone();
+            target.latency_ms = latency;
+            target.reclaim_max = args.reclaim_max;
+            let out = Command::new(&exe)
+                .arg("--measure")
+                .arg(serde_json::to_string(&target)?)
+                .stderr(Stdio::inherit())
+                .output()?;
+            sim.stop();
+            if !out.status.success() {
+                return Err(format!("measure child failed: {}", out.status).into());
+            }
+            let line = String::from_utf8_lossy(&out.stdout);
+            let cell: Cell = serde_json::from_str(line.lines().last().unwrap_or_default())?;
+            cells.push(cell);
+        }
+    }
+    let reconcile = if args.reconcile_subscriptions > 0 {
+        eprintln!(
+            "scale-bench: reconcile of {} subscriptions ...",
+            args.reconcile_subscriptions
+        );
+        let out = Command::new(&exe)
+            .arg("--reconcile-only")
+            .arg("--reconcile-subscriptions")
+            .arg(args.reconcile_subscriptions.to_string())
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("reconcile child failed: {}", out.status).into());
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        Some(serde_json::from_str::<ReconcileAtScale>(
+            line.lines().last().unwrap_or_default(),
+        )?)
+    } else {
+        None
+    };
+    let table = render(&cells, reconcile.as_ref());
+    println!("{table}");
+    let json_path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| workspace_target().join("scale-bench.json"));
+    let json = serde_json::json!({
+        "command": "cargo run --release -p sam-tests --bin scale-bench",
+        "process": "sam in a fresh child process per cell (VmHWM of that process); simulator in its own process",
+        "cells": cells,
+        "reconcile_at_scale": reconcile,
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
+    eprintln!("scale-bench: figures written to {}", json_path.display());
+    Ok(())
+}
+
+fn workspace_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(|p| p.join("target"))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    let mut header = vec!["measure".to_string()];
+    header.extend(
+        cells
+            .iter()
+            .map(|c| format!("{} users, {} ms", c.users, c.latency_ms)),
+    );
+    t.set_header(header);
+    let mut row = |name: &str, f: &dyn Fn(&Cell) -> String| {
+        let mut r = vec![name.to_string()];
+        r.extend(cells.iter().map(f));
+        t.add_row(r);
+    };
+    let phase = |p: &Phase| format!("{:.0} ms ({:.0} users/s)", p.wall_ms, p.users_per_s);
+    let calls = |p: &Phase| format!("{} / {} = {:.2}", p.api_calls, p.min_calls, p.call_ratio);
+    let guest = |p: &Phase| {
+        format!(
+            "{:.0} / {:.0} ms, {}+{} calls",
+            p.guest_ms, p.host_ms, p.export_calls, p.import_calls
+        )
+    };
+    row("download: wall (users/s)", &|c| phase(&c.download));
+    row("download: API calls / minimum", &|c| calls(&c.download));
+    row("download: raw floor (ratio)", &|c| {
+        format!(
+            "{:.0} ms ({:.2}x)",
+            c.floor.download_ms, c.download_vs_floor
+        )
+    });
+    row("activity: wall (users/s)", &|c| phase(&c.activity));
+    row("activity: API calls / minimum", &|c| calls(&c.activity));
+    row("activity: raw floor scan + lookups (ratio)", &|c| {
+        format!(
+            "{:.0} + {:.0} ms ({:.2}x)",
+            c.floor.scan_ms, c.floor.lookup_ms, c.activity_vs_floor
+        )
+    });
+    row("activity: changed items, unseen members", &|c| {
+        format!("{}, {}", c.floor.changed_items, c.floor.unseen)
+    });
+    row("reclaim dry run: wall (users/s)", &|c| {
+        phase(&c.reclaim_dry)
+    });
+    row("reclaim: wall (seats/s), seats taken", &|c| {
+        format!(
+            "{:.0} ms ({:.1}/s), {} of {} candidates",
+            c.reclaim.wall_ms,
+            c.reclaim.users_per_s,
+            c.reclaim_detail.reclaimed,
+            c.reclaim_detail.candidates
+        )
+    });
+    row("reclaim: write calls / memberships removed", &|c| {
+        let writes = c.reclaim_detail.spoke_calls;
+        format!(
+            "{} / {} = {:.2}",
+            c.reclaim.api_calls, c.reclaim.min_calls, c.reclaim.call_ratio
+        ) + &format!(
+            " (all calls {}: {} re-checks, {} spoke)",
+            c.reclaim_detail.recheck_calls + writes,
+            c.reclaim_detail.recheck_calls,
+            writes
+        )
+    });
+    row("reconcile: wall (users/s)", &|c| phase(&c.reconcile));
+    row("guest / host time, export+import calls: download", &|c| {
+        guest(&c.download)
+    });
+    row("guest / host time, export+import calls: activity", &|c| {
+        guest(&c.activity)
+    });
+    row("guest / host time, export+import calls: reclaim", &|c| {
+        guest(&c.reclaim)
+    });
+    row("peak RSS (sam process)", &|c| {
+        format!("{:.1} MiB", c.peak_rss_mib)
+    });
+    row("database size", &|c| format!("{:.1} MiB", c.db_mib));
+    let mut out = t.to_string();
+    // Growth from the smallest to the largest size, per latency.
+    let mut growth = Vec::new();
+    for latency in cells
+        .iter()
+        .map(|c| c.latency_ms)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let same: Vec<&Cell> = cells.iter().filter(|c| c.latency_ms == latency).collect();
+        if let (Some(a), Some(b)) = (same.first(), same.last())
+            && a.users != b.users
+        {
+            growth.push(format!(
+                "{} -> {} users ({:.0}x), {latency} ms: peak RSS x{:.2}, database x{:.2}, activity wall x{:.2}",
+                a.users,
+                b.users,
+                b.users as f64 / a.users as f64,
+                ratio(b.peak_rss_mib, a.peak_rss_mib),
+                ratio(b.db_mib, a.db_mib),
+                ratio(b.activity.wall_ms, a.activity.wall_ms),
+            ));
+        }
+    }
+    for size in cells
+        .iter()
+        .map(|c| c.users)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let same: Vec<&Cell> = cells.iter().filter(|c| c.users == size).collect();
+        if let (Some(a), Some(b)) = (same.first(), same.last())
+            && a.latency_ms != b.latency_ms
+        {
+            growth.push(format!(
+                "{size} users, {} -> {} ms per call: activity {:.0} -> {:.0} µs per user (x{:.2}), download x{:.2}",
+                a.latency_ms,
+                b.latency_ms,
+                a.activity.wall_ms * 1000.0 / size as f64,
+                b.activity.wall_ms * 1000.0 / size as f64,
+                ratio(b.activity.wall_ms, a.activity.wall_ms),
+                ratio(b.download.wall_ms, a.download.wall_ms),
+            ));
+        }
+    }
+    if let Some(r) = reconcile {
+        growth.push(format!(
+            "reconcile of {} subscriptions (store written directly in {:.0} ms): {:.0} ms, peak RSS {:.1} MiB, database {:.1} MiB",
+            r.subscriptions, r.write_ms, r.reconcile_ms, r.peak_rss_mib, r.db_mib
+        ));
+    }
+    for g in growth {
+        out.push_str("\n- ");
+        out.push_str(&g);
+    }
+    out
+}
+
+// ---------------------------------------------------------------- the simulator child
+
+struct SimChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    target: Target,
+}
+
+impl SimChild {
+    fn spawn(exe: &Path, users: usize) -> Result<Self, BoxError> {
+        let mut child = Command::new(exe)
+            .args(["--serve-sim", "--users", &users.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("no simulator stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let target: Target = serde_json::from_str(&line)
+            .map_err(|e| format!("simulator child said {line:?}: {e}"))?;
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            target,
+        })
+    }
+
+    fn set_latency(&mut self, ms: u64) -> Result<(), BoxError> {
+        let stdin = self.stdin.as_mut().ok_or("simulator stdin closed")?;
+        writeln!(stdin, "latency {ms}")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        if line.trim() != "ok" {
+            return Err(format!("simulator answered {line:?}").into());
+        }
+        Ok(())
+    }
+
+    fn stop(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve_sim(users: usize) -> Result<(), BoxError> {
+    let sim = Simulator::start(SimConfig {
+        users,
+        rate_limit: RateLimitConfig::unlimited(),
+        log_calls: false,
+        ..SimConfig::default()
+    })
+    .await?;
+    let group = sim
+        .group_id("confluence-users")
+        .ok_or("no confluence-users group")?;
+    let members = sim.memberships(&group).map_or(0, |m| m.len()) as u64;
+    let target = Target {
+        connection_url: sim.connection_url(),
+        cloud_id: sim.cloud_id().to_string(),
+        group,
+        members,
+        token: sim.mint_token(confluence_sim::CONNECTOR_SCOPES),
+        users,
+        content_items: sim.content_count(),
+        startup_ms: sim.startup_time().as_millis() as u64,
+        latency_ms: 0,
+        reclaim_max: 0,
+    };
+    println!("{}", serde_json::to_string(&target)?);
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
+    while let Some(line) = lines.next_line().await? {
+        if let Some(ms) = line.strip_prefix("latency ") {
+            let latency = Duration::from_millis(ms.trim().parse()?);
+            sim.set_fault_all(FaultConfig {
+                latency,
+                ..FaultConfig::default()
+            });
+            println!("ok");
+        }
+    }
+    sim.shutdown().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- one cell, sam's side
+
+fn phase_of(
+    wall: Duration,
+    users: u64,
+    api_calls: u64,
+    min_calls: u64,
+    before: CallTimes,
+    after: CallTimes,
+) -> Phase {
+    let import = after.import_time.saturating_sub(before.import_time);
+    let export = after.export_time.saturating_sub(before.export_time);
+    Phase {
+        wall_ms: ms(wall),
+        users_per_s: users as f64 / wall.as_secs_f64().max(1e-9),
+        api_calls,
+        min_calls,
+        call_ratio: ratio(api_calls as f64, min_calls as f64),
+        export_calls: after.export_calls - before.export_calls,
+        import_calls: after.import_calls - before.import_calls,
+        guest_ms: ms(export.saturating_sub(import)),
+        host_ms: ms(wall.saturating_sub(export.saturating_sub(import))),
+    }
+}
+
+async fn measure(target: Target) -> Result<Cell, BoxError> {
+    let cache = workspace_target().join("scale-bench-cache");
+    std::fs::create_dir_all(&cache)?;
+    let host = SpokeHost::new(HostOptions {
+        cache_dir: Some(cache),
+        ..HostOptions::default()
+    })?;
+    let concurrency = host.gate().policy().max_concurrency;
+    let spoke: LoadedSpoke = host.load_file(sam_tests::confluence_spoke_wasm()).await?;
+    // The raw floor first, on the untouched tenant; then the peak RSS is reset so it is sam's.
+    let since = now_secs() - i64::from(spoke.manifest().activity_lookback_days) * DAY;
+    let floor = raw_floor(&target, concurrency, since).await?;
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.redb");
+    let store = Store::open(&db)?;
+    let granted = vec!["127.0.0.1".to_string()];
+    let profile = IntegrationProfile {
+        name: "bench".into(),
+        display_name: "bench".into(),
+        spoke_id: spoke.id().into(),
+        spoke_path: sam_tests::confluence_spoke_wasm().into(),
+        status: ProfileStatus::Draft,
+        processes: ProcessSet::default(),
+        analyze_from: None,
+        config: vec![("cloud-id".into(), target.cloud_id.clone())],
+        connection: "bench".into(),
+        created_at: 0,
+    };
+    let connection = Connection {
+        alias: "bench".into(),
+        connection_url: target.connection_url.clone(),
+        granted_hosts: granted.clone(),
+        auth: AuthKind::StaticTokenEnv {
+            variable: "-".into(),
+        },
+    };
+    let groups = [SelectedGroup {
+        profile: "bench".into(),
+        group_id: target.group.clone(),
+        name: None,
+    }];
+    store.write(|tx| tx.create_profile(&profile, &connection, &groups))?;
+    let config = Config {
+        values: profile.config.clone(),
+        selected_groups: vec![target.group.clone()],
+    };
+    let session = spoke.session(
+        &target.connection_url,
+        &granted,
+        Arc::new(StaticToken::new(target.token.clone())),
+    )?;
+    let source = SpokeSource::new(spoke.clone(), session.clone(), config.clone());
+    let pipeline = Pipeline::new(&store);
+    let members = target.members;
+
+    // Download.
+    let (c0, t) = (spoke.call_times(), Instant::now());
+    let job = pipeline.download_subscriptions(&source, "bench").await?;
+    let wall = t.elapsed();
+    let min = members.div_ceil(PAGE).max(1);
+    let download = phase_of(wall, members, job.api_calls, min, c0, spoke.call_times());
+
+    // Activity.
+    let (c0, t) = (spoke.call_times(), Instant::now());
+    let job = pipeline.download_activity(&source, "bench").await?;
+    let activity_wall = t.elapsed();
+    let activity_calls = job.api_calls;
+    let c1 = spoke.call_times();
+
+    // Reclaim, dry run then real within the cap.
+    let seats = SpokeSeats::new(spoke.clone(), session.clone(), config.clone());
+    let (c2, t) = (spoke.call_times(), Instant::now());
+    let dry = Reclaimer::new(&store)
+        .options(ReclaimOptions {
+            dry_run: true,
+            max_percent: None,
+            ..ReclaimOptions::default()
+        })
+        .run(&seats, "bench")
+        .await?;
+    let reclaim_dry = phase_of(
+        t.elapsed(),
+        members,
+        dry.api_calls,
+        0,
+        c2,
+        spoke.call_times(),
+    );
+    let (c3, t) = (spoke.call_times(), Instant::now());
+    let report = Reclaimer::new(&store)
+        .options(ReclaimOptions {
+            dry_run: false,
+            max_count: Some(target.reclaim_max),
+            max_percent: None,
+            ..ReclaimOptions::default()
+        })
+        .run(&seats, "bench")
+        .await?;
+    let wall = t.elapsed();
+    let removed: u64 = report.outcomes.iter().map(|o| o.changes.len() as u64).sum();
+    // One re-check lookup per seat the engine acted on (engine side, before the write); the
+    // spoke's reclaim reads the user's memberships once per seat, then removes each one.
+    let rechecks = report.outcomes.len() as u64;
+    let spoke_calls = report.api_calls.saturating_sub(rechecks);
+    let deletes = spoke_calls.saturating_sub(report.write_calls);
+    let reclaim = phase_of(
+        wall,
+        report.reclaimed,
+        deletes,
+        removed,
+        c3,
+        spoke.call_times(),
+    );
+    let reclaim_detail = ReclaimDetail {
+        candidates: (dry.to_reclaim.len() + dry.deferred_by_cap.len()) as u64,
+        reclaimed: report.reclaimed,
+        memberships_removed: removed,
+        recheck_calls: rechecks,
+        spoke_calls,
+    };
+
+    // Reconcile.
+    let t = Instant::now();
+    sam_engine::reconcile::run(&store, &SystemClock)?;
+    let reconcile = phase_of(
+        t.elapsed(),
+        members,
+        0,
+        0,
+        CallTimes::default(),
+        CallTimes::default(),
+    );
+    let peak = status_kib("VmHWM:");
+    drop(store);
+    let db_size = std::fs::metadata(&db)?.len();
+
+    let min_activity = floor.changed_items.div_ceil(PAGE).max(1) + floor.unseen;
+    let activity = phase_of(activity_wall, members, activity_calls, min_activity, c0, c1);
+    Ok(Cell {
+        users: target.users,
+        latency_ms: target.latency_ms,
+        members,
+        download_vs_floor: ratio(download.wall_ms, floor.download_ms),
+        activity_vs_floor: ratio(activity.wall_ms, floor.scan_ms + floor.lookup_ms),
+        download,
+        activity,
+        reclaim_dry,
+        reclaim,
+        reclaim_detail,
+        reconcile,
+        floor,
+        peak_rss_mib: status_kib_to_mib(peak),
+        db_mib: mib(db_size),
+        process: format!(
+            "sam alone in a fresh child process (VmHWM{}); simulator in another",
+            if reset {
+                ", reset after the raw floor"
+            } else {
+                ""
+            }
+        ),
+    })
+}
+
+fn status_kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+// ---------------------------------------------------------------- the raw floor
+
+/// Percent-encoding for a CQL query value (reqwest's `query` does it).
+async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &[(String, String)],
+) -> Result<Value, BoxError> {
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .query(query)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.json().await?)
+}
+
+fn cql_date(epoch: i64) -> String {
+    let days = epoch.div_euclid(DAY);
+    let secs = epoch.rem_euclid(DAY);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+const ACTIVITY_TYPES: &str = "type in (page, blogpost, comment, attachment)";
+
+fn parse_time(v: &Value) -> Option<i64> {
+    // `2026-11-28T14:37:26.000Z`
+    let s = v.as_str()?;
+    let (y, m, d) = (
+        s.get(0..4)?.parse::<i64>().ok()?,
+        s.get(5..7)?.parse::<i64>().ok()?,
+        s.get(8..10)?.parse::<i64>().ok()?,
+    );
+    let (hh, mm, ss) = (
+        s.get(11..13)?.parse::<i64>().ok()?,
+        s.get(14..16)?.parse::<i64>().ok()?,
+        s.get(17..19)?.parse::<i64>().ok()?,
+    );
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * DAY + hh * 3600 + mm * 60 + ss)
+}
+
+/// The same member pages, scan pages and lookup queries as the spoke, fetched by a plain
+/// reqwest loop: member pages and scan pages one after the other (each page's cursor comes
+/// from the one before), lookups `concurrency` at a time.
+async fn raw_floor(target: &Target, concurrency: usize, since: i64) -> Result<Floor, BoxError> {
+    let client = reqwest::Client::new();
+    let base = target.connection_url.trim_end_matches('/').to_string();
+    let api = format!("{base}/wiki/rest/api");
+    let token = target.token.as_str();
+    let mut floor = Floor::default();
+
+    let t = Instant::now();
+    let mut members = Vec::new();
+    let mut start = 0u64;
+    loop {
+        let page = get_json(
+            &client,
+            &format!("{api}/group/{}/membersByGroupId", target.group),
+            token,
+            &[
+                ("start".into(), start.to_string()),
+                ("limit".into(), PAGE.to_string()),
+                ("expand".into(), "isExternalCollaborator".into()),
+            ],
+        )
+        .await?;
+        floor.download_calls += 1;
+        let results = page["results"].as_array().cloned().unwrap_or_default();
+        members.extend(
+            results
+                .iter()
+                .filter_map(|u| u["accountId"].as_str().map(str::to_string)),
+        );
+        if results.is_empty() || page["_links"]["next"].is_null() {
+            break;
+        }
+        start += results.len() as u64;
+    }
+    floor.download_ms = ms(t.elapsed());
+
+    let t = Instant::now();
+    let cutoff = cql_date(since - DAY);
+    let scan_cql =
+        format!("{ACTIVITY_TYPES} and lastmodified >= \"{cutoff}\" order by lastmodified desc");
+    let own = |cql: &str, limit: u64| -> Vec<(String, String)> {
+        vec![
+            ("cql".into(), cql.to_string()),
+            ("limit".into(), limit.to_string()),
+            ("excerpt".into(), "none".into()),
+            ("expand".into(), "content.version".into()),
+        ]
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut paging: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut query = own(&scan_cql, PAGE);
+        query.extend(paging.iter().cloned());
+        let page = get_json(&client, &format!("{api}/search"), token, &query).await?;
+        floor.scan_calls += 1;
+        let results = page["results"].as_array().cloned().unwrap_or_default();
+        floor.changed_items += results.len() as u64;
+        let mut reached_older = false;
+        for r in &results {
+            let version = &r["content"]["version"];
+            let at = parse_time(&version["when"]).unwrap_or(0);
+            reached_older = at < since;
+            if at >= since
+                && let Some(by) = version["by"]["accountId"].as_str()
+            {
+                seen.insert(by.to_string());
+            }
+        }
+        let next = page["_links"]["next"].as_str();
+        match next {
+            Some(link) if !reached_older && !results.is_empty() => {
+                let query = link.split_once('?').map_or("", |(_, q)| q);
+                paging = url_pairs(query)
+                    .into_iter()
+                    .filter(|(k, _)| !["cql", "limit", "expand", "excerpt"].contains(&k.as_str()))
+                    .collect();
+            }
+            _ => break,
+        }
+    }
+    floor.scan_ms = ms(t.elapsed());
+
+    let unseen: Vec<String> = members.into_iter().filter(|m| !seen.contains(m)).collect();
+    floor.unseen = unseen.len() as u64;
+    let t = Instant::now();
+    let search = format!("{api}/search");
+    let outcomes: Vec<Result<Value, BoxError>> = futures::stream::iter(unseen.iter())
+        .map(|id| {
+            let cql = format!(
+                "contributor = \"{id}\" and {ACTIVITY_TYPES} and lastmodified >= \"{cutoff}\" order by lastmodified desc"
+            );
+            let query = own(&cql, 1);
+            let (client, search) = (&client, &search);
+            async move { get_json(client, search, token, &query).await }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    floor.lookup_calls = outcomes.len() as u64;
+    if let Some(Err(e)) = outcomes.into_iter().find(Result::is_err) {
+        return Err(format!("raw lookup failed: {e}").into());
+    }
+    floor.lookup_ms = ms(t.elapsed());
+    Ok(floor)
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+// ---------------------------------------------------------------- reconcile at scale
+
+fn reconcile_at_scale(n: usize) -> Result<ReconcileAtScale, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("reconcile.redb");
+    let store = Store::open(&db)?;
+    let profile = IntegrationProfile {
+        name: "big".into(),
+        display_name: "big".into(),
+        spoke_id: "confluence-cloud".into(),
+        spoke_path: "-".into(),
+        status: ProfileStatus::Draft,
+        processes: ProcessSet::default(),
+        analyze_from: None,
+        config: Vec::new(),
+        connection: "big".into(),
+        created_at: 0,
+    };
+    let connection = Connection {
+        alias: "big".into(),
+        connection_url: "https://example.atlassian.net".into(),
+        granted_hosts: Vec::new(),
+        auth: AuthKind::StaticTokenEnv {
+            variable: "-".into(),
+        },
+    };
+    store.write(|tx| tx.create_profile(&profile, &connection, &[]))?;
+    let now = now_secs();
+    let t = Instant::now();
+    let chunk = 100_000;
+    let mut written = 0;
+    while written < n {
+        let end = (written + chunk).min(n);
+        store.write(|tx| {
+            for i in written..end {
+                let id = format!("user-{i:07}");
+                tx.put_subscription(&Subscription {
+                    profile: "big".into(),
+                    external_user_id: id.clone(),
+                    identifier: "confluence".into(),
+                    model: Some("atlassian/confluence".into()),
+                    display_name: Some(format!("User {i}")),
+                    email: Some(format!("user{i}@example.com")),
+                    account_type: if i % 33 == 0 {
+                        AccountType::App
+                    } else {
+                        AccountType::Human
+                    },
+                    granted_by: vec!["confluence-users".into()],
+                    granted_at: Some(now - 400 * DAY),
+                    active: true,
+                    first_seen_at: now - 400 * DAY,
+                    ended_at: None,
+                })?;
+                if i % 4 != 0 {
+                    tx.put_activity(&UserActivityRecord {
+                        profile: "big".into(),
+                        external_user_id: id,
+                        last_activity: Some(now - (i as i64 % 200) * DAY),
+                        source: Some("page updated".into()),
+                        state: sam_engine::model::ActivityState::Seen,
+                    })?;
+                }
+            }
+            Ok::<_, sam_engine::store::WriteError>(())
+        })?;
+        written = end;
+    }
+    let write_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let results = sam_engine::reconcile::run(&store, &SystemClock)?;
+    let reconcile_ms = ms(t.elapsed());
+    let used: u64 = results.iter().map(|r| r.position.rights_used).sum();
+    eprintln!(
+        "scale-bench: reconciled {} models, {used} seats used",
+        results.len()
+    );
+    let peak = status_kib("VmHWM:");
+    drop(store);
+    Ok(ReconcileAtScale {
+        subscriptions: n,
+        write_ms,
+        reconcile_ms,
+        peak_rss_mib: status_kib_to_mib(peak),
+        db_mib: mib(std::fs::metadata(&db)?.len()),
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

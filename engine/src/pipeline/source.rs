@@ -64,6 +64,15 @@ pub struct CallCounts {
     pub retries: u64,
 }
 
+impl From<crate::host::RequestCounts> for CallCounts {
+    fn from(c: crate::host::RequestCounts) -> Self {
+        Self {
+            requests: c.requests,
+            retries: c.retries,
+        }
+    }
+}
+
 /// A source of pages: one call per page, as the spoke contract defines them.
 pub trait PageSource: Send + Sync {
     /// The source's description.
@@ -169,10 +178,6 @@ impl PageSource for SpokeSource {
     }
 
     fn counts(&self) -> CallCounts {
-        let c = self.session.counts();
-        CallCounts {
-            requests: c.requests,
-            retries: c.retries,
-        }
+        self.session.counts().into()
     }
 }

@@ -125,10 +125,6 @@ impl SeatActions for SpokeSeats {
     }
 
     fn counts(&self) -> CallCounts {
-        let c = self.session.counts();
-        CallCounts {
-            requests: c.requests,
-            retries: c.retries,
-        }
+        self.session.counts().into()
     }
 }

@@ -400,6 +400,7 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
     }
     let scan_calls = tenant.sim.calls_to(Endpoint::Search);
     assert_eq!(scan_calls, scan_pages, "one search call per scan page");
+    eprintln!("activity scan: {scan_calls} calls");
 
     let unseen: Vec<String> = members
         .iter()
@@ -407,17 +408,35 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
         .cloned()
         .collect();
     assert!(!unseen.is_empty());
+    tenant.sim.reset_calls();
     let looked_up = tenant
         .spoke
         .lookup_activity(&session, &config, since, &unseen)
         .await
         .unwrap();
     assert_eq!(looked_up.len(), unseen.len(), "one answer per user");
-    assert_eq!(
-        tenant.sim.calls_to(Endpoint::Search) - scan_calls,
-        unseen.len() as u64,
-        "one contributor query per unseen member, none for members the scan saw"
+    let lookup_calls = check_lookup_batches(&tenant.sim.calls(), &unseen);
+    assert!(
+        lookup_calls * 20 < unseen.len(),
+        "{lookup_calls} calls for {} users: the lookup is batched",
+        unseen.len()
     );
+
+    // Batching changes the cost, not the answers: asking one user at a time (the per-user
+    // query) gives the same statuses.
+    for answer in looked_up.iter().step_by(7) {
+        let alone = tenant
+            .spoke
+            .lookup_activity(
+                &session,
+                &config,
+                since,
+                std::slice::from_ref(&answer.external_user_id),
+            )
+            .await
+            .unwrap();
+        assert_eq!(alone, vec![answer.clone()], "batched and alone differ");
+    }
 
     let mut none_in_window = 0;
     for answer in &looked_up {
@@ -464,6 +483,153 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
         "{kept_conservatively} of {} members reported active without an edit in the window",
         members.len()
     );
+
+    // Everyone at once over a year, the busy editors the scan saw included: chunks then
+    // match more than a page of items, so some read follow-up pages. Still exactly the cost
+    // above, and still nobody who edited in the window is reported inactive (nor dated
+    // before their last edit).
+    let since = NOW_MS / 1000 - 365 * 86_400;
+    let everyone: Vec<String> = members.iter().cloned().collect();
+    tenant.sim.reset_calls();
+    let answers = tenant
+        .spoke
+        .lookup_activity(&session, &config, since, &everyone)
+        .await
+        .unwrap();
+    check_lookup_batches(&tenant.sim.calls(), &everyone);
+    let follow_ups = tenant
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.query.contains("cursor="))
+        .count();
+    assert!(follow_ups > 0, "some chunk needed a second page");
+    assert_eq!(answers.len(), everyone.len());
+    for answer in &answers {
+        let member = &answer.external_user_id;
+        let truth = tenant
+            .sim
+            .last_activity(member)
+            .map(|ms| ms / 1000)
+            .filter(|at| *at >= since);
+        match (&answer.status, truth) {
+            (ActivityStatus::Seen(seen), Some(truth)) => assert!(
+                seen.at >= truth && seen.at <= NOW_MS / 1000,
+                "{member}: reported {}, edited at {truth}",
+                seen.at
+            ),
+            (ActivityStatus::Seen(seen), None) => assert!(seen.at >= since),
+            (ActivityStatus::NoneInWindow, None) => {}
+            (status, truth) => panic!("{member}: {status:?}, edited at {truth:?}"),
+        }
+    }
+}
+
+/// The spoke's batching bounds.
+use confluence_cloud::activity::{
+    MAX_BATCH_CQL_BYTES as BATCH_CQL_BYTES, MAX_BATCH_IDS as BATCH_IDS,
+    MAX_BATCH_PAGES as BATCH_PAGES,
+};
+
+/// Checks the searches of one `lookup-activity` for `asked` (all simulator users, so every
+/// result names its contributors) and returns their number. The cost must be exactly: one
+/// query per chunk (greedy chunks of at most 50 ids within 2 000 bytes of CQL, every id in
+/// exactly one), plus the follow-up pages of chunks (cursor, same CQL, at most 10 pages a
+/// chunk), plus one per-user query only for a trailing chunk of one id; no fallbacks.
+fn check_lookup_batches(calls: &[confluence_sim::CallRecord], asked: &[String]) -> usize {
+    let searches: Vec<BTreeMap<String, String>> = calls
+        .iter()
+        .filter(|c| c.endpoint == Some(Endpoint::Search))
+        .map(|c| {
+            assert_eq!(c.status, 200, "{c:?}");
+            url::form_urlencoded::parse(c.query.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .collect();
+    let quoted = |cql: &str| -> Vec<String> {
+        let (who, _) = cql.split_once(" and type in").expect("a contributor query");
+        who.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let firsts: Vec<&String> = searches
+        .iter()
+        .filter(|q| !q.contains_key("cursor"))
+        .map(|q| &q["cql"])
+        .collect();
+    // Calls reach the simulator concurrently: put the chunks back in the order asked.
+    let position = |id: &String| asked.iter().position(|a| a == id).expect("an asked id");
+    let mut chunks: Vec<(Vec<String>, &String)> = firsts
+        .iter()
+        .filter(|cql| cql.starts_with("contributor in ("))
+        .map(|cql| (quoted(cql), *cql))
+        .collect();
+    chunks.sort_by_key(|(ids, _)| position(&ids[0]));
+    let singles: Vec<String> = firsts
+        .iter()
+        .filter(|cql| cql.starts_with("contributor = "))
+        .flat_map(|cql| quoted(cql))
+        .collect();
+    assert_eq!(firsts.len(), chunks.len() + singles.len());
+    let mut named: Vec<String> = Vec::new();
+    for (i, (ids, cql)) in chunks.iter().enumerate() {
+        assert!(ids.len() > 1 && ids.len() <= BATCH_IDS, "{} ids", ids.len());
+        assert!(cql.len() <= BATCH_CQL_BYTES, "{} bytes", cql.len());
+        let next = chunks
+            .get(i + 1)
+            .map(|(next, _)| &next[0])
+            .or(singles.first());
+        if let Some(next) = next {
+            // Greedy: the next id did not fit into this chunk.
+            let added = next.len() + ", \"\"".len();
+            assert!(
+                ids.len() == BATCH_IDS || cql.len() + added > BATCH_CQL_BYTES,
+                "chunk {i} of {} ids could have taken another",
+                ids.len()
+            );
+        }
+        named.extend(ids.iter().cloned());
+    }
+    assert!(
+        singles.len() <= 1,
+        "{} users asked one by one",
+        singles.len()
+    );
+    named.extend(singles.iter().cloned());
+    assert_eq!(
+        named, asked,
+        "every user in exactly one query, chunks in order"
+    );
+    let follow_ups: Vec<&String> = searches
+        .iter()
+        .filter(|q| q.contains_key("cursor"))
+        .map(|q| &q["cql"])
+        .collect();
+    for (_, chunk) in &chunks {
+        let more = follow_ups.iter().filter(|cql| **cql == *chunk).count();
+        assert!(more < BATCH_PAGES, "{more} follow-up pages for one chunk");
+    }
+    assert!(
+        follow_ups
+            .iter()
+            .all(|cql| chunks.iter().any(|(_, chunk)| *chunk == *cql)),
+        "follow-ups page a chunk's query"
+    );
+    eprintln!(
+        "lookup-activity: {} users, {} chunks, {} follow-up pages, {} single queries",
+        asked.len(),
+        chunks.len(),
+        follow_ups.len(),
+        singles.len()
+    );
+    assert_eq!(
+        searches.len(),
+        chunks.len() + follow_ups.len() + singles.len()
+    );
+    searches.len()
 }
 
 #[tokio::test]

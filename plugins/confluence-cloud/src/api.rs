@@ -21,6 +21,11 @@ pub const PAGE_LIMIT: u32 = 200;
 pub const SEARCH_LIMIT: u32 = 200;
 /// The expand the scan and the per-user query need (author and time of the last version).
 pub const SEARCH_EXPAND: &str = "content.version";
+/// The expand the batched activity lookup needs: the last version (author and time) and
+/// everyone who published a version of the item (`history.contributors.publishers`, with
+/// the users expanded, as the v1 docs spell it). Comma-joined: the spec declares `expand`
+/// as a form array with `explode: false`.
+pub const LOOKUP_EXPAND: &str = "content.version,content.history.contributors.publishers.users";
 
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -159,6 +164,44 @@ pub struct VersionDto {
     pub number: Option<i64>,
 }
 
+/// `UsersUserKeys`: the users behind `history.contributors.publishers`. The spec requires
+/// `userAccountIds` but lists only `users` (and the deprecated `userKeys`); both are read,
+/// and both may be missing or `null`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct UsersUserKeysDto {
+    #[serde(deserialize_with = "null_default")]
+    pub users: Vec<UserDto>,
+    #[serde(deserialize_with = "null_default")]
+    pub user_account_ids: Vec<Option<String>>,
+}
+
+impl UsersUserKeysDto {
+    /// Every non-blank account id named, from `userAccountIds` and `users[].accountId`.
+    pub fn account_ids(&self) -> impl Iterator<Item = &str> {
+        self.user_account_ids
+            .iter()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .chain(self.users.iter().filter_map(UserDto::id))
+    }
+}
+
+/// `ContentHistory.contributors`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContributorsDto {
+    pub publishers: Option<UsersUserKeysDto>,
+}
+
+/// `ContentHistory` (only what the activity logic reads).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HistoryDto {
+    pub contributors: Option<ContributorsDto>,
+}
+
 /// `Content` (only what the activity logic reads).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -167,6 +210,7 @@ pub struct ContentDto {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub version: Option<VersionDto>,
+    pub history: Option<HistoryDto>,
 }
 
 /// `SearchResult`.
@@ -240,11 +284,21 @@ pub fn current_user() -> Request {
 /// `GET /wiki/rest/api/search?cql=&limit=&excerpt=none&expand=content.version`, plus the
 /// paging parameters (`cursor`, `next`, ...) carried over from a `_links.next`.
 pub fn search(cql: &str, limit: u32, paging: &[(String, String)]) -> Request {
+    search_expanded(cql, limit, SEARCH_EXPAND, paging)
+}
+
+/// [`search`] with another `expand` (such as [`LOOKUP_EXPAND`]).
+pub fn search_expanded(
+    cql: &str,
+    limit: u32,
+    expand: &str,
+    paging: &[(String, String)],
+) -> Request {
     let mut query = pairs(&[
         ("cql", cql.to_string()),
         ("limit", limit.to_string()),
         ("excerpt", "none".to_string()),
-        ("expand", SEARCH_EXPAND.to_string()),
+        ("expand", expand.to_string()),
     ]);
     for (k, v) in paging {
         if !query.iter().any(|(q, _)| q == k) {
@@ -478,6 +532,32 @@ mod tests {
     }
 
     #[test]
+    fn reads_publishers_leniently() {
+        let page: SearchPage = serde_json::from_str(
+            r#"{"results": [
+                {"content": {"history": {"latest": true, "contributors": {"publishers": {
+                    "users": [{"accountId": "u1"}, {"accountId": " "}, {}],
+                    "userAccountIds": ["a1", null, "u1"]}}}}},
+                {"content": {"history": {"contributors": {"publishers": null}}}},
+                {"content": {"history": {"contributors": null}}},
+                {"content": {"history": null}}
+            ], "_links": null}"#,
+        )
+        .unwrap();
+        let publishers = |i: usize| {
+            page.results[i]
+                .content
+                .as_ref()
+                .and_then(|c| c.history.as_ref())
+                .and_then(|h| h.contributors.as_ref())
+                .and_then(|c| c.publishers.as_ref())
+        };
+        let ids: Vec<&str> = publishers(0).unwrap().account_ids().collect();
+        assert_eq!(ids, vec!["a1", "u1", "u1"]);
+        assert!((1..4).all(|i| publishers(i).is_none()));
+    }
+
+    #[test]
     fn builds_spec_conformant_requests() {
         let r = group_members("a b", 400, PAGE_LIMIT, false);
         assert_eq!(r.path, "/wiki/rest/api/group/a%20b/membersByGroupId");
@@ -497,5 +577,8 @@ mod tests {
         assert_eq!(r.query_value("cursor"), Some("c"));
         assert_eq!(cql_string(r#"a"b\c"#), r#""a\"b\\c""#);
         assert!(r.headers.iter().all(|(k, _)| k != "authorization"));
+        let r = search_expanded("type = page", SEARCH_LIMIT, LOOKUP_EXPAND, &[]);
+        assert_eq!(r.query_value("expand"), Some(LOOKUP_EXPAND));
+        assert_eq!(r.query_value("excerpt"), Some("none"));
     }
 }

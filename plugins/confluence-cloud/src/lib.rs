@@ -16,7 +16,7 @@
 //!   whichever is cheaper per page: scanning the other groups in full, or one
 //!   `/user/memberof` per member (see the module docs for the call counts).
 //! - [`activity`]: `download-activity` (one CQL scan, newest first) and `lookup-activity`
-//!   (one `contributor` query per user, batched).
+//!   (`contributor in (...)` queries for up to 50 users each, per-user queries as fallback).
 //! - [`reclaim`]: `reclaim` / `restore` through `userByGroupId`.
 //! - [`api`], [`cursor`], [`errors`], [`time`], [`http`], [`model`]: request builders and
 //!   response shapes, cursor formats, error mapping, dates, HTTP types, plain records.

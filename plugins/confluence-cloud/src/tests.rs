@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::errors::SpokeError;
 use crate::http::{Http, HttpError, Method, Request, Response};
 use crate::model::*;
-use crate::{activity, cursor, groups, reclaim, subscriptions, validate};
+use crate::{activity, api, cursor, groups, reclaim, subscriptions, validate};
 
 const ALL_PROCESSES: [Process; 3] = [
     Process::DownloadSubscriptions,
@@ -25,6 +25,8 @@ type Handler = Box<dyn Fn(&Request) -> Result<Response, HttpError>>;
 struct Fake {
     handler: Handler,
     sent: RefCell<Vec<Request>>,
+    /// The size of each `send_all` batch.
+    batches: RefCell<Vec<usize>>,
 }
 
 impl Fake {
@@ -32,6 +34,7 @@ impl Fake {
         Fake {
             handler: Box::new(handler),
             sent: RefCell::new(Vec::new()),
+            batches: RefCell::new(Vec::new()),
         }
     }
     fn count(&self) -> usize {
@@ -39,6 +42,10 @@ impl Fake {
     }
     fn take(&self) -> Vec<Request> {
         std::mem::take(&mut *self.sent.borrow_mut())
+    }
+    /// The sizes of the `send_all` batches so far (and forgets them).
+    fn rounds(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.batches.borrow_mut())
     }
 }
 
@@ -49,6 +56,7 @@ impl Http for Fake {
         (self.handler)(&request)
     }
     fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        self.batches.borrow_mut().push(requests.len());
         requests.into_iter().map(|r| self.send(r)).collect()
     }
 }
@@ -85,7 +93,11 @@ fn assert_conforms(r: &Request) {
         (Method::Get, "/wiki/rest/api/search") => {
             assert!(q("cql").is_some());
             assert_eq!(q("excerpt"), Some("none"));
-            assert_eq!(q("expand"), Some("content.version"));
+            let expand = q("expand");
+            assert!(
+                expand == Some(api::SEARCH_EXPAND) || expand == Some(api::LOOKUP_EXPAND),
+                "{expand:?}"
+            );
         }
         (Method::Delete, "/wiki/rest/api/group/userByGroupId") => {
             assert!(q("groupId").is_some() && q("accountId").is_some());
@@ -524,7 +536,7 @@ fn activity_scan_pages_and_stops_at_the_cutoff() {
 }
 
 #[test]
-fn activity_lookup_maps_each_user() {
+fn activity_lookup_of_one_user_keeps_the_per_user_query() {
     let fake = Fake::new(|r| {
         let cql = r.query_value("cql").unwrap();
         assert_eq!(r.query_value("limit"), Some("1"));
@@ -549,25 +561,22 @@ fn activity_lookup_maps_each_user() {
             other => panic!("{other}"),
         }
     });
-    let users: Vec<String> = [
+    // One user per lookup: a chunk of one is asked with the per-user query.
+    let mut by = BTreeMap::new();
+    for who in [
         "self-edit",
         "other-edit",
         "old",
         "idle",
         "hidden",
         "garbled",
-        "idle",
-        " ",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = activity::lookup(&fake, SINCE, &users).unwrap();
-    assert_eq!(fake.count(), 6, "one query per distinct user");
-    let by: BTreeMap<_, _> = out
-        .into_iter()
-        .map(|a| (a.external_user_id, a.status))
-        .collect();
+    ] {
+        let asked = vec![who.to_string(), format!(" {who} "), " ".to_string()];
+        let out = activity::lookup(&fake, SINCE, &asked).unwrap();
+        assert_eq!(out.len(), 1, "one answer per distinct id");
+        by.insert(out[0].external_user_id.clone(), out[0].status.clone());
+    }
+    assert_eq!(fake.count(), 6, "one query per user");
     assert_eq!(by.len(), 6);
     assert_eq!(
         by["self-edit"],
@@ -607,6 +616,498 @@ fn activity_lookup_maps_each_user() {
     assert!(matches!(
         activity::download(&scope, SINCE, None),
         Err(SpokeError::Forbidden { missing_scope: Some(ref s), .. }) if s == "search:confluence"
+    ));
+}
+
+// ---- batched activity lookup ----------------------------------------------------------
+
+/// An RFC 3339 time, `minutes` after `SINCE`.
+fn at(minutes: i64) -> String {
+    crate::time::cql_date(SINCE + minutes * 60).replace(' ', "T") + ":00Z"
+}
+
+/// How an item's `history.contributors.publishers` is written.
+#[derive(Clone, Copy, PartialEq)]
+enum Listing {
+    /// `users` and `userAccountIds`, as Confluence writes them.
+    Both,
+    /// `userAccountIds` only.
+    AccountIds,
+    /// `users` only (`userAccountIds: null`).
+    Users,
+    /// The last author only, although others contributed.
+    AuthorOnly,
+    /// No `contributors` at all.
+    Missing,
+}
+
+/// A content item: last version by `author` at `minutes` after `SINCE`, other publishers.
+#[derive(Clone)]
+struct Item {
+    kind: &'static str,
+    author: String,
+    others: Vec<String>,
+    minutes: i64,
+    number: i64,
+    listing: Listing,
+}
+
+fn item(kind: &'static str, author: &str, others: &[&str], minutes: i64) -> Item {
+    Item {
+        kind,
+        author: author.to_string(),
+        others: others.iter().map(|o| (*o).to_string()).collect(),
+        minutes,
+        number: if others.is_empty() { 1 } else { 3 },
+        listing: Listing::Both,
+    }
+}
+
+impl Item {
+    fn contributors(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.author.as_str()).chain(self.others.iter().map(String::as_str))
+    }
+
+    fn json(&self, with_history: bool) -> Value {
+        let mut v = result(self.kind, &self.author, &at(self.minutes), self.number);
+        if !with_history {
+            return v;
+        }
+        let listed: Vec<&str> = match self.listing {
+            Listing::AuthorOnly => vec![self.author.as_str()],
+            _ => self.contributors().collect(),
+        };
+        let users: Vec<Value> = listed.iter().map(|u| user(u)).collect();
+        let publishers = match self.listing {
+            Listing::Both | Listing::AuthorOnly => {
+                json!({"users": users, "userAccountIds": listed})
+            }
+            Listing::AccountIds => json!({"userAccountIds": listed}),
+            Listing::Users => json!({"users": users, "userAccountIds": null}),
+            Listing::Missing => Value::Null,
+        };
+        let mut history = json!({"latest": true, "createdBy": user(&self.author),
+                                 "_expandable": {"lastUpdated": "", "contributors": ""}});
+        if !publishers.is_null() {
+            history["contributors"] = json!({"publishers": publishers});
+        }
+        v["content"]["history"] = history;
+        v
+    }
+}
+
+/// A site answering contributor searches over `items` (sorted newest first), with cursor
+/// paging; some ids make any query naming them fail.
+struct Site {
+    items: Vec<Item>,
+}
+
+impl Site {
+    fn new(mut items: Vec<Item>) -> Self {
+        items.sort_by_key(|it| std::cmp::Reverse(it.minutes));
+        Site { items }
+    }
+
+    fn serve(&self, r: &Request) -> Result<Response, HttpError> {
+        let cql = r.query_value("cql").unwrap();
+        let (who, rest) = cql.split_once(" and type in").unwrap();
+        assert_eq!(
+            rest,
+            " (page, blogpost, comment, attachment) and lastmodified >= \"2024-02-29 00:00\" order by lastmodified desc"
+        );
+        let wanted: Vec<&str> = who.split('"').skip(1).step_by(2).collect();
+        let batch = who.starts_with("contributor in (");
+        if batch {
+            assert_eq!(cql, activity::batch_cql(&wanted, SINCE));
+            assert_eq!(r.query_value("expand"), Some(api::LOOKUP_EXPAND));
+            assert_eq!(r.query_value("limit"), Some("200"));
+            assert!(wanted.len() > 1 && wanted.len() <= activity::MAX_BATCH_IDS);
+        } else {
+            assert_eq!(cql, activity::user_cql(wanted[0], SINCE));
+            assert_eq!(r.query_value("expand"), Some(api::SEARCH_EXPAND));
+            assert_eq!(r.query_value("limit"), Some("1"));
+        }
+        assert_eq!(
+            r.query.iter().filter(|(k, _)| k == "cql").count(),
+            1,
+            "the spoke's own parameters are not repeated from the next link"
+        );
+        for w in &wanted {
+            match *w {
+                "hidden" => return status(404, r#"{"statusCode":404,"message":"No user"}"#),
+                "rejected" => {
+                    return status(
+                        400,
+                        r#"{"statusCode":400,"data":{"errors":[{"message":{"translation":"Could not parse cql","args":[]}}]}}"#,
+                    );
+                }
+                "secret" => return status(403, r#"{"statusCode":403,"message":"Not permitted"}"#),
+                "garbled" => return status(200, "<html>"),
+                "limited" => {
+                    return Ok(Response {
+                        status: 429,
+                        headers: vec![("retry-after".into(), "30".into())],
+                        body: Vec::new(),
+                    });
+                }
+                "unscoped" => {
+                    return status(
+                        401,
+                        r#"{"code":401,"message":"Unauthorized; scope does not match"}"#,
+                    );
+                }
+                _ => {}
+            }
+        }
+        let matching: Vec<&Item> = self
+            .items
+            .iter()
+            .filter(|it| it.contributors().any(|c| wanted.contains(&c)))
+            .collect();
+        let limit: usize = r.query_value("limit").unwrap().parse().unwrap();
+        let start: usize = r
+            .query_value("cursor")
+            .map_or(0, |c| c.strip_prefix("at-").unwrap().parse().unwrap());
+        let results: Vec<Value> = matching
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|it| it.json(batch))
+            .collect();
+        let end = start + results.len();
+        let next = (end < matching.len()).then(|| {
+            format!(
+                "/rest/api/search?cql=contributor+in+%28%22x%22%29&limit={limit}&expand=content.version&excerpt=none&next=true&cursor=at-{end}"
+            )
+        });
+        ok(search_page(results, next.as_deref()))
+    }
+}
+
+fn site(items: Vec<Item>) -> Fake {
+    let site = Site::new(items);
+    Fake::new(move |r| site.serve(r))
+}
+
+fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn statuses(out: Vec<UserActivity>) -> BTreeMap<String, ActivityStatus> {
+    let n = out.len();
+    let by: BTreeMap<_, _> = out
+        .into_iter()
+        .map(|a| (a.external_user_id, a.status))
+        .collect();
+    assert_eq!(by.len(), n, "one answer per user");
+    by
+}
+
+fn seen(minutes: i64, source: &str) -> ActivityStatus {
+    ActivityStatus::Seen {
+        at: SINCE + minutes * 60,
+        source: source.into(),
+    }
+}
+
+/// The `cql` of each request, whether batched, and its cursor.
+fn searches(fake: &Fake) -> Vec<(bool, Option<String>)> {
+    fake.take()
+        .iter()
+        .map(|r| {
+            (
+                r.query_value("cql")
+                    .unwrap()
+                    .starts_with("contributor in ("),
+                r.query_value("cursor").map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn activity_batches_are_cut_by_count_and_by_length() {
+    let short = ids("u", 120);
+    let short: Vec<&str> = short.iter().map(String::as_str).collect();
+    let chunks = activity::batches(&short, SINCE);
+    let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![50, 50, 20]);
+    assert_eq!(chunks.concat(), short, "every id once, in order");
+    assert_eq!(
+        activity::batch_cql(&["a", "b\"c"], SINCE),
+        "contributor in (\"a\", \"b\\\"c\") and type in (page, blogpost, comment, attachment) and lastmodified >= \"2024-02-29 00:00\" order by lastmodified desc"
+    );
+
+    // 128-character account ids: the length bound cuts first.
+    let long: Vec<String> = (0..100).map(|i| format!("{i:0>128}")).collect();
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let chunks = activity::batches(&long, SINCE);
+    assert_eq!(chunks.concat(), long);
+    assert!(chunks.len() > 100 / activity::MAX_BATCH_IDS + 1);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let cql = activity::batch_cql(chunk, SINCE);
+        assert!(cql.len() <= activity::MAX_BATCH_CQL_BYTES, "{}", cql.len());
+        if let Some(next) = chunks.get(i + 1) {
+            // Chunks are full: the next id would not have fit.
+            let mut more = chunk.clone();
+            more.push(next[0]);
+            assert!(activity::batch_cql(&more, SINCE).len() > activity::MAX_BATCH_CQL_BYTES);
+        }
+    }
+    // An id too long to share a query is a chunk of its own, between full ones.
+    let huge = "x".repeat(activity::MAX_BATCH_CQL_BYTES);
+    let mixed = vec!["a", "b", huge.as_str(), "c"];
+    assert_eq!(
+        activity::batches(&mixed, SINCE),
+        vec![vec!["a", "b"], vec![huge.as_str()], vec!["c"]]
+    );
+}
+
+#[test]
+fn activity_lookup_batches_users_into_few_queries() {
+    // 120 users, nobody active: three queries in one round, each user asked once.
+    let fake = site(vec![item("page", "someone-else", &[], 60)]);
+    let asked = ids("u", 120);
+    let out = activity::lookup(&fake, SINCE, &asked).unwrap();
+    assert_eq!(out.len(), 120);
+    assert!(out.iter().all(|a| a.status == ActivityStatus::NoneInWindow));
+    assert_eq!(
+        out.iter()
+            .map(|a| a.external_user_id.clone())
+            .collect::<Vec<_>>(),
+        asked,
+        "answers in the order asked"
+    );
+    let sent = fake.take();
+    assert_eq!(sent.len(), 3, "ceil(120 / 50) queries");
+    let mut named = Vec::new();
+    for r in &sent {
+        let cql = r.query_value("cql").unwrap();
+        let (who, _) = cql.split_once(" and type in").unwrap();
+        named.extend(who.split('"').skip(1).step_by(2).map(str::to_string));
+    }
+    assert_eq!(named, asked);
+}
+
+#[test]
+fn activity_lookup_attributes_authors_and_contributors_from_one_page() {
+    let mut only_ids = item("page", "boss", &["via-ids"], 400);
+    only_ids.listing = Listing::AccountIds;
+    let mut only_users = item("blogpost", "boss", &["via-users"], 350);
+    only_users.listing = Listing::Users;
+    let fake = site(vec![
+        // Newest first: `both` wrote a comment late, and helped on a page earlier.
+        item("comment", "both", &[], 500),
+        item("page", "boss", &["both", "helper"], 450),
+        only_ids,
+        only_users,
+        item("attachment", "author", &[], 300),
+        item("page", "author", &[], 200),
+        // Between the CQL cutoff and `since`: outside the window.
+        item("page", "boss", &["old"], -600),
+    ]);
+    let asked = strings(&[
+        "both",
+        "helper",
+        "via-ids",
+        "via-users",
+        "author",
+        "old",
+        "absent",
+    ]);
+    let by = statuses(activity::lookup(&fake, SINCE, &asked).unwrap());
+    assert_eq!(
+        by["both"],
+        seen(500, "comment created"),
+        "newest sighting wins"
+    );
+    assert_eq!(
+        by["helper"],
+        seen(450, "contributed to a page changed since")
+    );
+    assert_eq!(
+        by["via-ids"],
+        seen(400, "contributed to a page changed since")
+    );
+    assert_eq!(
+        by["via-users"],
+        seen(350, "contributed to a blog post changed since")
+    );
+    assert_eq!(by["author"], seen(300, "attachment created"));
+    assert_eq!(by["old"], ActivityStatus::NoneInWindow);
+    assert_eq!(by["absent"], ActivityStatus::NoneInWindow);
+    assert_eq!(searches(&fake), vec![(true, None)], "one query");
+}
+
+#[test]
+fn activity_lookup_reads_further_pages_only_while_needed() {
+    // `busy` fills the first page; `late` shows up on the second.
+    let mut items: Vec<Item> = (0..200)
+        .map(|i| item("page", "busy", &[], 1_000 + i))
+        .collect();
+    items.push(item("page", "boss", &["late"], 900));
+    // `done`'s first page is full too, but names everyone in its chunk.
+    items.extend((0..201).map(|i| item("comment", "done", &["done-too"], 500 - i)));
+    // `stale`'s first page is full and has a next link, but reaches changes before `since`.
+    items.extend((0..250).map(|i| item("page", "stale", &[], 100 - i)));
+    let fake = site(items);
+
+    let by =
+        statuses(activity::lookup(&fake, SINCE, &strings(&["busy", "late", "nobody"])).unwrap());
+    assert_eq!(by["busy"], seen(1_199, "page created"));
+    assert_eq!(by["late"], seen(900, "contributed to a page changed since"));
+    assert_eq!(by["nobody"], ActivityStatus::NoneInWindow);
+    // A second page for `late`, and no third: it would only hold older items.
+    assert_eq!(
+        searches(&fake),
+        vec![(true, None), (true, Some("at-200".into()))]
+    );
+
+    let by = statuses(activity::lookup(&fake, SINCE, &strings(&["done", "done-too"])).unwrap());
+    assert_eq!(by["done"], seen(500, "comment updated"));
+    assert_eq!(
+        by["done-too"],
+        seen(500, "contributed to a comment changed since")
+    );
+    assert_eq!(searches(&fake), vec![(true, None)], "everyone attributed");
+
+    let by = statuses(activity::lookup(&fake, SINCE, &strings(&["stale", "lazy"])).unwrap());
+    assert_eq!(by["stale"], seen(100, "page created"));
+    assert_eq!(by["lazy"], ActivityStatus::NoneInWindow);
+    assert_eq!(
+        searches(&fake),
+        vec![(true, None)],
+        "the window is read to its end"
+    );
+    fake.rounds();
+
+    // Together: the first pages of all chunks in one round, follow-ups in the next.
+    let asked: Vec<String> = strings(&["busy", "late", "nobody"])
+        .into_iter()
+        .chain((0..47).map(|i| format!("a{i}")))
+        .chain(strings(&["stale", "lazy"]))
+        .collect();
+    let by = statuses(activity::lookup(&fake, SINCE, &asked).unwrap());
+    assert_eq!(by["late"], seen(900, "contributed to a page changed since"));
+    assert_eq!(by["stale"], seen(100, "page created"));
+    assert_eq!(fake.rounds(), vec![2, 1]);
+}
+
+#[test]
+fn activity_lookup_stops_paging_after_the_cap_and_asks_the_rest_one_by_one() {
+    let pages = activity::MAX_BATCH_PAGES as i64 + 2;
+    let mut items: Vec<Item> = (0..200 * pages)
+        .map(|i| item("page", "busy", &[], 10_000 + i))
+        .collect();
+    items.push(item("page", "boss", &["late"], 9_000));
+    let fake = site(items);
+    let by = statuses(activity::lookup(&fake, SINCE, &strings(&["busy", "late", "idle"])).unwrap());
+    assert_eq!(
+        by["late"],
+        seen(9_000, "contributed to a page changed since")
+    );
+    assert_eq!(by["idle"], ActivityStatus::NoneInWindow);
+    let sent = searches(&fake);
+    assert_eq!(sent.len(), activity::MAX_BATCH_PAGES + 2);
+    assert!(
+        sent[..activity::MAX_BATCH_PAGES]
+            .iter()
+            .all(|(batch, _)| *batch)
+    );
+    assert!(
+        sent[activity::MAX_BATCH_PAGES..]
+            .iter()
+            .all(|(batch, _)| !*batch)
+    );
+}
+
+#[test]
+fn activity_lookup_falls_back_per_user_when_contributors_are_unreadable() {
+    for broken in [Listing::Missing, Listing::AuthorOnly] {
+        let mut unreadable = item("page", "boss", &["quiet", "shy"], 300);
+        unreadable.listing = broken;
+        let fake = site(vec![
+            item("page", "early", &[], 400),
+            unreadable,
+            item("comment", "shy", &[], 200),
+        ]);
+        let by = statuses(
+            activity::lookup(&fake, SINCE, &strings(&["early", "quiet", "shy", "idle"])).unwrap(),
+        );
+        assert_eq!(
+            by["early"],
+            seen(400, "page created"),
+            "kept from the batch"
+        );
+        assert_eq!(
+            by["quiet"],
+            seen(300, "contributed to a page changed since")
+        );
+        assert_eq!(by["shy"], seen(300, "contributed to a page changed since"));
+        assert_eq!(by["idle"], ActivityStatus::NoneInWindow);
+        // The batch, then one query for each member it left unattributed, together.
+        assert_eq!(
+            searches(&fake),
+            vec![(true, None), (false, None), (false, None), (false, None)]
+        );
+        assert_eq!(fake.rounds(), vec![1, 3]);
+    }
+}
+
+#[test]
+fn activity_lookup_falls_back_per_user_when_a_chunk_request_fails() {
+    let items = vec![item("page", "active", &[], 300)];
+    for bad in ["hidden", "rejected", "secret", "garbled"] {
+        let fake = site(items.clone());
+        let by =
+            statuses(activity::lookup(&fake, SINCE, &strings(&[bad, "active", "idle"])).unwrap());
+        assert!(
+            matches!(by[bad], ActivityStatus::Unknown(_)),
+            "{bad}: {:?}",
+            by[bad]
+        );
+        assert_eq!(by["active"], seen(300, "page created"), "{bad}");
+        assert_eq!(by["idle"], ActivityStatus::NoneInWindow, "{bad}");
+        assert_eq!(
+            searches(&fake),
+            vec![(true, None), (false, None), (false, None), (false, None)],
+            "{bad}"
+        );
+    }
+    // A bad chunk does not touch the others.
+    let fake = site(items.clone());
+    let mut asked = ids("u", 50);
+    asked[7] = "hidden".into();
+    asked.push("active".into());
+    asked.push("idle".into());
+    let by = statuses(activity::lookup(&fake, SINCE, &asked).unwrap());
+    assert!(matches!(by["hidden"], ActivityStatus::Unknown(_)));
+    assert_eq!(by["active"], seen(300, "page created"));
+    assert_eq!(
+        fake.count(),
+        2 + 50,
+        "two chunks, then the bad one's members"
+    );
+    assert_eq!(fake.rounds(), vec![2, 50]);
+
+    // Errors about the whole call still fail it.
+    let fake = site(items.clone());
+    assert!(matches!(
+        activity::lookup(&fake, SINCE, &strings(&["limited", "active"])),
+        Err(SpokeError::RateLimited {
+            retry_after_seconds: Some(30),
+            ..
+        })
+    ));
+    let fake = site(items);
+    assert!(matches!(
+        activity::lookup(&fake, SINCE, &strings(&["unscoped", "active"])),
+        Err(SpokeError::Forbidden { missing_scope: Some(ref s), .. }) if s == "search:confluence"
+    ));
+    let down = Fake::new(|_| Err(HttpError::Timeout));
+    assert!(matches!(
+        activity::lookup(&down, SINCE, &strings(&["a", "b"])),
+        Err(SpokeError::Transient(_))
     ));
 }
 

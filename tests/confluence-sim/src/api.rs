@@ -751,7 +751,9 @@ pub(crate) async fn search(
                 ex.history = true;
                 ex.history_last_updated = true;
             }
-            "content.history.contributors.publishers" | "content.history.contributors" => {
+            "content.history.contributors.publishers.users"
+            | "content.history.contributors.publishers"
+            | "content.history.contributors" => {
                 ex.history = true;
                 ex.history_contributors = true;
             }

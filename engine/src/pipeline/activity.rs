@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::store::{WriteError, WriteTx};
 
+use super::prefetch::Prefetch;
 use super::{
     PageFault, PageSource, Pipeline, PipelineError, Run, check_cursor, check_id, first_duplicate,
 };
@@ -45,9 +46,18 @@ impl Pipeline<'_> {
         let full = self.store.read()?.watermark(profile, PROCESS)?.is_none();
         let since = run.checkpoint.since;
 
+        let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let page = match source.activity(since, cursor.as_deref()).await {
+            let fetched = match ahead.take() {
+                Some(p) => p.take(cursor.as_deref()).await,
+                None => None,
+            };
+            let fetched = match fetched {
+                Some(page) => page,
+                None => source.activity(since, cursor.as_deref()).await,
+            };
+            let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
                     let err = run.fault(super::call_fault(e));
@@ -60,8 +70,14 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
+            if let Some(next) = page.next_cursor.clone() {
+                let at = next.clone();
+                let fetch = async move { source.activity(since, Some(&at)).await };
+                ahead = Some(Prefetch::start(next, fetch).await);
+            }
             run.sync_counts(source.counts());
-            self.store.write(|tx| {
+            let durable = run.durability.next_is_durable();
+            self.store.write_deferred(durable, |tx| {
                 let upserted = write_activities(tx, &run, &page.activities, since)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
@@ -76,7 +92,7 @@ impl Pipeline<'_> {
                 }
                 self.save_progress(tx, &run)
             })?;
-            self.committed(&run)?;
+            self.committed(&mut run, durable)?;
         }
 
         while let RunPhase::Lookup { after } = run.checkpoint.phase.clone() {
@@ -126,7 +142,8 @@ impl Pipeline<'_> {
                 }
             }
             run.sync_counts(source.counts());
-            self.store.write(|tx| {
+            let durable = run.durability.next_is_durable();
+            self.store.write_deferred(durable, |tx| {
                 let upserted = write_activities(tx, &run, &all, since)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
@@ -141,7 +158,7 @@ impl Pipeline<'_> {
                 };
                 self.save_progress(tx, &run)
             })?;
-            self.committed(&run)?;
+            self.committed(&mut run, durable)?;
         }
 
         let started = self

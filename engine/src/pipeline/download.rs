@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::store::{WriteError, WriteTx};
 
+use super::prefetch::Prefetch;
 use super::{
     PageFault, PageSource, Pipeline, PipelineError, Run, SourceInfo, check_cursor, check_id,
     first_duplicate,
@@ -29,9 +30,18 @@ impl Pipeline<'_> {
         profile: &str,
     ) -> Result<JobResult, PipelineError> {
         let mut run = self.begin(source, profile, PROCESS, |_| Ok(0))?;
+        let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let page = match source.subscriptions(cursor.as_deref()).await {
+            let fetched = match ahead.take() {
+                Some(p) => p.take(cursor.as_deref()).await,
+                None => None,
+            };
+            let fetched = match fetched {
+                Some(page) => page,
+                None => source.subscriptions(cursor.as_deref()).await,
+            };
+            let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
                     let err = run.fault(super::call_fault(e));
@@ -42,9 +52,15 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
+            if let Some(next) = page.next_cursor.clone() {
+                let at = next.clone();
+                let fetch = async move { source.subscriptions(Some(&at)).await };
+                ahead = Some(Prefetch::start(next, fetch).await);
+            }
             run.sync_counts(source.counts());
             let now = self.clock.now();
-            let written = self.store.write(|tx| {
+            let durable = run.durability.next_is_durable();
+            let written = self.store.write_deferred(durable, |tx| {
                 let upserted = write_page(tx, source.info(), &run, &page, now)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
@@ -77,7 +93,7 @@ impl Pipeline<'_> {
                 }
                 Err(PageWriteError::Store(e)) => return Err(e.into()),
             }
-            self.committed(&run)?;
+            self.committed(&mut run, durable)?;
         }
         let spoke_id = source.info().spoke_id.clone();
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());

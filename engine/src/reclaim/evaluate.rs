@@ -44,6 +44,33 @@ pub fn staleness(
     now: EpochSeconds,
     quiet_since: Option<EpochSeconds>,
 ) -> Option<Stale> {
+    let last_activity = stale_since(subscription, activity, rule, now, quiet_since)?;
+    let reason = match last_activity {
+        Some(at) => format!(
+            "no activity since {} (threshold {} days)",
+            format_utc(at),
+            rule.inactivity_days
+        ),
+        None => format!(
+            "no activity recorded (threshold {} days)",
+            rule.inactivity_days
+        ),
+    };
+    Some(Stale {
+        last_activity,
+        reason,
+    })
+}
+
+/// [`staleness`] without the words: `Some(last activity)` when the seat is unused, where the
+/// last activity is `None` for "none recorded". Reconciliation asks this of every seat.
+pub fn stale_since(
+    subscription: &Subscription,
+    activity: Option<&UserActivityRecord>,
+    rule: &ReclamationRule,
+    now: EpochSeconds,
+    quiet_since: Option<EpochSeconds>,
+) -> Option<Option<EpochSeconds>> {
     let cutoff = now - i64::from(rule.inactivity_days) * DAY;
     if subscription.granted_at.is_some_and(|g| g > cutoff)
         || quiet_since.is_some_and(|q| q > cutoff)
@@ -53,22 +80,9 @@ pub fn staleness(
     let record = activity?;
     match record.last_activity {
         Some(at) if at > cutoff => None,
-        Some(at) => Some(Stale {
-            last_activity: Some(at),
-            reason: format!(
-                "no activity since {} (threshold {} days)",
-                format_utc(at),
-                rule.inactivity_days
-            ),
-        }),
+        Some(at) => Some(Some(at)),
         None => match record.state {
-            ActivityState::NoneInWindow if rule.include_no_activity => Some(Stale {
-                last_activity: None,
-                reason: format!(
-                    "no activity recorded (threshold {} days)",
-                    rule.inactivity_days
-                ),
-            }),
+            ActivityState::NoneInWindow if rule.include_no_activity => Some(None),
             _ => None,
         },
     }
@@ -120,11 +134,11 @@ pub fn ensure_rules(
     profile: &str,
     now: EpochSeconds,
 ) -> Result<Vec<ReclamationRule>, WriteError> {
-    let mut models: BTreeSet<String> = tx
-        .profile_subscriptions(profile)?
-        .into_iter()
-        .filter_map(|s| s.model)
-        .collect();
+    let mut models: BTreeSet<String> = BTreeSet::new();
+    tx.for_each_profile_subscription(profile, |_, s| {
+        models.extend(s.model);
+        Ok::<_, WriteError>(())
+    })?;
     for id in tx.all_identifiers()? {
         if id.profiles.iter().any(|p| p == profile)
             && let Some(m) = id.model
@@ -186,7 +200,8 @@ pub fn identify(
         }
     }
     let mut rules: BTreeMap<String, Option<ReclamationRule>> = BTreeMap::new();
-    for sub in tx.profile_subscriptions(&profile.name)? {
+    // Streamed: a large tenant's subscriptions are never all in memory at once.
+    tx.for_each_profile_subscription(&profile.name, |_, sub| -> Result<(), WriteError> {
         let seat = (sub.external_user_id.clone(), sub.identifier.clone());
         let candidate = open.remove(&seat);
         if !sub.active {
@@ -202,10 +217,10 @@ pub fn identify(
                 tx.put_candidate(&c)?;
                 summary.skipped.push(c.id);
             }
-            continue;
+            return Ok(());
         }
         let Some(model) = sub.model.clone() else {
-            continue;
+            return Ok(());
         };
         let rule = match rules.get(&model) {
             Some(r) => r.clone(),
@@ -216,7 +231,7 @@ pub fn identify(
             }
         };
         let Some(rule) = rule.filter(|r| r.active) else {
-            continue;
+            return Ok(());
         };
         let excluded = reclamation_exclusion(&profile.spoke_id, &sub, &rule, &exclusions);
         if excluded.is_some() {
@@ -263,17 +278,17 @@ pub fn identify(
                 .map_err(invalid)?;
                 summary.ready_again.push(c.id);
             } else {
-                continue;
+                return Ok(());
             }
             tx.put_candidate(&c)?;
-            continue;
+            return Ok(());
         }
         if excluded.is_some() {
-            continue;
+            return Ok(());
         }
         let quiet = last_closed.get(&seat).copied();
         let Some(stale) = staleness(&sub, activity.as_ref(), &rule, now, quiet) else {
-            continue;
+            return Ok(());
         };
         let first = if rule.notify_user && sub.email.is_none() {
             CandidateState::AttentionRequired(NO_USER_TO_NOTIFY.into())
@@ -294,7 +309,8 @@ pub fn identify(
         });
         tx.put_candidate(&c)?;
         summary.created.push(id);
-    }
+        Ok(())
+        })?;
     // Open candidates whose seat is gone altogether.
     for (_, mut c) in open {
         state::transition(

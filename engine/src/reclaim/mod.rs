@@ -15,7 +15,9 @@ pub mod seats;
 pub mod state;
 pub mod undo;
 
-pub use evaluate::{IdentifySummary, close_for_deleted_profile, ensure_rules, identify, staleness};
+pub use evaluate::{
+    IdentifySummary, close_for_deleted_profile, ensure_rules, identify, stale_since, staleness,
+};
 pub use flow::{answer, decide};
 pub use notify::{LogNotifier, Notice, NoticeKind, Notifier, NotifyError, WebhookNotifier};
 pub use run::{

@@ -239,11 +239,11 @@ impl<'a> Reclaimer<'a> {
         let tx = self.store.begin_write()?;
         let identify = evaluate::identify(&tx, &profile, now)?;
         let candidates = tx.candidates(&profile.name)?;
-        let active_seats = tx
-            .profile_subscriptions(&profile.name)?
-            .iter()
-            .filter(|s| s.active)
-            .count() as u64;
+        let mut active_seats = 0u64;
+        tx.for_each_profile_subscription(&profile.name, |_, s| {
+            active_seats += u64::from(s.active);
+            Ok::<_, WriteError>(())
+        })?;
         let mut rules: BTreeMap<String, ReclamationRule> = BTreeMap::new();
         for c in &candidates {
             if !rules.contains_key(&c.model)
@@ -344,7 +344,7 @@ impl<'a> Reclaimer<'a> {
                 continue;
             }
             let rule = &rules[&c.model];
-            let (outcome, called) = self.reclaim_one(seats, &profile, c.id, rule, now).await?;
+            let (outcome, called) = self.reclaim_one(seats, &profile, &c, rule, now).await?;
             if called {
                 report.write_calls += 1;
             }
@@ -417,15 +417,22 @@ impl<'a> Reclaimer<'a> {
         &self,
         seats: &S,
         profile: &IntegrationProfile,
-        id: u64,
+        planned: &RemovalCandidate,
         rule: &ReclamationRule,
         now: EpochSeconds,
     ) -> Result<(ActionOutcome, bool), ReclaimError> {
         let actor = self.options.actor.as_str();
+        let id = planned.id;
         let (mut c, sub, exclusions) = {
             let read = self.store.read()?;
+            // Re-read by key: the plan's copy may be stale, and a scan by id costs the table.
             let c = read
-                .candidate(id)?
+                .candidate_at(
+                    &planned.profile,
+                    &planned.external_user_id,
+                    &planned.identifier,
+                    id,
+                )?
                 .ok_or(ReclaimError::UnknownCandidate(id))?;
             let sub = read.subscription(&profile.name, &c.external_user_id, &c.identifier)?;
             let exclusions: Vec<_> = read

@@ -11,7 +11,7 @@ use crate::model::{
     UserActivityRecord,
 };
 use crate::pipeline::Clock;
-use crate::reclaim::staleness;
+use crate::reclaim::stale_since;
 use crate::store::{ReadError, Store, WriteError};
 
 /// A reconciliation run failed.
@@ -34,16 +34,19 @@ pub fn seat_facts(
     exclusions: &[ExclusionRule],
     now: EpochSeconds,
 ) -> SeatFacts {
-    let mut ids = vec![subscription.external_user_id.as_str()];
-    if let Some(email) = &subscription.email {
-        ids.push(email);
-    }
+    let license_excluded = !exclusions.is_empty() && {
+        let mut ids = vec![subscription.external_user_id.as_str()];
+        if let Some(email) = &subscription.email {
+            ids.push(email);
+        }
+        exclusions.iter().any(|x| {
+            x.scope.covers_license() && x.matches(spoke_id, &subscription.identifier, &ids)
+        })
+    };
     SeatFacts {
         user: format!("{spoke_id}\0{}", subscription.external_user_id),
-        license_excluded: exclusions.iter().any(|x| {
-            x.scope.covers_license() && x.matches(spoke_id, &subscription.identifier, &ids)
-        }),
-        inactive: staleness(subscription, activity, rule, now, None).is_some(),
+        license_excluded,
+        inactive: stale_since(subscription, activity, rule, now, None).is_some(),
     }
 }
 
@@ -69,15 +72,10 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
 
     let mut seats: BTreeMap<String, Vec<SeatFacts>> = BTreeMap::new();
     for profile in read.profiles()? {
-        // One scan of the profile's activity instead of one point lookup per seat; the seats
-        // are judged as they stream past, never collected.
-        let activity: HashMap<String, UserActivityRecord> = read
-            .activities(&profile.name)?
-            .into_iter()
-            .map(|a| (a.external_user_id.clone(), a))
-            .collect();
+        // One pass over the seats joined with their holders' activity; the seats are judged
+        // as they stream past, never collected.
         let mut profile_rules: HashMap<String, ReclamationRule> = HashMap::new();
-        read.for_each_subscription(&profile.name, |s| {
+        read.for_each_subscription_with_activity(&profile.name, |s, activity| {
             let Some(model) = s.model.as_deref().filter(|_| s.active) else {
                 return;
             };
@@ -91,7 +89,7 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
             let facts = seat_facts(
                 &profile.spoke_id,
                 &s,
-                activity.get(&s.external_user_id),
+                activity,
                 &profile_rules[model],
                 &exclusions,
                 now,

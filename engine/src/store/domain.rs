@@ -13,7 +13,7 @@ use super::{
 };
 use crate::model::{
     AuditEntry, Entitlement, ExclusionRule, LicenseCostOverride, ReclamationRule,
-    ReconciliationResult, RemovalCandidate, Subscription, SubscriptionIdentifier,
+    ReconciliationResult, RemovalCandidate, SubscriptionIdentifier,
 };
 
 fn candidate_key(c: &RemovalCandidate) -> Result<String, WriteError> {
@@ -75,11 +75,6 @@ impl WriteTx {
     /// Removes an exclusion rule; whether it existed.
     pub fn delete_exclusion(&self, id: &str) -> Result<bool, WriteError> {
         self.delete(EXCLUSION_RULES, &write_key(&[id])?)
-    }
-
-    /// All of a profile's subscriptions, in key order.
-    pub fn profile_subscriptions(&self, profile: &str) -> Result<Vec<Subscription>, WriteError> {
-        self.all_in(SUBSCRIPTIONS, &[profile])
     }
 
     /// All subscription identifiers.
@@ -184,7 +179,22 @@ impl ReadTx {
         Ok(all)
     }
 
-    /// A removal candidate by id.
+    /// A removal candidate by its full key (profile, user, identifier, id): one lookup, where
+    /// `candidate` scans.
+    pub fn candidate_at(
+        &self,
+        profile: &str,
+        external_user_id: &str,
+        identifier: &str,
+        id: u64,
+    ) -> Result<Option<RemovalCandidate>, ReadError> {
+        match key(&[profile, external_user_id, identifier, &format!("{id:020}")]) {
+            Some(k) => self.get(REMOVAL_CANDIDATES, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// A removal candidate by id (scans the candidates).
     pub fn candidate(&self, id: u64) -> Result<Option<RemovalCandidate>, ReadError> {
         let all: Vec<RemovalCandidate> = self.all(REMOVAL_CANDIDATES, &[])?;
         Ok(all.into_iter().find(|c| c.id == id))

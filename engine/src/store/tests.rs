@@ -398,3 +398,78 @@ fn version_1_scheduled_jobs_migrate_to_cron_schedules() {
     let weekly = read.scheduled_job("weekly").unwrap().unwrap();
     assert_eq!(weekly.schedule, crate::daemon::schedule::DEFAULT_WEEKLY);
 }
+
+#[test]
+fn subscriptions_stream_joined_with_their_holders_activity() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    let activity = |profile: &str, user: &str, at: i64| UserActivityRecord {
+        profile: profile.into(),
+        external_user_id: user.into(),
+        last_activity: Some(at),
+        source: None,
+        state: ActivityState::Seen,
+    };
+    store
+        .write(|tx| {
+            // "ab" sorts before "abc", and "abc" has two identifiers; "b" has no record; "zz"
+            // has a record but no seat; another profile's rows never join.
+            for s in [
+                sub("p", "ab", "x"),
+                sub("p", "abc", "x"),
+                sub("p", "abc", "y"),
+                sub("p", "b", "x"),
+                sub("q", "b", "x"),
+            ] {
+                tx.put_subscription(&s)?;
+            }
+            for a in [
+                activity("p", "a", 1),
+                activity("p", "ab", 2),
+                activity("p", "abc", 3),
+                activity("p", "zz", 4),
+                activity("q", "b", 5),
+            ] {
+                tx.put_activity(&a)?;
+            }
+            Ok::<_, WriteError>(())
+        })
+        .unwrap();
+    let read = store.read().unwrap();
+    let mut joined = Vec::new();
+    read.for_each_subscription_with_activity("p", |s, a| {
+        joined.push((
+            s.external_user_id,
+            s.identifier,
+            a.and_then(|a| a.last_activity),
+        ));
+    })
+    .unwrap();
+    let expect = |u: &str, i: &str, at: Option<i64>| (u.to_string(), i.to_string(), at);
+    assert_eq!(
+        joined,
+        vec![
+            expect("ab", "x", Some(2)),
+            expect("abc", "x", Some(3)),
+            expect("abc", "y", Some(3)),
+            expect("b", "x", None),
+        ]
+    );
+}
+
+#[test]
+fn a_deferred_commit_is_visible_at_once_and_durable_after_close() {
+    let (_dir, path) = temp();
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write_deferred(false, |tx| tx.put_subscription(&sub("p", "u1", "x")))
+            .unwrap();
+        let read = store.read().unwrap();
+        assert!(read.subscription("p", "u1", "x").unwrap().is_some());
+    }
+    // Closing the store made the non-durable commit durable.
+    let store = Store::open(&path).unwrap();
+    let read = store.read().unwrap();
+    assert!(read.subscription("p", "u1", "x").unwrap().is_some());
+}

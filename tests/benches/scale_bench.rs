@@ -67,6 +67,9 @@ struct Args {
     /// Internal: measure one cell; the JSON of a `Target`.
     #[arg(long, hide = true)]
     measure: Option<String>,
+    /// Internal: fetch the raw floor of one cell; the JSON of a `Target`.
+    #[arg(long, hide = true)]
+    floor: Option<String>,
     /// Internal: time reconciliation only.
     #[arg(long, hide = true)]
     reconcile_only: bool,
@@ -87,6 +90,9 @@ struct Target {
     latency_ms: u64,
     #[serde(default)]
     reclaim_max: u64,
+    /// The raw floor, fetched by its own child before sam's is measured.
+    #[serde(default)]
+    floor: Option<Floor>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -100,6 +106,9 @@ struct Phase {
     import_calls: u64,
     guest_ms: f64,
     host_ms: f64,
+    /// Peak RSS while the phase ran (VmHWM, reset before it).
+    #[serde(default)]
+    peak_rss_mib: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -128,6 +137,9 @@ struct Cell {
     floor: Floor,
     download_vs_floor: f64,
     activity_vs_floor: f64,
+    /// The per-user part of activity: the lookups after the scan's last page.
+    #[serde(default)]
+    lookup_ms: f64,
     peak_rss_mib: f64,
     db_mib: f64,
     process: String,
@@ -163,6 +175,13 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The peak RSS since the last call, in MiB, then resets the peak (Linux `clear_refs` 5).
+fn phase_peak_mib() -> f64 {
+    let peak = status_kib_to_mib(status_kib("VmHWM:"));
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    peak
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -182,6 +201,12 @@ fn main() -> Result<(), BoxError> {
         .build()?;
     if args.serve_sim {
         return runtime.block_on(serve_sim(args.users.first().copied().unwrap_or(10_000)));
+    }
+    if let Some(target) = &args.floor {
+        let target: Target = serde_json::from_str(target)?;
+        let floor = runtime.block_on(floor_child(target))?;
+        println!("{}", serde_json::to_string(&floor)?);
+        return Ok(());
     }
     if let Some(target) = &args.measure {
         let target: Target = serde_json::from_str(target)?;
@@ -215,6 +240,16 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
             let mut target = sim.target.clone();
             target.latency_ms = latency;
             target.reclaim_max = args.reclaim_max;
+            // The raw floor in a process of its own (its buffers would count in sam's RSS).
+            let floor = child_json(&exe, "--floor", &target);
+            let floor = match floor {
+                Ok(f) => f,
+                Err(e) => {
+                    sim.stop();
+                    return Err(e);
+                }
+            };
+            target.floor = Some(floor);
             let out = Command::new(&exe)
                 .arg("--measure")
                 .arg(serde_json::to_string(&target)?)
@@ -267,6 +302,26 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Runs this binary with `flag <target JSON>` and reads the JSON of its last stdout line.
+fn child_json<T: serde::de::DeserializeOwned>(
+    exe: &Path,
+    flag: &str,
+    target: &Target,
+) -> Result<T, BoxError> {
+    let out = Command::new(exe)
+        .arg(flag)
+        .arg(serde_json::to_string(target)?)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("{flag} child failed: {}", out.status).into());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    Ok(serde_json::from_str(
+        line.lines().last().unwrap_or_default(),
+    )?)
+}
+
 fn workspace_target() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -313,6 +368,16 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
             c.floor.scan_ms, c.floor.lookup_ms, c.activity_vs_floor
         )
     });
+    row(
+        "activity: per-user lookups: wall (µs per unseen member)",
+        &|c| {
+            format!(
+                "{:.0} ms ({:.1} µs)",
+                c.lookup_ms,
+                c.lookup_ms * 1000.0 / c.floor.unseen.max(1) as f64
+            )
+        },
+    );
     row("activity: changed items, unseen members", &|c| {
         format!("{}, {}", c.floor.changed_items, c.floor.unseen)
     });
@@ -353,6 +418,19 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
     row("peak RSS (sam process)", &|c| {
         format!("{:.1} MiB", c.peak_rss_mib)
     });
+    row(
+        "peak RSS by phase: download / activity / reclaim dry / reclaim / reconcile",
+        &|c| {
+            format!(
+                "{:.0} / {:.0} / {:.0} / {:.0} / {:.0} MiB",
+                c.download.peak_rss_mib,
+                c.activity.peak_rss_mib,
+                c.reclaim_dry.peak_rss_mib,
+                c.reclaim.peak_rss_mib,
+                c.reconcile.peak_rss_mib
+            )
+        },
+    );
     row("database size", &|c| format!("{:.1} MiB", c.db_mib));
     let mut out = t.to_string();
     // Growth from the smallest to the largest size, per latency.
@@ -387,12 +465,15 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
             && a.latency_ms != b.latency_ms
         {
             growth.push(format!(
-                "{size} users, {} -> {} ms per call: activity {:.0} -> {:.0} µs per user (x{:.2}), download x{:.2}",
+                "{size} users, {} -> {} ms per call: activity {:.0} -> {:.0} µs per user (x{:.2}), per-user lookups {:.0} -> {:.0} ms (x{:.2}), download x{:.2}",
                 a.latency_ms,
                 b.latency_ms,
                 a.activity.wall_ms * 1000.0 / size as f64,
                 b.activity.wall_ms * 1000.0 / size as f64,
                 ratio(b.activity.wall_ms, a.activity.wall_ms),
+                a.lookup_ms,
+                b.lookup_ms,
+                ratio(b.lookup_ms, a.lookup_ms),
                 ratio(b.download.wall_ms, a.download.wall_ms),
             ));
         }
@@ -482,6 +563,7 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         startup_ms: sim.startup_time().as_millis() as u64,
         latency_ms: 0,
         reclaim_max: 0,
+        floor: None,
     };
     println!("{}", serde_json::to_string(&target)?);
     let mut lines =
@@ -522,7 +604,35 @@ fn phase_of(
         import_calls: after.import_calls - before.import_calls,
         guest_ms: ms(export.saturating_sub(import)),
         host_ms: ms(wall.saturating_sub(export.saturating_sub(import))),
+        peak_rss_mib: 0.0,
     }
+}
+
+/// The raw floor of one cell, on the untouched tenant, at the gate's default concurrency and
+/// the spoke's activity window.
+async fn floor_child(target: Target) -> Result<Floor, BoxError> {
+    let host = SpokeHost::new(HostOptions {
+        cache_dir: Some(workspace_target().join("scale-bench-cache")),
+        ..HostOptions::default()
+    })?;
+    let concurrency = host.gate().policy().max_concurrency;
+    let spoke: LoadedSpoke = host.load_file(sam_tests::confluence_spoke_wasm()).await?;
+    let since = now_secs() - i64::from(spoke.manifest().activity_lookback_days) * DAY;
+    raw_floor(&target, concurrency, since).await
+}
+
+/// Records when each page of a run committed (the bench's only use of the progress seam).
+#[derive(Default)]
+struct PageTimes(std::sync::Mutex<Vec<Instant>>);
+
+impl sam_engine::pipeline::Progress for PageTimes {
+    fn begin(&self, _: &str, _: sam_engine::model::ProcessKind, _: u64, _: Option<u64>) {}
+    fn page(&self, _: u64, _: u64) {
+        if let Ok(mut times) = self.0.lock() {
+            times.push(Instant::now());
+        }
+    }
+    fn end(&self, _: &sam_engine::model::JobResult) {}
 }
 
 async fn measure(target: Target) -> Result<Cell, BoxError> {
@@ -532,12 +642,8 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         cache_dir: Some(cache),
         ..HostOptions::default()
     })?;
-    let concurrency = host.gate().policy().max_concurrency;
     let spoke: LoadedSpoke = host.load_file(sam_tests::confluence_spoke_wasm()).await?;
-    // The raw floor first, on the untouched tenant; then the peak RSS is reset so it is sam's.
-    let since = now_secs() - i64::from(spoke.manifest().activity_lookback_days) * DAY;
-    let floor = raw_floor(&target, concurrency, since).await?;
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let floor = target.floor.clone().unwrap_or_default();
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.redb");
     let store = Store::open(&db)?;
@@ -578,7 +684,8 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         Arc::new(StaticToken::new(target.token.clone())),
     )?;
     let source = SpokeSource::new(spoke.clone(), session.clone(), config.clone());
-    let pipeline = Pipeline::new(&store);
+    let page_times = PageTimes::default();
+    let pipeline = Pipeline::new(&store).progress(&page_times);
     let members = target.members;
 
     // Download.
@@ -586,14 +693,28 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     let job = pipeline.download_subscriptions(&source, "bench").await?;
     let wall = t.elapsed();
     let min = members.div_ceil(PAGE).max(1);
-    let download = phase_of(wall, members, job.api_calls, min, c0, spoke.call_times());
+    let mut download = phase_of(wall, members, job.api_calls, min, c0, spoke.call_times());
+    download.peak_rss_mib = phase_peak_mib();
 
     // Activity.
     let (c0, t) = (spoke.call_times(), Instant::now());
+    if let Ok(mut times) = page_times.0.lock() {
+        times.clear();
+    }
     let job = pipeline.download_activity(&source, "bench").await?;
     let activity_wall = t.elapsed();
+    // The scan's pages come first; the lookups run from its last page to the end.
+    let scan_pages = job.api_calls.min(floor.scan_calls) as usize;
+    let scan_end = page_times
+        .0
+        .lock()
+        .ok()
+        .and_then(|times| times.get(scan_pages.saturating_sub(1)).copied())
+        .unwrap_or(t);
+    let lookup_ms = ms(activity_wall.saturating_sub(scan_end.saturating_duration_since(t)));
     let activity_calls = job.api_calls;
     let c1 = spoke.call_times();
+    let activity_peak = phase_peak_mib();
 
     // Reclaim, dry run then real within the cap.
     let seats = SpokeSeats::new(spoke.clone(), session.clone(), config.clone());
@@ -606,7 +727,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         })
         .run(&seats, "bench")
         .await?;
-    let reclaim_dry = phase_of(
+    let mut reclaim_dry = phase_of(
         t.elapsed(),
         members,
         dry.api_calls,
@@ -614,6 +735,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         c2,
         spoke.call_times(),
     );
+    reclaim_dry.peak_rss_mib = phase_peak_mib();
     let (c3, t) = (spoke.call_times(), Instant::now());
     let report = Reclaimer::new(&store)
         .options(ReclaimOptions {
@@ -631,7 +753,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     let rechecks = report.outcomes.len() as u64;
     let spoke_calls = report.api_calls.saturating_sub(rechecks);
     let deletes = spoke_calls.saturating_sub(report.write_calls);
-    let reclaim = phase_of(
+    let mut reclaim = phase_of(
         wall,
         report.reclaimed,
         deletes,
@@ -639,6 +761,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         c3,
         spoke.call_times(),
     );
+    reclaim.peak_rss_mib = phase_peak_mib();
     let reclaim_detail = ReclaimDetail {
         candidates: (dry.to_reclaim.len() + dry.deferred_by_cap.len()) as u64,
         reclaimed: report.reclaimed,
@@ -650,7 +773,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     // Reconcile.
     let t = Instant::now();
     sam_engine::reconcile::run(&store, &SystemClock)?;
-    let reconcile = phase_of(
+    let mut reconcile = phase_of(
         t.elapsed(),
         members,
         0,
@@ -658,18 +781,25 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         CallTimes::default(),
         CallTimes::default(),
     );
-    let peak = status_kib("VmHWM:");
+    reconcile.peak_rss_mib = phase_peak_mib();
+    let phases = [&download, &reclaim_dry, &reclaim, &reconcile];
+    let peak_mib = phases
+        .iter()
+        .map(|p| p.peak_rss_mib)
+        .fold(activity_peak, f64::max);
     drop(store);
     let db_size = std::fs::metadata(&db)?.len();
 
     let min_activity = floor.changed_items.div_ceil(PAGE).max(1) + floor.unseen;
-    let activity = phase_of(activity_wall, members, activity_calls, min_activity, c0, c1);
+    let mut activity = phase_of(activity_wall, members, activity_calls, min_activity, c0, c1);
+    activity.peak_rss_mib = activity_peak;
     Ok(Cell {
         users: target.users,
         latency_ms: target.latency_ms,
         members,
         download_vs_floor: ratio(download.wall_ms, floor.download_ms),
         activity_vs_floor: ratio(activity.wall_ms, floor.scan_ms + floor.lookup_ms),
+        lookup_ms,
         download,
         activity,
         reclaim_dry,
@@ -677,16 +807,11 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         reclaim_detail,
         reconcile,
         floor,
-        peak_rss_mib: status_kib_to_mib(peak),
+        peak_rss_mib: peak_mib,
         db_mib: mib(db_size),
-        process: format!(
-            "sam alone in a fresh child process (VmHWM{}); simulator in another",
-            if reset {
-                ", reset after the raw floor"
-            } else {
-                ""
-            }
-        ),
+        process: "sam alone in a fresh child process (VmHWM); the simulator and the raw floor \
+                  in others"
+            .into(),
     })
 }
 
@@ -711,50 +836,6 @@ async fn get_json(
         .await?
         .error_for_status()?;
     Ok(response.json().await?)
-}
-
-fn cql_date(epoch: i64) -> String {
-    let days = epoch.div_euclid(DAY);
-    let secs = epoch.rem_euclid(DAY);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60
-    )
-}
-
-const ACTIVITY_TYPES: &str = "type in (page, blogpost, comment, attachment)";
-
-fn parse_time(v: &Value) -> Option<i64> {
-    // `2026-11-28T14:37:26.000Z`
-    let s = v.as_str()?;
-    let (y, m, d) = (
-        s.get(0..4)?.parse::<i64>().ok()?,
-        s.get(5..7)?.parse::<i64>().ok()?,
-        s.get(8..10)?.parse::<i64>().ok()?,
-    );
-    let (hh, mm, ss) = (
-        s.get(11..13)?.parse::<i64>().ok()?,
-        s.get(14..16)?.parse::<i64>().ok()?,
-        s.get(17..19)?.parse::<i64>().ok()?,
-    );
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * DAY + hh * 3600 + mm * 60 + ss)
 }
 
 /// The same member pages, scan pages and lookup queries as the spoke, fetched by a plain
@@ -797,9 +878,7 @@ async fn raw_floor(target: &Target, concurrency: usize, since: i64) -> Result<Fl
     floor.download_ms = ms(t.elapsed());
 
     let t = Instant::now();
-    let cutoff = cql_date(since - DAY);
-    let scan_cql =
-        format!("{ACTIVITY_TYPES} and lastmodified >= \"{cutoff}\" order by lastmodified desc");
+    let scan_cql = confluence_cloud::activity::scan_cql(since);
     let own = |cql: &str, limit: u64| -> Vec<(String, String)> {
         vec![
             ("cql".into(), cql.to_string()),
@@ -820,7 +899,10 @@ async fn raw_floor(target: &Target, concurrency: usize, since: i64) -> Result<Fl
         let mut reached_older = false;
         for r in &results {
             let version = &r["content"]["version"];
-            let at = parse_time(&version["when"]).unwrap_or(0);
+            let at = version["when"]
+                .as_str()
+                .and_then(confluence_cloud::time::parse_timestamp)
+                .unwrap_or(0);
             reached_older = at < since;
             if at >= since
                 && let Some(by) = version["by"]["accountId"].as_str()
@@ -844,14 +926,25 @@ async fn raw_floor(target: &Target, concurrency: usize, since: i64) -> Result<Fl
 
     let unseen: Vec<String> = members.into_iter().filter(|m| !seen.contains(m)).collect();
     floor.unseen = unseen.len() as u64;
+    // The spoke's batched lookup queries (same chunks, CQL and expand), first page of each.
+    let unseen: Vec<&str> = unseen.iter().map(String::as_str).collect();
+    let chunks = confluence_cloud::activity::batches(&unseen, since);
     let t = Instant::now();
     let search = format!("{api}/search");
-    let outcomes: Vec<Result<Value, BoxError>> = futures::stream::iter(unseen.iter())
-        .map(|id| {
-            let cql = format!(
-                "contributor = \"{id}\" and {ACTIVITY_TYPES} and lastmodified >= \"{cutoff}\" order by lastmodified desc"
-            );
-            let query = own(&cql, 1);
+    let outcomes: Vec<Result<Value, BoxError>> = futures::stream::iter(chunks.iter())
+        .map(|ids| {
+            let query = vec![
+                (
+                    "cql".to_string(),
+                    confluence_cloud::activity::batch_cql(ids, since),
+                ),
+                ("limit".into(), PAGE.to_string()),
+                ("excerpt".into(), "none".into()),
+                (
+                    "expand".into(),
+                    confluence_cloud::api::LOOKUP_EXPAND.to_string(),
+                ),
+            ];
             let (client, search) = (&client, &search);
             async move { get_json(client, search, token, &query).await }
         })

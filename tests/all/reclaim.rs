@@ -168,6 +168,8 @@ pub struct FakeSeats {
     pub restored: Mutex<Vec<(String, Vec<SeatChange>)>>,
     pub writes: AtomicU64,
     pub lookups: AtomicU64,
+    /// Users asked about, per lookup call.
+    pub lookup_sizes: Mutex<Vec<usize>>,
 }
 
 impl SeatActions for FakeSeats {
@@ -210,6 +212,7 @@ impl SeatActions for FakeSeats {
 
     async fn lookup(&self, _since: i64, ids: &[String]) -> Result<Vec<UserActivity>, SourceError> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.lookup_sizes.lock().unwrap().push(ids.len());
         let active = self.active_now.lock().unwrap();
         Ok(ids
             .iter()
@@ -536,6 +539,42 @@ async fn a_ready_candidate_is_reclaimed_audited_before_and_after_and_undone() {
         .await
         .unwrap();
     assert!(again.identify.created.is_empty() && again.reclaimed == 0);
+}
+
+#[tokio::test]
+async fn re_checks_are_batched_and_stop_at_the_cap() {
+    let (_dir, store) = store_with(SPOKE, ProcessSet::default(), &[]);
+    let seats: Vec<Seat> = (0..130)
+        .map(|i| seat(&format!("u{i:03}"), Act::Old))
+        .collect();
+    put_seats(&store, &seats);
+    let fake = FakeSeats::default();
+    // One of the first batch was active a moment ago: the batched re-check still sees it.
+    fake.active_now.lock().unwrap().insert("u007".into());
+    let clock = FixedClock::new(NOW);
+    let report = Reclaimer::new(&store)
+        .clock(&clock)
+        .options(ReclaimOptions {
+            max_count: Some(100),
+            max_percent: None,
+            ..ReclaimOptions::default()
+        })
+        .run(&fake, "p")
+        .await
+        .unwrap();
+    assert_eq!(report.write_calls, 100);
+    assert_eq!(report.reclaimed, 100);
+    // 50, then 50 (the cap's room), then 1 for the seat after the canceled one.
+    assert_eq!(*fake.lookup_sizes.lock().unwrap(), [50, 50, 1]);
+    let canceled: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome == Outcome::Canceled)
+        .map(|o| o.external_user_id.as_str())
+        .collect();
+    assert_eq!(canceled, ["u007"]);
+    assert!(!fake.reclaimed.lock().unwrap().contains(&"u007".to_string()));
+    assert_eq!(report.deferred_by_cap.len(), 130 - 101);
 }
 
 #[tokio::test]
@@ -1229,6 +1268,7 @@ async fn end_to_end_download_activity_candidates_reclaim_undo_and_the_position()
         .await
         .unwrap();
     assert!(report.write_calls <= 8);
+    assert_eq!(report.recheck_calls, 1, "8 seats re-checked in one query");
     // Seeded and at a fixed time: every re-check confirms, so the cap is what stops it.
     assert_eq!(report.reclaimed, 8, "{report:#?}");
     assert_eq!(

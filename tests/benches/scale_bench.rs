@@ -748,9 +748,9 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         .await?;
     let wall = t.elapsed();
     let removed: u64 = report.outcomes.iter().map(|o| o.changes.len() as u64).sum();
-    // One re-check lookup per seat the engine acted on (engine side, before the write); the
-    // spoke's reclaim reads the user's memberships once per seat, then removes each one.
-    let rechecks = report.outcomes.len() as u64;
+    // The engine's activity re-checks (batched, before the writes); the spoke's reclaim reads
+    // the user's memberships once per seat, then removes each one.
+    let rechecks = report.recheck_calls;
     let spoke_calls = report.api_calls.saturating_sub(rechecks);
     let deletes = spoke_calls.saturating_sub(report.write_calls);
     let mut reclaim = phase_of(

@@ -61,7 +61,22 @@ impl Subscription {
     }
 }
 
-/// What the current run has seen of one subscription: the run, and the union of the groups
+/// One subscription a download page reported, as the run's seen-log keeps it: the groups
+/// reported on that page. The run's seen set is the union over its pages; at the end of a
+/// complete run each subscription's `granted_by` becomes exactly its union, and the
+/// subscriptions absent from it are ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenEntry {
+    /// The vendor's user id.
+    pub external_user_id: String,
+    /// The subscription identifier.
+    pub identifier: String,
+    /// The groups reported, sorted.
+    pub granted_by: Vec<String>,
+}
+
+/// Schema version 2's seen-marker (one row per subscription, migrated to the seen-log in
+/// version 3). What the current run has seen of one subscription: the run, and the union of the groups
 /// it reported across the run's pages (a user granted by several groups may be reported once
 /// per group). Written with each page; at the end of a complete run the subscription's
 /// `granted_by` becomes exactly this set.

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::contract::{self, SubscriptionPage};
 use crate::model::{
-    AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SoftwareModel, Subscription,
-    SubscriptionIdentifier, SubscriptionSeen,
+    AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SeenEntry, SoftwareModel,
+    Subscription, SubscriptionIdentifier,
 };
-use crate::store::{WriteError, WriteTx};
+use crate::store::{SeenSet, WriteError, WriteTx, add_seen, seen_key};
 
 use super::prefetch::Prefetch;
 use super::{
@@ -30,6 +30,11 @@ impl Pipeline<'_> {
         profile: &str,
     ) -> Result<JobResult, PipelineError> {
         let mut run = self.begin(source, profile, PROCESS, |_| Ok(0))?;
+        // What this run has seen so far (from its seen-log when it resumes).
+        let mut seen = self
+            .store
+            .read()?
+            .seen_log(profile, run.checkpoint.run_id)?;
         let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
@@ -61,7 +66,7 @@ impl Pipeline<'_> {
             let now = self.clock.now();
             let durable = run.durability.next_is_durable();
             let written = self.store.write_deferred(durable, |tx| {
-                let upserted = write_page(tx, source.info(), &run, &page, now)?;
+                let (upserted, entries) = write_page(tx, source.info(), &run, &seen, &page, now)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
                 cp.records_seen += page.subscriptions.len() as u64;
@@ -74,10 +79,14 @@ impl Pipeline<'_> {
                     }
                 }
                 self.save_progress(tx, &run)?;
-                Ok::<_, PageWriteError>(())
+                Ok::<_, PageWriteError>(entries)
             });
             match written {
-                Ok(()) => {}
+                Ok(entries) => {
+                    for e in &entries {
+                        add_seen(&mut seen, e);
+                    }
+                }
                 Err(PageWriteError::Fault(fault)) => {
                     // The transaction was dropped: nothing of the page was written. The
                     // checkpoint in memory may have moved; reload it from the store.
@@ -99,7 +108,8 @@ impl Pipeline<'_> {
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());
         let now = self.clock.now();
         self.complete(&mut run, source.counts(), |tx, job| {
-            let end = tx.end_unseen_subscriptions(&profile_name, &spoke_id, run_id, now)?;
+            let end = tx.end_unseen_subscriptions(&profile_name, &spoke_id, &seen, now)?;
+            tx.clear_seen_log(&profile_name)?;
             let ended = end.ended;
             job.ended = ended;
             job.upserted += end.regranted;
@@ -166,29 +176,28 @@ fn account_type(t: contract::AccountType) -> AccountType {
     }
 }
 
-/// Writes one validated page; returns how many subscriptions were created or changed.
+/// Writes one validated page and its seen-log row; returns how many subscriptions were
+/// created or changed, and the page's seen entries (for the run's seen set once committed).
 fn write_page(
     tx: &WriteTx,
     info: &SourceInfo,
     run: &Run,
+    seen: &SeenSet,
     page: &SubscriptionPage,
     now: i64,
-) -> Result<u64, PageWriteError> {
+) -> Result<(u64, Vec<SeenEntry>), PageWriteError> {
     let profile = run.checkpoint.profile.as_str();
     let run_id = run.checkpoint.run_id;
     let mut models: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut count_delta: BTreeMap<String, i64> = BTreeMap::new();
     let mut upserted = 0;
+    let mut entries = Vec::with_capacity(page.subscriptions.len());
     for s in &page.subscriptions {
         let (user, ident) = (s.external_user_id.as_str(), s.identifier.as_str());
         // A user granted by several groups may come back on a later page of the run with
         // another group; the same group twice is a repeat.
-        let seen_groups: BTreeSet<String> = tx
-            .subscription_seen(profile, user, ident)?
-            .filter(|seen| seen.run == run_id)
-            .map(|seen| seen.granted_by.into_iter().collect())
-            .unwrap_or_default();
-        let mut run_groups = seen_groups.clone();
+        let seen_groups: &[String] = seen.get(&seen_key(user, ident)).map_or(&[], Vec::as_slice);
+        let mut run_groups: BTreeSet<String> = seen_groups.iter().cloned().collect();
         for group in &s.granted_by {
             if seen_groups.contains(group) {
                 return Err(PageWriteError::Fault(PageFault::RepeatedKey {
@@ -208,7 +217,7 @@ fn write_page(
         let existing = tx.subscription(profile, user, ident)?;
         // Grants are added as soon as they are seen; grants no longer reported are removed
         // at the end of the complete run (`end_unseen_subscriptions`).
-        let mut granted_by: BTreeSet<String> = run_groups.clone();
+        let mut granted_by: BTreeSet<String> = run_groups;
         if let Some(e) = existing.as_ref().filter(|e| e.active) {
             granted_by.extend(e.granted_by.iter().cloned());
         }
@@ -234,20 +243,19 @@ fn write_page(
             tx.put_subscription(&record)?;
             upserted += 1;
         }
-        tx.mark_subscription_seen(
-            profile,
-            user,
-            ident,
-            &SubscriptionSeen {
-                run: run_id,
-                granted_by: run_groups.into_iter().collect(),
-            },
-        )?;
+        let mut groups = s.granted_by.clone();
+        groups.sort();
+        entries.push(SeenEntry {
+            external_user_id: user.to_string(),
+            identifier: ident.to_string(),
+            granted_by: groups,
+        });
     }
     for (ident, delta) in count_delta {
         tx.adjust_identifier_count(&info.spoke_id, &ident, delta)?;
     }
-    Ok(upserted)
+    tx.append_seen(profile, run_id, run.checkpoint.pages, &entries)?;
+    Ok((upserted, entries))
 }
 
 /// The model of an identifier, creating the identifier record (and, for a product of the

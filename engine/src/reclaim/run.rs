@@ -9,7 +9,7 @@
 //! before the call and after it, with exactly what the spoke changed, which is what an undo
 //! re-applies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -169,6 +169,10 @@ pub struct ReclaimReport {
     pub write_calls: u64,
     /// HTTP requests the spoke made.
     pub api_calls: u64,
+    /// Of those, the activity re-checks (batched: one lookup call per
+    /// [`RECHECK_BATCH`] seats at most, before they are revoked).
+    #[serde(default)]
+    pub recheck_calls: u64,
     /// The job result recorded (not in a dry run).
     pub job: Option<u64>,
 }
@@ -313,6 +317,7 @@ impl<'a> Reclaimer<'a> {
             savings: Vec::new(),
             write_calls: 0,
             api_calls: 0,
+            recheck_calls: 0,
             job: None,
         };
         if opts.dry_run {
@@ -338,27 +343,51 @@ impl<'a> Reclaimer<'a> {
             report.outcomes.push(self.notify_user(c, rule, now).await?);
         }
         let mut reclaimed_plans = Vec::new();
-        for c in plan.reclaim {
+        let mut rechecks: HashMap<u64, Result<ActivityStatus, String>> = HashMap::new();
+        for (i, c) in plan.reclaim.iter().enumerate() {
             if report.write_calls >= cap {
                 report.deferred_by_cap.push(c.id);
                 continue;
             }
             let rule = &rules[&c.model];
-            let (outcome, called) = self.reclaim_one(seats, &profile, &c, rule, now).await?;
+            if !rechecks.contains_key(&c.id) {
+                // Re-check this seat and the next ones under the same threshold (no more than
+                // the cap can still take) in one lookup, just before revoking them.
+                let room = (cap - report.write_calls).min(RECHECK_BATCH as u64) as usize;
+                let cutoff = recheck_cutoff(rule, now);
+                let batch: Vec<&RemovalCandidate> = plan.reclaim[i..]
+                    .iter()
+                    .filter(|d| {
+                        rules
+                            .get(&d.model)
+                            .is_some_and(|r| recheck_cutoff(r, now) == cutoff)
+                    })
+                    .take(room.max(1))
+                    .collect();
+                let before = seats.counts().requests;
+                let answers = recheck(seats, cutoff, &batch).await;
+                report.recheck_calls += seats.counts().requests.saturating_sub(before);
+                rechecks.extend(answers);
+            }
+            let recheck = rechecks
+                .remove(&c.id)
+                .unwrap_or_else(|| Err("the seat was not re-checked".into()));
+            let (outcome, called) = self
+                .reclaim_one(seats, &profile, c, rule, recheck, now)
+                .await?;
             if called {
                 report.write_calls += 1;
             }
             if outcome.outcome == Outcome::Reclaimed {
                 report.reclaimed += 1;
-                if let Some(p) = report.to_reclaim.iter().find(|p| p.candidate == c.id) {
-                    reclaimed_plans.push(p.clone());
-                }
+                reclaimed_plans.push(planned(c));
             }
             report.outcomes.push(outcome);
         }
+        let deferred: HashSet<u64> = report.deferred_by_cap.iter().copied().collect();
         report
             .to_reclaim
-            .retain(|p| !report.deferred_by_cap.contains(&p.candidate));
+            .retain(|p| !deferred.contains(&p.candidate));
         report.savings = total(reclaimed_plans.iter());
         let counts = seats.counts();
         report.api_calls = counts.requests.saturating_sub(counts_at_start.requests);
@@ -411,7 +440,7 @@ impl<'a> Reclaimer<'a> {
         Ok(outcome)
     }
 
-    /// Re-checks and reclaims one candidate; returns its outcome and whether the spoke's
+    /// Reclaims one candidate, given its activity re-check; returns its outcome and whether the spoke's
     /// reclaim was called.
     async fn reclaim_one<S: SeatActions>(
         &self,
@@ -419,6 +448,7 @@ impl<'a> Reclaimer<'a> {
         profile: &IntegrationProfile,
         planned: &RemovalCandidate,
         rule: &ReclamationRule,
+        recheck: Result<ActivityStatus, String>,
         now: EpochSeconds,
     ) -> Result<(ActionOutcome, bool), ReclaimError> {
         let actor = self.options.actor.as_str();
@@ -478,17 +508,11 @@ impl<'a> Reclaimer<'a> {
             return Ok((outcome, false));
         }
 
-        // Re-check the user's activity just before revoking.
-        let cutoff = now - i64::from(rule.inactivity_days) * DAY;
+        // The user's activity, re-checked just before revoking.
+        let cutoff = recheck_cutoff(rule, now);
         let user = c.external_user_id.clone();
-        let status = match seats.lookup(cutoff, std::slice::from_ref(&user)).await {
-            Ok(answers) => answers
-                .into_iter()
-                .find(|a| a.external_user_id == user)
-                .map(|a| a.status)
-                .unwrap_or(ActivityStatus::Unknown(
-                    "not in the spoke's lookup answer".into(),
-                )),
+        let status = match recheck {
+            Ok(status) => status,
             Err(e) => {
                 outcome.outcome = Outcome::Failed;
                 outcome.detail = format!("activity re-check failed: {e}");
@@ -720,6 +744,45 @@ impl<'a> Reclaimer<'a> {
 struct Plan {
     notify: Vec<RemovalCandidate>,
     reclaim: Vec<RemovalCandidate>,
+}
+
+/// Seats re-checked per lookup call: the Confluence spoke asks about up to 50 users in one
+/// query, so a batch costs one request where one call per seat cost 50.
+pub const RECHECK_BATCH: usize = 50;
+
+/// Activity after this time cancels a revocation under `rule`.
+fn recheck_cutoff(rule: &ReclamationRule, now: EpochSeconds) -> EpochSeconds {
+    now - i64::from(rule.inactivity_days) * DAY
+}
+
+/// The activity of each candidate in `batch` since `cutoff`, by candidate id, from one
+/// lookup call; a failed call is every candidate's error.
+async fn recheck<S: SeatActions>(
+    seats: &S,
+    cutoff: EpochSeconds,
+    batch: &[&RemovalCandidate],
+) -> Vec<(u64, Result<ActivityStatus, String>)> {
+    let mut users: Vec<String> = batch.iter().map(|c| c.external_user_id.clone()).collect();
+    users.sort();
+    users.dedup();
+    match seats.lookup(cutoff, &users).await {
+        Ok(answers) => {
+            let by_user: HashMap<String, ActivityStatus> = answers
+                .into_iter()
+                .map(|a| (a.external_user_id, a.status))
+                .collect();
+            batch
+                .iter()
+                .map(|c| {
+                    let status = by_user.get(&c.external_user_id).cloned().unwrap_or(
+                        ActivityStatus::Unknown("not in the spoke's lookup answer".into()),
+                    );
+                    (c.id, Ok(status))
+                })
+                .collect()
+        }
+        Err(e) => batch.iter().map(|c| (c.id, Err(e.to_string()))).collect(),
+    }
 }
 
 fn total<'p>(plans: impl Iterator<Item = &'p PlannedAction>) -> Vec<Amount> {

@@ -80,7 +80,7 @@ impl WriteTx {
     }
 
     /// Removes every key under `[profile]` of a string-keyed table; returns how many.
-    fn adm_remove_prefix<V: redb::Value + 'static>(
+    pub(super) fn adm_remove_prefix<V: redb::Value + 'static>(
         &self,
         def: TableDefinition<'static, &'static str, V>,
         profile: &str,
@@ -246,7 +246,7 @@ impl WriteTx {
             }
         }
         summary.subscriptions = self.adm_remove_prefix(SUBSCRIPTIONS, name)?;
-        self.adm_remove_prefix(SUBSCRIPTION_SEEN, name)?;
+        self.adm_remove_prefix(SEEN_LOG, name)?;
         summary.activity = self.adm_remove_prefix(ACTIVITY, name)?;
         self.adm_remove_prefix(ACTIVITY_SEEN, name)?;
         self.adm_remove_prefix(CHECKPOINTS, name)?;

@@ -33,8 +33,8 @@ pub use lock::{DbLock, LockHolder};
 
 use crate::model::{
     AuditAction, AuditEntry, Checkpoint, Connection, EpochSeconds, IntegrationProfile, JobResult,
-    ProcessKind, SelectedGroup, SoftwareModel, Subscription, SubscriptionIdentifier,
-    SubscriptionSeen, UserActivityRecord,
+    ProcessKind, SeenEntry, SelectedGroup, SoftwareModel, Subscription, SubscriptionIdentifier,
+    UserActivityRecord,
 };
 
 /// A table of postcard-encoded records under string keys.
@@ -61,8 +61,13 @@ pub mod tables {
     pub const IDENTIFIERS: Def = TableDefinition::new("subscription_identifiers");
     /// Subscriptions, by profile + external user id + identifier.
     pub const SUBSCRIPTIONS: Def = TableDefinition::new("subscriptions");
-    /// Seen-marker: the download run that last saw a subscription (same key).
-    pub const SUBSCRIPTION_SEEN: Def = TableDefinition::new("subscription_seen");
+    /// Schema version 2's seen-markers, one per subscription (same key); emptied and
+    /// deleted by the migration to version 3.
+    pub const SUBSCRIPTION_SEEN_V2: Def = TableDefinition::new("subscription_seen");
+    /// The seen-log of unfinished download runs: by profile + run + page (zero-padded), the
+    /// subscriptions that page reported (`Vec<SeenEntry>`). Appended once per page, in key
+    /// order; cleared when the run completes.
+    pub const SEEN_LOG: Def = TableDefinition::new("download_seen_log");
     /// User activity, by profile + external user id.
     pub const ACTIVITY: Def = TableDefinition::new("user_activity");
     /// Seen-marker: the activity run that last reported a user (same key).
@@ -99,7 +104,7 @@ pub mod tables {
         SOFTWARE_MODELS,
         IDENTIFIERS,
         SUBSCRIPTIONS,
-        SUBSCRIPTION_SEEN,
+        SEEN_LOG,
         ACTIVITY,
         ACTIVITY_SEEN,
         RECLAMATION_RULES,
@@ -212,6 +217,26 @@ fn rows_with_prefix<T: DeserializeOwned>(
         )?
     };
     Ok(rows.into_iter().map(|(_, v)| v).collect())
+}
+
+/// A download run's seen set: `user\0identifier` to the union of the groups reported.
+pub type SeenSet = std::collections::HashMap<String, Vec<String>>;
+
+/// The [`SeenSet`] key of a subscription.
+pub fn seen_key(external_user_id: &str, identifier: &str) -> String {
+    format!("{external_user_id}\0{identifier}")
+}
+
+/// Adds one entry to a seen set (groups unioned and kept sorted).
+pub fn add_seen(seen: &mut SeenSet, entry: &SeenEntry) {
+    let groups = seen
+        .entry(seen_key(&entry.external_user_id, &entry.identifier))
+        .or_default();
+    for g in &entry.granted_by {
+        if let Err(at) = groups.binary_search(g) {
+            groups.insert(at, g.clone());
+        }
+    }
 }
 
 /// What the end of a complete download changed.
@@ -443,29 +468,22 @@ impl WriteTx {
         self.put(SUBSCRIPTIONS, &k, s)
     }
 
-    /// The download run that last saw a subscription.
-    pub fn subscription_seen(
+    /// Appends one page's entries to `run`'s seen-log (one row, at a key after the run's
+    /// earlier pages: an append, not a write per subscription).
+    pub fn append_seen(
         &self,
         profile: &str,
-        external_user_id: &str,
-        identifier: &str,
-    ) -> Result<Option<SubscriptionSeen>, WriteError> {
-        match key(&[profile, external_user_id, identifier]) {
-            Some(k) => self.get(SUBSCRIPTION_SEEN, &k),
-            None => Ok(None),
-        }
+        run: u64,
+        page: u64,
+        entries: &[SeenEntry],
+    ) -> Result<(), WriteError> {
+        let k = write_key(&[profile, &format!("{run:020}"), &format!("{page:020}")])?;
+        self.put(SEEN_LOG, &k, &entries)
     }
 
-    /// Marks a subscription as seen by `run`.
-    pub fn mark_subscription_seen(
-        &self,
-        profile: &str,
-        external_user_id: &str,
-        identifier: &str,
-        seen: &SubscriptionSeen,
-    ) -> Result<(), WriteError> {
-        let k = write_key(&[profile, external_user_id, identifier])?;
-        self.put(SUBSCRIPTION_SEEN, &k, seen)
+    /// Removes every seen-log row of `profile` (a completed run's, or an abandoned one's).
+    pub fn clear_seen_log(&self, profile: &str) -> Result<u64, WriteError> {
+        self.adm_remove_prefix(SEEN_LOG, profile)
     }
 
     /// Ends every active subscription of `profile` that run `run` did not see, scanning the
@@ -477,24 +495,24 @@ impl WriteTx {
         &self,
         profile: &str,
         spoke_id: &str,
-        run: u64,
+        seen: &SeenSet,
         now: EpochSeconds,
     ) -> Result<RunEnd, WriteError> {
         let mut end = RunEnd::default();
+        let skip = profile.len() + 1;
         self.for_each_profile_subscription(profile, |k, mut sub| {
             if !sub.active {
                 return Ok(());
             }
-            let seen: Option<SubscriptionSeen> = self.get(SUBSCRIPTION_SEEN, &k)?;
-            match seen {
-                Some(seen) if seen.run == run => {
-                    if seen.granted_by != sub.granted_by {
-                        sub.granted_by = seen.granted_by;
+            match k.get(skip..).and_then(|tail| seen.get(tail)) {
+                Some(groups) => {
+                    if *groups != sub.granted_by {
+                        sub.granted_by = groups.clone();
                         self.put(SUBSCRIPTIONS, &k, &sub)?;
                         end.regranted += 1;
                     }
                 }
-                _ => {
+                None => {
                     sub.active = false;
                     sub.ended_at = Some(now);
                     self.put(SUBSCRIPTIONS, &k, &sub)?;
@@ -774,7 +792,7 @@ fn table_name(def: Def) -> &'static str {
         "software_models",
         "subscription_identifiers",
         "subscriptions",
-        "subscription_seen",
+        "download_seen_log",
         "user_activity",
         "activity_seen",
         "reclamation_rules",
@@ -885,6 +903,24 @@ impl ReadTx {
             f(decode("subscriptions", &k.value(), v.value())?);
         }
         Ok(())
+    }
+
+    /// The seen set of `profile`'s download run `run`, from its seen-log: for each
+    /// subscription reported (keyed by [`seen_key`]), the union of its groups, sorted.
+    pub fn seen_log(&self, profile: &str, run: u64) -> Result<SeenSet, ReadError> {
+        let mut seen = SeenSet::new();
+        let Some((lo, hi)) = prefix_range(&[profile, &format!("{run:020}")]) else {
+            return Ok(seen);
+        };
+        let table = self.tx.open_table(SEEN_LOG)?;
+        for row in table.range::<&str>(lo.as_str()..hi.as_str())? {
+            let (k, v) = row?;
+            let entries: Vec<SeenEntry> = decode("download_seen_log", &k.value(), v.value())?;
+            for e in entries {
+                add_seen(&mut seen, &e);
+            }
+        }
+        Ok(seen)
     }
 
     /// Calls `f` for each of a profile's subscriptions, in key order, with its holder's

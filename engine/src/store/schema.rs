@@ -12,7 +12,7 @@ use super::error::{OpenError, WriteError};
 use super::tables::*;
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 2;
+pub const CURRENT_VERSION: u64 = 3;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -28,12 +28,71 @@ pub struct Migration {
 }
 
 /// The chain, oldest first. 1 -> 2: scheduled jobs carry a cron expression instead of an
-/// interval (the daemon, issue 8).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    from: 1,
-    description: "scheduled jobs: interval -> cron schedule",
-    run: jobs_to_cron,
-}];
+/// interval (the daemon, issue 8). 2 -> 3: a download run's seen-markers are one appended
+/// row per page (the seen-log) instead of one row per subscription (issue 9: the random-key
+/// writes were a third of a page's cost).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        from: 1,
+        description: "scheduled jobs: interval -> cron schedule",
+        run: jobs_to_cron,
+    },
+    Migration {
+        from: 2,
+        description: "download seen-markers -> seen-log",
+        run: seen_markers_to_log,
+    },
+];
+
+/// Moves every version-2 seen-marker (`profile\0user\0identifier` -> run and groups) into
+/// the seen-log, 512 entries per row, grouped by profile and run, then deletes the old
+/// table. Only an unfinished run reads its log, so a resumed run sees what it saw before.
+fn seen_markers_to_log(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{SeenEntry, SubscriptionSeen};
+    use std::collections::BTreeMap;
+    let table_name = "subscription_seen";
+    let mut runs: BTreeMap<(String, u64), Vec<SeenEntry>> = BTreeMap::new();
+    {
+        let old = tx.open_table(SUBSCRIPTION_SEEN_V2)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let key = k.value().to_string();
+            let seen: SubscriptionSeen =
+                postcard::from_bytes(v.value()).map_err(|source| super::error::DecodeError {
+                    table: table_name,
+                    key: key.clone(),
+                    source,
+                })?;
+            let mut parts = key.split('\0');
+            let (Some(profile), Some(user), Some(identifier), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            runs.entry((profile.to_string(), seen.run))
+                .or_default()
+                .push(SeenEntry {
+                    external_user_id: user.to_string(),
+                    identifier: identifier.to_string(),
+                    granted_by: seen.granted_by,
+                });
+        }
+    }
+    let mut log = tx.open_table(SEEN_LOG)?;
+    for ((profile, run), entries) in runs {
+        for (page, chunk) in entries.chunks(512).enumerate() {
+            let key = format!("{profile}\0{run:020}\0{page:020}");
+            let bytes = postcard::to_allocvec(chunk).map_err(|source| WriteError::Encode {
+                table: "download_seen_log",
+                source,
+            })?;
+            log.insert(key.as_str(), bytes.as_slice())?;
+        }
+    }
+    drop(log);
+    tx.delete_table(SUBSCRIPTION_SEEN_V2)?;
+    Ok(())
+}
 
 /// Rewrites every scheduled job from the version-1 layout: a weekly interval becomes the
 /// default weekly schedule, anything else the default daily one.

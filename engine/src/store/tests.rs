@@ -297,26 +297,33 @@ fn ending_unseen_subscriptions_spares_seen_ones_and_other_profiles() {
     let store = Store::open(&path).unwrap();
     store
         .write(|tx| {
+            let mut seen_pages: [Vec<SeenEntry>; 2] = Default::default();
             for u in 0..1100 {
                 let user = format!("u{u:04}");
                 tx.put_subscription(&sub("acme", &user, "x"))?;
                 if u % 2 == 0 {
-                    tx.mark_subscription_seen(
-                        "acme",
-                        &user,
-                        "x",
-                        &crate::model::SubscriptionSeen {
-                            run: 7,
-                            // One seen user lost a group during the run.
-                            granted_by: if u == 0 {
-                                vec![]
-                            } else {
-                                sub("acme", &user, "x").granted_by
-                            },
+                    // Seen by run 7 over two pages; one seen user lost a group during the run.
+                    seen_pages[usize::from(u >= 550)].push(SeenEntry {
+                        external_user_id: user.clone(),
+                        identifier: "x".into(),
+                        granted_by: if u == 0 {
+                            vec![]
+                        } else {
+                            sub("acme", &user, "x").granted_by
                         },
-                    )?;
+                    });
                 }
             }
+            for (page, entries) in seen_pages.iter().enumerate() {
+                tx.append_seen("acme", 7, page as u64, entries)?;
+            }
+            // An older run's log does not count: u0001 is still ended.
+            let u1 = SeenEntry {
+                external_user_id: "u0001".into(),
+                identifier: "x".into(),
+                granted_by: vec!["g1".into()],
+            };
+            tx.append_seen("acme", 6, 0, &[u1])?;
             tx.put_subscription(&sub("acme2", "u0001", "x"))?;
             tx.put_identifier(&SubscriptionIdentifier {
                 spoke_id: "s".into(),
@@ -327,9 +334,23 @@ fn ending_unseen_subscriptions_spares_seen_ones_and_other_profiles() {
             })
         })
         .unwrap();
+    let seen = store.read().unwrap().seen_log("acme", 7).unwrap();
+    assert_eq!(seen.len(), 550);
     let end = store
-        .write(|tx| tx.end_unseen_subscriptions("acme", "s", 7, 99))
+        .write(|tx| {
+            let end = tx.end_unseen_subscriptions("acme", "s", &seen, 99)?;
+            tx.clear_seen_log("acme")?;
+            Ok::<_, WriteError>(end)
+        })
         .unwrap();
+    assert!(
+        store
+            .read()
+            .unwrap()
+            .seen_log("acme", 7)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(end.ended, 550);
     assert_eq!(end.regranted, 1, "u0000's groups become what the run saw");
     let read = store.read().unwrap();
@@ -390,7 +411,7 @@ fn version_1_scheduled_jobs_migrate_to_cron_schedules() {
         tx.commit().unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
     let read = store.read().unwrap();
     let daily = read.scheduled_job("daily").unwrap().unwrap();
     assert_eq!(daily.schedule, crate::daemon::schedule::DEFAULT_DAILY);
@@ -472,4 +493,47 @@ fn a_deferred_commit_is_visible_at_once_and_durable_after_close() {
     let store = Store::open(&path).unwrap();
     let read = store.read().unwrap();
     assert!(read.subscription("p", "u1", "x").unwrap().is_some());
+}
+
+#[test]
+fn version_2_seen_markers_migrate_to_the_seen_log() {
+    let (_dir, path) = temp();
+    {
+        // A version-2 file with seen-markers of run 4 (two groups for u1) and run 3.
+        let db = Database::create(&path).unwrap();
+        schema::migrate_with(&db, &path, 2, &schema::MIGRATIONS[..1]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut old = tx.open_table(SUBSCRIPTION_SEEN_V2).unwrap();
+            for (user, run, groups) in [
+                ("u1", 4u64, vec!["g1", "g2"]),
+                ("u2", 4, vec!["g1"]),
+                ("u3", 3, vec!["g1"]),
+            ] {
+                let marker = SubscriptionSeen {
+                    run,
+                    granted_by: groups.into_iter().map(String::from).collect(),
+                };
+                let bytes = postcard::to_allocvec(&marker).unwrap();
+                old.insert(format!("acme\0{user}\0x").as_str(), bytes.as_slice())
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let read = store.read().unwrap();
+    let seen = read.seen_log("acme", 4).unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[&seen_key("u1", "x")], ["g1", "g2"]);
+    assert_eq!(seen[&seen_key("u2", "x")], ["g1"]);
+    assert_eq!(read.seen_log("acme", 3).unwrap().len(), 1);
+    // The old table is gone.
+    assert!(
+        read.tx
+            .list_tables()
+            .unwrap()
+            .all(|t| redb::TableHandle::name(&t) != "subscription_seen")
+    );
 }

@@ -1,5 +1,7 @@
 //! The download-subscriptions subflow: pages of subscriptions from the source, each page
-//! validated, then upserted with its seen-markers and the checkpoint in one transaction;
+//! validated, then upserted with its seen-log row (the page's (user, identifier, groups), one
+//! appended row; the run's seen set is kept in memory and rebuilt from the log on resume) and the
+//! checkpoint in one transaction;
 //! a user granted by several groups may come on several pages (once per group) and their
 //! `granted_by` is the union over the run; identifiers resolved to software models (created per publisher and product on first
 //! sight, or listed as unrecognized); at the end of a complete run, every active subscription

@@ -240,28 +240,18 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
             let mut target = sim.target.clone();
             target.latency_ms = latency;
             target.reclaim_max = args.reclaim_max;
-            // The raw floor in a process of its own (its buffers would count in sam's RSS).
-            let floor = child_json(&exe, "--floor", &target);
-            let floor = match floor {
-                Ok(f) => f,
-                Err(e) => {
-                    sim.stop();
-                    return Err(e);
-                }
-            };
-            target.floor = Some(floor);
-            let out = Command::new(&exe)
-                .arg("--measure")
-                .arg(serde_json::to_string(&target)?)
-                .stderr(Stdio::inherit())
-                .output()?;
+            // The raw floor in a process of its own (its buffers would count in sam's RSS),
+            // then sam in another.
+            let measured = serde_json::to_string(&target)
+                .map_err(BoxError::from)
+                .and_then(|t| child_json::<Floor>(&exe, &["--floor", &t]))
+                .and_then(|floor| {
+                    target.floor = Some(floor);
+                    let t = serde_json::to_string(&target)?;
+                    child_json::<Cell>(&exe, &["--measure", &t])
+                });
             sim.stop();
-            if !out.status.success() {
-                return Err(format!("measure child failed: {}", out.status).into());
-            }
-            let line = String::from_utf8_lossy(&out.stdout);
-            let cell: Cell = serde_json::from_str(line.lines().last().unwrap_or_default())?;
-            cells.push(cell);
+            cells.push(measured?);
         }
     }
     let reconcile = if args.reconcile_subscriptions > 0 {
@@ -269,18 +259,10 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
             "scale-bench: reconcile of {} subscriptions ...",
             args.reconcile_subscriptions
         );
-        let out = Command::new(&exe)
-            .arg("--reconcile-only")
-            .arg("--reconcile-subscriptions")
-            .arg(args.reconcile_subscriptions.to_string())
-            .stderr(Stdio::inherit())
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("reconcile child failed: {}", out.status).into());
-        }
-        let line = String::from_utf8_lossy(&out.stdout);
-        Some(serde_json::from_str::<ReconcileAtScale>(
-            line.lines().last().unwrap_or_default(),
+        let n = args.reconcile_subscriptions.to_string();
+        Some(child_json::<ReconcileAtScale>(
+            &exe,
+            &["--reconcile-only", "--reconcile-subscriptions", &n],
         )?)
     } else {
         None
@@ -302,19 +284,14 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs this binary with `flag <target JSON>` and reads the JSON of its last stdout line.
-fn child_json<T: serde::de::DeserializeOwned>(
-    exe: &Path,
-    flag: &str,
-    target: &Target,
-) -> Result<T, BoxError> {
+/// Runs this binary with `args` and reads the JSON of its last stdout line.
+fn child_json<T: serde::de::DeserializeOwned>(exe: &Path, args: &[&str]) -> Result<T, BoxError> {
     let out = Command::new(exe)
-        .arg(flag)
-        .arg(serde_json::to_string(target)?)
+        .args(args)
         .stderr(Stdio::inherit())
         .output()?;
     if !out.status.success() {
-        return Err(format!("{flag} child failed: {}", out.status).into());
+        return Err(format!("{} child failed: {}", args[0], out.status).into());
     }
     let line = String::from_utf8_lossy(&out.stdout);
     Ok(serde_json::from_str(

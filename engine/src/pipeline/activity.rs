@@ -49,14 +49,10 @@ impl Pipeline<'_> {
         let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let fetched = match ahead.take() {
-                Some(p) => p.take(cursor.as_deref()).await,
-                None => None,
-            };
-            let fetched = match fetched {
-                Some(page) => page,
-                None => source.activity(since, cursor.as_deref()).await,
-            };
+            let fetched = Prefetch::page_at(&mut ahead, cursor.as_deref(), || {
+                source.activity(since, cursor.as_deref())
+            })
+            .await;
             let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
@@ -70,11 +66,11 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
-            if let Some(next) = page.next_cursor.clone() {
-                let at = next.clone();
-                let fetch = async move { source.activity(since, Some(&at)).await };
-                ahead = Some(Prefetch::start(next, fetch).await);
-            }
+            // Ask for the next page now: the vendor serves it while this one is written.
+            ahead = Prefetch::next(page.next_cursor.as_deref(), |at| async move {
+                source.activity(since, Some(&at)).await
+            })
+            .await;
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {

@@ -29,6 +29,34 @@ impl<'a, T> Prefetch<'a, T> {
         Prefetch { cursor, page }
     }
 
+    /// Starts the page after the current one, at `next_cursor`, if there is one.
+    pub async fn next<Fut>(
+        next_cursor: Option<&str>,
+        fetch: impl FnOnce(String) -> Fut,
+    ) -> Option<Prefetch<'a, T>>
+    where
+        Fut: Future<Output = T> + Send + 'a,
+    {
+        let cursor = next_cursor?.to_string();
+        let page = fetch(cursor.clone());
+        Some(Prefetch::start(cursor, page).await)
+    }
+
+    /// The page at `cursor`: the one in `ahead` if it was requested for that cursor, else
+    /// fetched now by `fetch`.
+    pub async fn page_at<Fut: Future<Output = T>>(
+        ahead: &mut Option<Prefetch<'a, T>>,
+        cursor: Option<&str>,
+        fetch: impl FnOnce() -> Fut,
+    ) -> T {
+        if let Some(prefetched) = ahead.take()
+            && let Some(page) = prefetched.take(cursor).await
+        {
+            return page;
+        }
+        fetch().await
+    }
+
     /// The page, if it was requested for `cursor`; `None` (and the request dropped) if not.
     pub async fn take(mut self, cursor: Option<&str>) -> Option<T> {
         if cursor != Some(self.cursor.as_str()) {
@@ -69,5 +97,18 @@ mod tests {
         assert_eq!(ready.take(None).await, None);
         let ready = Prefetch::start("c2".into(), async { 5 }).await;
         assert_eq!(ready.take(Some("c2")).await, Some(5));
+    }
+
+    #[tokio::test]
+    async fn page_at_uses_the_prefetch_only_for_its_cursor() {
+        let mut ahead = Prefetch::next(Some("c2"), |c| async move { format!("ahead {c}") }).await;
+        let page = Prefetch::page_at(&mut ahead, Some("c2"), || async { "now".to_string() }).await;
+        assert_eq!(page, "ahead c2");
+        assert!(ahead.is_none());
+        let mut ahead = Prefetch::next(Some("c2"), |c| async move { format!("ahead {c}") }).await;
+        let page = Prefetch::page_at(&mut ahead, Some("c3"), || async { "now".to_string() }).await;
+        assert_eq!(page, "now");
+        let none = Prefetch::next(None, |c| async move { c }).await;
+        assert!(none.is_none());
     }
 }

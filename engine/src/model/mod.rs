@@ -38,7 +38,9 @@ pub use rules::{
     DEFAULT_INACTIVITY_DAYS, ExclusionRule, ExclusionScope, ExclusionTarget, ReclamationRule,
 };
 pub use software::{SoftwareModel, SubscriptionIdentifier};
-pub use subscription::{AccountType, SeenEntry, Subscription, SubscriptionSeen};
+pub use subscription::{
+    AccountType, SeenEntry, StagedSubscription, Subscription, SubscriptionSeen,
+};
 
 /// Seconds since the Unix epoch, UTC.
 pub type EpochSeconds = i64;

@@ -61,10 +61,34 @@ impl Subscription {
     }
 }
 
-/// One subscription a download page reported, as the run's seen-log keeps it: the groups
-/// reported on that page. The run's seen set is the union over its pages; at the end of a
-/// complete run each subscription's `granted_by` becomes exactly its union, and the
-/// subscriptions absent from it are ended.
+/// One subscription a download page reported, as the run's staging log keeps it until the
+/// run completes: the vendor's facts from that page and the groups reported on it. A user
+/// granted by several groups may be reported on several pages; the run's view of the
+/// subscription is the last page's facts with the union of the groups. At the end of a
+/// complete run the staged subscriptions are merged into the subscriptions table in key
+/// order, and the active subscriptions the run did not stage are ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedSubscription {
+    /// The vendor's user id.
+    pub external_user_id: String,
+    /// The subscription identifier.
+    pub identifier: String,
+    /// The software model the identifier resolved to, if any.
+    pub model: Option<String>,
+    /// The holder's display name, where the vendor shares it.
+    pub display_name: Option<String>,
+    /// The holder's email, where the vendor shares it.
+    pub email: Option<String>,
+    /// Human, guest, app or other.
+    pub account_type: AccountType,
+    /// The groups reported, sorted.
+    pub granted_by: Vec<String>,
+    /// When the vendor granted it, where known.
+    pub granted_at: Option<EpochSeconds>,
+}
+
+/// Schema version 3's seen-log entry (migrated to the staging log in version 4): one
+/// subscription a download page reported, with the groups reported on that page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenEntry {
     /// The vendor's user id.

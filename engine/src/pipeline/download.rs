@@ -1,25 +1,27 @@
 //! The download-subscriptions subflow: pages of subscriptions from the source, each page
-//! validated, then upserted with its seen-log row (the page's (user, identifier, groups), one
-//! appended row; the run's seen set is kept in memory and rebuilt from the log on resume) and the
-//! checkpoint in one transaction;
-//! a user granted by several groups may come on several pages (once per group) and their
-//! `granted_by` is the union over the run; identifiers resolved to software models (created per publisher and product on first
-//! sight, or listed as unrecognized); at the end of a complete run, every active subscription
-//! the run did not see is ended, counted and audited.
+//! validated, its identifiers resolved to software models (created per publisher and product
+//! on first sight, or listed as unrecognized), then staged: appended as one row to the run's
+//! staging log, in one transaction with the checkpoint. The run's staged subscriptions are
+//! kept in memory ([`StagedRun`], rebuilt from the log on resume). A user granted by several
+//! groups may come on several pages (once per group); their `granted_by` is the union over
+//! the run, and the same group twice is refused. When the run completes, the staged
+//! subscriptions are merged into the subscriptions table in key order (created, changed,
+//! and every active subscription the run did not report ended, counted and audited): the
+//! subscriptions change only once a complete listing was read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::contract::{self, SubscriptionPage};
 use crate::model::{
-    AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SeenEntry, SoftwareModel,
-    Subscription, SubscriptionIdentifier,
+    AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SoftwareModel, StagedSubscription,
+    SubscriptionIdentifier,
 };
-use crate::store::{SeenSet, WriteError, WriteTx, add_seen, seen_key};
+use crate::store::{StagedRun, WriteError, WriteTx, staged_key};
 
 use super::prefetch::Prefetch;
 use super::{
-    PageFault, PageSource, Pipeline, PipelineError, Run, SourceInfo, check_cursor, check_id,
-    first_duplicate,
+    PageFault, PageSource, Pipeline, PipelineError, Run, SourceError, SourceInfo, check_cursor,
+    check_id, first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
@@ -32,11 +34,11 @@ impl Pipeline<'_> {
         profile: &str,
     ) -> Result<JobResult, PipelineError> {
         let mut run = self.begin(source, profile, PROCESS, |_| Ok(0))?;
-        // What this run has seen so far (from its seen-log when it resumes).
-        let mut seen = self
-            .store
+        // What this run has staged so far (from its staging log when it resumes).
+        let mut staged = StagedRun::default();
+        self.store
             .read()?
-            .seen_log(profile, run.checkpoint.run_id)?;
+            .for_each_staged(profile, run.checkpoint.run_id, |e| staged.stage(e))?;
         let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
@@ -55,21 +57,35 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
-            // Ask for the next page now: the vendor serves it while this one is written.
-            ahead = Prefetch::next(page.next_cursor.as_deref(), |at| async move {
-                source.subscriptions(Some(&at)).await
-            })
-            .await;
+            // Ask for the next page now: the vendor serves it (and, on a source that runs
+            // detached, the spoke parses it) while this one is written.
+            ahead = match page
+                .next_cursor
+                .clone()
+                .map(|c| (source.spawn_subscriptions(c.clone()), c))
+            {
+                Some((Some(task), at)) => Some(Prefetch::detached(at, task, lost_call)),
+                _ => {
+                    Prefetch::next(page.next_cursor.as_deref(), |at| async move {
+                        source.subscriptions(Some(&at)).await
+                    })
+                    .await
+                }
+            };
             run.sync_counts(source.counts());
             let now = self.clock.now();
             let durable = run.durability.next_is_durable();
+            let SubscriptionPage {
+                subscriptions,
+                next_cursor,
+            } = page;
+            let records = subscriptions.len() as u64;
             let written = self.store.write_deferred(durable, |tx| {
-                let (upserted, entries) = write_page(tx, source.info(), &run, &seen, &page, now)?;
+                let entries = stage_page(tx, source.info(), &run, &staged, subscriptions, now)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
-                cp.records_seen += page.subscriptions.len() as u64;
-                cp.upserted += upserted;
-                match &page.next_cursor {
+                cp.records_seen += records;
+                match &next_cursor {
                     Some(next) => cp.cursor = Some(next.clone()),
                     None => {
                         cp.cursor = None;
@@ -81,8 +97,8 @@ impl Pipeline<'_> {
             });
             match written {
                 Ok(entries) => {
-                    for e in &entries {
-                        add_seen(&mut seen, e);
+                    for e in entries {
+                        staged.stage(e)?;
                     }
                 }
                 Err(PageWriteError::Fault(fault)) => {
@@ -106,11 +122,11 @@ impl Pipeline<'_> {
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());
         let now = self.clock.now();
         self.complete(&mut run, source.counts(), |tx, job| {
-            let end = tx.end_unseen_subscriptions(&profile_name, &spoke_id, &seen, now)?;
-            tx.clear_seen_log(&profile_name)?;
-            let ended = end.ended;
+            let merged = tx.merge_staged_run(&profile_name, &spoke_id, &staged, now)?;
+            tx.clear_staging(&profile_name)?;
+            let ended = merged.ended;
             job.ended = ended;
-            job.upserted += end.regranted;
+            job.upserted += merged.upserted;
             if ended > 0 {
                 tx.audit(
                     now,
@@ -123,6 +139,15 @@ impl Pipeline<'_> {
             Ok(())
         })
     }
+}
+
+/// A detached page call that panicked or was cancelled, as a failed call.
+fn lost_call(e: tokio::task::JoinError) -> Result<SubscriptionPage, SourceError> {
+    Err(SourceError {
+        call: "download-subscriptions",
+        message: format!("the call's task stopped: {e}"),
+        spoke_error: None,
+    })
 }
 
 /// A page write stopped: by a refused record (nothing written) or by the store.
@@ -174,86 +199,53 @@ fn account_type(t: contract::AccountType) -> AccountType {
     }
 }
 
-/// Writes one validated page and its seen-log row; returns how many subscriptions were
-/// created or changed, and the page's seen entries (for the run's seen set once committed).
-fn write_page(
+/// Stages one validated page: resolves its identifiers and appends its staging row. Returns
+/// the page's entries (for the run's staged view once committed). A subscription reported
+/// again by a group an earlier page of the run reported it for is refused.
+fn stage_page(
     tx: &WriteTx,
     info: &SourceInfo,
     run: &Run,
-    seen: &SeenSet,
-    page: &SubscriptionPage,
+    staged: &StagedRun,
+    subscriptions: Vec<contract::Subscription>,
     now: i64,
-) -> Result<(u64, Vec<SeenEntry>), PageWriteError> {
+) -> Result<Vec<StagedSubscription>, PageWriteError> {
     let profile = run.checkpoint.profile.as_str();
     let run_id = run.checkpoint.run_id;
     let mut models: BTreeMap<String, Option<String>> = BTreeMap::new();
-    let mut count_delta: BTreeMap<String, i64> = BTreeMap::new();
-    let mut upserted = 0;
-    let mut entries = Vec::with_capacity(page.subscriptions.len());
-    for s in &page.subscriptions {
-        let (user, ident) = (s.external_user_id.as_str(), s.identifier.as_str());
-        // A user granted by several groups may come back on a later page of the run with
-        // another group; the same group twice is a repeat.
-        let seen_groups: &[String] = seen.get(&seen_key(user, ident)).map_or(&[], Vec::as_slice);
-        let mut run_groups: BTreeSet<String> = seen_groups.iter().cloned().collect();
-        for group in &s.granted_by {
-            if seen_groups.contains(group) {
-                return Err(PageWriteError::Fault(PageFault::RepeatedKey {
-                    key: format!("{user}/{ident} granted by {group}"),
-                }));
-            }
-            run_groups.insert(group.clone());
+    let mut entries = Vec::with_capacity(subscriptions.len());
+    for s in subscriptions {
+        let key = staged_key(&s.external_user_id, &s.identifier);
+        if let Some(earlier) = staged.get(&key).map_err(WriteError::from)?
+            && let Some(group) = s.granted_by.iter().find(|g| earlier.granted_by.contains(g))
+        {
+            return Err(PageWriteError::Fault(PageFault::RepeatedKey {
+                key: format!("{}/{} granted by {group}", s.external_user_id, s.identifier),
+            }));
         }
-        let model = match models.get(ident) {
+        let model = match models.get(&s.identifier) {
             Some(m) => m.clone(),
             None => {
-                let m = resolve_identifier(tx, info, profile, ident, run_id, now)?;
-                models.insert(ident.to_string(), m.clone());
+                let m = resolve_identifier(tx, info, profile, &s.identifier, run_id, now)?;
+                models.insert(s.identifier.clone(), m.clone());
                 m
             }
         };
-        let existing = tx.subscription(profile, user, ident)?;
-        // Grants are added as soon as they are seen; grants no longer reported are removed
-        // at the end of the complete run (`end_unseen_subscriptions`).
-        let mut granted_by: BTreeSet<String> = run_groups;
-        if let Some(e) = existing.as_ref().filter(|e| e.active) {
-            granted_by.extend(e.granted_by.iter().cloned());
-        }
-        let record = Subscription {
-            profile: profile.to_string(),
-            external_user_id: user.to_string(),
-            identifier: ident.to_string(),
+        let mut granted_by = s.granted_by;
+        granted_by.sort();
+        entries.push(StagedSubscription {
+            external_user_id: s.external_user_id,
+            identifier: s.identifier,
             model,
-            display_name: s.display_name.clone(),
-            email: s.email.clone(),
+            display_name: s.display_name,
+            email: s.email,
             account_type: account_type(s.account_type),
-            granted_by: granted_by.into_iter().collect(),
+            granted_by,
             granted_at: s.granted_at,
-            active: true,
-            first_seen_at: existing.as_ref().map_or(now, |e| e.first_seen_at),
-            ended_at: None,
-        };
-        let was_active = existing.as_ref().is_some_and(|e| e.active);
-        if !was_active {
-            *count_delta.entry(ident.to_string()).or_default() += 1;
-        }
-        if existing.as_ref().is_none_or(|e| !e.same_facts(&record)) {
-            tx.put_subscription(&record)?;
-            upserted += 1;
-        }
-        let mut groups = s.granted_by.clone();
-        groups.sort();
-        entries.push(SeenEntry {
-            external_user_id: user.to_string(),
-            identifier: ident.to_string(),
-            granted_by: groups,
         });
     }
-    for (ident, delta) in count_delta {
-        tx.adjust_identifier_count(&info.spoke_id, &ident, delta)?;
-    }
-    tx.append_seen(profile, run_id, run.checkpoint.pages, &entries)?;
-    Ok((upserted, entries))
+    tx.append_staged(profile, run_id, run.checkpoint.pages, &entries)?;
+    Ok(entries)
 }
 
 /// The model of an identifier, creating the identifier record (and, for a product of the

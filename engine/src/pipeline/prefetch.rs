@@ -4,7 +4,9 @@
 //! writes the current page (synchronous store work), then awaits the prefetched page. The
 //! vendor serves the next page while sam stores this one. Nothing of the prefetched page is
 //! written before the current page commits, so checkpoints and resume are unchanged; a run
-//! that stops or fails drops the prefetch (at most one call spent for nothing).
+//! that stops or fails drops the prefetch (at most one call spent for nothing). A source that
+//! can run a call on a task of its own ([`Prefetch::detached`]) gets its response parsed on
+//! another core while this page is written; the task is aborted if the prefetch is dropped.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +29,27 @@ impl<'a, T> Prefetch<'a, T> {
         let mut page = Box::pin(maybe_done(boxed));
         let _ = futures::poll!(page.as_mut());
         Prefetch { cursor, page }
+    }
+
+    /// A page already requested on a task of its own; `lost` turns a task that panicked or
+    /// was cancelled into a page error. Dropping the prefetch aborts the task.
+    pub fn detached(
+        cursor: String,
+        task: tokio::task::JoinHandle<T>,
+        lost: fn(tokio::task::JoinError) -> T,
+    ) -> Prefetch<'a, T>
+    where
+        T: Send + 'static,
+    {
+        let task = AbortOnDrop(task);
+        let fetch: BoxFuture<'a, T> = Box::pin(async move {
+            let mut task = task;
+            (&mut task.0).await.unwrap_or_else(lost)
+        });
+        Prefetch {
+            cursor,
+            page: Box::pin(maybe_done(fetch)),
+        }
     }
 
     /// Starts the page after the current one, at `next_cursor`, if there is one.
@@ -67,6 +90,15 @@ impl<'a, T> Prefetch<'a, T> {
     }
 }
 
+/// A task handle that aborts its task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +129,31 @@ mod tests {
         assert_eq!(ready.take(None).await, None);
         let ready = Prefetch::start("c2".into(), async { 5 }).await;
         assert_eq!(ready.take(Some("c2")).await, Some(5));
+    }
+
+    #[tokio::test]
+    async fn a_detached_page_runs_on_its_own_and_is_aborted_when_dropped() {
+        let lost = |_: tokio::task::JoinError| -1;
+        let task = tokio::spawn(async { 3 });
+        let ready = Prefetch::detached("c2".into(), task, lost);
+        assert_eq!(ready.take(Some("c2")).await, Some(3));
+
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _keep = tx; // dropped (closing the channel) when the task ends
+            std::future::pending::<i32>().await
+        });
+        let pending = Prefetch::detached("c2".into(), task, lost);
+        assert_eq!(
+            pending.take(Some("c3")).await,
+            None,
+            "another cursor: dropped"
+        );
+        assert!(rx.await.is_err(), "the task was aborted");
+
+        let task = tokio::spawn(async { panic!("spoke host bug") });
+        let failed = Prefetch::detached("c2".into(), task, lost);
+        assert_eq!(failed.take(Some("c2")).await, Some(-1));
     }
 
     #[tokio::test]

@@ -84,6 +84,17 @@ pub trait PageSource: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<SubscriptionPage, SourceError>> + Send;
 
+    /// The page of subscriptions at `cursor`, fetched on a task of its own so that it
+    /// proceeds (the spoke parsing the response on another core) while the caller writes
+    /// the page before it. `None` (the default) when the source cannot run detached: the
+    /// caller then polls [`PageSource::subscriptions`] itself.
+    fn spawn_subscriptions(
+        &self,
+        _cursor: String,
+    ) -> Option<tokio::task::JoinHandle<Result<SubscriptionPage, SourceError>>> {
+        None
+    }
+
     /// One page of the activity scan.
     fn activity(
         &self,
@@ -153,6 +164,22 @@ impl PageSource for SpokeSource {
             .spoke
             .download_subscriptions(&self.session, &self.config, cursor)
             .await?)
+    }
+
+    fn spawn_subscriptions(
+        &self,
+        cursor: String,
+    ) -> Option<tokio::task::JoinHandle<Result<SubscriptionPage, SourceError>>> {
+        let (spoke, session, config) = (
+            self.spoke.clone(),
+            self.session.clone(),
+            self.config.clone(),
+        );
+        Some(tokio::spawn(async move {
+            Ok(spoke
+                .download_subscriptions(&session, &config, Some(&cursor))
+                .await?)
+        }))
     }
 
     async fn activity(

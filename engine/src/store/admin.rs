@@ -246,7 +246,7 @@ impl WriteTx {
             }
         }
         summary.subscriptions = self.adm_remove_prefix(SUBSCRIPTIONS, name)?;
-        self.adm_remove_prefix(SEEN_LOG, name)?;
+        self.adm_remove_prefix(STAGING, name)?;
         summary.activity = self.adm_remove_prefix(ACTIVITY, name)?;
         self.adm_remove_prefix(ACTIVITY_SEEN, name)?;
         self.adm_remove_prefix(CHECKPOINTS, name)?;

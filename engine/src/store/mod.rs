@@ -18,6 +18,7 @@ mod domain;
 mod error;
 mod lock;
 pub mod schema;
+mod staging;
 
 use std::fmt::Display;
 use std::ops::Bound;
@@ -30,10 +31,11 @@ use serde::de::DeserializeOwned;
 pub use admin::DeleteSummary;
 pub use error::{DecodeError, OpenError, ReadError, WriteError};
 pub use lock::{DbLock, LockHolder};
+pub use staging::{MergeOutcome, StagedRun, staged_key};
 
 use crate::model::{
     AuditAction, AuditEntry, Checkpoint, Connection, EpochSeconds, IntegrationProfile, JobResult,
-    ProcessKind, SeenEntry, SelectedGroup, SoftwareModel, Subscription, SubscriptionIdentifier,
+    ProcessKind, SelectedGroup, SoftwareModel, Subscription, SubscriptionIdentifier,
     UserActivityRecord,
 };
 
@@ -64,10 +66,13 @@ pub mod tables {
     /// Schema version 2's seen-markers, one per subscription (same key); emptied and
     /// deleted by the migration to version 3.
     pub const SUBSCRIPTION_SEEN_V2: Def = TableDefinition::new("subscription_seen");
-    /// The seen-log of unfinished download runs: by profile + run + page (zero-padded), the
-    /// subscriptions that page reported (`Vec<SeenEntry>`). Appended once per page, in key
-    /// order; cleared when the run completes.
-    pub const SEEN_LOG: Def = TableDefinition::new("download_seen_log");
+    /// Schema version 3's seen-log of unfinished download runs (by profile + run + page,
+    /// `Vec<SeenEntry>`); turned into staging rows and deleted by the migration to version 4.
+    pub const SEEN_LOG_V3: Def = TableDefinition::new("download_seen_log");
+    /// The staging log of unfinished download runs: by profile + run + page (zero-padded),
+    /// the subscriptions that page reported (`Vec<StagedSubscription>`). Appended once per
+    /// page, in key order; merged into the subscriptions and cleared when the run completes.
+    pub const STAGING: Def = TableDefinition::new("download_staging");
     /// User activity, by profile + external user id.
     pub const ACTIVITY: Def = TableDefinition::new("user_activity");
     /// Seen-marker: the activity run that last reported a user (same key).
@@ -104,7 +109,7 @@ pub mod tables {
         SOFTWARE_MODELS,
         IDENTIFIERS,
         SUBSCRIPTIONS,
-        SEEN_LOG,
+        STAGING,
         ACTIVITY,
         ACTIVITY_SEEN,
         RECLAMATION_RULES,
@@ -143,7 +148,19 @@ fn printable(key: &str) -> String {
 }
 
 fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Vec<u8>, WriteError> {
-    postcard::to_allocvec(value).map_err(|source| WriteError::Encode { table, source })
+    encode_into(table, value, Vec::with_capacity(RECORD_BYTES))
+}
+
+/// Room reserved for one encoded record: most fit, so encoding seldom reallocates.
+const RECORD_BYTES: usize = 256;
+
+/// Encodes `value` after the bytes already in `buffer` (whose capacity is a size hint).
+fn encode_into<T: Serialize>(
+    table: &'static str,
+    value: &T,
+    buffer: Vec<u8>,
+) -> Result<Vec<u8>, WriteError> {
+    postcard::to_extend(value, buffer).map_err(|source| WriteError::Encode { table, source })
 }
 
 fn decode<T: DeserializeOwned>(
@@ -217,35 +234,6 @@ fn rows_with_prefix<T: DeserializeOwned>(
         )?
     };
     Ok(rows.into_iter().map(|(_, v)| v).collect())
-}
-
-/// A download run's seen set: `user\0identifier` to the union of the groups reported.
-pub type SeenSet = std::collections::HashMap<String, Vec<String>>;
-
-/// The [`SeenSet`] key of a subscription.
-pub fn seen_key(external_user_id: &str, identifier: &str) -> String {
-    format!("{external_user_id}\0{identifier}")
-}
-
-/// Adds one entry to a seen set (groups unioned and kept sorted).
-pub fn add_seen(seen: &mut SeenSet, entry: &SeenEntry) {
-    let groups = seen
-        .entry(seen_key(&entry.external_user_id, &entry.identifier))
-        .or_default();
-    for g in &entry.granted_by {
-        if let Err(at) = groups.binary_search(g) {
-            groups.insert(at, g.clone());
-        }
-    }
-}
-
-/// What the end of a complete download changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunEnd {
-    /// Subscriptions the run did not see, now ended.
-    pub ended: u64,
-    /// Subscriptions whose granting groups changed.
-    pub regranted: u64,
 }
 
 /// Records read per chunk by the streaming scans of a write transaction.
@@ -466,63 +454,6 @@ impl WriteTx {
     pub fn put_subscription(&self, s: &Subscription) -> Result<(), WriteError> {
         let k = write_key(&[&s.profile, &s.external_user_id, &s.identifier])?;
         self.put(SUBSCRIPTIONS, &k, s)
-    }
-
-    /// Appends one page's entries to `run`'s seen-log (one row, at a key after the run's
-    /// earlier pages: an append, not a write per subscription).
-    pub fn append_seen(
-        &self,
-        profile: &str,
-        run: u64,
-        page: u64,
-        entries: &[SeenEntry],
-    ) -> Result<(), WriteError> {
-        let k = write_key(&[profile, &format!("{run:020}"), &format!("{page:020}")])?;
-        self.put(SEEN_LOG, &k, &entries)
-    }
-
-    /// Removes every seen-log row of `profile` (a completed run's, or an abandoned one's).
-    pub fn clear_seen_log(&self, profile: &str) -> Result<u64, WriteError> {
-        self.adm_remove_prefix(SEEN_LOG, profile)
-    }
-
-    /// Ends every active subscription of `profile` that run `run` did not see, scanning the
-    /// profile's key range in bounded chunks; decrements the identifiers' counts (of spoke
-    /// `spoke_id`). Returns how many were ended.
-    /// At the end of a complete run: ends every active subscription of `profile` the run did
-    /// not see, and sets the `granted_by` of those it saw to exactly the groups it reported.
-    pub fn end_unseen_subscriptions(
-        &self,
-        profile: &str,
-        spoke_id: &str,
-        seen: &SeenSet,
-        now: EpochSeconds,
-    ) -> Result<RunEnd, WriteError> {
-        let mut end = RunEnd::default();
-        let skip = profile.len() + 1;
-        self.for_each_profile_subscription(profile, |k, mut sub| {
-            if !sub.active {
-                return Ok(());
-            }
-            match k.get(skip..).and_then(|tail| seen.get(tail)) {
-                Some(groups) => {
-                    if *groups != sub.granted_by {
-                        sub.granted_by = groups.clone();
-                        self.put(SUBSCRIPTIONS, &k, &sub)?;
-                        end.regranted += 1;
-                    }
-                }
-                None => {
-                    sub.active = false;
-                    sub.ended_at = Some(now);
-                    self.put(SUBSCRIPTIONS, &k, &sub)?;
-                    self.adjust_identifier_count(spoke_id, &sub.identifier, -1)?;
-                    end.ended += 1;
-                }
-            }
-            Ok::<_, WriteError>(())
-        })?;
-        Ok(end)
     }
 
     /// Calls `f` with the key and value of each of `profile`'s subscriptions, in key order,
@@ -792,7 +723,7 @@ fn table_name(def: Def) -> &'static str {
         "software_models",
         "subscription_identifiers",
         "subscriptions",
-        "download_seen_log",
+        "download_staging",
         "user_activity",
         "activity_seen",
         "reclamation_rules",
@@ -903,24 +834,6 @@ impl ReadTx {
             f(decode("subscriptions", &k.value(), v.value())?);
         }
         Ok(())
-    }
-
-    /// The seen set of `profile`'s download run `run`, from its seen-log: for each
-    /// subscription reported (keyed by [`seen_key`]), the union of its groups, sorted.
-    pub fn seen_log(&self, profile: &str, run: u64) -> Result<SeenSet, ReadError> {
-        let mut seen = SeenSet::new();
-        let Some((lo, hi)) = prefix_range(&[profile, &format!("{run:020}")]) else {
-            return Ok(seen);
-        };
-        let table = self.tx.open_table(SEEN_LOG)?;
-        for row in table.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = row?;
-            let entries: Vec<SeenEntry> = decode("download_seen_log", &k.value(), v.value())?;
-            for e in entries {
-                add_seen(&mut seen, &e);
-            }
-        }
-        Ok(seen)
     }
 
     /// Calls `f` for each of a profile's subscriptions, in key order, with its holder's

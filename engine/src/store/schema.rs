@@ -12,7 +12,7 @@ use super::error::{OpenError, WriteError};
 use super::tables::*;
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 3;
+pub const CURRENT_VERSION: u64 = 4;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -30,7 +30,9 @@ pub struct Migration {
 /// The chain, oldest first. 1 -> 2: scheduled jobs carry a cron expression instead of an
 /// interval (the daemon, issue 8). 2 -> 3: a download run's seen-markers are one appended
 /// row per page (the seen-log) instead of one row per subscription (issue 9: the random-key
-/// writes were a third of a page's cost).
+/// writes were a third of a page's cost). 3 -> 4: a download run stages its pages (the
+/// staging log, with each subscription's facts) and merges them when it completes, instead
+/// of upserting each page (issue 9: random-key upserts were most of a page's cost).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -42,7 +44,76 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "download seen-markers -> seen-log",
         run: seen_markers_to_log,
     },
+    Migration {
+        from: 3,
+        description: "download seen-log -> staging log",
+        run: seen_log_to_staging,
+    },
 ];
+
+/// Turns every version-3 seen-log row into a staging row, then deletes the seen-log. A
+/// version-3 run upserted each page as it came, so the facts of what a page reported are the
+/// subscription's own; the entry keeps the groups that page reported. An entry whose
+/// subscription is gone (deleted since) is dropped: the merge has nothing to keep.
+fn seen_log_to_staging(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{SeenEntry, StagedSubscription, Subscription};
+    let mut rows: Vec<(String, Vec<StagedSubscription>)> = Vec::new();
+    {
+        let log = tx.open_table(SEEN_LOG_V3)?;
+        let subscriptions = tx.open_table(SUBSCRIPTIONS)?;
+        for row in log.iter()? {
+            let (k, v) = row?;
+            let key = k.value().to_string();
+            let entries: Vec<SeenEntry> = decode_v(v.value(), "download_seen_log", &key)?;
+            let profile = key.split('\0').next().unwrap_or_default();
+            let mut staged = Vec::with_capacity(entries.len());
+            for e in entries {
+                let sub_key = format!("{profile}\0{}\0{}", e.external_user_id, e.identifier);
+                let Some(bytes) = subscriptions.get(sub_key.as_str())? else {
+                    continue;
+                };
+                let sub: Subscription = decode_v(bytes.value(), "subscriptions", &sub_key)?;
+                staged.push(StagedSubscription {
+                    external_user_id: e.external_user_id,
+                    identifier: e.identifier,
+                    model: sub.model,
+                    display_name: sub.display_name,
+                    email: sub.email,
+                    account_type: sub.account_type,
+                    granted_by: e.granted_by,
+                    granted_at: sub.granted_at,
+                });
+            }
+            rows.push((key, staged));
+        }
+    }
+    let mut staging = tx.open_table(STAGING)?;
+    for (key, staged) in rows {
+        let bytes = postcard::to_allocvec(&staged).map_err(|source| WriteError::Encode {
+            table: "download_staging",
+            source,
+        })?;
+        staging.insert(key.as_str(), bytes.as_slice())?;
+    }
+    drop(staging);
+    tx.delete_table(SEEN_LOG_V3)?;
+    Ok(())
+}
+
+/// Decodes a value met by a migration.
+fn decode_v<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    table: &'static str,
+    key: &str,
+) -> Result<T, WriteError> {
+    postcard::from_bytes(bytes).map_err(|source| {
+        WriteError::Decode(super::error::DecodeError {
+            table,
+            key: key.replace('\0', "/"),
+            source,
+        })
+    })
+}
 
 /// Moves every version-2 seen-marker (`profile\0user\0identifier` -> run and groups) into
 /// the seen-log, 512 entries per row, grouped by profile and run, then deletes the old
@@ -78,7 +149,7 @@ fn seen_markers_to_log(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
                 });
         }
     }
-    let mut log = tx.open_table(SEEN_LOG)?;
+    let mut log = tx.open_table(SEEN_LOG_V3)?;
     for ((profile, run), entries) in runs {
         for (page, chunk) in entries.chunks(512).enumerate() {
             let key = format!("{profile}\0{run:020}\0{page:020}");

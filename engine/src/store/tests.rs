@@ -1,6 +1,6 @@
 //! Unit tests of the store: the lock, the schema version (a pinned v1-layout file opens, a
-//! newer one is refused), undecodable bytes, model assignment and ending unseen
-//! subscriptions.
+//! newer one is refused), the migrations, undecodable bytes, model assignment, and the
+//! download staging log and its merge.
 
 use super::*;
 use crate::model::*;
@@ -291,40 +291,65 @@ fn assigning_a_model_updates_every_subscription_with_the_identifier() {
     assert!(read.identifiers().unwrap()[0].recognized());
 }
 
+fn staged(user: &str, ident: &str, groups: &[&str]) -> StagedSubscription {
+    let s = sub("acme", user, ident);
+    StagedSubscription {
+        external_user_id: s.external_user_id,
+        identifier: s.identifier,
+        model: s.model,
+        display_name: s.display_name,
+        email: s.email,
+        account_type: s.account_type,
+        granted_by: groups.iter().map(|g| g.to_string()).collect(),
+        granted_at: s.granted_at,
+    }
+}
+
 #[test]
-fn ending_unseen_subscriptions_spares_seen_ones_and_other_profiles() {
+fn staging_keeps_the_last_facts_and_the_union_of_the_groups() {
+    let mut run = StagedRun::default();
+    run.stage(staged("u1", "x", &["g2"])).unwrap();
+    let mut later = staged("u1", "x", &["g1", "g3"]);
+    later.email = Some("u1@example.com".into());
+    run.stage(later).unwrap();
+    run.stage(staged("u0", "x", &["g1"])).unwrap();
+    assert_eq!(run.len(), 2);
+    let u1 = run.get(&staged_key("u1", "x")).unwrap().unwrap();
+    assert_eq!(u1.granted_by, ["g1", "g2", "g3"]);
+    assert_eq!(u1.email.as_deref(), Some("u1@example.com"));
+    let order: Vec<String> = run.iter().map(|e| e.unwrap().external_user_id).collect();
+    assert_eq!(order, ["u0", "u1"], "key order");
+    assert!(run.get(&staged_key("u9", "x")).unwrap().is_none());
+}
+
+#[test]
+fn merging_a_staged_run_creates_updates_ends_and_spares_other_profiles() {
     let (_dir, path) = temp();
     let store = Store::open(&path).unwrap();
     store
         .write(|tx| {
-            let mut seen_pages: [Vec<SeenEntry>; 2] = Default::default();
+            // 1100 existing subscriptions (u0000..u2198, even numbers): run 7 stages every
+            // other one of them over two pages, plus 300 new users between and after them.
+            let mut pages: [Vec<StagedSubscription>; 2] = Default::default();
             for u in 0..1100 {
-                let user = format!("u{u:04}");
+                let user = format!("u{:04}", u * 2);
                 tx.put_subscription(&sub("acme", &user, "x"))?;
                 if u % 2 == 0 {
-                    // Seen by run 7 over two pages; one seen user lost a group during the run.
-                    seen_pages[usize::from(u >= 550)].push(SeenEntry {
-                        external_user_id: user.clone(),
-                        identifier: "x".into(),
-                        granted_by: if u == 0 {
-                            vec![]
-                        } else {
-                            sub("acme", &user, "x").granted_by
-                        },
-                    });
+                    // u0000 lost its group during the run.
+                    let groups: &[&str] = if u == 0 { &[] } else { &["g1"] };
+                    pages[usize::from(u >= 550)].push(staged(&user, "x", groups));
                 }
             }
-            for (page, entries) in seen_pages.iter().enumerate() {
-                tx.append_seen("acme", 7, page as u64, entries)?;
+            for u in 0..300 {
+                pages[1].push(staged(&format!("u{:04}", u * 8 + 1), "x", &["g1"]));
             }
-            // An older run's log does not count: u0001 is still ended.
-            let u1 = SeenEntry {
-                external_user_id: "u0001".into(),
-                identifier: "x".into(),
-                granted_by: vec!["g1".into()],
-            };
-            tx.append_seen("acme", 6, 0, &[u1])?;
-            tx.put_subscription(&sub("acme2", "u0001", "x"))?;
+            for (page, entries) in pages.iter().enumerate() {
+                tx.append_staged("acme", 7, page as u64, entries)?;
+            }
+            // An older run's log does not count: u0002 is still ended.
+            tx.append_staged("acme", 6, 0, &[staged("u0002", "x", &["g1"])])?;
+            // Another profile's seat is left alone.
+            tx.put_subscription(&sub("acme2", "u0002", "x"))?;
             tx.put_identifier(&SubscriptionIdentifier {
                 spoke_id: "s".into(),
                 identifier: "x".into(),
@@ -334,35 +359,72 @@ fn ending_unseen_subscriptions_spares_seen_ones_and_other_profiles() {
             })
         })
         .unwrap();
-    let seen = store.read().unwrap().seen_log("acme", 7).unwrap();
-    assert_eq!(seen.len(), 550);
-    let end = store
+    let mut run = StagedRun::default();
+    store
+        .read()
+        .unwrap()
+        .for_each_staged("acme", 7, |e| run.stage(e))
+        .unwrap();
+    assert_eq!(run.len(), 850);
+    let merged = store
         .write(|tx| {
-            let end = tx.end_unseen_subscriptions("acme", "s", &seen, 99)?;
-            tx.clear_seen_log("acme")?;
-            Ok::<_, WriteError>(end)
+            let merged = tx.merge_staged_run("acme", "s", &run, 99)?;
+            tx.clear_staging("acme")?;
+            Ok::<_, WriteError>(merged)
         })
         .unwrap();
-    assert!(
-        store
-            .read()
-            .unwrap()
-            .seen_log("acme", 7)
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(end.ended, 550);
-    assert_eq!(end.regranted, 1, "u0000's groups become what the run saw");
+    let mut left = 0;
+    store
+        .read()
+        .unwrap()
+        .for_each_staged("acme", 7, |_| {
+            left += 1;
+            Ok::<_, ReadError>(())
+        })
+        .unwrap();
+    assert_eq!(left, 0, "the log is cleared");
+    assert_eq!(merged.ended, 550);
+    assert_eq!(merged.upserted, 301, "300 new, and u0000's groups");
     let read = store.read().unwrap();
-    assert_eq!(read.subscription_counts("acme").unwrap(), (550, 550));
+    assert_eq!(read.subscription_counts("acme").unwrap(), (850, 550));
     assert_eq!(read.subscription_counts("acme2").unwrap(), (1, 0));
-    assert_eq!(read.identifiers().unwrap()[0].subscription_count, 550);
-    let s = read.subscription("acme", "u0001", "x").unwrap().unwrap();
-    assert_eq!((s.active, s.ended_at), (false, Some(99)));
-    let holders = read.active_holders_after("acme", None, 3).unwrap();
-    assert_eq!(holders, ["u0000", "u0002", "u0004"]);
-    let next = read.active_holders_after("acme", Some("u0004"), 2).unwrap();
-    assert_eq!(next, ["u0006", "u0008"]);
+    assert_eq!(read.identifiers().unwrap()[0].subscription_count, 850);
+    let ended = read.subscription("acme", "u0002", "x").unwrap().unwrap();
+    assert_eq!((ended.active, ended.ended_at), (false, Some(99)));
+    let kept = read.subscription("acme", "u0004", "x").unwrap().unwrap();
+    assert_eq!((kept.active, kept.first_seen_at), (true, 1_700_000_000));
+    let new = read.subscription("acme", "u0001", "x").unwrap().unwrap();
+    assert_eq!((new.active, new.first_seen_at), (true, 99));
+    let regrouped = read.subscription("acme", "u0000", "x").unwrap().unwrap();
+    assert!(regrouped.granted_by.is_empty());
+    let holders = read.active_holders_after("acme", None, 4).unwrap();
+    assert_eq!(holders, ["u0000", "u0001", "u0004", "u0008"]);
+
+    // Merging the same run again changes nothing; an ended seat staged again is active again,
+    // counted once more, and keeps when it was first seen.
+    let again = store
+        .write(|tx| tx.merge_staged_run("acme", "s", &run, 100))
+        .unwrap();
+    assert_eq!(again, MergeOutcome::default());
+    let mut back = run.clone();
+    back.stage(staged("u0002", "x", &["g1"])).unwrap();
+    let merged = store
+        .write(|tx| tx.merge_staged_run("acme", "s", &back, 101))
+        .unwrap();
+    assert_eq!(
+        merged,
+        MergeOutcome {
+            upserted: 1,
+            ended: 0
+        }
+    );
+    let read = store.read().unwrap();
+    let s = read.subscription("acme", "u0002", "x").unwrap().unwrap();
+    assert_eq!(
+        (s.active, s.ended_at, s.first_seen_at),
+        (true, None, 1_700_000_000)
+    );
+    assert_eq!(read.identifiers().unwrap()[0].subscription_count, 851);
 }
 
 #[test]
@@ -495,16 +557,29 @@ fn a_deferred_commit_is_visible_at_once_and_durable_after_close() {
     assert!(read.subscription("p", "u1", "x").unwrap().is_some());
 }
 
+/// What `profile`'s download run `run` has staged, decoded, in key order.
+fn staged_of(store: &Store, profile: &str, run: u64) -> Vec<StagedSubscription> {
+    let mut staged = StagedRun::default();
+    store
+        .read()
+        .unwrap()
+        .for_each_staged(profile, run, |e| staged.stage(e))
+        .unwrap();
+    staged.iter().map(Result::unwrap).collect()
+}
+
 #[test]
-fn version_2_seen_markers_migrate_to_the_seen_log() {
+fn version_2_seen_markers_migrate_through_the_seen_log_to_the_staging_log() {
     let (_dir, path) = temp();
     {
-        // A version-2 file with seen-markers of run 4 (two groups for u1) and run 3.
+        // A version-2 file with seen-markers of run 4 (two groups for u1) and run 3, beside
+        // the subscriptions those runs upserted.
         let db = Database::create(&path).unwrap();
         schema::migrate_with(&db, &path, 2, &schema::MIGRATIONS[..1]).unwrap();
         let tx = db.begin_write().unwrap();
         {
             let mut old = tx.open_table(SUBSCRIPTION_SEEN_V2).unwrap();
+            let mut subs = tx.open_table(SUBSCRIPTIONS).unwrap();
             for (user, run, groups) in [
                 ("u1", 4u64, vec!["g1", "g2"]),
                 ("u2", 4, vec!["g1"]),
@@ -515,25 +590,73 @@ fn version_2_seen_markers_migrate_to_the_seen_log() {
                     granted_by: groups.into_iter().map(String::from).collect(),
                 };
                 let bytes = postcard::to_allocvec(&marker).unwrap();
-                old.insert(format!("acme\0{user}\0x").as_str(), bytes.as_slice())
-                    .unwrap();
+                let key = format!("acme\0{user}\0x");
+                old.insert(key.as_str(), bytes.as_slice()).unwrap();
+                let bytes = postcard::to_allocvec(&sub("acme", user, "x")).unwrap();
+                subs.insert(key.as_str(), bytes.as_slice()).unwrap();
             }
         }
         tx.commit().unwrap();
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let run4 = staged_of(&store, "acme", 4);
+    assert_eq!(run4.len(), 2);
+    assert_eq!(run4[0], staged("u1", "x", &["g1", "g2"]));
+    assert_eq!(run4[1], staged("u2", "x", &["g1"]));
+    assert_eq!(staged_of(&store, "acme", 3).len(), 1);
+    // The old tables are gone.
     let read = store.read().unwrap();
-    let seen = read.seen_log("acme", 4).unwrap();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[&seen_key("u1", "x")], ["g1", "g2"]);
-    assert_eq!(seen[&seen_key("u2", "x")], ["g1"]);
-    assert_eq!(read.seen_log("acme", 3).unwrap().len(), 1);
-    // The old table is gone.
+    let names: Vec<String> = read
+        .tx
+        .list_tables()
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_string())
+        .collect();
     assert!(
-        read.tx
-            .list_tables()
-            .unwrap()
-            .all(|t| redb::TableHandle::name(&t) != "subscription_seen")
+        !names
+            .iter()
+            .any(|n| n == "subscription_seen" || n == "download_seen_log")
     );
+}
+
+#[test]
+fn version_3_seen_log_rows_become_staging_rows_with_the_subscriptions_facts() {
+    let (_dir, path) = temp();
+    {
+        // A version-3 file: run 9 of `acme` logged two pages; u2's subscription was deleted
+        // since (its entry is dropped), u1 was reported by g1 on page 0 and g2 on page 1.
+        let db = Database::create(&path).unwrap();
+        schema::migrate_with(&db, &path, 3, &schema::MIGRATIONS[..2]).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut subs = tx.open_table(SUBSCRIPTIONS).unwrap();
+            let mut u1 = sub("acme", "u1", "x");
+            u1.email = Some("u1@example.com".into());
+            let bytes = postcard::to_allocvec(&u1).unwrap();
+            subs.insert("acme\0u1\0x", bytes.as_slice()).unwrap();
+            let mut log = tx.open_table(SEEN_LOG_V3).unwrap();
+            let entry = |user: &str, group: &str| SeenEntry {
+                external_user_id: user.into(),
+                identifier: "x".into(),
+                granted_by: vec![group.into()],
+            };
+            let pages = [
+                vec![entry("u1", "g1"), entry("u2", "g1")],
+                vec![entry("u1", "g2")],
+            ];
+            for (page, entries) in pages.iter().enumerate() {
+                let bytes = postcard::to_allocvec(entries).unwrap();
+                let key = format!("acme\0{:020}\0{page:020}", 9);
+                log.insert(key.as_str(), bytes.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+    let run9 = staged_of(&store, "acme", 9);
+    let mut expected = staged("u1", "x", &["g1", "g2"]);
+    expected.email = Some("u1@example.com".into());
+    assert_eq!(run9, [expected]);
 }

@@ -85,6 +85,8 @@ pub struct StagedSubscription {
     pub granted_by: Vec<String>,
     /// When the vendor granted it, where known.
     pub granted_at: Option<EpochSeconds>,
+    /// When the page was staged: a new subscription's first-seen time.
+    pub staged_at: EpochSeconds,
 }
 
 /// Schema version 3's seen-log entry (migrated to the staging log in version 4): one

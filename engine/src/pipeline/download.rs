@@ -35,7 +35,7 @@ impl Pipeline<'_> {
     ) -> Result<JobResult, PipelineError> {
         let mut run = self.begin(source, profile, PROCESS, |_| Ok(0))?;
         // What this run has staged so far (from its staging log when it resumes).
-        let mut staged = StagedRun::default();
+        let mut staged = StagedRun::new(profile);
         self.store
             .read()?
             .for_each_staged(profile, run.checkpoint.run_id, |e| staged.stage(e))?;
@@ -122,7 +122,7 @@ impl Pipeline<'_> {
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());
         let now = self.clock.now();
         self.complete(&mut run, source.counts(), |tx, job| {
-            let merged = tx.merge_staged_run(&profile_name, &spoke_id, &staged, now)?;
+            let merged = tx.merge_staged_run(&spoke_id, &staged, now)?;
             tx.clear_staging(&profile_name)?;
             let ended = merged.ended;
             job.ended = ended;
@@ -242,6 +242,7 @@ fn stage_page(
             account_type: account_type(s.account_type),
             granted_by,
             granted_at: s.granted_at,
+            staged_at: now,
         });
     }
     tx.append_staged(profile, run_id, run.checkpoint.pages, &entries)?;

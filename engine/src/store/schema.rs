@@ -82,6 +82,7 @@ fn seen_log_to_staging(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
                     account_type: sub.account_type,
                     granted_by: e.granted_by,
                     granted_at: sub.granted_at,
+                    staged_at: sub.first_seen_at,
                 });
             }
             rows.push((key, staged));

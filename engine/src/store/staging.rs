@@ -10,7 +10,7 @@
 //! Why: 200 upserts under random keys per page cost redb a copied leaf each, most of a page's
 //! time at 100 000 users; the merge writes each leaf once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::tables::{STAGING, SUBSCRIPTIONS};
@@ -28,16 +28,27 @@ pub fn staged_key(external_user_id: &str, identifier: &str) -> String {
     format!("{external_user_id}\0{identifier}")
 }
 
-/// A download run's staged subscriptions: for each subscription reported (under its
-/// [`staged_key`]), the facts of the last page that reported it and the union of the groups
-/// reported. Values are kept postcard-encoded (about a third of the decoded size: 100 000
-/// staged subscriptions take some 25 MiB); the keys are sorted once, for the merge.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// A download run's staged subscriptions, in key order ([`staged_key`]): for each
+/// subscription reported, the record a merge would create, encoded: the facts of the last
+/// page that reported it, the union of the groups reported, active, first seen when a page
+/// of the run first staged it. Kept encoded (about a third of the decoded size: 100 000
+/// staged subscriptions take some 25 MiB), and in the form a new subscription is written,
+/// so that the merge writes new ones without decoding them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedRun {
-    entries: HashMap<String, Box<[u8]>>,
+    profile: String,
+    entries: BTreeMap<String, Box<[u8]>>,
 }
 
 impl StagedRun {
+    /// Nothing staged yet, for a run of `profile`.
+    pub fn new(profile: &str) -> Self {
+        StagedRun {
+            profile: profile.to_string(),
+            entries: BTreeMap::new(),
+        }
+    }
+
     /// How many subscriptions are staged.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -48,8 +59,8 @@ impl StagedRun {
         self.entries.is_empty()
     }
 
-    /// The staged subscription under `key` ([`staged_key`]), if any.
-    pub fn get(&self, key: &str) -> Result<Option<StagedSubscription>, DecodeError> {
+    /// The subscription staged under `key` ([`staged_key`]), as the merge would create it.
+    pub fn get(&self, key: &str) -> Result<Option<Subscription>, DecodeError> {
         self.entries
             .get(key)
             .map(|bytes| decode(TABLE, &key, bytes))
@@ -57,38 +68,42 @@ impl StagedRun {
     }
 
     /// Stages `entry`: its facts replace any staged earlier in the run, its groups join
-    /// theirs (kept sorted).
-    pub fn stage(&mut self, mut entry: StagedSubscription) -> Result<(), WriteError> {
+    /// theirs (kept sorted), and the earlier staging time is kept.
+    pub fn stage(&mut self, entry: StagedSubscription) -> Result<(), WriteError> {
         let key = staged_key(&entry.external_user_id, &entry.identifier);
+        let mut record = Subscription {
+            profile: self.profile.clone(),
+            external_user_id: entry.external_user_id,
+            identifier: entry.identifier,
+            model: entry.model,
+            display_name: entry.display_name,
+            email: entry.email,
+            account_type: entry.account_type,
+            granted_by: entry.granted_by,
+            granted_at: entry.granted_at,
+            active: true,
+            first_seen_at: entry.staged_at,
+            ended_at: None,
+        };
         if let Some(earlier) = self.get(&key)? {
             for g in earlier.granted_by {
-                if let Err(at) = entry.granted_by.binary_search(&g) {
-                    entry.granted_by.insert(at, g);
+                if let Err(at) = record.granted_by.binary_search(&g) {
+                    record.granted_by.insert(at, g);
                 }
             }
+            record.first_seen_at = record.first_seen_at.min(earlier.first_seen_at);
         }
-        let bytes = encode(TABLE, &entry)?;
+        let bytes = encode(TABLE, &record)?;
         // Exactly sized: one allocation per entry, none spare.
         self.entries.insert(key, Box::from(bytes.as_slice()));
         Ok(())
     }
 
-    /// Every staged subscription, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = Result<StagedSubscription, DecodeError>> + '_ {
-        self.sorted()
-            .into_iter()
-            .map(|(key, bytes)| decode(TABLE, &key, bytes))
-    }
-
-    /// The entries, in key order.
-    fn sorted(&self) -> Vec<(&str, &[u8])> {
-        let mut sorted: Vec<(&str, &[u8])> = self
-            .entries
+    /// Every staged subscription, in key order, as the merge would create it.
+    pub fn iter(&self) -> impl Iterator<Item = Result<Subscription, DecodeError>> + '_ {
+        self.entries
             .iter()
-            .map(|(k, v)| (k.as_str(), &**v))
-            .collect();
-        sorted.sort_unstable_by_key(|(k, _)| *k);
-        sorted
+            .map(|(key, bytes)| decode(TABLE, key, bytes))
     }
 }
 
@@ -125,18 +140,18 @@ impl WriteTx {
         self.adm_remove_prefix(STAGING, profile)
     }
 
-    /// Ends a complete download run of `profile` (spoke `spoke_id`): one pass over the
-    /// profile's subscriptions in key order, beside `staged` in the same order. A staged
-    /// subscription is created (first seen `now`) or, when its facts, groups or activity
-    /// changed, rewritten; an active subscription the run did not stage is ended at `now`.
-    /// The identifiers' active counts follow.
+    /// Ends a complete download run (spoke `spoke_id`): one pass over the subscriptions of
+    /// the run's profile in key order, beside `staged` in the same order. A staged
+    /// subscription is created (first seen when it was staged) or, when its facts, groups or
+    /// activity changed, rewritten (keeping when it was first seen); an active subscription
+    /// the run did not stage is ended at `now`. The identifiers' active counts follow.
     pub fn merge_staged_run(
         &self,
-        profile: &str,
         spoke_id: &str,
         staged: &StagedRun,
         now: EpochSeconds,
     ) -> Result<MergeOutcome, WriteError> {
+        let profile = staged.profile.as_str();
         let Some((lo, hi)) = prefix_range(&[profile]) else {
             return Ok(MergeOutcome::default());
         };
@@ -148,8 +163,11 @@ impl WriteTx {
             count_delta: BTreeMap::new(),
             writes: Vec::new(),
         };
-        let sorted = staged.sorted();
-        let mut pending = sorted.into_iter().peekable();
+        let mut pending = staged
+            .entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), &**v))
+            .peekable();
         let skip = profile.len() + 1;
         // The profile's subscriptions, SCAN_CHUNK at a time in key order, beside the staged
         // keys. A chunk is read whole before it is merged; the writes go SCAN_CHUNK at a time
@@ -176,10 +194,10 @@ impl WriteTx {
             for (k, sub) in chunk {
                 let tail = k.get(skip..).unwrap_or_default();
                 while let Some((key, bytes)) = pending.next_if(|(key, _)| *key < tail) {
-                    merge.staged(key, bytes, None)?;
+                    merge.created(key, bytes)?;
                 }
                 match pending.next_if(|(key, _)| *key == tail) {
-                    Some((key, bytes)) => merge.staged(key, bytes, Some(sub))?,
+                    Some((key, bytes)) => merge.staged_over(key, bytes, sub)?,
                     None => merge.unstaged(k, sub)?,
                 }
             }
@@ -188,7 +206,7 @@ impl WriteTx {
             }
         }
         for (key, bytes) in pending {
-            merge.staged(key, bytes, None)?;
+            merge.created(key, bytes)?;
         }
         merge.flush()?;
         for (identifier, delta) in &merge.count_delta {
@@ -205,7 +223,7 @@ struct Merge<'a> {
     now: EpochSeconds,
     outcome: MergeOutcome,
     count_delta: BTreeMap<String, i64>,
-    /// Encoded subscriptions to write with the current chunk, by subscriptions-table key.
+    /// Encoded subscriptions to write, by subscriptions-table key.
     writes: Vec<(String, Vec<u8>)>,
 }
 
@@ -228,37 +246,41 @@ impl Merge<'_> {
         Ok(())
     }
 
-    /// Queues the staged subscription `bytes` (under staged key `key`) over `existing`
-    /// (`None`: a new one), if anything changed.
-    fn staged(
+    /// Adds `delta` to the active count of `identifier`.
+    fn count(&mut self, identifier: &str, delta: i64) {
+        match self.count_delta.get_mut(identifier) {
+            Some(d) => *d += delta,
+            None => {
+                self.count_delta.insert(identifier.to_string(), delta);
+            }
+        }
+    }
+
+    /// Creates the subscription staged under `key` (`user\0identifier`): its staged bytes
+    /// are the record.
+    fn created(&mut self, key: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        let identifier = key.split_once('\0').map_or("", |(_, i)| i);
+        self.count(identifier, 1);
+        self.queue(format!("{}\0{key}", self.profile), bytes.to_vec())?;
+        self.outcome.upserted += 1;
+        Ok(())
+    }
+
+    /// Writes the subscription staged under `key` over `existing`, keeping when it was
+    /// first seen, if anything changed.
+    fn staged_over(
         &mut self,
         key: &str,
         bytes: &[u8],
-        existing: Option<Subscription>,
+        existing: Subscription,
     ) -> Result<(), WriteError> {
-        let s: StagedSubscription = decode(TABLE, &key, bytes)?;
-        let record = Subscription {
-            profile: self.profile.to_string(),
-            external_user_id: s.external_user_id,
-            identifier: s.identifier,
-            model: s.model,
-            display_name: s.display_name,
-            email: s.email,
-            account_type: s.account_type,
-            granted_by: s.granted_by,
-            granted_at: s.granted_at,
-            active: true,
-            first_seen_at: existing.as_ref().map_or(self.now, |e| e.first_seen_at),
-            ended_at: None,
-        };
-        if !existing.as_ref().is_some_and(|e| e.active) {
-            *self
-                .count_delta
-                .entry(record.identifier.clone())
-                .or_default() += 1;
+        let mut record: Subscription = decode(TABLE, &key, bytes)?;
+        record.first_seen_at = existing.first_seen_at;
+        if !existing.active {
+            self.count(&record.identifier, 1);
         }
-        if existing.is_none_or(|e| !e.same_facts(&record)) {
-            let k = write_key(&[self.profile, &record.external_user_id, &record.identifier])?;
+        if !existing.same_facts(&record) {
+            let k = format!("{}\0{key}", self.profile);
             self.queue(k, encode("subscriptions", &record)?)?;
             self.outcome.upserted += 1;
         }
@@ -271,7 +293,7 @@ impl Merge<'_> {
         if sub.active {
             sub.active = false;
             sub.ended_at = Some(self.now);
-            *self.count_delta.entry(sub.identifier.clone()).or_default() -= 1;
+            self.count(&sub.identifier, -1);
             self.queue(key, encode("subscriptions", &sub)?)?;
             self.outcome.ended += 1;
         }

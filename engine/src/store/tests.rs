@@ -302,21 +302,28 @@ fn staged(user: &str, ident: &str, groups: &[&str]) -> StagedSubscription {
         account_type: s.account_type,
         granted_by: groups.iter().map(|g| g.to_string()).collect(),
         granted_at: s.granted_at,
+        staged_at: 99,
     }
 }
 
 #[test]
 fn staging_keeps_the_last_facts_and_the_union_of_the_groups() {
-    let mut run = StagedRun::default();
+    let mut run = StagedRun::new("acme");
     run.stage(staged("u1", "x", &["g2"])).unwrap();
     let mut later = staged("u1", "x", &["g1", "g3"]);
     later.email = Some("u1@example.com".into());
+    later.staged_at = 120;
     run.stage(later).unwrap();
     run.stage(staged("u0", "x", &["g1"])).unwrap();
     assert_eq!(run.len(), 2);
     let u1 = run.get(&staged_key("u1", "x")).unwrap().unwrap();
     assert_eq!(u1.granted_by, ["g1", "g2", "g3"]);
     assert_eq!(u1.email.as_deref(), Some("u1@example.com"));
+    assert_eq!(u1.first_seen_at, 99, "first staged");
+    assert_eq!(
+        (u1.profile.as_str(), u1.active, u1.ended_at),
+        ("acme", true, None)
+    );
     let order: Vec<String> = run.iter().map(|e| e.unwrap().external_user_id).collect();
     assert_eq!(order, ["u0", "u1"], "key order");
     assert!(run.get(&staged_key("u9", "x")).unwrap().is_none());
@@ -359,7 +366,7 @@ fn merging_a_staged_run_creates_updates_ends_and_spares_other_profiles() {
             })
         })
         .unwrap();
-    let mut run = StagedRun::default();
+    let mut run = StagedRun::new("acme");
     store
         .read()
         .unwrap()
@@ -368,7 +375,7 @@ fn merging_a_staged_run_creates_updates_ends_and_spares_other_profiles() {
     assert_eq!(run.len(), 850);
     let merged = store
         .write(|tx| {
-            let merged = tx.merge_staged_run("acme", "s", &run, 99)?;
+            let merged = tx.merge_staged_run("s", &run, 99)?;
             tx.clear_staging("acme")?;
             Ok::<_, WriteError>(merged)
         })
@@ -403,13 +410,13 @@ fn merging_a_staged_run_creates_updates_ends_and_spares_other_profiles() {
     // Merging the same run again changes nothing; an ended seat staged again is active again,
     // counted once more, and keeps when it was first seen.
     let again = store
-        .write(|tx| tx.merge_staged_run("acme", "s", &run, 100))
+        .write(|tx| tx.merge_staged_run("s", &run, 100))
         .unwrap();
     assert_eq!(again, MergeOutcome::default());
     let mut back = run.clone();
     back.stage(staged("u0002", "x", &["g1"])).unwrap();
     let merged = store
-        .write(|tx| tx.merge_staged_run("acme", "s", &back, 101))
+        .write(|tx| tx.merge_staged_run("s", &back, 101))
         .unwrap();
     assert_eq!(
         merged,
@@ -558,8 +565,8 @@ fn a_deferred_commit_is_visible_at_once_and_durable_after_close() {
 }
 
 /// What `profile`'s download run `run` has staged, decoded, in key order.
-fn staged_of(store: &Store, profile: &str, run: u64) -> Vec<StagedSubscription> {
-    let mut staged = StagedRun::default();
+fn staged_of(store: &Store, profile: &str, run: u64) -> Vec<Subscription> {
+    let mut staged = StagedRun::new(profile);
     store
         .read()
         .unwrap()
@@ -602,8 +609,9 @@ fn version_2_seen_markers_migrate_through_the_seen_log_to_the_staging_log() {
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
     let run4 = staged_of(&store, "acme", 4);
     assert_eq!(run4.len(), 2);
-    assert_eq!(run4[0], staged("u1", "x", &["g1", "g2"]));
-    assert_eq!(run4[1], staged("u2", "x", &["g1"]));
+    let mut u1 = sub("acme", "u1", "x");
+    u1.granted_by = vec!["g1".into(), "g2".into()];
+    assert_eq!(run4, [u1, sub("acme", "u2", "x")]);
     assert_eq!(staged_of(&store, "acme", 3).len(), 1);
     // The old tables are gone.
     let read = store.read().unwrap();
@@ -656,7 +664,12 @@ fn version_3_seen_log_rows_become_staging_rows_with_the_subscriptions_facts() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
     let run9 = staged_of(&store, "acme", 9);
-    let mut expected = staged("u1", "x", &["g1", "g2"]);
+    let mut expected = sub("acme", "u1", "x");
+    expected.granted_by = vec!["g1".into(), "g2".into()];
     expected.email = Some("u1@example.com".into());
-    assert_eq!(run9, [expected]);
+    assert_eq!(
+        run9,
+        [expected],
+        "the subscription's facts, the log's groups"
+    );
 }

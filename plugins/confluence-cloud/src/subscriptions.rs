@@ -30,12 +30,11 @@ fn in_group(error: SpokeError, group: &str) -> SpokeError {
 }
 
 /// The members of `page` with an account id, deduplicated, in page order.
-fn members(page: &UserArray) -> Vec<UserDto> {
+fn members(page: &UserArray) -> Vec<&UserDto> {
     let mut seen = BTreeSet::new();
     page.results
         .iter()
-        .filter(|u| u.id().is_some_and(|id| seen.insert(id.to_string())))
-        .cloned()
+        .filter(|u| u.id().is_some_and(|id| seen.insert(id)))
         .collect()
 }
 

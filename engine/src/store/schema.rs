@@ -10,6 +10,7 @@ use redb::{Database, ReadableTable};
 
 use super::error::{OpenError, WriteError};
 use super::tables::*;
+use super::{decode, encode};
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u64 = 4;
@@ -64,7 +65,7 @@ fn seen_log_to_staging(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
         for row in log.iter()? {
             let (k, v) = row?;
             let key = k.value().to_string();
-            let entries: Vec<SeenEntry> = decode_v(v.value(), "download_seen_log", &key)?;
+            let entries: Vec<SeenEntry> = decode("download_seen_log", &key, v.value())?;
             let profile = key.split('\0').next().unwrap_or_default();
             let mut staged = Vec::with_capacity(entries.len());
             for e in entries {
@@ -72,7 +73,7 @@ fn seen_log_to_staging(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
                 let Some(bytes) = subscriptions.get(sub_key.as_str())? else {
                     continue;
                 };
-                let sub: Subscription = decode_v(bytes.value(), "subscriptions", &sub_key)?;
+                let sub: Subscription = decode("subscriptions", &sub_key, bytes.value())?;
                 staged.push(StagedSubscription {
                     external_user_id: e.external_user_id,
                     identifier: e.identifier,
@@ -90,30 +91,12 @@ fn seen_log_to_staging(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
     }
     let mut staging = tx.open_table(STAGING)?;
     for (key, staged) in rows {
-        let bytes = postcard::to_allocvec(&staged).map_err(|source| WriteError::Encode {
-            table: "download_staging",
-            source,
-        })?;
+        let bytes = encode("download_staging", &staged)?;
         staging.insert(key.as_str(), bytes.as_slice())?;
     }
     drop(staging);
     tx.delete_table(SEEN_LOG_V3)?;
     Ok(())
-}
-
-/// Decodes a value met by a migration.
-fn decode_v<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    table: &'static str,
-    key: &str,
-) -> Result<T, WriteError> {
-    postcard::from_bytes(bytes).map_err(|source| {
-        WriteError::Decode(super::error::DecodeError {
-            table,
-            key: key.replace('\0', "/"),
-            source,
-        })
-    })
 }
 
 /// Moves every version-2 seen-marker (`profile\0user\0identifier` -> run and groups) into
@@ -129,12 +112,7 @@ fn seen_markers_to_log(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
         for entry in old.iter()? {
             let (k, v) = entry?;
             let key = k.value().to_string();
-            let seen: SubscriptionSeen =
-                postcard::from_bytes(v.value()).map_err(|source| super::error::DecodeError {
-                    table: table_name,
-                    key: key.clone(),
-                    source,
-                })?;
+            let seen: SubscriptionSeen = decode(table_name, &key, v.value())?;
             let mut parts = key.split('\0');
             let (Some(profile), Some(user), Some(identifier), None) =
                 (parts.next(), parts.next(), parts.next(), parts.next())
@@ -154,10 +132,7 @@ fn seen_markers_to_log(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
     for ((profile, run), entries) in runs {
         for (page, chunk) in entries.chunks(512).enumerate() {
             let key = format!("{profile}\0{run:020}\0{page:020}");
-            let bytes = postcard::to_allocvec(chunk).map_err(|source| WriteError::Encode {
-                table: "download_seen_log",
-                source,
-            })?;
+            let bytes = encode("download_seen_log", &chunk)?;
             log.insert(key.as_str(), bytes.as_slice())?;
         }
     }
@@ -178,12 +153,7 @@ fn jobs_to_cron(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
         rows.push((k.value().to_string(), v.value().to_vec()));
     }
     for (key, bytes) in rows {
-        let old: ScheduledJobV1 =
-            postcard::from_bytes(&bytes).map_err(|source| super::error::DecodeError {
-                table: table_name,
-                key: key.clone(),
-                source,
-            })?;
+        let old: ScheduledJobV1 = decode(table_name, &key, &bytes)?;
         let schedule = if old.every_seconds >= 7 * crate::model::DAY as u64 {
             crate::daemon::schedule::DEFAULT_WEEKLY
         } else {
@@ -197,10 +167,7 @@ fn jobs_to_cron(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
             next_run: old.next_run,
             active: old.active,
         };
-        let encoded = postcard::to_allocvec(&new).map_err(|source| WriteError::Encode {
-            table: table_name,
-            source,
-        })?;
+        let encoded = encode(table_name, &new)?;
         table.insert(key.as_str(), encoded.as_slice())?;
     }
     Ok(())

@@ -16,7 +16,7 @@ use std::ops::Bound;
 use super::tables::{STAGING, SUBSCRIPTIONS};
 use super::{
     DecodeError, RECORD_BYTES, ReadError, ReadTx, SCAN_CHUNK, WriteError, WriteTx, decode, encode,
-    encode_into, prefix_range, range_in, write_key,
+    encode_into, prefix_range, write_key,
 };
 use crate::model::{EpochSeconds, StagedSubscription, Subscription};
 
@@ -152,9 +152,6 @@ impl WriteTx {
         now: EpochSeconds,
     ) -> Result<MergeOutcome, WriteError> {
         let profile = staged.profile.as_str();
-        let Some((lo, hi)) = prefix_range(&[profile]) else {
-            return Ok(MergeOutcome::default());
-        };
         let mut merge = Merge {
             tx: self,
             profile,
@@ -169,42 +166,19 @@ impl WriteTx {
             .map(|(k, v)| (k.as_str(), &**v))
             .peekable();
         let skip = profile.len() + 1;
-        // The profile's subscriptions, SCAN_CHUNK at a time in key order, beside the staged
-        // keys. A chunk is read whole before it is merged; the writes go SCAN_CHUNK at a time
-        // through one table handle. Staged keys written while a chunk is merged sort before
-        // its last key, so the scan does not meet them again.
-        let mut after: Option<String> = None;
-        loop {
-            let chunk: Vec<(String, Subscription)> = {
-                let table = self.tx.open_table(SUBSCRIPTIONS)?;
-                let lower = match &after {
-                    Some(a) => Bound::Excluded(a.as_str()),
-                    None => Bound::Included(lo.as_str()),
-                };
-                range_in(
-                    &table,
-                    "subscriptions",
-                    lower,
-                    Bound::Excluded(hi.as_str()),
-                    SCAN_CHUNK,
-                )?
-            };
-            let done = chunk.len() < SCAN_CHUNK;
-            after = chunk.last().map(|(k, _)| k.clone());
-            for (k, sub) in chunk {
-                let tail = k.get(skip..).unwrap_or_default();
-                while let Some((key, bytes)) = pending.next_if(|(key, _)| *key < tail) {
-                    merge.created(key, bytes)?;
-                }
-                match pending.next_if(|(key, _)| *key == tail) {
-                    Some((key, bytes)) => merge.staged_over(key, bytes, sub)?,
-                    None => merge.unstaged(k, sub)?,
-                }
+        // The scan reads each chunk whole before handing it over, and the writes go
+        // SCAN_CHUNK at a time through one table handle; staged keys written while a chunk
+        // is merged sort before its last key, so the scan does not meet them again.
+        self.for_each_profile_subscription(profile, |k, sub| {
+            let tail = k.get(skip..).unwrap_or_default();
+            while let Some((key, bytes)) = pending.next_if(|(key, _)| *key < tail) {
+                merge.created(key, bytes)?;
             }
-            if done {
-                break;
+            match pending.next_if(|(key, _)| *key == tail) {
+                Some((key, bytes)) => merge.staged_over(key, bytes, sub),
+                None => merge.unstaged(k, sub),
             }
-        }
+        })?;
         for (key, bytes) in pending {
             merge.created(key, bytes)?;
         }

@@ -96,8 +96,6 @@ struct Target {
     latency_ms: u64,
     #[serde(default)]
     reclaim_max: u64,
-    #[serde(default)]
-    download_runs: u32,
     /// Measure (or fetch the floor of) the download only: a repeat run.
     #[serde(default)]
     download_only: bool,
@@ -257,7 +255,6 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
             let mut target = sim.target.clone();
             target.latency_ms = latency;
             target.reclaim_max = args.reclaim_max;
-            target.download_runs = args.download_runs.max(1);
             // The raw floor in a process of its own (its buffers would count in sam's RSS),
             // then the repeat runs of the download (floor and sam taking turns, each in a
             // child of its own, before anything changes the tenant), then sam in full.
@@ -598,7 +595,6 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         startup_ms: sim.startup_time().as_millis() as u64,
         latency_ms: 0,
         reclaim_max: 0,
-        download_runs: 1,
         download_only: false,
         floor: None,
     };

@@ -59,16 +59,15 @@ impl Pipeline<'_> {
             }
             // Ask for the next page now: the vendor serves it (and, on a source that runs
             // detached, the spoke parses it) while this one is written.
-            ahead = match page
-                .next_cursor
-                .clone()
-                .map(|c| (source.spawn_subscriptions(c.clone()), c))
-            {
-                Some((Some(task), at)) => Some(Prefetch::detached(at, task, lost_call)),
-                _ => {
-                    Prefetch::next(page.next_cursor.as_deref(), |at| async move {
-                        source.subscriptions(Some(&at)).await
-                    })
+            let next = page.next_cursor.as_deref();
+            let detached = next.and_then(|at| Some((at, source.spawn_subscriptions(at.into())?)));
+            ahead = match detached {
+                Some((at, task)) => Some(Prefetch::detached(at.into(), task, lost_call)),
+                None => {
+                    Prefetch::next(
+                        next,
+                        |at| async move { source.subscriptions(Some(&at)).await },
+                    )
                     .await
                 }
             };

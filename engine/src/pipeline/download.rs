@@ -16,7 +16,7 @@ use crate::model::{
     AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SoftwareModel, StagedSubscription,
     SubscriptionIdentifier,
 };
-use crate::store::{StagedRun, WriteError, WriteTx, staged_key};
+use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
 use super::prefetch::Prefetch;
 use super::{
@@ -35,10 +35,10 @@ impl Pipeline<'_> {
     ) -> Result<JobResult, PipelineError> {
         let mut run = self.begin(source, profile, PROCESS, |_| Ok(0))?;
         // What this run has staged so far (from its staging log when it resumes).
-        let mut staged = StagedRun::new(profile);
-        self.store
+        let mut staged = self
+            .store
             .read()?
-            .for_each_staged(profile, run.checkpoint.run_id, |e| staged.stage(e))?;
+            .staged_run(profile, run.checkpoint.run_id)?;
         let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
@@ -79,8 +79,10 @@ impl Pipeline<'_> {
                 next_cursor,
             } = page;
             let records = subscriptions.len() as u64;
+            // The page is staged into `staged` inside the write: should the write fail,
+            // the run ends here and `staged` goes with it (a resume rebuilds it from the log).
             let written = self.store.write_deferred(durable, |tx| {
-                let entries = stage_page(tx, source.info(), &run, &staged, subscriptions, now)?;
+                stage_page(tx, source.info(), &run, &mut staged, subscriptions, now)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
                 cp.records_seen += records;
@@ -92,14 +94,10 @@ impl Pipeline<'_> {
                     }
                 }
                 self.save_progress(tx, &run)?;
-                Ok::<_, PageWriteError>(entries)
+                Ok::<_, PageWriteError>(())
             });
             match written {
-                Ok(entries) => {
-                    for e in entries {
-                        staged.stage(e)?;
-                    }
-                }
+                Ok(()) => {}
                 Err(PageWriteError::Fault(fault)) => {
                     // The transaction was dropped: nothing of the page was written. The
                     // checkpoint in memory may have moved; reload it from the store.
@@ -198,30 +196,22 @@ fn account_type(t: contract::AccountType) -> AccountType {
     }
 }
 
-/// Stages one validated page: resolves its identifiers and appends its staging row. Returns
-/// the page's entries (for the run's staged view once committed). A subscription reported
-/// again by a group an earlier page of the run reported it for is refused.
+/// Stages one validated page: resolves its identifiers, appends its staging row and stages
+/// its subscriptions into `staged`. A subscription reported again by a group an earlier page
+/// of the run reported it for is refused (the caller drops the transaction, and `staged`).
 fn stage_page(
     tx: &WriteTx,
     info: &SourceInfo,
     run: &Run,
-    staged: &StagedRun,
+    staged: &mut StagedRun,
     subscriptions: Vec<contract::Subscription>,
     now: i64,
-) -> Result<Vec<StagedSubscription>, PageWriteError> {
+) -> Result<(), PageWriteError> {
     let profile = run.checkpoint.profile.as_str();
     let run_id = run.checkpoint.run_id;
     let mut models: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut entries = Vec::with_capacity(subscriptions.len());
     for s in subscriptions {
-        let key = staged_key(&s.external_user_id, &s.identifier);
-        if let Some(earlier) = staged.get(&key).map_err(WriteError::from)?
-            && let Some(group) = s.granted_by.iter().find(|g| earlier.granted_by.contains(g))
-        {
-            return Err(PageWriteError::Fault(PageFault::RepeatedKey {
-                key: format!("{}/{} granted by {group}", s.external_user_id, s.identifier),
-            }));
-        }
         let model = match models.get(&s.identifier) {
             Some(m) => m.clone(),
             None => {
@@ -245,7 +235,18 @@ fn stage_page(
         });
     }
     tx.append_staged(profile, run_id, run.checkpoint.pages, &entries)?;
-    Ok(entries)
+    for entry in entries {
+        if let Some(RepeatedGrant {
+            subscription,
+            group,
+        }) = staged.stage(entry)?
+        {
+            return Err(PageWriteError::Fault(PageFault::RepeatedKey {
+                key: format!("{subscription} granted by {group}"),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// The model of an identifier, creating the identifier record (and, for a product of the

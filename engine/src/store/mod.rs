@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 pub use admin::DeleteSummary;
 pub use error::{DecodeError, OpenError, ReadError, WriteError};
 pub use lock::{DbLock, LockHolder};
-pub use staging::{MergeOutcome, StagedRun, staged_key};
+pub use staging::{MergeOutcome, RepeatedGrant, StagedRun, staged_key};
 
 use crate::model::{
     AuditAction, AuditEntry, Checkpoint, Connection, EpochSeconds, IntegrationProfile, JobResult,

@@ -11,6 +11,7 @@
 //! time at 100 000 users; the merge writes each leaf once.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::ops::Bound;
 
 use super::tables::{STAGING, SUBSCRIPTIONS};
@@ -34,10 +35,30 @@ pub fn staged_key(external_user_id: &str, identifier: &str) -> String {
 /// of the run first staged it. Kept encoded (about a third of the decoded size: 100 000
 /// staged subscriptions take some 25 MiB), and in the form a new subscription is written,
 /// so that the merge writes new ones without decoding them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StagedRun {
     profile: String,
     entries: BTreeMap<String, Box<[u8]>>,
+    /// Reused for each encoding, so staging allocates only the entry it keeps.
+    scratch: Vec<u8>,
+}
+
+impl PartialEq for StagedRun {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.profile, &self.entries) == (&other.profile, &other.entries)
+    }
+}
+
+impl Eq for StagedRun {}
+
+/// A subscription staged again for a group an earlier page of the run already staged it
+/// for (the page is refused; nothing was staged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedGrant {
+    /// The subscription, as `user/identifier`.
+    pub subscription: String,
+    /// The group reported twice.
+    pub group: String,
 }
 
 impl StagedRun {
@@ -46,6 +67,7 @@ impl StagedRun {
         StagedRun {
             profile: profile.to_string(),
             entries: BTreeMap::new(),
+            scratch: Vec::with_capacity(RECORD_BYTES),
         }
     }
 
@@ -68,11 +90,17 @@ impl StagedRun {
     }
 
     /// Stages `entry`: its facts replace any staged earlier in the run, its groups join
-    /// theirs (kept sorted), and the earlier staging time is kept.
-    pub fn stage(&mut self, entry: StagedSubscription) -> Result<(), WriteError> {
+    /// theirs (kept sorted), and the earlier staging time is kept. When one of its groups
+    /// was already staged for the same subscription, nothing changes and that repeat is
+    /// returned. One search of the staged keys per entry.
+    pub fn stage(
+        &mut self,
+        entry: StagedSubscription,
+    ) -> Result<Option<RepeatedGrant>, WriteError> {
         let key = staged_key(&entry.external_user_id, &entry.identifier);
         let mut record = Subscription {
-            profile: self.profile.clone(),
+            // Lent to the record for its encoding, and taken back below.
+            profile: std::mem::take(&mut self.profile),
             external_user_id: entry.external_user_id,
             identifier: entry.identifier,
             model: entry.model,
@@ -85,18 +113,44 @@ impl StagedRun {
             first_seen_at: entry.staged_at,
             ended_at: None,
         };
-        if let Some(earlier) = self.get(&key)? {
-            for g in earlier.granted_by {
-                if let Err(at) = record.granted_by.binary_search(&g) {
-                    record.granted_by.insert(at, g);
+        let outcome = match self.entries.entry(key) {
+            Entry::Vacant(slot) => encode_staged(&mut self.scratch, &record).map(|bytes| {
+                slot.insert(bytes);
+                None
+            }),
+            Entry::Occupied(mut slot) => {
+                match decode::<Subscription>(TABLE, slot.key(), slot.get()) {
+                    Err(e) => Err(e.into()),
+                    Ok(earlier) => {
+                        match record
+                            .granted_by
+                            .iter()
+                            .find(|g| earlier.granted_by.contains(g))
+                        {
+                            Some(group) => Ok(Some(RepeatedGrant {
+                                subscription: slot.key().replace('\0', "/"),
+                                group: group.clone(),
+                            })),
+                            None => {
+                                for g in earlier.granted_by {
+                                    if let Err(at) = record.granted_by.binary_search(&g) {
+                                        record.granted_by.insert(at, g);
+                                    }
+                                }
+                                record.first_seen_at =
+                                    record.first_seen_at.min(earlier.first_seen_at);
+                                encode_staged(&mut self.scratch, &record).map(|bytes| {
+                                    *slot.get_mut() = bytes;
+                                    None
+                                })
+                            }
+                        }
+                    }
                 }
             }
-            record.first_seen_at = record.first_seen_at.min(earlier.first_seen_at);
-        }
-        let bytes = encode(TABLE, &record)?;
-        // Exactly sized: one allocation per entry, none spare.
-        self.entries.insert(key, Box::from(bytes.as_slice()));
-        Ok(())
+        };
+        self.profile = record.profile;
+        outcome
     }
 
     /// Every staged subscription, in key order, as the merge would create it.
@@ -105,6 +159,15 @@ impl StagedRun {
             .iter()
             .map(|(key, bytes)| decode(TABLE, key, bytes))
     }
+}
+
+/// `record` encoded through `scratch`, as an exactly sized entry (one allocation, none spare).
+fn encode_staged(scratch: &mut Vec<u8>, record: &Subscription) -> Result<Box<[u8]>, WriteError> {
+    scratch.clear();
+    let bytes = encode_into(TABLE, record, std::mem::take(scratch))?;
+    let entry = Box::from(bytes.as_slice());
+    *scratch = bytes;
+    Ok(entry)
 }
 
 /// What merging a run's staged subscriptions changed.
@@ -276,6 +339,15 @@ impl Merge<'_> {
 }
 
 impl ReadTx {
+    /// The staged view of `profile`'s download run `run`, rebuilt from its staging log (for
+    /// a run that resumes).
+    pub fn staged_run(&self, profile: &str, run: u64) -> Result<StagedRun, WriteError> {
+        let mut staged = StagedRun::new(profile);
+        // The log holds only pages that passed the repeat check: no entry is a repeat.
+        self.for_each_staged(profile, run, |e| staged.stage(e).map(|_| ()))?;
+        Ok(staged)
+    }
+
     /// Calls `f` with each subscription staged by `profile`'s download run `run`, in page
     /// order (so [`StagedRun::stage`] rebuilds the run's view when it resumes).
     pub fn for_each_staged<E: From<ReadError>>(

@@ -327,6 +327,19 @@ fn staging_keeps_the_last_facts_and_the_union_of_the_groups() {
     let order: Vec<String> = run.iter().map(|e| e.unwrap().external_user_id).collect();
     assert_eq!(order, ["u0", "u1"], "key order");
     assert!(run.get(&staged_key("u9", "x")).unwrap().is_none());
+
+    let before = run.clone();
+    let mut again = staged("u1", "x", &["g4", "g3"]);
+    again.email = Some("changed@example.com".into());
+    assert_eq!(
+        run.stage(again).unwrap(),
+        Some(RepeatedGrant {
+            subscription: "u1/x".into(),
+            group: "g3".into()
+        }),
+        "a group staged twice for one subscription is a repeat"
+    );
+    assert_eq!(run, before, "a repeat stages nothing");
 }
 
 #[test]
@@ -366,12 +379,7 @@ fn merging_a_staged_run_creates_updates_ends_and_spares_other_profiles() {
             })
         })
         .unwrap();
-    let mut run = StagedRun::new("acme");
-    store
-        .read()
-        .unwrap()
-        .for_each_staged("acme", 7, |e| run.stage(e))
-        .unwrap();
+    let run = store.read().unwrap().staged_run("acme", 7).unwrap();
     assert_eq!(run.len(), 850);
     let merged = store
         .write(|tx| {
@@ -566,12 +574,7 @@ fn a_deferred_commit_is_visible_at_once_and_durable_after_close() {
 
 /// What `profile`'s download run `run` has staged, decoded, in key order.
 fn staged_of(store: &Store, profile: &str, run: u64) -> Vec<Subscription> {
-    let mut staged = StagedRun::new(profile);
-    store
-        .read()
-        .unwrap()
-        .for_each_staged(profile, run, |e| staged.stage(e))
-        .unwrap();
+    let staged = store.read().unwrap().staged_run(profile, run).unwrap();
     staged.iter().map(Result::unwrap).collect()
 }
 

@@ -18,13 +18,18 @@ use crate::model::{
 };
 use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
-use super::prefetch::Prefetch;
+use super::prefetch::{Prefetch, ReadAhead};
 use super::{
     PageFault, PageSource, Pipeline, PipelineError, Run, SourceError, SourceInfo, check_cursor,
     check_id, first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
+
+/// Pages read ahead of the one being written, at most: enough to ride out a durable
+/// checkpoint's flush without the vendor waiting for sam, and little memory (a page is a
+/// few hundred records).
+const READ_AHEAD_PAGES: usize = 4;
 
 impl Pipeline<'_> {
     /// Runs (or resumes) a download of `profile`'s subscriptions from `source`.
@@ -39,13 +44,28 @@ impl Pipeline<'_> {
             .store
             .read()?
             .staged_run(profile, run.checkpoint.run_id)?;
+        // The pages after this one: read ahead on a task when the source can, else
+        // prefetched one at a time.
+        let mut read_ahead: Option<ReadAhead<Result<SubscriptionPage, SourceError>>> = None;
         let mut ahead: Option<Prefetch<'_, _>> = None;
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let fetched = Prefetch::page_at(&mut ahead, cursor.as_deref(), || {
-                source.subscriptions(cursor.as_deref())
-            })
-            .await;
+            let mut fetched = None;
+            if let Some(pages) = read_ahead.as_mut() {
+                fetched = pages.take(cursor.as_deref()).await;
+                if fetched.is_none() {
+                    read_ahead = None;
+                }
+            }
+            let fetched = match fetched {
+                Some(page) => page,
+                None => {
+                    Prefetch::page_at(&mut ahead, cursor.as_deref(), || {
+                        source.subscriptions(cursor.as_deref())
+                    })
+                    .await
+                }
+            };
             let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
@@ -57,20 +77,19 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
-            // Ask for the next page now: the vendor serves it (and, on a source that runs
-            // detached, the spoke parses it) while this one is written.
-            let next = page.next_cursor.as_deref();
-            let detached = next.and_then(|at| Some((at, source.spawn_subscriptions(at.into())?)));
-            ahead = match detached {
-                Some((at, task)) => Some(Prefetch::detached(at.into(), task, lost_call)),
-                None => {
-                    Prefetch::next(
-                        next,
-                        |at| async move { source.subscriptions(Some(&at)).await },
-                    )
-                    .await
+            // Ask for the next page now: the vendor serves it (and, on a source that reads
+            // ahead, the spoke parses it and the pages after) while this one is written.
+            if read_ahead.is_none()
+                && let Some(next) = page.next_cursor.as_deref()
+            {
+                read_ahead = source.read_ahead_subscriptions(next.into(), READ_AHEAD_PAGES);
+                if read_ahead.is_none() {
+                    ahead = Prefetch::next(Some(next), |at| async move {
+                        source.subscriptions(Some(&at)).await
+                    })
+                    .await;
                 }
-            };
+            }
             run.sync_counts(source.counts());
             let now = self.clock.now();
             let durable = run.durability.next_is_durable();
@@ -136,15 +155,6 @@ impl Pipeline<'_> {
             Ok(())
         })
     }
-}
-
-/// A detached page call that panicked or was cancelled, as a failed call.
-fn lost_call(e: tokio::task::JoinError) -> Result<SubscriptionPage, SourceError> {
-    Err(SourceError {
-        call: "download-subscriptions",
-        message: format!("the call's task stopped: {e}"),
-        spoke_error: None,
-    })
 }
 
 /// A page write stopped: by a refused record (nothing written) or by the store.

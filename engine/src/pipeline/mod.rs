@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use prefetch::ReadAhead;
 pub use progress::{BarProgress, LogProgress, NoProgress, Progress};
 pub use source::{CallCounts, PageSource, ProductInfo, SourceError, SourceInfo, SpokeSource};
 

@@ -2,11 +2,13 @@
 //! cursor as soon as a page arrives; [`Prefetch`] starts that page's spoke call (polled once,
 //! so the spoke runs up to its HTTP request and the request is on the wire), then the caller
 //! writes the current page (synchronous store work), then awaits the prefetched page. The
-//! vendor serves the next page while sam stores this one. Nothing of the prefetched page is
-//! written before the current page commits, so checkpoints and resume are unchanged; a run
-//! that stops or fails drops the prefetch (at most one call spent for nothing). A source that
-//! can run a call on a task of its own ([`Prefetch::detached`]) gets its response parsed on
-//! another core while this page is written; the task is aborted if the prefetch is dropped.
+//! vendor serves the next page while sam stores this one. A source that can run calls on a
+//! task of its own reads further ahead with [`ReadAhead`]: a task follows the cursors from
+//! page to page, one request at a time, up to a few pages ahead of the caller, so neither the
+//! spoke's parse nor a slow commit (a durable checkpoint) holds up the vendor's next page.
+//! Nothing of a page read ahead is written before the pages before it commit, so
+//! checkpoints and resume are unchanged; a run that stops or fails drops what was read
+//! ahead (a few calls spent for nothing) and aborts the task.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,27 +31,6 @@ impl<'a, T> Prefetch<'a, T> {
         let mut page = Box::pin(maybe_done(boxed));
         let _ = futures::poll!(page.as_mut());
         Prefetch { cursor, page }
-    }
-
-    /// A page already requested on a task of its own; `lost` turns a task that panicked or
-    /// was cancelled into a page error. Dropping the prefetch aborts the task.
-    pub fn detached(
-        cursor: String,
-        task: tokio::task::JoinHandle<T>,
-        lost: fn(tokio::task::JoinError) -> T,
-    ) -> Prefetch<'a, T>
-    where
-        T: Send + 'static,
-    {
-        let task = AbortOnDrop(task);
-        let fetch: BoxFuture<'a, T> = Box::pin(async move {
-            let mut task = task;
-            (&mut task.0).await.unwrap_or_else(lost)
-        });
-        Prefetch {
-            cursor,
-            page: Box::pin(maybe_done(fetch)),
-        }
     }
 
     /// Starts the page after the current one, at `next_cursor`, if there is one.
@@ -87,6 +68,66 @@ impl<'a, T> Prefetch<'a, T> {
         }
         self.page.as_mut().await;
         self.page.as_mut().take_output()
+    }
+}
+
+/// Pages read one after another on a task of their own, ahead of the caller: the task
+/// fetches the page at a cursor, hands it over, and goes on with the cursor that page names,
+/// until a page names none or fails; at most `depth` pages wait to be taken. Dropping the
+/// read-ahead aborts the task (and the call it is making).
+pub struct ReadAhead<T> {
+    pages: tokio::sync::mpsc::Receiver<(String, T)>,
+    _task: AbortOnDrop<()>,
+}
+
+impl<T: Send + 'static> ReadAhead<T> {
+    /// Starts reading at `cursor`: `fetch` reads one page, `next` names the cursor after it
+    /// (`None` for the last page, or for a failed call, which ends the read-ahead).
+    pub fn spawn<F, Fut>(
+        cursor: String,
+        depth: usize,
+        fetch: F,
+        next: fn(&T) -> Option<String>,
+    ) -> Self
+    where
+        F: Fn(String) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send,
+    {
+        let (handover, pages) = tokio::sync::mpsc::channel(depth.max(1));
+        let task = tokio::spawn(async move {
+            let mut at = cursor;
+            loop {
+                let page = fetch(at.clone()).await;
+                let after = next(&page);
+                if handover.send((at, page)).await.is_err() {
+                    return; // the reader is gone
+                }
+                match after {
+                    Some(cursor) => at = cursor,
+                    None => return,
+                }
+            }
+        });
+        ReadAhead {
+            pages,
+            _task: AbortOnDrop(task),
+        }
+    }
+
+    /// The next page read, if it is the one at `cursor`. `None` when the read-ahead ended
+    /// (or its task stopped) or read another cursor: the caller then fetches the page
+    /// itself, and should drop the read-ahead.
+    pub async fn take(&mut self, cursor: Option<&str>) -> Option<T> {
+        let (at, page) = self.pages.recv().await?;
+        (cursor == Some(at.as_str())).then_some(page)
+    }
+}
+
+impl<T> std::fmt::Debug for ReadAhead<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("waiting", &self.pages.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,29 +172,95 @@ mod tests {
         assert_eq!(ready.take(Some("c2")).await, Some(5));
     }
 
+    /// A read-ahead over pages "1".."5": page n names n+1, and "5" names none.
+    fn numbered(fetched: Arc<AtomicUsize>) -> ReadAhead<Result<u32, String>> {
+        ReadAhead::spawn(
+            "1".into(),
+            2,
+            move |at: String| {
+                let fetched = fetched.clone();
+                async move {
+                    fetched.fetch_add(1, Ordering::SeqCst);
+                    at.parse::<u32>().map_err(|e| e.to_string())
+                }
+            },
+            |page| match page {
+                Ok(n) if *n < 5 => Some((n + 1).to_string()),
+                _ => None,
+            },
+        )
+    }
+
     #[tokio::test]
-    async fn a_detached_page_runs_on_its_own_and_is_aborted_when_dropped() {
-        let lost = |_: tokio::task::JoinError| -1;
-        let task = tokio::spawn(async { 3 });
-        let ready = Prefetch::detached("c2".into(), task, lost);
-        assert_eq!(ready.take(Some("c2")).await, Some(3));
+    async fn read_ahead_follows_the_cursors_and_stays_within_its_depth() {
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let mut ahead = numbered(fetched.clone());
+        assert_eq!(ahead.take(Some("1")).await, Some(Ok(1)));
+        // Give the task time to fill the queue: two pages wait, a third is being handed
+        // over, and it reads no further.
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        let read = fetched.load(Ordering::SeqCst);
+        assert!((3..=4).contains(&read), "read {read} pages, depth 2");
+        for n in 2..=5 {
+            assert_eq!(ahead.take(Some(&n.to_string())).await, Some(Ok(n)));
+        }
+        assert_eq!(ahead.take(Some("6")).await, None, "the last page ends it");
+        assert_eq!(fetched.load(Ordering::SeqCst), 5, "one call per page");
+    }
+
+    #[tokio::test]
+    async fn read_ahead_for_another_cursor_is_refused_and_dropping_it_stops_the_task() {
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let mut ahead = numbered(fetched.clone());
+        assert_eq!(ahead.take(Some("7")).await, None, "another cursor");
+        drop(ahead);
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(fetched.load(Ordering::SeqCst) <= 3, "the task was aborted");
 
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _keep = tx; // dropped (closing the channel) when the task ends
-            std::future::pending::<i32>().await
-        });
-        let pending = Prefetch::detached("c2".into(), task, lost);
-        assert_eq!(
-            pending.take(Some("c3")).await,
-            None,
-            "another cursor: dropped"
+        let ahead: ReadAhead<u32> = ReadAhead::spawn(
+            "1".into(),
+            1,
+            move |_| {
+                let _keep = &tx; // dropped (closing the channel) with the task
+                std::future::pending::<u32>()
+            },
+            |_| None,
         );
-        assert!(rx.await.is_err(), "the task was aborted");
+        drop(ahead);
+        assert!(rx.await.is_err(), "the call in flight was aborted");
+    }
 
-        let task = tokio::spawn(async { panic!("spoke host bug") });
-        let failed = Prefetch::detached("c2".into(), task, lost);
-        assert_eq!(failed.take(Some("c2")).await, Some(-1));
+    #[tokio::test]
+    async fn read_ahead_ends_at_a_failed_page_or_a_stopped_task() {
+        let mut failing: ReadAhead<Result<u32, String>> = ReadAhead::spawn(
+            "x".into(),
+            2,
+            |at: String| async move { at.parse::<u32>().map_err(|_| format!("bad {at}")) },
+            |page| page.as_ref().ok().map(|n| (n + 1).to_string()),
+        );
+        assert_eq!(failing.take(Some("x")).await, Some(Err("bad x".into())));
+        assert_eq!(
+            failing.take(Some("y")).await,
+            None,
+            "nothing after a failure"
+        );
+
+        let mut panicking: ReadAhead<u32> = ReadAhead::spawn(
+            "1".into(),
+            2,
+            |_| async { panic!("spoke host bug") },
+            |_| None,
+        );
+        assert_eq!(
+            panicking.take(Some("1")).await,
+            None,
+            "the caller fetches itself"
+        );
     }
 
     #[tokio::test]

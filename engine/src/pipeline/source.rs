@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use super::ReadAhead;
 use crate::contract::{ActivityPage, Config, SpokeError, SubscriptionPage, UserActivity};
 use crate::host::{CallError, GateSession, LoadedSpoke};
 use crate::model::EpochSeconds;
@@ -84,14 +85,16 @@ pub trait PageSource: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<SubscriptionPage, SourceError>> + Send;
 
-    /// The page of subscriptions at `cursor`, fetched on a task of its own so that it
-    /// proceeds (the spoke parsing the response on another core) while the caller writes
-    /// the page before it. `None` (the default) when the source cannot run detached: the
-    /// caller then polls [`PageSource::subscriptions`] itself.
-    fn spawn_subscriptions(
+    /// The pages of subscriptions from `cursor` on, read on a task of their own up to
+    /// `depth` pages ahead of the caller ([`ReadAhead`]), so that the vendor serves and the
+    /// spoke parses them while the caller writes the pages before. `None` (the default)
+    /// when the source cannot run detached: the caller then prefetches one page at a time
+    /// with [`PageSource::subscriptions`].
+    fn read_ahead_subscriptions(
         &self,
         _cursor: String,
-    ) -> Option<tokio::task::JoinHandle<Result<SubscriptionPage, SourceError>>> {
+        _depth: usize,
+    ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
         None
     }
 
@@ -166,20 +169,29 @@ impl PageSource for SpokeSource {
             .await?)
     }
 
-    fn spawn_subscriptions(
+    fn read_ahead_subscriptions(
         &self,
         cursor: String,
-    ) -> Option<tokio::task::JoinHandle<Result<SubscriptionPage, SourceError>>> {
+        depth: usize,
+    ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
         let (spoke, session, config) = (
             self.spoke.clone(),
             self.session.clone(),
-            self.config.clone(),
+            Arc::new(self.config.clone()),
         );
-        Some(tokio::spawn(async move {
-            Ok(spoke
-                .download_subscriptions(&session, &config, Some(&cursor))
-                .await?)
-        }))
+        Some(ReadAhead::spawn(
+            cursor,
+            depth,
+            move |at: String| {
+                let (spoke, session, config) = (spoke.clone(), session.clone(), config.clone());
+                async move {
+                    Ok(spoke
+                        .download_subscriptions(&session, &config, Some(&at))
+                        .await?)
+                }
+            },
+            |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
+        ))
     }
 
     async fn activity(

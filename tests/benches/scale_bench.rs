@@ -65,7 +65,7 @@ struct Args {
     /// process of its own (sam's into a fresh database); the fastest of each is compared (on
     /// a shared 2-core machine single runs of the same build vary by half). The other phases
     /// run once, on the first download's database.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     download_runs: u32,
     /// Internal: serve a simulator of `--users` users.
     #[arg(long, hide = true)]
@@ -437,6 +437,18 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
             writes
         )
     });
+    row(
+        "reclaim: all calls / verified minimum (a read per seat, a write per membership)",
+        &|c| {
+            let d = &c.reclaim_detail;
+            let all = d.recheck_calls + d.spoke_calls;
+            let verified = d.reclaimed + d.memberships_removed;
+            format!(
+                "{all} / {verified} = {:.2}",
+                all as f64 / verified.max(1) as f64
+            )
+        },
+    );
     row("reconcile: wall (users/s)", &|c| phase(&c.reconcile));
     row("guest / host time, export+import calls: download", &|c| {
         guest(&c.download)

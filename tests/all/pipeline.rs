@@ -187,7 +187,10 @@ async fn download_stores_one_subscription_per_member_and_creates_the_model() {
     assert_eq!(job.ended, 0);
     assert!(job.pages >= expected.len().div_ceil(200) as u64, "{job:?}");
     assert_eq!(job.api_calls, source.session().counts().requests);
-    assert!(job.api_calls > 0);
+    assert_eq!(
+        job.api_calls, job.pages,
+        "one call per page: the pages read ahead are all used, none past the last"
+    );
     assert_eq!(job.started_at, NOW);
     assert_eq!(job.ended_at, Some(NOW));
     let read = store.read().unwrap();

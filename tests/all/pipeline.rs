@@ -431,6 +431,74 @@ async fn a_vendor_error_mid_run_stops_with_a_typed_error_and_the_rerun_resumes()
     assert_eq!(snapshot(&store), snapshot(&clean));
 }
 
+/// A spoke source that cannot read ahead: the subflows prefetch one page at a time.
+struct OnePageAhead<'a>(&'a SpokeSource);
+
+impl PageSource for OnePageAhead<'_> {
+    fn info(&self) -> &SourceInfo {
+        self.0.info()
+    }
+
+    async fn subscriptions(&self, cursor: Option<&str>) -> Result<SubscriptionPage, SourceError> {
+        self.0.subscriptions(cursor).await
+    }
+
+    async fn activity(
+        &self,
+        since: i64,
+        cursor: Option<&str>,
+    ) -> Result<ActivityPage, SourceError> {
+        self.0.activity(since, cursor).await
+    }
+
+    async fn lookup(&self, since: i64, ids: &[String]) -> Result<Vec<UserActivity>, SourceError> {
+        self.0.lookup(since, ids).await
+    }
+
+    fn counts(&self) -> CallCounts {
+        self.0.counts()
+    }
+}
+
+#[tokio::test]
+async fn reading_ahead_changes_neither_the_calls_nor_the_result() {
+    // 900 members (five download pages) and a scan of several pages.
+    let sim = sim(900).await;
+    let host = host();
+    let spoke = confluence(&host).await;
+    // Real time, fixed: the simulator's content is dated relative to now.
+    let clock = FixedClock::new({
+        use sam_engine::pipeline::Clock;
+        sam_engine::pipeline::SystemClock.now()
+    });
+    let mut runs = Vec::new();
+    for read_ahead in [true, false] {
+        let spoke_source = confluence_source(&spoke, &sim, &["confluence-users"]);
+        let one_page = OnePageAhead(&spoke_source);
+        let (_dir, store) = store_with_profile("confluence-cloud", None);
+        let pipeline = Pipeline::new(&store).clock(&clock);
+        let (download, activity) = if read_ahead {
+            let download = pipeline.download_subscriptions(&spoke_source, "p").await;
+            (
+                download,
+                pipeline.download_activity(&spoke_source, "p").await,
+            )
+        } else {
+            let download = pipeline.download_subscriptions(&one_page, "p").await;
+            (download, pipeline.download_activity(&one_page, "p").await)
+        };
+        let (download, activity) = (download.unwrap(), activity.unwrap());
+        runs.push((
+            (download.api_calls, download.pages),
+            (activity.api_calls, activity.pages),
+            snapshot(&store),
+        ));
+    }
+    assert_eq!(runs[0].0, (5, 5), "one download call per page");
+    assert!(runs[0].1.1 > 2, "a scan of several pages: {:?}", runs[0].1);
+    assert_eq!(runs[0], runs[1], "with a read-ahead, then one page ahead");
+}
+
 #[tokio::test]
 async fn activity_records_last_activity_and_users_without_any() {
     let sim = sim(400).await;

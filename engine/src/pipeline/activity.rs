@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::store::{WriteError, WriteTx};
 
-use super::prefetch::Prefetch;
+use super::prefetch::Ahead;
 use super::{
     PageFault, PageSource, Pipeline, PipelineError, Run, check_cursor, check_id, first_duplicate,
 };
@@ -46,13 +46,14 @@ impl Pipeline<'_> {
         let full = self.store.read()?.watermark(profile, PROCESS)?.is_none();
         let since = run.checkpoint.since;
 
-        let mut ahead: Option<Prefetch<'_, _>> = None;
+        let mut ahead = Ahead::new();
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let fetched = Prefetch::page_at(&mut ahead, cursor.as_deref(), || {
-                source.activity(since, cursor.as_deref())
-            })
-            .await;
+            let fetched = ahead
+                .page_at(cursor.as_deref(), || {
+                    source.activity(since, cursor.as_deref())
+                })
+                .await;
             let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
@@ -66,11 +67,15 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
-            // Ask for the next page now: the vendor serves it while this one is written.
-            ahead = Prefetch::next(page.next_cursor.as_deref(), |at| async move {
-                source.activity(since, Some(&at)).await
-            })
-            .await;
+            // Ask for the next pages now: the vendor serves them (and, on a source that reads
+            // ahead, the spoke parses them) while this one is written.
+            ahead
+                .after(
+                    page.next_cursor.as_deref(),
+                    |at| source.read_ahead_activity(since, at, super::READ_AHEAD_PAGES),
+                    |at| async move { source.activity(since, Some(&at)).await },
+                )
+                .await;
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {

@@ -18,18 +18,13 @@ use crate::model::{
 };
 use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
-use super::prefetch::{Prefetch, ReadAhead};
+use super::prefetch::Ahead;
 use super::{
-    PageFault, PageSource, Pipeline, PipelineError, Run, SourceError, SourceInfo, check_cursor,
-    check_id, first_duplicate,
+    PageFault, PageSource, Pipeline, PipelineError, Run, SourceInfo, check_cursor, check_id,
+    first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
-
-/// Pages read ahead of the one being written, at most: enough to ride out a durable
-/// checkpoint's flush without the vendor waiting for sam, and little memory (a page is a
-/// few hundred records).
-const READ_AHEAD_PAGES: usize = 4;
 
 impl Pipeline<'_> {
     /// Runs (or resumes) a download of `profile`'s subscriptions from `source`.
@@ -44,28 +39,14 @@ impl Pipeline<'_> {
             .store
             .read()?
             .staged_run(profile, run.checkpoint.run_id)?;
-        // The pages after this one: read ahead on a task when the source can, else
-        // prefetched one at a time.
-        let mut read_ahead: Option<ReadAhead<Result<SubscriptionPage, SourceError>>> = None;
-        let mut ahead: Option<Prefetch<'_, _>> = None;
+        let mut ahead = Ahead::new();
         while run.checkpoint.phase == RunPhase::Paging {
             let cursor = run.checkpoint.cursor.clone();
-            let mut fetched = None;
-            if let Some(pages) = read_ahead.as_mut() {
-                fetched = pages.take(cursor.as_deref()).await;
-                if fetched.is_none() {
-                    read_ahead = None;
-                }
-            }
-            let fetched = match fetched {
-                Some(page) => page,
-                None => {
-                    Prefetch::page_at(&mut ahead, cursor.as_deref(), || {
-                        source.subscriptions(cursor.as_deref())
-                    })
-                    .await
-                }
-            };
+            let fetched = ahead
+                .page_at(cursor.as_deref(), || {
+                    source.subscriptions(cursor.as_deref())
+                })
+                .await;
             let page = match fetched {
                 Ok(page) => page,
                 Err(e) => {
@@ -77,19 +58,15 @@ impl Pipeline<'_> {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
             }
-            // Ask for the next page now: the vendor serves it (and, on a source that reads
-            // ahead, the spoke parses it and the pages after) while this one is written.
-            if read_ahead.is_none()
-                && let Some(next) = page.next_cursor.as_deref()
-            {
-                read_ahead = source.read_ahead_subscriptions(next.into(), READ_AHEAD_PAGES);
-                if read_ahead.is_none() {
-                    ahead = Prefetch::next(Some(next), |at| async move {
-                        source.subscriptions(Some(&at)).await
-                    })
-                    .await;
-                }
-            }
+            // Ask for the next pages now: the vendor serves them (and, on a source that reads
+            // ahead, the spoke parses them) while this one is written.
+            ahead
+                .after(
+                    page.next_cursor.as_deref(),
+                    |at| source.read_ahead_subscriptions(at, super::READ_AHEAD_PAGES),
+                    |at| async move { source.subscriptions(Some(&at)).await },
+                )
+                .await;
             run.sync_counts(source.counts());
             let now = self.clock.now();
             let durable = run.durability.next_is_durable();

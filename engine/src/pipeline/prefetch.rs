@@ -3,7 +3,8 @@
 //! so the spoke runs up to its HTTP request and the request is on the wire), then the caller
 //! writes the current page (synchronous store work), then awaits the prefetched page. The
 //! vendor serves the next page while sam stores this one. A source that can run calls on a
-//! task of its own reads further ahead with [`ReadAhead`]: a task follows the cursors from
+//! task of its own reads further ahead with [`ReadAhead`] ([`Ahead`] picks one or the
+//! other for both paged subflows): a task follows the cursors from
 //! page to page, one request at a time, up to a few pages ahead of the caller, so neither the
 //! spoke's parse nor a slow commit (a durable checkpoint) holds up the vendor's next page.
 //! Nothing of a page read ahead is written before the pages before it commit, so
@@ -33,19 +34,6 @@ impl<'a, T> Prefetch<'a, T> {
         Prefetch { cursor, page }
     }
 
-    /// Starts the page after the current one, at `next_cursor`, if there is one.
-    pub async fn next<Fut>(
-        next_cursor: Option<&str>,
-        fetch: impl FnOnce(String) -> Fut,
-    ) -> Option<Prefetch<'a, T>>
-    where
-        Fut: Future<Output = T> + Send + 'a,
-    {
-        let cursor = next_cursor?.to_string();
-        let page = fetch(cursor.clone());
-        Some(Prefetch::start(cursor, page).await)
-    }
-
     /// The page at `cursor`: the one in `ahead` if it was requested for that cursor, else
     /// fetched now by `fetch`.
     pub async fn page_at<Fut: Future<Output = T>>(
@@ -68,6 +56,60 @@ impl<'a, T> Prefetch<'a, T> {
         }
         self.page.as_mut().await;
         self.page.as_mut().take_output()
+    }
+}
+
+/// The pages after the one being written, asked for ahead of need: read ahead on a task
+/// when the source can ([`ReadAhead`]), else the next page prefetched ([`Prefetch`]). Both
+/// paged subflows page through one.
+pub(crate) struct Ahead<'a, T> {
+    read_ahead: Option<ReadAhead<T>>,
+    prefetch: Option<Prefetch<'a, T>>,
+}
+
+impl<'a, T: Send + 'static> Ahead<'a, T> {
+    /// Nothing asked for yet.
+    pub fn new() -> Self {
+        Ahead {
+            read_ahead: None,
+            prefetch: None,
+        }
+    }
+
+    /// The page at `cursor`: the one read ahead or prefetched for it, else fetched now by
+    /// `fetch` (a read-ahead that has no page for `cursor` is dropped).
+    pub async fn page_at<Fut: Future<Output = T>>(
+        &mut self,
+        cursor: Option<&str>,
+        fetch: impl FnOnce() -> Fut,
+    ) -> T {
+        if let Some(pages) = self.read_ahead.as_mut() {
+            if let Some(page) = pages.take(cursor).await {
+                return page;
+            }
+            self.read_ahead = None;
+        }
+        Prefetch::page_at(&mut self.prefetch, cursor, fetch).await
+    }
+
+    /// Asks for the pages after the current one, at `next` (none after the last page),
+    /// unless a read-ahead already is: starts one with `read_ahead`, or, when the source
+    /// cannot read ahead, prefetches the next page with `fetch`.
+    pub async fn after<Fut>(
+        &mut self,
+        next: Option<&str>,
+        read_ahead: impl FnOnce(String) -> Option<ReadAhead<T>>,
+        fetch: impl FnOnce(String) -> Fut,
+    ) where
+        Fut: Future<Output = T> + Send + 'a,
+    {
+        let Some(next) = next.filter(|_| self.read_ahead.is_none()) else {
+            return;
+        };
+        self.read_ahead = read_ahead(next.to_string());
+        if self.read_ahead.is_none() {
+            self.prefetch = Some(Prefetch::start(next.to_string(), fetch(next.to_string())).await);
+        }
     }
 }
 
@@ -174,8 +216,13 @@ mod tests {
 
     /// A read-ahead over pages "1".."5": page n names n+1, and "5" names none.
     fn numbered(fetched: Arc<AtomicUsize>) -> ReadAhead<Result<u32, String>> {
+        numbered_from(1, fetched)
+    }
+
+    /// [`numbered`] from page `first` on.
+    fn numbered_from(first: u32, fetched: Arc<AtomicUsize>) -> ReadAhead<Result<u32, String>> {
         ReadAhead::spawn(
-            "1".into(),
+            first.to_string(),
             2,
             move |at: String| {
                 let fetched = fetched.clone();
@@ -264,15 +311,72 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn page_at_uses_the_prefetch_only_for_its_cursor() {
-        let mut ahead = Prefetch::next(Some("c2"), |c| async move { format!("ahead {c}") }).await;
-        let page = Prefetch::page_at(&mut ahead, Some("c2"), || async { "now".to_string() }).await;
+    async fn ahead_prefetches_one_page_when_the_source_cannot_read_ahead() {
+        let mut ahead: Ahead<'_, String> = Ahead::new();
+        let no_read_ahead = |_: String| None;
+        ahead
+            .after(Some("c2"), no_read_ahead, |c| async move {
+                format!("ahead {c}")
+            })
+            .await;
+        let page = ahead
+            .page_at(Some("c2"), || async { "now".to_string() })
+            .await;
         assert_eq!(page, "ahead c2");
-        assert!(ahead.is_none());
-        let mut ahead = Prefetch::next(Some("c2"), |c| async move { format!("ahead {c}") }).await;
-        let page = Prefetch::page_at(&mut ahead, Some("c3"), || async { "now".to_string() }).await;
-        assert_eq!(page, "now");
-        let none = Prefetch::next(None, |c| async move { c }).await;
-        assert!(none.is_none());
+        let page = ahead
+            .page_at(Some("c2"), || async { "now".to_string() })
+            .await;
+        assert_eq!(page, "now", "a prefetched page serves once");
+        ahead
+            .after(Some("c2"), no_read_ahead, |c| async move {
+                format!("ahead {c}")
+            })
+            .await;
+        let page = ahead
+            .page_at(Some("c3"), || async { "now".to_string() })
+            .await;
+        assert_eq!(page, "now", "another cursor: fetched now");
+        ahead
+            .after(None, no_read_ahead, |c| async move { format!("ahead {c}") })
+            .await;
+        let page = ahead.page_at(None, || async { "now".to_string() }).await;
+        assert_eq!(page, "now", "nothing after the last page");
+    }
+
+    #[tokio::test]
+    async fn ahead_starts_one_read_ahead_and_follows_it() {
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let mut ahead: Ahead<'_, Result<u32, String>> = Ahead::new();
+        for n in 1..=5u32 {
+            let page = ahead
+                .page_at(Some(&n.to_string()), || async { Err("fetched now".into()) })
+                .await;
+            assert_eq!(
+                page,
+                if n == 1 {
+                    Err("fetched now".into())
+                } else {
+                    Ok(n)
+                }
+            );
+            let next = (n < 5).then(|| (n + 1).to_string());
+            ahead
+                .after(
+                    next.as_deref(),
+                    |_| {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        Some(numbered_from(2, fetched.clone()))
+                    },
+                    |_| async { Err("prefetched".into()) },
+                )
+                .await;
+        }
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            1,
+            "one read-ahead for the run"
+        );
+        assert_eq!(fetched.load(Ordering::SeqCst), 4, "pages 2 to 5, once each");
     }
 }

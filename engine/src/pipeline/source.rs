@@ -105,6 +105,18 @@ pub trait PageSource: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<ActivityPage, SourceError>> + Send;
 
+    /// The activity scan's pages from `cursor` on, read ahead like
+    /// [`PageSource::read_ahead_subscriptions`]. `None` (the default) when the source
+    /// cannot run detached.
+    fn read_ahead_activity(
+        &self,
+        _since: EpochSeconds,
+        _cursor: String,
+        _depth: usize,
+    ) -> Option<ReadAhead<Result<ActivityPage, SourceError>>> {
+        None
+    }
+
     /// The activity of the given users.
     fn lookup(
         &self,
@@ -157,6 +169,34 @@ impl SpokeSource {
     }
 }
 
+impl SpokeSource {
+    /// A read-ahead from `cursor` whose pages `call` reads (over clones of the spoke, the
+    /// session and the config) on a task of its own.
+    fn read_ahead<P, Fut>(
+        &self,
+        cursor: String,
+        depth: usize,
+        call: impl Fn(LoadedSpoke, Arc<GateSession>, Arc<Config>, String) -> Fut + Send + 'static,
+        next: fn(&Result<P, SourceError>) -> Option<String>,
+    ) -> ReadAhead<Result<P, SourceError>>
+    where
+        P: Send + 'static,
+        Fut: Future<Output = Result<P, SourceError>> + Send,
+    {
+        let (spoke, session, config) = (
+            self.spoke.clone(),
+            self.session.clone(),
+            Arc::new(self.config.clone()),
+        );
+        ReadAhead::spawn(
+            cursor,
+            depth,
+            move |at| call(spoke.clone(), session.clone(), config.clone(), at),
+            next,
+        )
+    }
+}
+
 impl PageSource for SpokeSource {
     fn info(&self) -> &SourceInfo {
         &self.info
@@ -174,21 +214,13 @@ impl PageSource for SpokeSource {
         cursor: String,
         depth: usize,
     ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
-        let (spoke, session, config) = (
-            self.spoke.clone(),
-            self.session.clone(),
-            Arc::new(self.config.clone()),
-        );
-        Some(ReadAhead::spawn(
+        Some(self.read_ahead(
             cursor,
             depth,
-            move |at: String| {
-                let (spoke, session, config) = (spoke.clone(), session.clone(), config.clone());
-                async move {
-                    Ok(spoke
-                        .download_subscriptions(&session, &config, Some(&at))
-                        .await?)
-                }
+            |spoke, session, config, at| async move {
+                Ok(spoke
+                    .download_subscriptions(&session, &config, Some(&at))
+                    .await?)
             },
             |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
         ))
@@ -203,6 +235,24 @@ impl PageSource for SpokeSource {
             .spoke
             .download_activity(&self.session, &self.config, since, cursor)
             .await?)
+    }
+
+    fn read_ahead_activity(
+        &self,
+        since: EpochSeconds,
+        cursor: String,
+        depth: usize,
+    ) -> Option<ReadAhead<Result<ActivityPage, SourceError>>> {
+        Some(self.read_ahead(
+            cursor,
+            depth,
+            move |spoke, session, config, at| async move {
+                Ok(spoke
+                    .download_activity(&session, &config, since, Some(&at))
+                    .await?)
+            },
+            |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
+        ))
     }
 
     async fn lookup(

@@ -26,6 +26,11 @@ use super::{
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
 
+/// Pages read ahead of the one being written, at most: enough to ride out a durable
+/// checkpoint's flush without the vendor waiting for sam, and little memory (a page is a
+/// few hundred records).
+const READ_AHEAD_PAGES: usize = 4;
+
 impl Pipeline<'_> {
     /// Runs (or resumes) a download of `profile`'s subscriptions from `source`.
     pub async fn download_subscriptions<S: PageSource>(
@@ -63,7 +68,7 @@ impl Pipeline<'_> {
             ahead
                 .after(
                     page.next_cursor.as_deref(),
-                    |at| source.read_ahead_subscriptions(at, super::READ_AHEAD_PAGES),
+                    |at| source.read_ahead_subscriptions(at, READ_AHEAD_PAGES),
                     |at| async move { source.subscriptions(Some(&at)).await },
                 )
                 .await;

@@ -23,11 +23,6 @@ pub use prefetch::ReadAhead;
 pub use progress::{BarProgress, LogProgress, NoProgress, Progress};
 pub use source::{CallCounts, PageSource, ProductInfo, SourceError, SourceInfo, SpokeSource};
 
-/// Pages a paged subflow reads ahead of the one being written, at most: enough to ride out
-/// a durable checkpoint's flush without the vendor waiting for sam, and little memory (a
-/// page is a few hundred records).
-const READ_AHEAD_PAGES: usize = 4;
-
 use crate::model::{
     AuditAction, Checkpoint, EpochSeconds, JobResult, JobStatus, JobTrigger, ProcessKind, RunPhase,
 };

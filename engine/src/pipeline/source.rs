@@ -105,18 +105,6 @@ pub trait PageSource: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<ActivityPage, SourceError>> + Send;
 
-    /// The activity scan's pages from `cursor` on, read ahead like
-    /// [`PageSource::read_ahead_subscriptions`]. `None` (the default) when the source
-    /// cannot run detached.
-    fn read_ahead_activity(
-        &self,
-        _since: EpochSeconds,
-        _cursor: String,
-        _depth: usize,
-    ) -> Option<ReadAhead<Result<ActivityPage, SourceError>>> {
-        None
-    }
-
     /// The activity of the given users.
     fn lookup(
         &self,
@@ -235,24 +223,6 @@ impl PageSource for SpokeSource {
             .spoke
             .download_activity(&self.session, &self.config, since, cursor)
             .await?)
-    }
-
-    fn read_ahead_activity(
-        &self,
-        since: EpochSeconds,
-        cursor: String,
-        depth: usize,
-    ) -> Option<ReadAhead<Result<ActivityPage, SourceError>>> {
-        Some(self.read_ahead(
-            cursor,
-            depth,
-            move |spoke, session, config, at| async move {
-                Ok(spoke
-                    .download_activity(&session, &config, since, Some(&at))
-                    .await?)
-            },
-            |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
-        ))
     }
 
     async fn lookup(

@@ -157,34 +157,6 @@ impl SpokeSource {
     }
 }
 
-impl SpokeSource {
-    /// A read-ahead from `cursor` whose pages `call` reads (over clones of the spoke, the
-    /// session and the config) on a task of its own.
-    fn read_ahead<P, Fut>(
-        &self,
-        cursor: String,
-        depth: usize,
-        call: impl Fn(LoadedSpoke, Arc<GateSession>, Arc<Config>, String) -> Fut + Send + 'static,
-        next: fn(&Result<P, SourceError>) -> Option<String>,
-    ) -> ReadAhead<Result<P, SourceError>>
-    where
-        P: Send + 'static,
-        Fut: Future<Output = Result<P, SourceError>> + Send,
-    {
-        let (spoke, session, config) = (
-            self.spoke.clone(),
-            self.session.clone(),
-            Arc::new(self.config.clone()),
-        );
-        ReadAhead::spawn(
-            cursor,
-            depth,
-            move |at| call(spoke.clone(), session.clone(), config.clone(), at),
-            next,
-        )
-    }
-}
-
 impl PageSource for SpokeSource {
     fn info(&self) -> &SourceInfo {
         &self.info
@@ -202,13 +174,21 @@ impl PageSource for SpokeSource {
         cursor: String,
         depth: usize,
     ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
-        Some(self.read_ahead(
+        let (spoke, session, config) = (
+            self.spoke.clone(),
+            self.session.clone(),
+            Arc::new(self.config.clone()),
+        );
+        Some(ReadAhead::spawn(
             cursor,
             depth,
-            |spoke, session, config, at| async move {
-                Ok(spoke
-                    .download_subscriptions(&session, &config, Some(&at))
-                    .await?)
+            move |at: String| {
+                let (spoke, session, config) = (spoke.clone(), session.clone(), config.clone());
+                async move {
+                    Ok(spoke
+                        .download_subscriptions(&session, &config, Some(&at))
+                        .await?)
+                }
             },
             |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
         ))

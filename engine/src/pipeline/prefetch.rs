@@ -314,33 +314,27 @@ mod tests {
     async fn ahead_prefetches_one_page_when_the_source_cannot_read_ahead() {
         let mut ahead: Ahead<'_, String> = Ahead::new();
         let no_read_ahead = |_: String| None;
-        ahead
-            .after(Some("c2"), no_read_ahead, |c| async move {
-                format!("ahead {c}")
-            })
-            .await;
-        let page = ahead
-            .page_at(Some("c2"), || async { "now".to_string() })
-            .await;
-        assert_eq!(page, "ahead c2");
-        let page = ahead
-            .page_at(Some("c2"), || async { "now".to_string() })
-            .await;
-        assert_eq!(page, "now", "a prefetched page serves once");
-        ahead
-            .after(Some("c2"), no_read_ahead, |c| async move {
-                format!("ahead {c}")
-            })
-            .await;
-        let page = ahead
-            .page_at(Some("c3"), || async { "now".to_string() })
-            .await;
-        assert_eq!(page, "now", "another cursor: fetched now");
-        ahead
-            .after(None, no_read_ahead, |c| async move { format!("ahead {c}") })
-            .await;
-        let page = ahead.page_at(None, || async { "now".to_string() }).await;
-        assert_eq!(page, "now", "nothing after the last page");
+        let prefetch = |c: String| async move { format!("ahead {c}") };
+        let now = || async { "now".to_string() };
+        ahead.after(Some("c2"), no_read_ahead, prefetch).await;
+        assert_eq!(ahead.page_at(Some("c2"), now).await, "ahead c2");
+        assert_eq!(
+            ahead.page_at(Some("c2"), now).await,
+            "now",
+            "a prefetched page serves once"
+        );
+        ahead.after(Some("c2"), no_read_ahead, prefetch).await;
+        assert_eq!(
+            ahead.page_at(Some("c3"), now).await,
+            "now",
+            "another cursor: fetched now"
+        );
+        ahead.after(None, no_read_ahead, prefetch).await;
+        assert_eq!(
+            ahead.page_at(None, now).await,
+            "now",
+            "nothing after the last page"
+        );
     }
 
     #[tokio::test]

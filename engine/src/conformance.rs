@@ -4,8 +4,10 @@
 //! that the manifest is well formed and complete; that `validate` passes with good config
 //! and fails typed with bad config or a rejected credential; that downloads and activity
 //! scans terminate, never repeat a record across pages, and resume from any cursor to the
-//! same page; that `lookup-activity` answers once per user; that `reclaim` is idempotent and
-//! `restore` undoes it; and that a rate-limited vendor surfaces as a typed `rate-limited`
+//! same page; that `lookup-activity` answers once per user; that `plan-reclaim` writes
+//! nothing, `apply-reclaim` is idempotent and finishes a partial apply, and `restore` puts
+//! back exactly the plan (for a `sam:spoke@0.1.0` spoke: that `reclaim` is idempotent and
+//! `restore` undoes it); and that a rate-limited vendor surfaces as a typed `rate-limited`
 //! error. Each rule yields a [`RuleResult`]; nothing here panics on what a spoke returns.
 
 use std::collections::BTreeSet;
@@ -232,24 +234,44 @@ pub async fn run_suite(spoke: &LoadedSpoke, target: &CheckTarget) -> Vec<RuleRes
         .processes
         .iter()
         .any(|p| p.process == Process::Reclaim);
-    let (idempotent, undo) = if !has_reclaim {
-        let why = Outcome::Skip("the spoke does not support reclaim".into());
-        (why.clone(), why)
+    let reclaim = if !has_reclaim {
+        ReclaimChecks::skipped("the spoke does not support reclaim")
     } else if !target.allow_writes {
-        let why = Outcome::Skip("writes not allowed against this target (--allow-writes)".into());
-        (why.clone(), why)
+        ReclaimChecks::skipped("writes not allowed against this target (--allow-writes)")
+    } else if spoke.plans_reclaims() {
+        check_plan_apply(spoke, target, &subscriptions).await
     } else {
-        check_reclaim(spoke, target, &subscriptions).await
+        let (idempotent, undo) = check_reclaim_legacy(spoke, target, &subscriptions).await;
+        let why = Outcome::Skip(format!(
+            "built against sam:spoke@{}, which has no plan-reclaim/apply-reclaim",
+            spoke.contract_version()
+        ));
+        ReclaimChecks {
+            plan_read_only: why.clone(),
+            apply_finishes_partial: why,
+            idempotent,
+            undo,
+        }
     };
+    results.push(RuleResult::new(
+        "reclaim.plan-read-only",
+        "plan-reclaim makes no write request and plans the same changes twice",
+        reclaim.plan_read_only,
+    ));
+    results.push(RuleResult::new(
+        "reclaim.apply-finishes-partial",
+        "apply-reclaim after a partial apply finishes the rest and reports the whole plan",
+        reclaim.apply_finishes_partial,
+    ));
     results.push(RuleResult::new(
         "reclaim.idempotent",
         "reclaiming a seat twice changes nothing the second time",
-        idempotent,
+        reclaim.idempotent,
     ));
     results.push(RuleResult::new(
         "restore.undoes-reclaim",
         "restore puts back exactly what reclaim took",
-        undo,
+        reclaim.undo,
     ));
 
     results.push(RuleResult::new(
@@ -600,19 +622,33 @@ fn change_set(changes: &[crate::contract::SeatChange]) -> BTreeSet<(String, Stri
         .collect()
 }
 
-async fn check_reclaim(
-    spoke: &LoadedSpoke,
-    target: &CheckTarget,
-    subscriptions: &[Subscription],
-) -> (Outcome, Outcome) {
-    let Some(victim) = subscriptions
+/// The outcomes of the reclaim rules.
+struct ReclaimChecks {
+    plan_read_only: Outcome,
+    apply_finishes_partial: Outcome,
+    idempotent: Outcome,
+    undo: Outcome,
+}
+
+impl ReclaimChecks {
+    fn skipped(why: &str) -> Self {
+        let why = Outcome::Skip(why.into());
+        Self {
+            plan_read_only: why.clone(),
+            apply_finishes_partial: why.clone(),
+            idempotent: why.clone(),
+            undo: why,
+        }
+    }
+}
+
+/// The seat the reclaim rules act on: the last unprotected one the download reported, with
+/// every group that granted it.
+fn reclaim_victim(target: &CheckTarget, subscriptions: &[Subscription]) -> Option<SubscriptionRef> {
+    let victim = subscriptions
         .iter()
         .rev()
-        .find(|s| !target.protected_users.contains(&s.external_user_id))
-    else {
-        let why = Outcome::Skip("no unprotected subscription to reclaim".into());
-        return (why.clone(), why);
-    };
+        .find(|s| !target.protected_users.contains(&s.external_user_id))?;
     let granted_by: Vec<String> = subscriptions
         .iter()
         .filter(|s| {
@@ -622,13 +658,147 @@ async fn check_reclaim(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let seat = SubscriptionRef {
+    Some(SubscriptionRef {
         external_user_id: victim.external_user_id.clone(),
         identifier: victim.identifier.clone(),
         granted_by,
+    })
+}
+
+/// The contract 0.2.0 rules: plan is read-only and stable; apply is idempotent and finishes
+/// a partial apply; restore puts back exactly the plan. The tenant is left as found.
+async fn check_plan_apply(
+    spoke: &LoadedSpoke,
+    target: &CheckTarget,
+    subscriptions: &[Subscription],
+) -> ReclaimChecks {
+    let Some(seat) = reclaim_victim(target, subscriptions) else {
+        return ReclaimChecks::skipped("no unprotected subscription to reclaim");
     };
     let session = &target.session;
-    let first = match spoke.reclaim(session, &target.config, &seat).await {
+    let config = &target.config;
+    let writes = || session.counts().writes;
+    let before = writes();
+    let plan = match spoke.plan_reclaim(session, config, &seat).await {
+        Ok(plan) if plan.is_empty() => {
+            let why = fail(format!(
+                "plan-reclaim of {} planned nothing although the download reported the seat",
+                seat.external_user_id
+            ));
+            return ReclaimChecks {
+                plan_read_only: why,
+                ..ReclaimChecks::skipped("nothing planned")
+            };
+        }
+        Ok(plan) => plan,
+        Err(error) => {
+            return ReclaimChecks {
+                plan_read_only: fail(describe(&error)),
+                ..ReclaimChecks::skipped("plan-reclaim failed")
+            };
+        }
+    };
+    let replanned = spoke.plan_reclaim(session, config, &seat).await;
+    let plan_read_only = match replanned {
+        _ if writes() != before => fail(format!(
+            "plan-reclaim sent {} write requests",
+            writes() - before
+        )),
+        Ok(again) if change_set(&again) == change_set(&plan) => Outcome::Pass,
+        Ok(again) => fail(format!(
+            "planning twice gave {:?}, then {:?}",
+            change_set(&plan),
+            change_set(&again)
+        )),
+        Err(error) => fail(format!("the second plan failed: {}", describe(&error))),
+    };
+    // A partial apply (the first half of the plan, as an interrupted apply leaves it), then
+    // the whole plan: it must finish the rest and report every change.
+    let half = &plan[..plan.len() / 2];
+    let partial = async {
+        spoke
+            .apply_reclaim(session, config, &seat, half)
+            .await
+            .map_err(|e| format!("applying part of the plan failed: {}", describe(&e)))?;
+        let applied = spoke
+            .apply_reclaim(session, config, &seat, &plan)
+            .await
+            .map_err(|e| format!("applying the plan failed: {}", describe(&e)))?;
+        if change_set(&applied) != change_set(&plan) {
+            return Err(format!(
+                "after a partial apply, apply-reclaim reported {:?} instead of the plan {:?}",
+                change_set(&applied),
+                change_set(&plan)
+            ));
+        }
+        let left = spoke
+            .plan_reclaim(session, config, &seat)
+            .await
+            .map_err(|e| format!("planning after apply failed: {}", describe(&e)))?;
+        if !left.is_empty() {
+            return Err(format!("after apply, a new plan still finds {left:?}"));
+        }
+        Ok(())
+    }
+    .await;
+    let apply_finishes_partial = match partial {
+        Ok(()) => Outcome::Pass,
+        Err(why) => fail(why),
+    };
+    let idempotent = match spoke.apply_reclaim(session, config, &seat, &plan).await {
+        Ok(again) if change_set(&again) == change_set(&plan) => Outcome::Pass,
+        Ok(again) => fail(format!(
+            "applying the plan a second time reported {:?} instead of {:?}",
+            change_set(&again),
+            change_set(&plan)
+        )),
+        Err(error) => fail(format!("the second apply failed: {}", describe(&error))),
+    };
+    let undo: Result<(), String> = async {
+        spoke
+            .restore(session, config, &seat, &plan)
+            .await
+            .map_err(|e| format!("restore failed: {}", describe(&e)))?;
+        // Planning again must find exactly the same seat to take: proof it was back.
+        let again = spoke
+            .plan_reclaim(session, config, &seat)
+            .await
+            .map_err(|e| format!("plan after restore failed: {}", describe(&e)))?;
+        if change_set(&again) == change_set(&plan) {
+            Ok(())
+        } else {
+            Err(format!(
+                "after restore, plan-reclaim finds {:?} instead of {:?}",
+                change_set(&again),
+                change_set(&plan)
+            ))
+        }
+    }
+    .await;
+    let undo = match undo {
+        Ok(()) => Outcome::Pass,
+        Err(why) => fail(why),
+    };
+    ReclaimChecks {
+        plan_read_only,
+        apply_finishes_partial,
+        idempotent,
+        undo,
+    }
+}
+
+/// The contract 0.1.0 rules: the single `reclaim` is idempotent and `restore` undoes it.
+async fn check_reclaim_legacy(
+    spoke: &LoadedSpoke,
+    target: &CheckTarget,
+    subscriptions: &[Subscription],
+) -> (Outcome, Outcome) {
+    let Some(seat) = reclaim_victim(target, subscriptions) else {
+        let why = Outcome::Skip("no unprotected subscription to reclaim".into());
+        return (why.clone(), why);
+    };
+    let session = &target.session;
+    let first = match spoke.reclaim_legacy(session, &target.config, &seat).await {
         Ok(changes) if changes.is_empty() => {
             let why = fail(format!(
                 "reclaiming {} changed nothing although the download reported the seat",
@@ -644,7 +814,7 @@ async fn check_reclaim(
             );
         }
     };
-    let idempotent = match spoke.reclaim(session, &target.config, &seat).await {
+    let idempotent = match spoke.reclaim_legacy(session, &target.config, &seat).await {
         Ok(again) if again.is_empty() => Outcome::Pass,
         Ok(again) => fail(format!("the second reclaim changed {} more", again.len())),
         Err(error) => fail(format!("the second reclaim failed: {}", describe(&error))),
@@ -656,7 +826,7 @@ async fn check_reclaim(
             .map_err(|e| format!("restore failed: {}", describe(&e)))?;
         // Reclaiming again must find exactly the same seat to take: proof it was back.
         let again = spoke
-            .reclaim(session, &target.config, &seat)
+            .reclaim_legacy(session, &target.config, &seat)
             .await
             .map_err(|e| format!("reclaim after restore failed: {}", describe(&e)))?;
         let verdict = if change_set(&again) == change_set(&first) {

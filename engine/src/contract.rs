@@ -1,14 +1,19 @@
-//! The `sam:spoke@0.1.0` contract as Rust types: the records, variants and enums that cross the
-//! boundary between the engine and a spoke (manifest, config, pages, errors, HTTP messages).
-//! They are generated from `wit/spoke.wit` by wasmtime's `bindgen!` (see [`crate::host`]) and
-//! re-exported here so the rest of the engine and its users never name the generated modules.
+//! The current contract (`sam:spoke@0.2.0`) as Rust types: the records, variants and enums
+//! that cross the boundary between the engine and a spoke (manifest, config, pages, errors,
+//! HTTP messages). They are generated from `wit/0.2.0/spoke.wit` by wasmtime's `bindgen!`
+//! (see [`crate::host`]) and re-exported here so the rest of the engine and its users never
+//! name the generated modules. Components of older versions are adapted to these types by the
+//! host.
 
-pub use crate::host::bindings::sam::spoke::http::{HttpError, Method, Request, Response};
-pub use crate::host::bindings::sam::spoke::log::Level as LogLevel;
-pub use crate::host::bindings::sam::spoke::types::*;
+pub use crate::host::bindings::v0_2::sam::spoke::http::{HttpError, Method, Request, Response};
+pub use crate::host::bindings::v0_2::sam::spoke::log::Level as LogLevel;
+pub use crate::host::bindings::v0_2::sam::spoke::types::*;
 
-/// The version of the WIT package this engine implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The version of the WIT package this engine implements (and new spokes should target).
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Every contract version this engine loads, oldest first.
+pub const SUPPORTED_VERSIONS: &[&str] = crate::host::bindings::SUPPORTED_VERSIONS;
 
 impl Process {
     /// The process's name as the reference guide writes it.

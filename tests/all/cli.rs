@@ -38,7 +38,8 @@ fn inspect_prints_the_manifest_and_the_permissions_table() {
 fn inspect_json_carries_the_same_manifest() {
     let json = inspect(&[sam_tests::confluence_spoke_wasm(), "--json"]).unwrap();
     let document: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(document["contract"], "sam:spoke@0.1.0");
+    assert_eq!(document["contract"], "sam:spoke@0.2.0");
+    assert_eq!(document["crash_safe_reclaim"], true);
     let manifest = &document["manifest"];
     assert_eq!(manifest["id"], "confluence-cloud");
     assert_eq!(manifest["publisher"], "Atlassian");
@@ -78,10 +79,79 @@ fn the_confluence_spoke_passes_the_conformance_kit_against_the_simulator() {
     assert!(result.is_ok(), "{json}");
     assert_eq!(document["passed"], true, "{json}");
     let rules = document["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 13);
+    assert_eq!(rules.len(), 15);
     assert!(
         rules.iter().all(|r| r["outcome"]["status"] == "pass"),
         "every rule runs and passes against the simulator: {json}"
+    );
+    for name in ["reclaim.plan-read-only", "reclaim.apply-finishes-partial"] {
+        assert!(
+            rules.iter().any(|r| r["rule"] == name),
+            "{name} runs: {json}"
+        );
+    }
+}
+
+/// The longevity test of the frozen contract: a spoke built from `wit/0.1.0` (the fixture)
+/// keeps passing the kit, through the adapter, against its own vendor (a loopback server
+/// with state): its single `reclaim` is idempotent and `restore` undoes it; the plan/apply
+/// rules are skipped as not in its contract, and `plugin inspect` says so.
+#[test]
+fn a_spoke_built_against_the_frozen_0_1_0_contract_still_passes_the_kit() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let vendor = runtime
+        .block_on(sam_tests::loopback::FixtureVendor::start("fixture-token"))
+        .unwrap();
+    // SAFETY: set once, before the kit reads it; no other test reads this variable.
+    unsafe { std::env::set_var("SAM_FIXTURE_VENDOR_TOKEN", "fixture-token") };
+    let url = format!("http://127.0.0.1:{}/api", vendor.port());
+    let port = format!("port={}", vendor.port());
+    let (result, json) = check(&[
+        sam_tests::fixture_spoke_wasm(),
+        "--against",
+        &url,
+        "--token-env",
+        "SAM_FIXTURE_VENDOR_TOKEN",
+        "--config",
+        &port,
+        "--group",
+        "g-1",
+        "--allow-writes",
+        "--json",
+    ]);
+    let document: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(result.is_ok(), "{json}");
+    assert_eq!(document["passed"], true, "{json}");
+    let rules = document["rules"].as_array().unwrap();
+    let status = |id: &str| {
+        rules
+            .iter()
+            .find(|r| r["rule"] == id)
+            .map(|r| {
+                r["outcome"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    for rule in [
+        "validate.good-config",
+        "validate.bad-config",
+        "validate.bad-credential",
+        "download.no-repeats",
+        "reclaim.idempotent",
+        "restore.undoes-reclaim",
+    ] {
+        assert_eq!(status(rule), "pass", "{rule}: {json}");
+    }
+    assert_eq!(status("reclaim.plan-read-only"), "skip", "{json}");
+    // The kit left the vendor as it found it.
+    assert_eq!(vendor.groups_of("u-5"), vec!["g-1", "g-2"]);
+    let text = inspect(&[sam_tests::fixture_spoke_wasm()]).unwrap();
+    assert!(
+        text.contains("contract: sam:spoke@0.1.0 (older than this engine's 0.2.0"),
+        "{text}"
     );
 }
 

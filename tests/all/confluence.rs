@@ -673,11 +673,33 @@ async fn reclaim_removes_exactly_the_selected_memberships_and_restore_puts_them_
         granted_by: target.granted_by.clone(),
     };
 
-    let changes = tenant
+    let writes = session.counts().writes;
+    let plan = tenant
         .spoke
-        .reclaim(&session, &config, &seat)
+        .plan_reclaim(&session, &config, &seat)
         .await
         .unwrap();
+    assert_eq!(session.counts().writes, writes, "planning writes nothing");
+    assert_eq!(
+        tenant
+            .sim
+            .user_groups(&target.external_user_id)
+            .unwrap()
+            .len(),
+        before.len(),
+        "planning changes nothing"
+    );
+    let changes = tenant
+        .spoke
+        .apply_reclaim(&session, &config, &seat, &plan)
+        .await
+        .unwrap();
+    assert_eq!(changes, plan, "apply does exactly the plan");
+    assert_eq!(
+        session.counts().writes - writes,
+        plan.len() as u64,
+        "one write per membership"
+    );
     let removed: BTreeSet<String> = changes.iter().map(|c| c.target_id.clone()).collect();
     let expected: BTreeSet<String> = target.granted_by.iter().cloned().collect();
     assert_eq!(
@@ -694,10 +716,16 @@ async fn reclaim_removes_exactly_the_selected_memberships_and_restore_puts_them_
 
     let again = tenant
         .spoke
-        .reclaim(&session, &config, &seat)
+        .apply_reclaim(&session, &config, &seat, &plan)
         .await
         .unwrap();
-    assert!(again.is_empty(), "reclaim is idempotent: {again:?}");
+    assert_eq!(again, plan, "apply is idempotent: {again:?}");
+    let replanned = tenant
+        .spoke
+        .plan_reclaim(&session, &config, &seat)
+        .await
+        .unwrap();
+    assert!(replanned.is_empty(), "nothing left to take: {replanned:?}");
 
     tenant
         .spoke
@@ -747,9 +775,14 @@ async fn reclaim_without_site_admin_says_so() {
         identifier: "confluence".into(),
         granted_by: config.selected_groups.clone(),
     };
+    let plan = tenant
+        .spoke
+        .plan_reclaim(&session, &config, &seat)
+        .await
+        .unwrap();
     let error = tenant
         .spoke
-        .reclaim(&session, &config, &seat)
+        .apply_reclaim(&session, &config, &seat, &plan)
         .await
         .unwrap_err();
     assert!(

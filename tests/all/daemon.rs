@@ -448,7 +448,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
 // ---------------------------------------------------------------------------------------
 // The real binary
 
-fn signal(pid: u32, name: &str) {
+pub(crate) fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())
@@ -458,7 +458,7 @@ fn signal(pid: u32, name: &str) {
 }
 
 /// Waits for `<db>.daemon` and returns the address in it.
-async fn daemon_addr(db: &Path, child: &mut std::process::Child) -> String {
+pub(crate) async fn daemon_addr(db: &Path, child: &mut std::process::Child) -> String {
     let file = sam_engine::daemon::http::runtime_file(db);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {

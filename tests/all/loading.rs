@@ -86,8 +86,83 @@ async fn files_that_are_not_spokes_get_clear_errors() {
         .load_bytes(empty_component, "empty.wasm")
         .await
         .unwrap_err();
-    assert!(matches!(foreign, LoadError::Contract { .. }), "{foreign}");
-    assert!(foreign.to_string().contains("sam:spoke@0.1.0"), "{foreign}");
+    assert!(
+        matches!(foreign, LoadError::UnsupportedContract { .. }),
+        "{foreign}"
+    );
+    assert!(
+        foreign
+            .to_string()
+            .contains("exports no sam:spoke/connector"),
+        "{foreign}"
+    );
+}
+
+/// A component with one export: an empty instance named `name`.
+fn component_exporting(name: &str) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, ComponentExportKind, ComponentExportSection, ComponentInstanceSection,
+    };
+    let mut component = Component::new();
+    let mut instances = ComponentInstanceSection::new();
+    instances.export_items(Vec::<(&str, ComponentExportKind, u32)>::new());
+    component.section(&instances);
+    let mut exports = ComponentExportSection::new();
+    exports.export(name, ComponentExportKind::Instance, 0, None);
+    component.section(&exports);
+    component.finish()
+}
+
+#[tokio::test]
+async fn a_component_of_an_unknown_contract_version_is_refused_in_one_line() {
+    let host = crate::host();
+    for (name, declared) in [
+        ("sam:spoke/connector@0.9.0", "declares sam:spoke@0.9.0"),
+        ("sam:spoke/connector@1.0.0", "declares sam:spoke@1.0.0"),
+        (
+            "sam:spoke/connector",
+            "declares sam:spoke without a version",
+        ),
+    ] {
+        let error = host
+            .load_bytes(component_exporting(name), "future.wasm")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, LoadError::UnsupportedContract { .. }),
+            "{error}"
+        );
+        let text = error.to_string();
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(text.contains(declared), "{text}");
+        assert!(
+            text.contains("this engine supports sam:spoke@0.1.0 and sam:spoke@0.2.0"),
+            "{text}"
+        );
+    }
+    // A known version whose exports do not match is a contract error naming that version.
+    let error = host
+        .load_bytes(
+            component_exporting("sam:spoke/connector@0.2.0"),
+            "hollow.wasm",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LoadError::Contract { .. }), "{error}");
+    assert!(error.to_string().contains("sam:spoke@0.2.0"), "{error}");
+}
+
+/// The longevity test: a spoke built from the frozen `sam:spoke@0.1.0` WIT (the fixture
+/// spoke) still loads and is adapted; the Confluence spoke is on 0.2.0.
+#[tokio::test]
+async fn spokes_of_both_contract_versions_load_side_by_side() {
+    let host = crate::host();
+    let old = crate::fixture(&host).await;
+    assert_eq!(old.contract_version(), "0.1.0");
+    assert!(!old.plans_reclaims());
+    let new = crate::pipeline::confluence(&host).await;
+    assert_eq!(new.contract_version(), "0.2.0");
+    assert!(new.plans_reclaims());
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod loading;
 mod oauth;
 mod pipeline;
 mod reclaim;
+mod reclaim_crash;
 mod reconcile;
 mod sandbox;
 mod store;

@@ -250,18 +250,17 @@ async fn two_selected_groups_give_one_seat_per_user_granted_by_both() {
 
     // The user leaves the admins group only (a reclaim with just that group selected).
     let admins = sim.group_id("confluence-admins").unwrap();
-    spoke
-        .reclaim(
-            source.session(),
-            &confluence_config(&sim, &["confluence-admins"]),
-            &SubscriptionRef {
-                external_user_id: both.clone(),
-                identifier: "confluence".into(),
-                granted_by: vec![admins.clone()],
-            },
-        )
-        .await
-        .unwrap();
+    take_seat(
+        &spoke,
+        source.session(),
+        &confluence_config(&sim, &["confluence-admins"]),
+        &SubscriptionRef {
+            external_user_id: both.clone(),
+            identifier: "confluence".into(),
+            granted_by: vec![admins.clone()],
+        },
+    )
+    .await;
     clock.advance(3600);
     let third = pipeline.download_subscriptions(&source, "p").await.unwrap();
     assert_eq!((third.upserted, third.ended), (1, 0));
@@ -276,6 +275,20 @@ async fn two_selected_groups_give_one_seat_per_user_granted_by_both() {
     assert!(seat.active);
     let remaining: Vec<String> = granted.into_iter().filter(|g| *g != admins).collect();
     assert_eq!(seat.granted_by, remaining);
+}
+
+/// Takes a seat back through a 0.2.0 spoke: plan, then apply exactly the plan.
+pub(crate) async fn take_seat(
+    spoke: &LoadedSpoke,
+    session: &std::sync::Arc<sam_engine::host::GateSession>,
+    config: &sam_engine::contract::Config,
+    seat: &SubscriptionRef,
+) -> Vec<sam_engine::contract::SeatChange> {
+    let plan = spoke.plan_reclaim(session, config, seat).await.unwrap();
+    spoke
+        .apply_reclaim(session, config, seat, &plan)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -298,18 +311,17 @@ async fn a_second_download_changes_nothing_and_a_removed_member_is_ended() {
     // The vendor takes one seat away (through the spoke's own reclaim).
     let gone = members(&sim, "confluence-users")[3].clone();
     let group = sim.group_id("confluence-users").unwrap();
-    let changes = spoke
-        .reclaim(
-            source.session(),
-            &confluence_config(&sim, &["confluence-users"]),
-            &SubscriptionRef {
-                external_user_id: gone.clone(),
-                identifier: "confluence".into(),
-                granted_by: vec![group],
-            },
-        )
-        .await
-        .unwrap();
+    let changes = take_seat(
+        &spoke,
+        source.session(),
+        &confluence_config(&sim, &["confluence-users"]),
+        &SubscriptionRef {
+            external_user_id: gone.clone(),
+            identifier: "confluence".into(),
+            granted_by: vec![group],
+        },
+    )
+    .await;
     assert_eq!(changes.len(), 1);
     clock.advance(3600);
     let third = pipeline.download_subscriptions(&source, "p").await.unwrap();

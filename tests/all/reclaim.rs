@@ -24,7 +24,7 @@ use sam_engine::model::{
 use sam_engine::pipeline::{CallCounts, FixedClock, Pipeline, SourceError, SpokeSource};
 use sam_engine::reclaim::{
     self, Notice, NoticeKind, Notifier, NotifyError, Outcome, ReclaimError, ReclaimOptions,
-    Reclaimer, SeatActions, SeatRef, SpokeSeats, UndoTarget, WebhookNotifier,
+    Reclaimer, SeatActions, SeatPlan, SeatRef, SpokeSeats, UndoTarget, WebhookNotifier,
 };
 use sam_engine::store::Store;
 
@@ -177,11 +177,24 @@ impl SeatActions for FakeSeats {
         SPOKE
     }
 
-    async fn reclaim(&self, seat: &SeatRef) -> Result<Vec<SeatChange>, SourceError> {
+    async fn plan(&self, seat: &SeatRef) -> Result<SeatPlan, SourceError> {
+        Ok(SeatPlan::Planned(
+            seat.granted_by
+                .iter()
+                .map(|g| SeatChange {
+                    kind: "group-membership-removed".into(),
+                    target_id: g.clone(),
+                    target_name: None,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn apply(&self, seat: &SeatRef, plan: &SeatPlan) -> Result<Vec<SeatChange>, SourceError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         if self.failing.contains(&seat.external_user_id) {
             return Err(SourceError {
-                call: "reclaim",
+                call: "apply-reclaim",
                 message: "forbidden: missing scope write:groups".into(),
                 spoke_error: None,
             });
@@ -190,15 +203,7 @@ impl SeatActions for FakeSeats {
             .lock()
             .unwrap()
             .push(seat.external_user_id.clone());
-        Ok(seat
-            .granted_by
-            .iter()
-            .map(|g| SeatChange {
-                kind: "group-membership-removed".into(),
-                target_id: g.clone(),
-                target_name: None,
-            })
-            .collect())
+        Ok(plan.changes().unwrap_or_default().to_vec())
     }
 
     async fn restore(&self, seat: &SeatRef, changes: &[SeatChange]) -> Result<(), SourceError> {

@@ -91,7 +91,7 @@ async fn a_panic_becomes_a_typed_error_naming_spoke_and_call_and_the_next_call_w
     let session = session(&spoke, server.port(), "t");
 
     let error = spoke
-        .reclaim(
+        .reclaim_legacy(
             &session,
             &config(&[("behaviour", "panic")]),
             &sam_engine::contract::SubscriptionRef {

@@ -180,3 +180,228 @@ impl Drop for ConnectionCounter {
         self.task.abort();
     }
 }
+
+/// A forwarding proxy on 127.0.0.1:0 in front of a vendor (a simulator): every request goes
+/// upstream as it came; a membership removal (`DELETE`) is counted once the vendor has
+/// answered it, and the answer of the one chosen with [`HoldingProxy::hold_nth`] is then held
+/// back (until the hold ends or the test kills the client). That is the window a crash test
+/// needs: the vendor made the change, the client does not know it yet.
+pub struct HoldingProxy {
+    addr: SocketAddr,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    hold_ms: AtomicU64,
+    hold_at: AtomicU64,
+    deletes_answered: AtomicU64,
+}
+
+impl HoldingProxy {
+    /// Starts a proxy to `upstream` (scheme, host and port; paths are kept).
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let state = Arc::new(ProxyState {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+            hold_ms: AtomicU64::new(0),
+            hold_at: AtomicU64::new(0),
+            deletes_answered: AtomicU64::new(0),
+        });
+        let app = Router::new().fallback(forward).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Holds the answer of the `n`th `DELETE` from now (1 is the next) for `hold` after the
+    /// vendor gave it; the others pass at once. `n` = 0 holds none.
+    pub fn hold_nth(&self, n: u64, hold: std::time::Duration) {
+        self.state
+            .hold_ms
+            .store(hold.as_millis() as u64, Ordering::SeqCst);
+        let at = if n == 0 {
+            0
+        } else {
+            self.deletes_answered() + n
+        };
+        self.state.hold_at.store(at, Ordering::SeqCst);
+    }
+
+    /// `DELETE`s the vendor has answered so far (held or not).
+    pub fn deletes_answered(&self) -> u64 {
+        self.state.deletes_answered.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HoldingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let mut upstream = state
+        .client
+        .request(parts.method.clone(), format!("{}{path}", state.upstream))
+        .body(bytes);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = match upstream.send().await {
+        Ok(answer) => answer,
+        Err(_) => return Response::builder().status(502).body(Body::empty()).unwrap(),
+    };
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = answer.bytes().await.unwrap_or_default();
+    if parts.method == axum::http::Method::DELETE {
+        let nth = state.deletes_answered.fetch_add(1, Ordering::SeqCst) + 1;
+        if nth == state.hold_at.load(Ordering::SeqCst) {
+            let hold = state.hold_ms.load(Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+        }
+    }
+    let mut builder = Response::builder().status(status);
+    for (name, value) in &headers {
+        if name != "content-length" && name != "transfer-encoding" {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// The vendor the fixture spoke speaks to: a bearer token it accepts, `/api/groups`
+/// (`id:name` lines) and group memberships (`GET /api/memberships/{user}`, one group per
+/// line; `DELETE` and `PUT /api/memberships/{user}/{group}`), with state, so the conformance
+/// kit's reclaim rules can run against a spoke built from the frozen 0.1.0 contract.
+pub struct FixtureVendor {
+    addr: SocketAddr,
+    members: Arc<Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct FixtureState {
+    token: String,
+    members: Arc<Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>>>,
+}
+
+impl FixtureVendor {
+    /// Starts the vendor: users `u-1` to `u-5`, each in `g-1` and `g-2`; `token` is the
+    /// bearer token it accepts.
+    pub async fn start(token: &str) -> std::io::Result<Self> {
+        let members: std::collections::BTreeMap<_, _> = (1..=5)
+            .map(|i| {
+                (
+                    format!("u-{i}"),
+                    ["g-1", "g-2"].iter().map(|g| g.to_string()).collect(),
+                )
+            })
+            .collect();
+        let members = Arc::new(Mutex::new(members));
+        let state = FixtureState {
+            token: token.to_string(),
+            members: members.clone(),
+        };
+        let app = Router::new().fallback(fixture_vendor).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            members,
+            task,
+        })
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A user's groups now.
+    pub fn groups_of(&self, user: &str) -> Vec<String> {
+        self.members
+            .lock()
+            .expect("lock")
+            .get(user)
+            .map(|g| g.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FixtureVendor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fixture_vendor(State(state): State<FixtureState>, request: Request<Body>) -> Response {
+    let reply = |status: u16, body: String| {
+        Response::builder()
+            .status(status)
+            .body(Body::from(body))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
+    };
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(format!("Bearer {}", state.token).as_str());
+    if !authorized {
+        return reply(401, "bad token".into());
+    }
+    let path = request.uri().path().to_string();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut members = state.members.lock().expect("lock");
+    match (request.method().as_str(), parts.as_slice()) {
+        ("GET", ["api", "groups"]) => reply(200, "g-1:Group One\ng-2:Group Two\n".into()),
+        ("GET", ["api", "memberships", user]) => match members.get(*user) {
+            Some(groups) => reply(
+                200,
+                groups.iter().map(|g| format!("{g}\n")).collect::<String>(),
+            ),
+            None => reply(404, "no such user".into()),
+        },
+        ("DELETE", ["api", "memberships", user, group]) => {
+            if let Some(groups) = members.get_mut(*user) {
+                groups.remove(*group);
+            }
+            reply(204, String::new())
+        }
+        ("PUT", ["api", "memberships", user, group]) => {
+            members
+                .entry(user.to_string())
+                .or_default()
+                .insert(group.to_string());
+            reply(204, String::new())
+        }
+        _ => reply(404, "not found".into()),
+    }
+}

@@ -203,23 +203,88 @@ impl EngineRunner {
                 let report = crate::reclaim::Reclaimer::new(&self.store)
                     .clock(clock)
                     .notifier(&notifier)
+                    .stop_when(stop)
                     .run(&seats, &request.profile)
                     .await
                     .map_err(|e| RunFailure::Failed(e.to_string()))?;
+                let mut summary = format!(
+                    "reclaim on profile {}: {} candidates created, {} canceled, {} reclaimed",
+                    report.profile,
+                    report.identify.created.len(),
+                    report.identify.canceled.len(),
+                    report.reclaimed
+                );
+                if report.resumed > 0 {
+                    summary.push_str(&format!(
+                        " ({} interrupted reclaims finished first)",
+                        report.resumed
+                    ));
+                }
+                if report.stopped {
+                    summary.push_str(
+                        "; stopped for shutdown after the seat in flight (the run resumes next time)",
+                    );
+                }
                 Ok(RunOutcome {
                     job_id: report.job,
-                    summary: format!(
-                        "reclaim on profile {}: {} candidates created, {} canceled, {} reclaimed",
-                        report.profile,
-                        report.identify.created.len(),
-                        report.identify.canceled.len(),
-                        report.reclaimed
-                    ),
+                    summary,
                     api_calls: report.api_calls,
                     reclaimed: report.reclaimed,
                 })
             }
             ProcessKind::Reconcile => self.reconcile(request),
+        }
+    }
+}
+
+impl EngineRunner {
+    /// Finishes, profile by profile, the reclaims an interrupted process left planned; a
+    /// profile that cannot be opened is logged and left for its next run.
+    async fn finish_interrupted_reclaims(&self) {
+        let intents = match self.store.read().and_then(|r| r.all_reclaim_intents()) {
+            Ok(intents) => intents,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read interrupted reclaims");
+                return;
+            }
+        };
+        let profiles: std::collections::BTreeSet<String> = intents
+            .into_iter()
+            .filter(|i| i.status == crate::model::IntentStatus::Pending)
+            .map(|i| i.profile)
+            .collect();
+        for profile in profiles {
+            let opened = match super::session::open_profile_session(
+                &self.host,
+                &self.store,
+                &self.settings,
+                &profile,
+            )
+            .await
+            {
+                Ok(opened) => opened,
+                Err(e) => {
+                    tracing::error!(%profile, error = %e, "cannot finish interrupted reclaims");
+                    continue;
+                }
+            };
+            let seats =
+                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
+            let clock: &dyn Clock = &*self.clock;
+            match crate::reclaim::Reclaimer::new(&self.store)
+                .clock(clock)
+                .finish_interrupted(&seats, &profile)
+                .await
+            {
+                Ok(done) => tracing::info!(
+                    %profile,
+                    finished = done.len(),
+                    "interrupted reclaims finished from their stored plans"
+                ),
+                Err(e) => {
+                    tracing::error!(%profile, error = %e, "cannot finish interrupted reclaims")
+                }
+            }
         }
     }
 }
@@ -260,7 +325,7 @@ pub(super) async fn run(
     let daemon = Arc::new(Daemon::new(
         store,
         clock,
-        runner,
+        runner.clone(),
         DaemonOptions {
             max_concurrent: args.max_concurrent.max(1),
             ..DaemonOptions::default()
@@ -301,16 +366,21 @@ pub(super) async fn run(
                 .await
         })
     };
+    // Reclaims an interrupted process left planned are finished before anything else.
+    runner.finish_interrupted_reclaims().await;
     let outcome = daemon.run_loop(None).await;
     daemon.shutdown();
     let _ = std::fs::remove_file(&runtime);
     signals.abort();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+    // In-flight requests (a `POST /runs` reclaim finishing its seat in flight) get their
+    // answer: the seat's apply is bounded by the call deadline.
+    let grace = host.limits().call_deadline + std::time::Duration::from_secs(30);
+    let _ = tokio::time::timeout(grace, server).await;
     outcome.map_err(|e| CliError::Failure(e.to_string()))?;
     write_out(out, "sam daemon stopped\n")
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -229,3 +229,38 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
     out.write_all(text.as_bytes())
         .map_err(|e| CliError::Failure(format!("cannot write output: {e}")))
 }
+
+/// A stop flag raised by the first SIGTERM or SIGINT while a command runs (a reclaim or a
+/// download then finishes the seat or page in flight, records it and returns); a second
+/// signal exits at once. The listener ends when this is dropped.
+pub(crate) struct StopOnSignal {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StopOnSignal {
+    /// Starts listening.
+    pub(crate) fn install() -> Self {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let raised = flag.clone();
+        let task = tokio::spawn(async move {
+            daemon::wait_for_signal().await;
+            tracing::warn!("signal received: finishing the work in flight (again to exit now)");
+            raised.store(true, std::sync::atomic::Ordering::SeqCst);
+            daemon::wait_for_signal().await;
+            std::process::exit(130);
+        });
+        Self { flag, task }
+    }
+
+    /// The flag.
+    pub(crate) fn flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.flag
+    }
+}
+
+impl Drop for StopOnSignal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

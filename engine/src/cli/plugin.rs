@@ -81,9 +81,9 @@ pub(super) async fn run(
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
             let text = if json {
-                inspect_json(spoke.manifest())?
+                inspect_json(spoke.manifest(), spoke.contract_version())?
             } else {
-                inspect_text(spoke.manifest())
+                inspect_text(spoke.manifest(), spoke.contract_version())
             };
             write_out(out, &text)
         }
@@ -331,9 +331,10 @@ fn load_error(error: LoadError) -> CliError {
     }
 }
 
-fn inspect_json(manifest: &Manifest) -> Result<String, CliError> {
+fn inspect_json(manifest: &Manifest, contract: &str) -> Result<String, CliError> {
     let document = serde_json::json!({
-        "contract": format!("sam:spoke@{CONTRACT_VERSION}"),
+        "contract": format!("sam:spoke@{contract}"),
+        "crash_safe_reclaim": contract != "0.1.0",
         "manifest": manifest,
     });
     serde_json::to_string_pretty(&document)
@@ -344,10 +345,17 @@ fn inspect_json(manifest: &Manifest) -> Result<String, CliError> {
         .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))
 }
 
-/// The human form of `plugin inspect`.
-pub fn inspect_text(manifest: &Manifest) -> String {
+/// The human form of `plugin inspect`; `contract` is the version the component declares.
+pub fn inspect_text(manifest: &Manifest, contract: &str) -> String {
+    let note = if contract == CONTRACT_VERSION {
+        String::new()
+    } else {
+        format!(
+            " (older than this engine's {CONTRACT_VERSION}: adapted; its reclaims are not crash-safe)"
+        )
+    };
     let mut text = format!(
-        "{} ({}) {} by {}\n{}\ncontract: sam:spoke@{CONTRACT_VERSION}\n\n",
+        "{} ({}) {} by {}\n{}\ncontract: sam:spoke@{contract}{note}\n\n",
         manifest.display_name,
         manifest.id,
         manifest.version,

@@ -352,9 +352,11 @@ async fn reclaim_with(
     let store = Arc::new(open_store(db)?);
     let notifier = notify.notifier()?;
     let seats = open_seats(host, &store, profile).await?;
+    let stop = super::StopOnSignal::install();
     Reclaimer::new(&store)
         .notifier(notifier.as_ref())
         .options(options)
+        .stop_when(stop.flag())
         .run(&seats, profile)
         .await
         .map_err(reclaim_failure)
@@ -388,6 +390,29 @@ fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<()
         r.identify.canceled.len(),
         r.identify.skipped.len(),
     );
+    if r.resumed > 0 {
+        text.push_str(&format!(
+            "  {} {} interrupted reclaims from their stored plans first\n",
+            if r.dry_run {
+                "would finish"
+            } else {
+                "finished"
+            },
+            r.resumed
+        ));
+    }
+    if r.acted_before > 0 {
+        text.push_str(&format!(
+            "  resumed run {}: {} seats acted on before the interruption count against the cap\n",
+            r.run.unwrap_or_default(),
+            r.acted_before
+        ));
+    }
+    if r.stopped {
+        text.push_str(
+            "  stopped by a signal after the seat in flight; the run resumes with the next `sam run reclaim`\n",
+        );
+    }
     if !r.reclaim_enabled {
         text.push_str(
             "  the profile's Reclaim subscriptions process is off: candidates are created, nothing is reclaimed\n",

@@ -89,9 +89,11 @@ pub(super) async fn run(
     } else {
         &log
     };
+    let stop = super::StopOnSignal::install();
     let pipeline = Pipeline::new(&store)
         .progress(progress)
-        .trigger(JobTrigger::Manual);
+        .trigger(JobTrigger::Manual)
+        .stop_when(stop.flag());
     let outcome = if activity {
         pipeline.download_activity(&source, &profile_name).await
     } else {

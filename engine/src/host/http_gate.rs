@@ -109,6 +109,7 @@ pub struct RequestStats {
     requests: AtomicU64,
     retries: AtomicU64,
     refused: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// A snapshot of [`RequestStats`].
@@ -120,6 +121,8 @@ pub struct RequestCounts {
     pub retries: u64,
     /// Requests the gate refused without sending.
     pub refused: u64,
+    /// Of the requests sent, how many were writes (any method but GET and HEAD).
+    pub writes: u64,
 }
 
 impl RequestStats {
@@ -129,6 +132,7 @@ impl RequestStats {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
         }
     }
 }
@@ -288,6 +292,9 @@ impl GateSession {
                 HttpError::Denied(format!("no credential for this connection: {e}"))
             })?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if !matches!(request.method, Method::Get | Method::Head) {
+                self.stats.writes.fetch_add(1, Ordering::Relaxed);
+            }
             let outcome = self
                 .send_once(
                     &url,

@@ -6,9 +6,12 @@
 //! filesystem, no environment, no sockets, no inherited stdio (guest stdout and stderr are
 //! captured and logged through tracing), a wall-clock deadline per call (epoch interruption)
 //! and a memory cap per instance. A trap, a panic, a blown deadline or memory cap becomes a
-//! [`CallError`] naming the spoke and the call; the host keeps running. The host knows nothing
-//! of the store or the pipeline.
+//! [`CallError`] naming the spoke and the call; the host keeps running. Every component is
+//! instantiated against the contract version it declares (`sam:spoke@0.1.0` or `@0.2.0`, see
+//! [`bindings`]); a 0.1.0 component's values are converted to the current types (`adapt`).
+//! The host knows nothing of the store or the pipeline.
 
+mod adapt;
 pub mod allowed_hosts;
 pub(crate) mod bindings;
 pub mod compile_cache;
@@ -33,7 +36,8 @@ use crate::contract::{
     ActivityPage, Config, EpochSeconds, GroupPage, Manifest, Process, SeatChange, SpokeError,
     SubscriptionPage, SubscriptionRef, UserActivity, ValidationCheck,
 };
-use bindings::{Spoke, SpokePre};
+use adapt::{Down, Up};
+use bindings::{v0_1, v0_2};
 use sandbox::HostState;
 
 /// How often the epoch ticker advances; the granularity of call deadlines.
@@ -100,12 +104,20 @@ pub enum LoadError {
         origin: String,
         source: compile_cache::LoadArtifactError,
     },
-    /// The component does not implement `sam:spoke@0.1.x` (missing or mistyped imports/exports).
+    /// The component does not implement the contract version it declares (missing or
+    /// mistyped imports/exports).
+    #[error("spoke {origin} does not implement the sam:spoke@{version} contract: {reason}")]
+    Contract {
+        origin: String,
+        version: String,
+        reason: String,
+    },
+    /// The component declares no contract version this engine supports.
     #[error(
-        "spoke {origin} does not implement the sam:spoke@{} contract: {reason}",
-        crate::contract::CONTRACT_VERSION
+        "spoke {origin} {declared}; this engine supports {}",
+        supported_versions()
     )]
-    Contract { origin: String, reason: String },
+    UnsupportedContract { origin: String, declared: String },
     /// `manifest()` failed.
     #[error("spoke {origin}: {source}")]
     Manifest { origin: String, source: CallError },
@@ -148,6 +160,9 @@ pub enum CallErrorKind {
     /// A fresh instance could not be created.
     #[error("could not instantiate: {0}")]
     Instantiate(String),
+    /// The export is not part of the contract version the spoke was built against.
+    #[error("not an export of sam:spoke@{0}")]
+    NotInContract(&'static str),
 }
 
 impl CallError {
@@ -194,7 +209,9 @@ impl SpokeHost {
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
-        Spoke::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+        v0_1::Spoke::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        v0_2::Spoke::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| HostError::Engine(e.to_string()))?;
         spawn_epoch_ticker(&engine);
         let cache = options.cache_dir.map(CompileCache::open).transpose()?;
@@ -253,8 +270,15 @@ impl SpokeHost {
             origin: origin.to_string(),
             source,
         })?;
+        let version = declared_version(&self.shared.engine, &component).map_err(|declared| {
+            LoadError::UnsupportedContract {
+                origin: origin.to_string(),
+                declared,
+            }
+        })?;
         let contract = |reason: String| LoadError::Contract {
             origin: origin.to_string(),
+            version: version.to_string(),
             reason,
         };
         let instance_pre = self
@@ -262,7 +286,22 @@ impl SpokeHost {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| contract(format!("{e:#}")))?;
-        let pre = SpokePre::new(instance_pre).map_err(|e| contract(format!("{e:#}")))?;
+        let pre = match version {
+            "0.1.0" => Pre::V0_1(
+                v0_1::SpokePre::new(instance_pre).map_err(|e| contract(format!("{e:#}")))?,
+            ),
+            _ => Pre::V0_2(
+                v0_2::SpokePre::new(instance_pre).map_err(|e| contract(format!("{e:#}")))?,
+            ),
+        };
+        if version == "0.1.0" {
+            tracing::warn!(
+                spoke = origin,
+                "built against sam:spoke@0.1.0: its reclaims are not crash-safe (no plan is \
+                 recorded before the vendor write); rebuild it against sam:spoke@{}",
+                crate::contract::CONTRACT_VERSION
+            );
+        }
         let mut spoke = LoadedSpoke {
             host: self.clone(),
             pre,
@@ -292,6 +331,44 @@ impl SpokeHost {
         spoke.manifest = Some(manifest);
         Ok(spoke)
     }
+}
+
+/// The contract versions this engine loads, for people (`sam:spoke@0.1.0 and sam:spoke@0.2.0`).
+pub fn supported_versions() -> String {
+    let names: Vec<String> = crate::contract::SUPPORTED_VERSIONS
+        .iter()
+        .map(|v| format!("sam:spoke@{v}"))
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The contract version a component declares through its `sam:spoke/connector@<version>`
+/// export; `Err` says what it declares instead, for a one-line refusal.
+fn declared_version(engine: &Engine, component: &Component) -> Result<&'static str, String> {
+    let ty = component.component_type();
+    let mut declared = Vec::new();
+    for (name, _) in ty.exports(engine) {
+        if let Some(version) = name.strip_prefix("sam:spoke/connector@") {
+            if let Some(known) = crate::contract::SUPPORTED_VERSIONS
+                .iter()
+                .find(|v| **v == version)
+            {
+                return Ok(known);
+            }
+            declared.push(format!("sam:spoke@{version}"));
+        } else if name == "sam:spoke/connector" {
+            declared.push("sam:spoke without a version".into());
+        }
+    }
+    Err(if declared.is_empty() {
+        "exports no sam:spoke/connector interface".into()
+    } else {
+        format!("declares {}", declared.join(" and "))
+    })
 }
 
 fn spawn_epoch_ticker(engine: &Engine) {
@@ -375,12 +452,19 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
 #[derive(Clone)]
 pub struct LoadedSpoke {
     host: SpokeHost,
-    pre: SpokePre<HostState>,
+    pre: Pre,
     id: String,
     manifest: Option<Manifest>,
     cache_outcome: CacheOutcome,
     load_time: Duration,
     stats: Arc<CallStats>,
+}
+
+/// A pre-instantiated component, per the contract version it declares.
+#[derive(Clone)]
+enum Pre {
+    V0_1(v0_1::SpokePre<HostState>),
+    V0_2(v0_2::SpokePre<HostState>),
 }
 
 /// Time and call counters of one loaded spoke (shared by its clones): export calls and the
@@ -447,12 +531,26 @@ impl std::fmt::Debug for LoadedSpoke {
     }
 }
 
+/// Calls one export on a fresh instance: `$v2` on a 0.2.0 component, `$v1` (whose result is
+/// converted with `Up`) on a 0.1.0 one.
 macro_rules! spoke_call {
-    ($self:ident, $session:expr, $name:literal, |$guest:ident, $store:ident| $body:expr) => {{
+    ($self:ident, $session:expr, $name:literal, |$guest:ident, $store:ident| $v2:expr, $v1:expr) => {{
         let started = Instant::now();
-        let (mut $store, spoke) = $self.instantiate($name, $session).await?;
-        let $guest = spoke.sam_spoke_connector();
-        let outcome = $body.await;
+        let mut $store = $self.new_store($session);
+        let outcome = match &$self.pre {
+            Pre::V0_2(pre) => {
+                let instance =
+                    $self.instantiate($name, pre.instantiate_async(&mut $store).await, &$store)?;
+                let $guest = instance.sam_spoke_connector();
+                $v2.await
+            }
+            Pre::V0_1(pre) => {
+                let instance =
+                    $self.instantiate($name, pre.instantiate_async(&mut $store).await, &$store)?;
+                let $guest = instance.sam_spoke_connector();
+                $v1.await.map(Up::up)
+            }
+        };
         $self.stats.add_export(started.elapsed());
         $self.finish($name, $store, outcome)
     }};
@@ -511,15 +609,32 @@ impl LoadedSpoke {
     }
 
     async fn manifest_call(&self, session: &Arc<GateSession>) -> Result<Manifest, CallError> {
-        let started = Instant::now();
-        let (mut store, spoke) = self.instantiate("manifest", session).await?;
-        let outcome = spoke
-            .sam_spoke_connector()
-            .call_manifest(&mut store)
-            .await
-            .map(Ok::<_, SpokeError>);
-        self.stats.add_export(started.elapsed());
-        self.finish("manifest", store, outcome)
+        spoke_call!(
+            self,
+            session,
+            "manifest",
+            |guest, store| async { guest.call_manifest(&mut store).await.map(Ok) },
+            async {
+                guest
+                    .call_manifest(&mut store)
+                    .await
+                    .map(Ok::<_, v0_1::sam::spoke::types::SpokeError>)
+            }
+        )
+    }
+
+    /// The contract version the component declares (`0.1.0` or `0.2.0`).
+    pub fn contract_version(&self) -> &'static str {
+        match self.pre {
+            Pre::V0_1(_) => "0.1.0",
+            Pre::V0_2(_) => "0.2.0",
+        }
+    }
+
+    /// Whether the spoke plans its reclaims before applying them (contract 0.2.0 on), so an
+    /// interrupted reclaim can be finished or undone from the stored plan.
+    pub fn plans_reclaims(&self) -> bool {
+        matches!(self.pre, Pre::V0_2(_))
     }
 
     /// Calls `validate`.
@@ -529,8 +644,14 @@ impl LoadedSpoke {
         config: &Config,
         processes: &[Process],
     ) -> Result<Vec<ValidationCheck>, CallError> {
-        spoke_call!(self, session, "validate", |guest, store| guest
-            .call_validate(&mut store, config, processes))
+        let old: Vec<_> = processes.iter().map(|p| p.down()).collect();
+        spoke_call!(
+            self,
+            session,
+            "validate",
+            |guest, store| guest.call_validate(&mut store, config, processes),
+            guest.call_validate(&mut store, &config.down(), &old)
+        )
     }
 
     /// Calls `list-groups`.
@@ -540,8 +661,13 @@ impl LoadedSpoke {
         config: &Config,
         cursor: Option<&str>,
     ) -> Result<GroupPage, CallError> {
-        spoke_call!(self, session, "list-groups", |guest, store| guest
-            .call_list_groups(&mut store, config, cursor))
+        spoke_call!(
+            self,
+            session,
+            "list-groups",
+            |guest, store| guest.call_list_groups(&mut store, config, cursor),
+            guest.call_list_groups(&mut store, &config.down(), cursor)
+        )
     }
 
     /// Calls `download-subscriptions`.
@@ -551,9 +677,13 @@ impl LoadedSpoke {
         config: &Config,
         cursor: Option<&str>,
     ) -> Result<SubscriptionPage, CallError> {
-        spoke_call!(self, session, "download-subscriptions", |guest, store| {
-            guest.call_download_subscriptions(&mut store, config, cursor)
-        })
+        spoke_call!(
+            self,
+            session,
+            "download-subscriptions",
+            |guest, store| guest.call_download_subscriptions(&mut store, config, cursor),
+            guest.call_download_subscriptions(&mut store, &config.down(), cursor)
+        )
     }
 
     /// Calls `download-activity`.
@@ -564,9 +694,13 @@ impl LoadedSpoke {
         since: EpochSeconds,
         cursor: Option<&str>,
     ) -> Result<ActivityPage, CallError> {
-        spoke_call!(self, session, "download-activity", |guest, store| {
-            guest.call_download_activity(&mut store, config, since, cursor)
-        })
+        spoke_call!(
+            self,
+            session,
+            "download-activity",
+            |guest, store| guest.call_download_activity(&mut store, config, since, cursor),
+            guest.call_download_activity(&mut store, &config.down(), since, cursor)
+        )
     }
 
     /// Calls `lookup-activity`.
@@ -577,23 +711,89 @@ impl LoadedSpoke {
         since: EpochSeconds,
         user_ids: &[String],
     ) -> Result<Vec<UserActivity>, CallError> {
-        spoke_call!(self, session, "lookup-activity", |guest, store| {
-            guest.call_lookup_activity(&mut store, config, since, user_ids)
-        })
+        spoke_call!(
+            self,
+            session,
+            "lookup-activity",
+            |guest, store| guest.call_lookup_activity(&mut store, config, since, user_ids),
+            guest.call_lookup_activity(&mut store, &config.down(), since, user_ids)
+        )
     }
 
-    /// Calls `reclaim`.
-    pub async fn reclaim(
+    /// Calls `plan-reclaim` (contract 0.2.0 on): what a reclaim would change, read-only.
+    /// A 0.1.0 spoke cannot plan: the error says so (check [`Self::plans_reclaims`] first).
+    pub async fn plan_reclaim(
         &self,
         session: &Arc<GateSession>,
         config: &Config,
         subscription: &SubscriptionRef,
     ) -> Result<Vec<SeatChange>, CallError> {
-        spoke_call!(self, session, "reclaim", |guest, store| guest.call_reclaim(
-            &mut store,
-            config,
-            subscription
-        ))
+        let Pre::V0_2(pre) = &self.pre else {
+            return Err(self.error("plan-reclaim", CallErrorKind::NotInContract("0.1.0")));
+        };
+        let started = Instant::now();
+        let mut store = self.new_store(session);
+        let instance = self.instantiate(
+            "plan-reclaim",
+            pre.instantiate_async(&mut store).await,
+            &store,
+        )?;
+        let outcome = instance
+            .sam_spoke_connector()
+            .call_plan_reclaim(&mut store, config, subscription)
+            .await;
+        self.stats.add_export(started.elapsed());
+        self.finish("plan-reclaim", store, outcome)
+    }
+
+    /// Calls `apply-reclaim` (contract 0.2.0 on): performs exactly `changes`, idempotently.
+    pub async fn apply_reclaim(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        subscription: &SubscriptionRef,
+        changes: &[SeatChange],
+    ) -> Result<Vec<SeatChange>, CallError> {
+        let Pre::V0_2(pre) = &self.pre else {
+            return Err(self.error("apply-reclaim", CallErrorKind::NotInContract("0.1.0")));
+        };
+        let started = Instant::now();
+        let mut store = self.new_store(session);
+        let instance = self.instantiate(
+            "apply-reclaim",
+            pre.instantiate_async(&mut store).await,
+            &store,
+        )?;
+        let outcome = instance
+            .sam_spoke_connector()
+            .call_apply_reclaim(&mut store, config, subscription, changes)
+            .await;
+        self.stats.add_export(started.elapsed());
+        self.finish("apply-reclaim", store, outcome)
+    }
+
+    /// Calls a 0.1.0 spoke's single `reclaim` export (not crash-safe: the changes are known
+    /// only once it returns). A 0.2.0 spoke has no such export: use plan and apply.
+    pub async fn reclaim_legacy(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+        subscription: &SubscriptionRef,
+    ) -> Result<Vec<SeatChange>, CallError> {
+        let Pre::V0_1(pre) = &self.pre else {
+            return Err(self.error("reclaim", CallErrorKind::NotInContract("0.2.0")));
+        };
+        let started = Instant::now();
+        let mut store = self.new_store(session);
+        let instance =
+            self.instantiate("reclaim", pre.instantiate_async(&mut store).await, &store)?;
+        let outcome = instance
+            .sam_spoke_connector()
+            .call_reclaim(&mut store, &config.down(), &subscription.down())
+            .await
+            .map(Up::up);
+        self.stats.add_export(started.elapsed());
+        self.finish("reclaim", store, outcome)
     }
 
     /// Calls `restore`.
@@ -604,19 +804,23 @@ impl LoadedSpoke {
         subscription: &SubscriptionRef,
         changes: &[SeatChange],
     ) -> Result<(), CallError> {
-        spoke_call!(self, session, "restore", |guest, store| guest.call_restore(
-            &mut store,
-            config,
-            subscription,
-            changes
-        ))
+        let old_changes: Vec<_> = changes.iter().map(|c| c.down()).collect();
+        spoke_call!(
+            self,
+            session,
+            "restore",
+            |guest, store| guest.call_restore(&mut store, config, subscription, changes),
+            guest.call_restore(
+                &mut store,
+                &config.down(),
+                &subscription.down(),
+                &old_changes
+            )
+        )
     }
 
-    async fn instantiate(
-        &self,
-        call: &'static str,
-        session: &Arc<GateSession>,
-    ) -> Result<(Store<HostState>, Spoke), CallError> {
+    /// A store for one call: the sandbox's limits, the memory limiter and the deadline.
+    fn new_store(&self, session: &Arc<GateSession>) -> Store<HostState> {
         self.stats.export_calls.fetch_add(1, Ordering::Relaxed);
         let limits = &self.host.shared.limits;
         let state = HostState::new(&self.id, session.clone(), limits, self.stats.clone());
@@ -632,17 +836,23 @@ impl LoadedSpoke {
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
-        match self.pre.instantiate_async(&mut store).await {
-            Ok(spoke) => Ok((store, spoke)),
-            Err(error) => {
-                let kind = self.classify_trap(&store, error);
-                let kind = match kind {
-                    CallErrorKind::Trap(message) => CallErrorKind::Instantiate(message),
-                    other => other,
-                };
-                Err(self.error(call, kind))
-            }
-        }
+        store
+    }
+
+    /// The outcome of instantiating a component for `call`, as a [`CallError`] on failure.
+    fn instantiate<T>(
+        &self,
+        call: &'static str,
+        outcome: wasmtime::Result<T>,
+        store: &Store<HostState>,
+    ) -> Result<T, CallError> {
+        outcome.map_err(|error| {
+            let kind = match self.classify_trap(store, error) {
+                CallErrorKind::Trap(message) => CallErrorKind::Instantiate(message),
+                other => other,
+            };
+            self.error(call, kind)
+        })
     }
 
     fn finish<T>(

@@ -3,7 +3,10 @@
 //! locked down: no preopened directories, no environment, no arguments, no sockets or name
 //! lookups, stdin empty; stdout and stderr go to bounded in-memory pipes that are logged
 //! through tracing after the call. The `http` import forwards to the call's [`GateSession`];
-//! the `log` import becomes a tracing event carrying the spoke id. The memory limiter refuses
+//! the `log` import becomes a tracing event carrying the spoke id. Each contract version's
+//! generated import traits are implemented here, all forwarding to the same methods
+//! ([`HostState::send`], [`HostState::send_all`], [`HostState::log`]); a 0.1.0 guest's
+//! messages are converted by `super::adapt`. The memory limiter refuses
 //! growth past the cap and remembers the request so the error can say so.
 
 use std::sync::Arc;
@@ -13,7 +16,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::sam::spoke::{http, log, types};
+use super::adapt::{Down, Up};
+use super::bindings::v0_1::sam::spoke as v0_1;
+use super::bindings::v0_2::sam::spoke::{http, log, types};
 use super::http_gate::GateSession;
 use super::{CallStats, SandboxLimits};
 
@@ -121,9 +126,8 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
-
-impl http::Host for HostState {
+impl HostState {
+    /// `http.send`: one request through the call's gate session.
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let started = Instant::now();
         let response = self.session.send(request).await;
@@ -131,6 +135,7 @@ impl http::Host for HostState {
         response
     }
 
+    /// `http.send-all`: several requests through the call's gate session.
     async fn send_all(
         &mut self,
         requests: Vec<http::Request>,
@@ -140,10 +145,9 @@ impl http::Host for HostState {
         self.stats.add_import(started.elapsed());
         responses
     }
-}
 
-impl log::Host for HostState {
-    async fn log(&mut self, level: log::Level, message: String) {
+    /// `log.log`: a tracing event carrying the spoke id.
+    fn log(&mut self, level: log::Level, message: &str) {
         let started = Instant::now();
         let spoke = &*self.spoke_id;
         match level {
@@ -154,5 +158,54 @@ impl log::Host for HostState {
             log::Level::Error => tracing::error!(spoke, "{message}"),
         }
         self.stats.add_import(started.elapsed());
+    }
+}
+
+impl types::Host for HostState {}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        HostState::send(self, request).await
+    }
+
+    async fn send_all(
+        &mut self,
+        requests: Vec<http::Request>,
+    ) -> Vec<Result<http::Response, http::HttpError>> {
+        HostState::send_all(self, requests).await
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        HostState::log(self, level, &message)
+    }
+}
+
+impl v0_1::types::Host for HostState {}
+
+impl v0_1::http::Host for HostState {
+    async fn send(
+        &mut self,
+        request: v0_1::http::Request,
+    ) -> Result<v0_1::http::Response, v0_1::http::HttpError> {
+        HostState::send(self, request.up()).await.down()
+    }
+
+    async fn send_all(
+        &mut self,
+        requests: Vec<v0_1::http::Request>,
+    ) -> Vec<Result<v0_1::http::Response, v0_1::http::HttpError>> {
+        HostState::send_all(self, requests.up())
+            .await
+            .into_iter()
+            .map(Down::down)
+            .collect()
+    }
+}
+
+impl v0_1::log::Host for HostState {
+    async fn log(&mut self, level: v0_1::log::Level, message: String) {
+        HostState::log(self, level.up(), &message)
     }
 }

@@ -27,6 +27,9 @@ pub enum CandidateState {
     ClosedSkipped,
     /// Not reclaimed because activity was detected (or the reclaim was undone).
     ClosedCanceled,
+    /// Being reclaimed: its plan is stored (a [`ReclaimIntent`]) and the vendor may have
+    /// applied some of it. The next run finishes it from the stored plan.
+    Reclaiming,
 }
 
 impl CandidateState {
@@ -51,6 +54,7 @@ impl CandidateState {
             CandidateState::ClosedComplete => "Closed Complete",
             CandidateState::ClosedSkipped => "Closed Skipped",
             CandidateState::ClosedCanceled => "Closed Canceled",
+            CandidateState::Reclaiming => "Reclaiming",
         }
     }
 
@@ -65,6 +69,7 @@ impl CandidateState {
             CandidateState::ClosedComplete => "closed-complete",
             CandidateState::ClosedSkipped => "closed-skipped",
             CandidateState::ClosedCanceled => "closed-canceled",
+            CandidateState::Reclaiming => "reclaiming",
         }
     }
 }
@@ -130,6 +135,66 @@ pub struct ReclaimRecord {
     pub restored_at: Option<EpochSeconds>,
     /// The audit entry of the undo.
     pub restore_audit: Option<u64>,
+}
+
+/// Where a stored reclaim plan stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntentStatus {
+    /// Written before the spoke's write call; an interrupted run leaves it here, and the next
+    /// run finishes it from the stored plan before anything else.
+    Pending,
+    /// The spoke's apply failed (some changes may be in effect): the candidate needs an admin,
+    /// who either retries it (`sam candidates reclaim ID`, applying the same plan) or undoes
+    /// it (`sam undo ID`, restoring the plan).
+    Failed(String),
+}
+
+/// A reclaim's intent, written durably before any vendor write: exactly which seat, and
+/// exactly what the spoke planned to change. Kept until the outcome is recorded on the
+/// candidate (then deleted in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclaimIntent {
+    /// The candidate.
+    pub candidate: u64,
+    /// The profile.
+    pub profile: String,
+    /// The reclaim run that planned it.
+    pub run: u64,
+    /// The vendor's user id.
+    pub external_user_id: String,
+    /// The identifier.
+    pub identifier: String,
+    /// The groups the last download said grant the seat.
+    pub granted_by: Vec<String>,
+    /// The spoke's plan; `None` for a spoke built against contract 0.1.0, which cannot plan
+    /// (its reclaim is one call whose changes are known only when it returns).
+    pub planned: Option<Vec<SeatChange>>,
+    /// When it was planned.
+    pub planned_at: EpochSeconds,
+    /// The audit entry written with the plan.
+    pub audit_before: u64,
+    /// Where it stands.
+    pub status: IntentStatus,
+    /// Apply calls made so far (0 until the first returns).
+    pub attempts: u32,
+}
+
+/// A profile's reclaim run in progress: its per-run cap counts the seats it acted on across
+/// interruptions, so a resumed run never exceeds the cap the admin set. Deleted when the run
+/// completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclaimRunState {
+    /// The run (its audit and job entries name it).
+    pub run: u64,
+    /// The profile.
+    pub profile: String,
+    /// When it started.
+    pub started_at: EpochSeconds,
+    /// Seats it has acted on (planned, hence possibly changed at the vendor), resumes
+    /// included.
+    pub acted: u64,
+    /// Who started it.
+    pub actor: String,
 }
 
 /// A seat proposed for reclaim.

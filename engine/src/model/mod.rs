@@ -22,7 +22,8 @@ pub mod subscription;
 pub use activity::{ActivityState, UserActivityRecord};
 pub use audit::{AuditAction, AuditEntry};
 pub use candidate::{
-    CandidateState, ReclaimRecord, RemovalCandidate, SeatChange, Transition, UserAnswer,
+    CandidateState, IntentStatus, ReclaimIntent, ReclaimRecord, ReclaimRunState, RemovalCandidate,
+    SeatChange, Transition, UserAnswer,
 };
 pub use checkpoint::{Checkpoint, RunPhase};
 pub use connection::{AuthKind, Connection};

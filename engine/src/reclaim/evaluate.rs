@@ -185,8 +185,20 @@ pub fn identify(
     // Per seat: the open candidate and when the last closed one closed.
     let mut open: BTreeMap<(String, String), RemovalCandidate> = BTreeMap::new();
     let mut last_closed: BTreeMap<(String, String), EpochSeconds> = BTreeMap::new();
+    // Seats with a stored reclaim plan belong to the reclaim run until it is finished or
+    // undone: the evaluation neither closes their candidate nor proposes them again.
+    let planned: std::collections::BTreeSet<u64> = tx
+        .reclaim_intents(&profile.name)?
+        .into_iter()
+        .map(|i| i.candidate)
+        .collect();
+    let mut busy: std::collections::BTreeSet<(String, String)> = Default::default();
     for c in tx.candidates(&profile.name)? {
         let seat = (c.external_user_id.clone(), c.identifier.clone());
+        if c.state == CandidateState::Reclaiming || planned.contains(&c.id) {
+            busy.insert(seat);
+            continue;
+        }
         if let Some(at) = c.closed_at() {
             let at = c
                 .reclaim
@@ -203,6 +215,9 @@ pub fn identify(
     // Streamed: a large tenant's subscriptions are never all in memory at once.
     tx.for_each_profile_subscription(&profile.name, |_, sub| -> Result<(), WriteError> {
         let seat = (sub.external_user_id.clone(), sub.identifier.clone());
+        if busy.contains(&seat) {
+            return Ok(());
+        }
         let candidate = open.remove(&seat);
         if !sub.active {
             if let Some(mut c) = candidate {
@@ -337,7 +352,8 @@ pub fn close_for_deleted_profile(
 ) -> Result<u64, WriteError> {
     let mut closed = 0;
     for mut c in tx.candidates(profile)? {
-        if c.state.is_closed() {
+        // A seat being reclaimed keeps its plan (finish or undo it before deleting).
+        if c.state.is_closed() || c.state == CandidateState::Reclaiming {
             continue;
         }
         state::transition(

@@ -22,9 +22,9 @@ pub use flow::{answer, decide};
 pub use notify::{LogNotifier, Notice, NoticeKind, Notifier, NotifyError, WebhookNotifier};
 pub use run::{
     ActionOutcome, Amount, DEFAULT_MAX_PERCENT, Outcome, PlannedAction, ReclaimOptions,
-    ReclaimReport, Reclaimer,
+    ReclaimReport, Reclaimer, pending_intents,
 };
-pub use seats::{SeatActions, SeatRef, SpokeSeats};
+pub use seats::{SeatActions, SeatPlan, SeatRef, SpokeSeats};
 pub use state::{ENGINE_ACTOR, TransitionError};
 pub use undo::{UndoReport, UndoTarget, undo};
 

@@ -5,9 +5,22 @@
 //! dry run (a plan and its savings, no vendor call and nothing stored), the per-run cap (a
 //! count and a percentage of the profile's seats: no run reclaims more), and for each seat a
 //! fresh look: it still exists, it is not excluded, and the spoke's `lookup-activity` says
-//! the user has not been active since the threshold. Each reclaim is written to the audit log
-//! before the call and after it, with exactly what the spoke changed, which is what an undo
-//! re-applies.
+//! the user has not been active since the threshold.
+//!
+//! Intent before action: the spoke first plans the reclaim (`plan-reclaim`, read-only), the
+//! plan is written durably (a [`ReclaimIntent`], the candidate Reclaiming, the audit entry and
+//! the run's cap count, in one transaction), and only then does the spoke apply exactly that
+//! plan (`apply-reclaim`, idempotent); the outcome, the closed candidate and the second audit
+//! entry are written together, and the intent deleted. A run killed at any point leaves either
+//! no intent (nothing was written at the vendor) or a Pending one, which the next run (or
+//! `sam daemon` at start) finishes from the stored plan before anything else, without asking
+//! the spoke for a new plan: an interrupted reclaim is always finished, never rolled back,
+//! because the engine cannot tell whether the vendor had received any of its writes, and
+//! applying the same plan again is correct either way (the admin can still undo it). Undo
+//! restores the stored plan (joined with the recorded outcome), so it gives back exactly what
+//! was taken whenever the crash came. The per-run cap counts across resumes: a profile's run in
+//! progress ([`ReclaimRunState`]) keeps the count of seats it acted on. A raised stop flag
+//! ends the run after the seat in flight is applied and recorded.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -15,18 +28,19 @@ use serde::Serialize;
 
 use super::evaluate::{self, IdentifySummary, reclamation_exclusion};
 use super::notify::{LogNotifier, Notice, NoticeKind, Notifier};
-use super::seats::{SeatActions, SeatRef};
+use super::seats::{SeatActions, SeatPlan, SeatRef};
 use super::state::{self, ENGINE_ACTOR};
 use super::{ReclaimError, savings_unit_cost};
 use crate::contract::ActivityStatus;
 use crate::model::{
-    AuditAction, CandidateState, DAY, EpochSeconds, IntegrationProfile, JobResult, JobStatus,
-    JobTrigger, ProcessKind, ReclaimRecord, ReclamationRule, RemovalCandidate, SeatChange,
-    format_utc,
+    AuditAction, CandidateState, DAY, EpochSeconds, IntegrationProfile, IntentStatus, JobResult,
+    JobStatus, JobTrigger, ProcessKind, ReclaimIntent, ReclaimRecord, ReclaimRunState,
+    ReclamationRule, RemovalCandidate, SeatChange, format_utc,
 };
 use crate::pipeline::activity::apply_status;
 use crate::pipeline::{Clock, SystemClock};
 use crate::store::{Store, WriteError};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The default cap: at most this share of a profile's seats per run, in percent.
 pub const DEFAULT_MAX_PERCENT: f64 = 10.0;
@@ -127,6 +141,9 @@ pub struct ActionOutcome {
     pub changes: Vec<SeatChange>,
     /// The audit entries written before and after the spoke call.
     pub audit: Vec<u64>,
+    /// Whether this finished a reclaim an earlier run had planned (and was interrupted).
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 /// An amount in one currency.
@@ -175,6 +192,20 @@ pub struct ReclaimReport {
     pub recheck_calls: u64,
     /// The job result recorded (not in a dry run).
     pub job: Option<u64>,
+    /// The reclaim run (its id); a resumed run keeps the id it started with.
+    #[serde(default)]
+    pub run: Option<u64>,
+    /// Seats the run had acted on before this invocation (an interrupted run resumed); they
+    /// count against the cap.
+    #[serde(default)]
+    pub acted_before: u64,
+    /// Interrupted reclaims finished from their stored plans before anything else (in a dry
+    /// run: how many are waiting).
+    #[serde(default)]
+    pub resumed: u64,
+    /// The stop flag ended the run after the seat in flight; the rest waits for the next run.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// Runs the reclaim subflow (see the module doc).
@@ -183,6 +214,7 @@ pub struct Reclaimer<'a> {
     clock: &'a dyn Clock,
     notifier: &'a dyn Notifier,
     options: ReclaimOptions,
+    stop: Option<&'a AtomicBool>,
 }
 
 static SYSTEM_CLOCK: SystemClock = SystemClock;
@@ -196,7 +228,18 @@ impl<'a> Reclaimer<'a> {
             clock: &SYSTEM_CLOCK,
             notifier: &LOG_NOTIFIER,
             options: ReclaimOptions::default(),
+            stop: None,
         }
+    }
+
+    /// Stops the run (after the seat in flight is applied and recorded) once `stop` is set.
+    pub fn stop_when(mut self, stop: &'a AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     /// Uses `clock` for "now".
@@ -239,6 +282,15 @@ impl<'a> Reclaimer<'a> {
         }
         let counts_at_start = seats.counts();
 
+        // Intent before action, after a crash too: finish the reclaims an interrupted run
+        // planned, from their stored plans, before anything else.
+        let pending_count = pending_intents(self.store, &profile.name)?.len() as u64;
+        let resumed = if opts.dry_run {
+            Vec::new()
+        } else {
+            self.finish_pending(seats, &profile, now).await?
+        };
+
         // Evaluate, and read what to act on, in one transaction (dropped in a dry run).
         let tx = self.store.begin_write()?;
         let identify = evaluate::identify(&tx, &profile, now)?;
@@ -260,6 +312,26 @@ impl<'a> Reclaimer<'a> {
         for model in rules.keys() {
             costs.insert(model.clone(), savings_unit_cost(&tx, model, now)?);
         }
+        // The run: a full run continues the profile's run in progress (its count of seats
+        // acted on counts against the cap); a run on chosen candidates is a run of its own.
+        let in_progress = tx.reclaim_run(&profile.name)?;
+        let (run_id, acted_before) = match (&in_progress, &opts.only) {
+            (Some(r), None) => (r.run, r.acted),
+            _ if opts.dry_run => (0, 0),
+            _ => {
+                let id = tx.next_seq("reclaim-run")?;
+                if opts.only.is_none() {
+                    tx.put_reclaim_run(&ReclaimRunState {
+                        run: id,
+                        profile: profile.name.clone(),
+                        started_at: now,
+                        acted: 0,
+                        actor: opts.actor.clone(),
+                    })?;
+                }
+                (id, 0)
+            }
+        };
         if opts.dry_run {
             drop(tx);
         } else {
@@ -319,11 +391,22 @@ impl<'a> Reclaimer<'a> {
             api_calls: 0,
             recheck_calls: 0,
             job: None,
+            run: (run_id != 0).then_some(run_id),
+            acted_before,
+            resumed: pending_count,
+            stopped: false,
         };
+        for outcome in resumed {
+            report.write_calls += 1;
+            if outcome.outcome == Outcome::Reclaimed {
+                report.reclaimed += 1;
+            }
+            report.outcomes.push(outcome);
+        }
         if opts.dry_run {
             // Without re-checks, the first `cap` candidates are what would be reclaimed.
             for (i, c) in plan.reclaim.iter().enumerate() {
-                if (i as u64) < cap {
+                if acted_before + (i as u64) < cap {
                     report.to_reclaim.push(planned(c));
                 } else {
                     report.deferred_by_cap.push(c.id);
@@ -344,16 +427,21 @@ impl<'a> Reclaimer<'a> {
         }
         let mut reclaimed_plans = Vec::new();
         let mut rechecks: HashMap<u64, Result<ActivityStatus, String>> = HashMap::new();
+        let mut acted_now = 0u64;
         for (i, c) in plan.reclaim.iter().enumerate() {
-            if report.write_calls >= cap {
+            if acted_before + acted_now >= cap {
                 report.deferred_by_cap.push(c.id);
                 continue;
+            }
+            if self.stopping() {
+                report.stopped = true;
+                break;
             }
             let rule = &rules[&c.model];
             if !rechecks.contains_key(&c.id) {
                 // Re-check this seat and the next ones under the same threshold (no more than
                 // the cap can still take) in one lookup, just before revoking them.
-                let room = (cap - report.write_calls).min(RECHECK_BATCH as u64) as usize;
+                let room = (cap - acted_before - acted_now).min(RECHECK_BATCH as u64) as usize;
                 let cutoff = recheck_cutoff(rule, now);
                 let batch: Vec<&RemovalCandidate> = plan.reclaim[i..]
                     .iter()
@@ -373,10 +461,11 @@ impl<'a> Reclaimer<'a> {
                 .remove(&c.id)
                 .unwrap_or_else(|| Err("the seat was not re-checked".into()));
             let (outcome, called) = self
-                .reclaim_one(seats, &profile, c, rule, recheck, now)
+                .reclaim_one(seats, &profile, c, rule, recheck, now, run_id)
                 .await?;
             if called {
                 report.write_calls += 1;
+                acted_now += 1;
             }
             if outcome.outcome == Outcome::Reclaimed {
                 report.reclaimed += 1;
@@ -385,9 +474,10 @@ impl<'a> Reclaimer<'a> {
             report.outcomes.push(outcome);
         }
         let deferred: HashSet<u64> = report.deferred_by_cap.iter().copied().collect();
-        report
-            .to_reclaim
-            .retain(|p| !deferred.contains(&p.candidate));
+        let done: HashSet<u64> = report.outcomes.iter().map(|o| o.candidate).collect();
+        report.to_reclaim.retain(|p| {
+            !deferred.contains(&p.candidate) && (!report.stopped || done.contains(&p.candidate))
+        });
         report.savings = total(reclaimed_plans.iter());
         let counts = seats.counts();
         report.api_calls = counts.requests.saturating_sub(counts_at_start.requests);
@@ -421,6 +511,7 @@ impl<'a> Reclaimer<'a> {
             detail: String::new(),
             changes: Vec::new(),
             audit: Vec::new(),
+            resumed: false,
         };
         if let Err(e) = self.notifier.notify(&notice).await {
             outcome.outcome = Outcome::NotifyFailed;
@@ -440,8 +531,9 @@ impl<'a> Reclaimer<'a> {
         Ok(outcome)
     }
 
-    /// Reclaims one candidate, given its activity re-check; returns its outcome and whether the spoke's
-    /// reclaim was called.
+    /// Reclaims one candidate, given its activity re-check; returns its outcome and whether
+    /// the spoke was asked to write (the seat counts against the cap).
+    #[allow(clippy::too_many_arguments)]
     async fn reclaim_one<S: SeatActions>(
         &self,
         seats: &S,
@@ -450,6 +542,7 @@ impl<'a> Reclaimer<'a> {
         rule: &ReclamationRule,
         recheck: Result<ActivityStatus, String>,
         now: EpochSeconds,
+        run_id: u64,
     ) -> Result<(ActionOutcome, bool), ReclaimError> {
         let actor = self.options.actor.as_str();
         let id = planned.id;
@@ -479,8 +572,34 @@ impl<'a> Reclaimer<'a> {
             detail: String::new(),
             changes: Vec::new(),
             audit: Vec::new(),
+            resumed: false,
         };
         let finish = |c: &RemovalCandidate| self.store.write(|tx| tx.put_candidate(c));
+
+        // A failed apply left its plan: retrying applies the same plan (some of it may be in
+        // effect at the vendor), never a new one.
+        // (Before any other check: some of the plan may be in effect, so it is finished or
+        // undone, never dropped.)
+        if let Some(mut intent) = self.store.read()?.reclaim_intent(&profile.name, id)? {
+            intent.status = IntentStatus::Pending;
+            self.store.write(|tx| {
+                state::transition(
+                    &mut c,
+                    CandidateState::Reclaiming,
+                    now,
+                    actor,
+                    "retrying the stored reclaim plan",
+                )
+                .map_err(ReclaimError::from)?;
+                tx.put_candidate(&c)?;
+                tx.put_reclaim_intent(&intent)?;
+                Ok::<_, ReclaimError>(())
+            })?;
+            let outcome = self
+                .apply_intent(seats, profile, c, intent, now, false, false)
+                .await?;
+            return Ok((outcome, true));
+        }
 
         // The seat must still exist and not be excluded.
         let Some(sub) = sub.filter(|s| s.active) else {
@@ -584,24 +703,233 @@ impl<'a> Reclaimer<'a> {
             identifier: sub.identifier.clone(),
             granted_by: sub.granted_by.clone(),
         };
-        let before = self.store.write(|tx| {
-            tx.put_candidate(&c)?;
-            tx.audit(
+        // Plan (read-only), then record the intent durably, then apply exactly the plan.
+        let plan = match seats.plan(&seat).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                outcome.outcome = Outcome::Failed;
+                outcome.detail = format!("reclaim planning failed: {e}");
+                state::transition(
+                    &mut c,
+                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                    now,
+                    actor,
+                    &outcome.detail,
+                )?;
+                finish(&c)?;
+                return Ok((outcome, false));
+            }
+        };
+        if plan.changes().is_some_and(|changes| changes.is_empty()) {
+            // Nothing to take back at the vendor: no write call.
+            let changes = Vec::new();
+            let audit = self.store.write(|tx| {
+                let audit = tx.audit(
+                    now,
+                    Some(&profile.name),
+                    AuditAction::Reclaimed {
+                        candidate: id,
+                        changes: changes.clone(),
+                    },
+                    format!(
+                        "the {} seat of {} (candidate {id}) was already taken back: {}",
+                        sub.identifier,
+                        sub.external_user_id,
+                        describe_changes(&changes)
+                    ),
+                    None,
+                )?;
+                c.reclaim = Some(ReclaimRecord {
+                    at: now,
+                    granted_by: sub.granted_by.clone(),
+                    changes: changes.clone(),
+                    audit_before: audit,
+                    audit_after: audit,
+                    restored_at: None,
+                    restore_audit: None,
+                });
+                state::transition(
+                    &mut c,
+                    CandidateState::ClosedComplete,
+                    now,
+                    actor,
+                    describe_changes(&changes),
+                )
+                .map_err(ReclaimError::from)?;
+                tx.put_candidate(&c)?;
+                end_subscription(tx, profile, &c.external_user_id, &c.identifier, now)?;
+                Ok::<_, ReclaimError>(audit)
+            })?;
+            outcome.audit.push(audit);
+            outcome.outcome = Outcome::Reclaimed;
+            outcome.detail = describe_changes(&changes);
+            return Ok((outcome, false));
+        }
+        let planned = plan.changes().map(<[SeatChange]>::to_vec);
+        let intent = self.store.write(|tx| {
+            let plan_text = planned.as_deref().map_or_else(
+                || "a sam:spoke@0.1.0 spoke, which cannot plan (not crash-safe)".to_string(),
+                describe_changes,
+            );
+            let before = tx.audit(
                 now,
                 Some(&profile.name),
                 AuditAction::ReclaimStarted { candidate: id },
                 format!(
-                    "reclaiming the {} seat of {} (candidate {id}), granted by [{}]",
+                    "reclaiming the {} seat of {} (candidate {id}), granted by [{}]; plan: {plan_text}",
                     sub.identifier,
                     sub.external_user_id,
                     sub.granted_by.join(", ")
                 ),
                 None,
+            )?;
+            let intent = ReclaimIntent {
+                candidate: id,
+                profile: profile.name.clone(),
+                run: run_id,
+                external_user_id: seat.external_user_id.clone(),
+                identifier: seat.identifier.clone(),
+                granted_by: seat.granted_by.clone(),
+                planned: planned.clone(),
+                planned_at: now,
+                audit_before: before,
+                status: IntentStatus::Pending,
+                attempts: 0,
+            };
+            state::transition(
+                &mut c,
+                CandidateState::Reclaiming,
+                now,
+                actor,
+                format!("planned: {plan_text}"),
             )
+            .map_err(ReclaimError::from)?;
+            tx.put_candidate(&c)?;
+            tx.put_reclaim_intent(&intent)?;
+            if self.options.only.is_none()
+                && let Some(mut run) = tx.reclaim_run(&profile.name)?
+            {
+                run.acted += 1;
+                tx.put_reclaim_run(&run)?;
+            }
+            Ok::<_, ReclaimError>(intent)
         })?;
-        outcome.audit.push(before);
-        match seats.reclaim(&seat).await {
+        let outcome = self
+            .apply_intent(seats, profile, c, intent, now, rule.notify_user, false)
+            .await?;
+        Ok((outcome, true))
+    }
+
+    /// Finishes every reclaim of `profile` an interrupted run left planned (Reclaiming), from
+    /// the stored plans, with no re-check and no new plan: what `sam daemon` does at start
+    /// and every reclaim run does first.
+    pub async fn finish_interrupted<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &str,
+    ) -> Result<Vec<ActionOutcome>, ReclaimError> {
+        let profile = self
+            .store
+            .read()?
+            .profile(profile)?
+            .ok_or_else(|| ReclaimError::UnknownProfile(profile.to_string()))?;
+        if seats.spoke_id() != profile.spoke_id {
+            return Err(ReclaimError::WrongSpoke {
+                profile: profile.name.clone(),
+                expected: profile.spoke_id.clone(),
+                found: seats.spoke_id().to_string(),
+            });
+        }
+        self.finish_pending(seats, &profile, self.clock.now()).await
+    }
+
+    async fn finish_pending<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &IntegrationProfile,
+        now: EpochSeconds,
+    ) -> Result<Vec<ActionOutcome>, ReclaimError> {
+        let mut outcomes = Vec::new();
+        for intent in pending_intents(self.store, &profile.name)? {
+            outcomes.push(self.resume_intent(seats, profile, intent, now).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Finishes an interrupted reclaim from its stored plan (no re-check, no new plan).
+    async fn resume_intent<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &IntegrationProfile,
+        intent: ReclaimIntent,
+        now: EpochSeconds,
+    ) -> Result<ActionOutcome, ReclaimError> {
+        let c = self
+            .store
+            .read()?
+            .candidate_at(
+                &intent.profile,
+                &intent.external_user_id,
+                &intent.identifier,
+                intent.candidate,
+            )?
+            .ok_or(ReclaimError::UnknownCandidate(intent.candidate))?;
+        tracing::info!(
+            profile = %profile.name,
+            candidate = intent.candidate,
+            "finishing an interrupted reclaim from its stored plan"
+        );
+        let mut outcome = self
+            .apply_intent(seats, profile, c, intent, now, false, true)
+            .await?;
+        outcome.resumed = true;
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    /// Applies a stored intent and records its outcome: the candidate closed with exactly
+    /// what is in effect and the intent deleted, or (on failure) the intent kept as failed
+    /// and the candidate needing attention.
+    async fn apply_intent<S: SeatActions>(
+        &self,
+        seats: &S,
+        profile: &IntegrationProfile,
+        mut c: RemovalCandidate,
+        mut intent: ReclaimIntent,
+        now: EpochSeconds,
+        notify: bool,
+        resumed: bool,
+    ) -> Result<ActionOutcome, ReclaimError> {
+        let actor = self.options.actor.as_str();
+        let id = c.id;
+        let seat = SeatRef {
+            external_user_id: intent.external_user_id.clone(),
+            identifier: intent.identifier.clone(),
+            granted_by: intent.granted_by.clone(),
+        };
+        let mut outcome = ActionOutcome {
+            candidate: id,
+            external_user_id: c.external_user_id.clone(),
+            outcome: Outcome::Failed,
+            detail: String::new(),
+            changes: Vec::new(),
+            audit: vec![intent.audit_before],
+            resumed,
+        };
+        let plan = SeatPlan::from_stored(intent.planned.clone());
+        // A 0.1.0 spoke's reclaim cut short cannot say what it had changed before.
+        let blind_resume = intent.planned.is_none() && resumed;
+        let result = seats.apply(&seat, &plan).await;
+        intent.attempts += 1;
+        match result {
             Ok(changes) => {
+                let mut text = describe_changes(&changes);
+                if blind_resume {
+                    text.push_str(
+                        "; this spoke (sam:spoke@0.1.0) cannot plan, so what an interrupted call \
+                         had already changed is not recorded: check the user's access at the vendor",
+                    );
+                }
                 let after = self.store.write(|tx| {
                     let after = tx.audit(
                         now,
@@ -611,18 +939,16 @@ impl<'a> Reclaimer<'a> {
                             changes: changes.clone(),
                         },
                         format!(
-                            "reclaimed the {} seat of {} (candidate {id}): {}",
-                            sub.identifier,
-                            sub.external_user_id,
-                            describe_changes(&changes)
+                            "reclaimed the {} seat of {} (candidate {id}): {text}",
+                            seat.identifier, seat.external_user_id
                         ),
                         None,
                     )?;
                     c.reclaim = Some(ReclaimRecord {
                         at: now,
-                        granted_by: sub.granted_by.clone(),
+                        granted_by: seat.granted_by.clone(),
                         changes: changes.clone(),
-                        audit_before: before,
+                        audit_before: intent.audit_before,
                         audit_after: after,
                         restored_at: None,
                         restore_audit: None,
@@ -632,22 +958,19 @@ impl<'a> Reclaimer<'a> {
                         CandidateState::ClosedComplete,
                         now,
                         actor,
-                        format!("reclaimed: {}", describe_changes(&changes)),
+                        format!("reclaimed: {text}"),
                     )
                     .map_err(ReclaimError::from)?;
                     tx.put_candidate(&c)?;
-                    let mut ended = sub.clone();
-                    ended.active = false;
-                    ended.ended_at = Some(now);
-                    tx.put_subscription(&ended)?;
-                    tx.adjust_identifier_count(&profile.spoke_id, &sub.identifier, -1)?;
+                    end_subscription(tx, profile, &seat.external_user_id, &seat.identifier, now)?;
+                    tx.delete_reclaim_intent(&profile.name, id)?;
                     Ok::<_, ReclaimError>(after)
                 })?;
                 outcome.audit.push(after);
                 outcome.outcome = Outcome::Reclaimed;
-                outcome.detail = describe_changes(&changes);
+                outcome.detail = text;
                 outcome.changes = changes;
-                if rule.notify_user {
+                if notify {
                     let notice = Notice::about(
                         NoticeKind::Reclaimed,
                         &c,
@@ -657,11 +980,16 @@ impl<'a> Reclaimer<'a> {
                         tracing::warn!(candidate = id, error = %e, "reclaim notice not delivered");
                     }
                 }
-                Ok((outcome, true))
             }
             Err(e) => {
-                outcome.outcome = Outcome::Failed;
-                outcome.detail = format!("reclaim failed: {e}");
+                outcome.detail = if intent.planned.is_some() {
+                    format!(
+                        "reclaim failed: {e}; its plan is kept: `sam candidates reclaim {id}` applies it again, `sam undo {id}` restores it"
+                    )
+                } else {
+                    format!("reclaim failed: {e}")
+                };
+                intent.status = IntentStatus::Failed(e.to_string());
                 let after = self.store.write(|tx| {
                     let after = tx.audit(
                         now,
@@ -679,12 +1007,18 @@ impl<'a> Reclaimer<'a> {
                     )
                     .map_err(ReclaimError::from)?;
                     tx.put_candidate(&c)?;
+                    if intent.planned.is_some() {
+                        tx.put_reclaim_intent(&intent)?;
+                    } else {
+                        // A 0.1.0 spoke rolls a failed reclaim back itself: nothing to keep.
+                        tx.delete_reclaim_intent(&profile.name, id)?;
+                    }
                     Ok::<_, ReclaimError>(after)
                 })?;
                 outcome.audit.push(after);
-                Ok((outcome, true))
             }
         }
+        Ok(outcome)
     }
 
     fn record_job(
@@ -700,6 +1034,10 @@ impl<'a> Reclaimer<'a> {
             .map(|o| format!("candidate {}: {}", o.candidate, o.detail))
             .collect();
         self.store.write(|tx| {
+            if !report.stopped && self.options.only.is_none() {
+                // The logical run is over: the next run starts a new count for the cap.
+                tx.clear_reclaim_run(&report.profile)?;
+            }
             let id = tx.next_seq("job")?;
             tx.put_job_result(&JobResult {
                 id,
@@ -738,6 +1076,36 @@ impl<'a> Reclaimer<'a> {
             Ok(id)
         })
     }
+}
+
+/// The reclaims of `profile` planned and not finished (an interrupted run's).
+pub fn pending_intents(store: &Store, profile: &str) -> Result<Vec<ReclaimIntent>, ReclaimError> {
+    Ok(store
+        .read()?
+        .reclaim_intents(profile)?
+        .into_iter()
+        .filter(|i| i.status == IntentStatus::Pending)
+        .collect())
+}
+
+/// Ends the seat a reclaim took (if a download has not already) and lowers the identifier's
+/// count.
+fn end_subscription(
+    tx: &crate::store::WriteTx,
+    profile: &IntegrationProfile,
+    user: &str,
+    identifier: &str,
+    now: EpochSeconds,
+) -> Result<(), WriteError> {
+    if let Some(mut sub) = tx.subscription(&profile.name, user, identifier)?
+        && sub.active
+    {
+        sub.active = false;
+        sub.ended_at = Some(now);
+        tx.put_subscription(&sub)?;
+        tx.adjust_identifier_count(&profile.spoke_id, identifier, -1)?;
+    }
+    Ok(())
 }
 
 #[derive(Default)]

@@ -1,7 +1,9 @@
-//! How the reclaim run reaches a spoke: the [`SeatActions`] seam (take a seat back, give it
-//! back, look up one user's activity), so property tests can count write calls with an
-//! in-process fake. [`SpokeSeats`] is the real one: a loaded spoke, its gate session and the
-//! profile's config.
+//! How the reclaim run reaches a spoke: the [`SeatActions`] seam (plan taking a seat back,
+//! apply the plan, give it back, look up users' activity), so property tests can count write
+//! calls and inject crashes with an in-process fake. [`SpokeSeats`] is the real one: a loaded
+//! spoke, its gate session and the profile's config. A spoke built against contract 0.1.0
+//! cannot plan: its plan is [`SeatPlan::Unplanned`] and applying it calls the spoke's single
+//! `reclaim` export.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,15 +24,45 @@ pub struct SeatRef {
     pub granted_by: Vec<String>,
 }
 
+/// What a spoke says a reclaim would change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatPlan {
+    /// Exactly these changes (contract 0.2.0 on); empty when there is nothing to take back.
+    Planned(Vec<SeatChange>),
+    /// The spoke cannot say before acting (contract 0.1.0): its reclaim is one call.
+    Unplanned,
+}
+
+impl SeatPlan {
+    /// The planned changes, or `None` for an unplanned reclaim.
+    pub fn changes(&self) -> Option<&[SeatChange]> {
+        match self {
+            SeatPlan::Planned(c) => Some(c),
+            SeatPlan::Unplanned => None,
+        }
+    }
+
+    /// The plan a stored intent holds.
+    pub fn from_stored(planned: Option<Vec<SeatChange>>) -> Self {
+        planned.map_or(SeatPlan::Unplanned, SeatPlan::Planned)
+    }
+}
+
 /// The spoke calls a reclaim run makes.
 pub trait SeatActions: Send + Sync {
     /// The spoke's id (checked against the profile's).
     fn spoke_id(&self) -> &str;
 
-    /// Takes the seat back; returns exactly what changed (a write call).
-    fn reclaim(
+    /// What taking the seat back would change (a read call; none for a 0.1.0 spoke).
+    fn plan(&self, seat: &SeatRef) -> impl Future<Output = Result<SeatPlan, SourceError>> + Send;
+
+    /// Performs `plan` (a write call) and returns the changes now in effect: idempotent, so
+    /// applying a plan again after an interruption finishes it. An unplanned reclaim returns
+    /// what the spoke's one `reclaim` call changed.
+    fn apply(
         &self,
         seat: &SeatRef,
+        plan: &SeatPlan,
     ) -> impl Future<Output = Result<Vec<SeatChange>, SourceError>> + Send;
 
     /// Re-applies the changes a reclaim made (a write call).
@@ -78,38 +110,74 @@ fn wit_ref(seat: &SeatRef) -> SubscriptionRef {
     }
 }
 
+fn to_wit(changes: &[SeatChange]) -> Vec<contract::SeatChange> {
+    changes
+        .iter()
+        .map(|c| contract::SeatChange {
+            kind: c.kind.clone(),
+            target_id: c.target_id.clone(),
+            target_name: c.target_name.clone(),
+        })
+        .collect()
+}
+
+fn from_wit(changes: Vec<contract::SeatChange>) -> Vec<SeatChange> {
+    changes
+        .into_iter()
+        .map(|c| SeatChange {
+            kind: c.kind,
+            target_id: c.target_id,
+            target_name: c.target_name,
+        })
+        .collect()
+}
+
 impl SeatActions for SpokeSeats {
     fn spoke_id(&self) -> &str {
         self.spoke.id()
     }
 
-    async fn reclaim(&self, seat: &SeatRef) -> Result<Vec<SeatChange>, SourceError> {
+    async fn plan(&self, seat: &SeatRef) -> Result<SeatPlan, SourceError> {
+        if !self.spoke.plans_reclaims() {
+            return Ok(SeatPlan::Unplanned);
+        }
         let changes = self
             .spoke
-            .reclaim(&self.session, &self.config, &wit_ref(seat))
+            .plan_reclaim(&self.session, &self.config, &wit_ref(seat))
             .await?;
-        Ok(changes
-            .into_iter()
-            .map(|c| SeatChange {
-                kind: c.kind,
-                target_id: c.target_id,
-                target_name: c.target_name,
-            })
-            .collect())
+        Ok(SeatPlan::Planned(from_wit(changes)))
+    }
+
+    async fn apply(&self, seat: &SeatRef, plan: &SeatPlan) -> Result<Vec<SeatChange>, SourceError> {
+        let changes = match plan {
+            SeatPlan::Planned(changes) => {
+                self.spoke
+                    .apply_reclaim(
+                        &self.session,
+                        &self.config,
+                        &wit_ref(seat),
+                        &to_wit(changes),
+                    )
+                    .await?
+            }
+            SeatPlan::Unplanned => {
+                self.spoke
+                    .reclaim_legacy(&self.session, &self.config, &wit_ref(seat))
+                    .await?
+            }
+        };
+        Ok(from_wit(changes))
     }
 
     async fn restore(&self, seat: &SeatRef, changes: &[SeatChange]) -> Result<(), SourceError> {
-        let changes: Vec<contract::SeatChange> = changes
-            .iter()
-            .map(|c| contract::SeatChange {
-                kind: c.kind.clone(),
-                target_id: c.target_id.clone(),
-                target_name: c.target_name.clone(),
-            })
-            .collect();
         Ok(self
             .spoke
-            .restore(&self.session, &self.config, &wit_ref(seat), &changes)
+            .restore(
+                &self.session,
+                &self.config,
+                &wit_ref(seat),
+                &to_wit(changes),
+            )
             .await?)
     }
 

@@ -39,8 +39,10 @@ pub fn allowed(from: &CandidateState, to: &CandidateState) -> bool {
         ),
         AwaitingRevocation => matches!(
             to,
-            ClosedComplete | AttentionRequired(_) | ClosedCanceled | ClosedSkipped
+            Reclaiming | ClosedComplete | AttentionRequired(_) | ClosedCanceled | ClosedSkipped
         ),
+        // A stored plan is finished (complete), fails (attention), or is restored (canceled).
+        Reclaiming => matches!(to, ClosedComplete | AttentionRequired(_) | ClosedCanceled),
         // Only an undo reopens a completed reclaim, as canceled.
         ClosedComplete => matches!(to, ClosedCanceled),
         ClosedSkipped | ClosedCanceled => false,

@@ -2,7 +2,10 @@
 //! changes the reclaim recorded. The candidate is found by its id or by the audit entry of
 //! its reclaim; the restore is audited before and after; the seat is active again and the
 //! candidate is closed as canceled. A seat given back is not proposed again before the
-//! rule's threshold has passed since.
+//! rule's threshold has passed since. A reclaim that was interrupted (Reclaiming) or whose
+//! apply failed (Attention Required with its plan kept) is undone from its stored plan: the
+//! spoke's `restore` is idempotent, so restoring the whole plan gives back exactly what the
+//! vendor had taken, whichever moment the interruption came.
 
 use serde::Serialize;
 
@@ -10,7 +13,9 @@ use super::ReclaimError;
 use super::notify::{Notice, NoticeKind, Notifier};
 use super::seats::{SeatActions, SeatRef};
 use super::state;
-use crate::model::{AuditAction, CandidateState, EpochSeconds, RemovalCandidate, SeatChange};
+use crate::model::{
+    AuditAction, CandidateState, EpochSeconds, ReclaimRecord, RemovalCandidate, SeatChange,
+};
 use crate::store::{ReadTx, Store};
 
 /// What to undo.
@@ -55,6 +60,18 @@ pub fn resolve(read: &ReadTx, target: UndoTarget) -> Result<RemovalCandidate, Re
     let c = read
         .candidate(id)?
         .ok_or(ReclaimError::UnknownCandidate(id))?;
+    if let Some(intent) = read.reclaim_intent(&c.profile, id)? {
+        return match intent.planned {
+            Some(_) => Ok(c),
+            None => Err(ReclaimError::NotUndoable {
+                candidate: id,
+                reason: "its reclaim went through a sam:spoke@0.1.0 spoke, which cannot say \
+                         what it changed before it was interrupted; check the user's access at \
+                         the vendor"
+                    .into(),
+            }),
+        };
+    }
     match (&c.state, &c.reclaim) {
         (CandidateState::ClosedComplete, Some(r)) if r.restored_at.is_none() => Ok(c),
         (_, Some(r)) if r.restored_at.is_some() => Err(ReclaimError::NotUndoable {
@@ -77,13 +94,14 @@ pub async fn undo<S: SeatActions>(
     actor: &str,
     now: EpochSeconds,
 ) -> Result<UndoReport, ReclaimError> {
-    let (mut c, spoke_id) = {
+    let (mut c, spoke_id, intent) = {
         let read = store.read()?;
         let c = resolve(&read, target)?;
         let profile = read
             .profile(&c.profile)?
             .ok_or_else(|| ReclaimError::UnknownProfile(c.profile.clone()))?;
-        (c, profile.spoke_id)
+        let intent = read.reclaim_intent(&c.profile, c.id)?;
+        (c, profile.spoke_id, intent)
     };
     if seats.spoke_id() != spoke_id {
         return Err(ReclaimError::WrongSpoke {
@@ -92,11 +110,25 @@ pub async fn undo<S: SeatActions>(
             found: seats.spoke_id().to_string(),
         });
     }
-    let Some(record) = c.reclaim.clone() else {
-        return Err(ReclaimError::NotUndoable {
-            candidate: c.id,
-            reason: "it has no reclaim record".into(),
-        });
+    // An interrupted or failed reclaim is undone from its stored plan.
+    let from_plan = intent.is_some();
+    let record = match (&intent, c.reclaim.clone()) {
+        (Some(i), _) => ReclaimRecord {
+            at: i.planned_at,
+            granted_by: i.granted_by.clone(),
+            changes: i.planned.clone().unwrap_or_default(),
+            audit_before: i.audit_before,
+            audit_after: i.audit_before,
+            restored_at: None,
+            restore_audit: None,
+        },
+        (None, Some(r)) => r,
+        (None, None) => {
+            return Err(ReclaimError::NotUndoable {
+                candidate: c.id,
+                reason: "it has no reclaim record".into(),
+            });
+        }
     };
     let id = c.id;
     let before = store.write(|tx| {
@@ -147,6 +179,10 @@ pub async fn undo<S: SeatActions>(
             ),
             None,
         )?;
+        if from_plan {
+            c.reclaim = Some(record.clone());
+            tx.delete_reclaim_intent(&c.profile, id)?;
+        }
         if let Some(r) = c.reclaim.as_mut() {
             r.restored_at = Some(now);
             r.restore_audit = Some(after);

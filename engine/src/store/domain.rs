@@ -2,7 +2,8 @@
 //! exclusion rules, removal candidates (keyed by profile, user, identifier and candidate id, so
 //! one profile's or one seat's candidates are one key range), entitlements, license cost
 //! overrides and reconciliation results (by model and time, so a model's history is one range
-//! in time order), plus the audit lookups an undo needs.
+//! in time order), the crash-safe reclaim's intents (keyed by profile and candidate id) and
+//! runs in progress (by profile), plus the audit lookups an undo needs.
 
 use redb::ReadableTable;
 
@@ -12,9 +13,13 @@ use super::{
     write_key,
 };
 use crate::model::{
-    AuditEntry, Entitlement, ExclusionRule, LicenseCostOverride, ReclamationRule,
-    ReconciliationResult, RemovalCandidate, SubscriptionIdentifier,
+    AuditEntry, Entitlement, ExclusionRule, LicenseCostOverride, ReclaimIntent, ReclaimRunState,
+    ReclamationRule, ReconciliationResult, RemovalCandidate, SubscriptionIdentifier,
 };
+
+fn intent_key(profile: &str, candidate: u64) -> Result<String, WriteError> {
+    write_key(&[profile, &format!("{candidate:020}")])
+}
 
 fn candidate_key(c: &RemovalCandidate) -> Result<String, WriteError> {
     write_key(&[
@@ -98,6 +103,49 @@ impl WriteTx {
         self.put(REMOVAL_CANDIDATES, &candidate_key(candidate)?, candidate)
     }
 
+    /// A profile's stored reclaim plans, by candidate id.
+    pub fn reclaim_intents(&self, profile: &str) -> Result<Vec<ReclaimIntent>, WriteError> {
+        self.all_in(RECLAIM_INTENTS, &[profile])
+    }
+
+    /// The stored reclaim plan of a candidate, if any.
+    pub fn reclaim_intent(
+        &self,
+        profile: &str,
+        candidate: u64,
+    ) -> Result<Option<ReclaimIntent>, WriteError> {
+        self.get(RECLAIM_INTENTS, &intent_key(profile, candidate)?)
+    }
+
+    /// Stores (or updates) a reclaim plan.
+    pub fn put_reclaim_intent(&self, intent: &ReclaimIntent) -> Result<(), WriteError> {
+        self.put(
+            RECLAIM_INTENTS,
+            &intent_key(&intent.profile, intent.candidate)?,
+            intent,
+        )
+    }
+
+    /// Deletes a reclaim plan once its outcome is recorded on the candidate.
+    pub fn delete_reclaim_intent(&self, profile: &str, candidate: u64) -> Result<bool, WriteError> {
+        self.delete(RECLAIM_INTENTS, &intent_key(profile, candidate)?)
+    }
+
+    /// The profile's reclaim run in progress, if any.
+    pub fn reclaim_run(&self, profile: &str) -> Result<Option<ReclaimRunState>, WriteError> {
+        self.get(RECLAIM_RUNS, &write_key(&[profile])?)
+    }
+
+    /// Stores the profile's reclaim run in progress.
+    pub fn put_reclaim_run(&self, run: &ReclaimRunState) -> Result<(), WriteError> {
+        self.put(RECLAIM_RUNS, &write_key(&[&run.profile])?, run)
+    }
+
+    /// Ends the profile's reclaim run in progress.
+    pub fn clear_reclaim_run(&self, profile: &str) -> Result<bool, WriteError> {
+        self.delete(RECLAIM_RUNS, &write_key(&[profile])?)
+    }
+
     /// All entitlements.
     pub fn entitlements(&self) -> Result<Vec<Entitlement>, WriteError> {
         self.all_in(ENTITLEMENTS, &[])
@@ -170,6 +218,36 @@ impl ReadTx {
     /// A profile's removal candidates, by user, identifier and id.
     pub fn candidates(&self, profile: &str) -> Result<Vec<RemovalCandidate>, ReadError> {
         self.all(REMOVAL_CANDIDATES, &[profile])
+    }
+
+    /// A profile's stored reclaim plans, by candidate id.
+    pub fn reclaim_intents(&self, profile: &str) -> Result<Vec<ReclaimIntent>, ReadError> {
+        self.all(RECLAIM_INTENTS, &[profile])
+    }
+
+    /// Every stored reclaim plan, by profile and candidate id.
+    pub fn all_reclaim_intents(&self) -> Result<Vec<ReclaimIntent>, ReadError> {
+        self.all(RECLAIM_INTENTS, &[])
+    }
+
+    /// The stored reclaim plan of a candidate, if any.
+    pub fn reclaim_intent(
+        &self,
+        profile: &str,
+        candidate: u64,
+    ) -> Result<Option<ReclaimIntent>, ReadError> {
+        match key(&[profile, &format!("{candidate:020}")]) {
+            Some(k) => self.get(RECLAIM_INTENTS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// The profile's reclaim run in progress, if any.
+    pub fn reclaim_run(&self, profile: &str) -> Result<Option<ReclaimRunState>, ReadError> {
+        match key(&[profile]) {
+            Some(k) => self.get(RECLAIM_RUNS, &k),
+            None => Ok(None),
+        }
     }
 
     /// Every removal candidate, ordered by id.

@@ -101,8 +101,13 @@ pub mod tables {
     pub const WATERMARKS: TableDefinition<'static, &'static str, i64> =
         TableDefinition::new("watermarks");
 
+    /// Reclaim plans written before the spoke's write call (`profile\0candidate id`).
+    pub const RECLAIM_INTENTS: Def = TableDefinition::new("reclaim_intents");
+    /// A profile's reclaim run in progress (`profile`): the cap's count across resumes.
+    pub const RECLAIM_RUNS: Def = TableDefinition::new("reclaim_runs");
+
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 17] = [
+    pub const RECORD_TABLES: [Def; 19] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -120,6 +125,8 @@ pub mod tables {
         SCHEDULED_JOBS,
         CHECKPOINTS,
         COST_OVERRIDES,
+        RECLAIM_INTENTS,
+        RECLAIM_RUNS,
     ];
 }
 

@@ -13,7 +13,7 @@ use super::tables::*;
 use super::{decode, encode};
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 4;
+pub const CURRENT_VERSION: u64 = 5;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -50,7 +50,19 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "download seen-log -> staging log",
         run: seen_log_to_staging,
     },
+    Migration {
+        from: 4,
+        description: "reclaim intents and runs (crash-safe reclaim)",
+        run: reclaim_intents,
+    },
 ];
+
+/// Creates the tables of the crash-safe reclaim (they start empty).
+fn reclaim_intents(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    tx.open_table(RECLAIM_INTENTS)?;
+    tx.open_table(RECLAIM_RUNS)?;
+    Ok(())
+}
 
 /// Turns every version-3 seen-log row into a staging row, then deletes the seen-log. A
 /// version-3 run upserted each page as it came, so the facts of what a page reported are the

@@ -136,6 +136,28 @@ fn to_wit_activity(a: model::UserActivity) -> wit::UserActivity {
     }
 }
 
+fn to_wit_changes(changes: Vec<model::SeatChange>) -> Vec<wit::SeatChange> {
+    changes
+        .into_iter()
+        .map(|c| wit::SeatChange {
+            kind: c.kind,
+            target_id: c.target_id,
+            target_name: c.target_name,
+        })
+        .collect()
+}
+
+fn from_wit_changes(changes: Vec<wit::SeatChange>) -> Vec<model::SeatChange> {
+    changes
+        .into_iter()
+        .map(|c| model::SeatChange {
+            kind: c.kind,
+            target_id: c.target_id,
+            target_name: c.target_name,
+        })
+        .collect()
+}
+
 struct Component;
 
 impl Guest for Component {
@@ -279,25 +301,30 @@ impl Guest for Component {
             .map_err(to_wit_error)
     }
 
-    fn reclaim(
+    fn plan_reclaim(
         config: wit::Config,
         subscription: wit::SubscriptionRef,
     ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
-        reclaim::reclaim(
+        reclaim::plan(
             &Imports,
             &from_wit_config(config),
             &from_wit_ref(subscription),
         )
-        .map(|changes| {
-            changes
-                .into_iter()
-                .map(|c| wit::SeatChange {
-                    kind: c.kind,
-                    target_id: c.target_id,
-                    target_name: c.target_name,
-                })
-                .collect()
-        })
+        .map(to_wit_changes)
+        .map_err(to_wit_error)
+    }
+
+    fn apply_reclaim(
+        _config: wit::Config,
+        subscription: wit::SubscriptionRef,
+        changes: Vec<wit::SeatChange>,
+    ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
+        reclaim::apply(
+            &Imports,
+            &from_wit_ref(subscription),
+            &from_wit_changes(changes),
+        )
+        .map(to_wit_changes)
         .map_err(to_wit_error)
     }
 
@@ -306,15 +333,12 @@ impl Guest for Component {
         subscription: wit::SubscriptionRef,
         changes: Vec<wit::SeatChange>,
     ) -> Result<(), wit::SpokeError> {
-        let changes: Vec<model::SeatChange> = changes
-            .into_iter()
-            .map(|c| model::SeatChange {
-                kind: c.kind,
-                target_id: c.target_id,
-                target_name: c.target_name,
-            })
-            .collect();
-        reclaim::restore(&Imports, &from_wit_ref(subscription), &changes).map_err(to_wit_error)
+        reclaim::restore(
+            &Imports,
+            &from_wit_ref(subscription),
+            &from_wit_changes(changes),
+        )
+        .map_err(to_wit_error)
     }
 }
 

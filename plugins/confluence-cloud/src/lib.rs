@@ -1,5 +1,5 @@
 //! Confluence Cloud spoke for sam: a WebAssembly component (wasm32-wasip2) implementing the
-//! `sam:spoke@0.1.0` contract (`wit/spoke.wit`) against the Confluence Cloud REST API v1,
+//! `sam:spoke@0.2.0` contract (`wit/0.2.0/spoke.wit`) against the Confluence Cloud REST API v1,
 //! reached through the engine's `http` import at
 //! `https://api.atlassian.com/ex/confluence/{cloud-id}`.
 //!
@@ -17,7 +17,8 @@
 //!   `/user/memberof` per member (see the module docs for the call counts).
 //! - [`activity`]: `download-activity` (one CQL scan, newest first) and `lookup-activity`
 //!   (`contributor in (...)` queries for up to 50 users each, per-user queries as fallback).
-//! - [`reclaim`]: `reclaim` / `restore` through `userByGroupId`.
+//! - [`reclaim`]: `plan-reclaim` (read), `apply-reclaim` / `restore` (writes) through
+//!   `userByGroupId`.
 //! - [`api`], [`cursor`], [`errors`], [`time`], [`http`], [`model`]: request builders and
 //!   response shapes, cursor formats, error mapping, dates, HTTP types, plain records.
 
@@ -41,4 +42,4 @@ mod glue;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-wit_bindgen::generate!({ path: "../../wit", world: "spoke" });
+wit_bindgen::generate!({ path: "../../wit/0.2.0", world: "spoke" });

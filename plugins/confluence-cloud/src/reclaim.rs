@@ -1,11 +1,12 @@
-//! `reclaim` and `restore`: taking a Confluence seat back by removing the user from every
-//! selected product-access group they are in, and putting exactly those memberships back.
-//! Memberships are read first (`/user/memberof`), so the changes returned are exactly the
-//! ones made; removal (`DELETE userByGroupId`) is idempotent, and restore skips groups the
-//! user is already back in, so both can be re-run safely. Should a removal fail halfway,
-//! the memberships already removed are put back before the error is returned, because the
-//! contract cannot return changes together with an error. A 403 means the consenting user
-//! is not a site admin.
+//! `plan-reclaim`, `apply-reclaim` and `restore`: taking a Confluence seat back by removing
+//! the user from every selected product-access group they are in, and putting exactly those
+//! memberships back. The plan reads the user's memberships (`/user/memberof`, no write) and
+//! names the selected groups they are in; apply removes exactly those (`DELETE
+//! userByGroupId`, one call per group), treating Confluence's 204 for a non-member and a 404
+//! for a group that is gone as done, so applying a plan again after an interruption finishes
+//! the rest; restore skips groups the user is already back in. Should a removal fail
+//! halfway, apply returns the error and leaves the rest to the engine, which keeps the plan
+//! and applies it again or restores it. A 403 means the consenting user is not a site admin.
 
 use std::collections::BTreeSet;
 
@@ -50,8 +51,8 @@ fn send_write(
     errors::check(endpoint, http.send(request)).map(|_| ())
 }
 
-/// Removes the user from every selected group they are in; returns those memberships.
-pub fn reclaim(
+/// The selected groups the user is in now, as the changes a reclaim would make (read-only).
+pub fn plan(
     http: &dyn Http,
     config: &Config,
     subscription: &SubscriptionRef,
@@ -69,48 +70,68 @@ pub fn reclaim(
         .collect();
     targets.sort_by(|a, b| a.id.cmp(&b.id));
     targets.dedup_by(|a, b| a.id == b.id);
+    Ok(targets
+        .into_iter()
+        .map(|group| SeatChange {
+            kind: MEMBERSHIP_REMOVED.into(),
+            target_id: group.id,
+            target_name: Some(group.name),
+        })
+        .collect())
+}
 
-    let mut changes: Vec<SeatChange> = Vec::new();
-    for group in &targets {
-        if let Err(error) = send_write(
+/// Removes the user from exactly the groups `changes` names (one write per group, nothing
+/// read); a membership already gone counts as removed. Returns the changes now in effect.
+pub fn apply(
+    http: &dyn Http,
+    subscription: &SubscriptionRef,
+    changes: &[SeatChange],
+) -> Result<Vec<SeatChange>, SpokeError> {
+    let account = user_id(subscription)?;
+    check_changes(changes)?;
+    let mut done: Vec<SeatChange> = Vec::with_capacity(changes.len());
+    for change in changes {
+        let group = change.target_id.trim();
+        if done.iter().any(|d| d.target_id.trim() == group) {
+            continue;
+        }
+        match send_write(
             http,
             Endpoint::RemoveMember,
-            api::remove_member(&group.id, account),
+            api::remove_member(group, account),
         ) {
-            let undone = changes
-                .iter()
-                .filter(|c| {
-                    send_write(
-                        http,
-                        Endpoint::AddMember,
-                        api::add_member(&c.target_id, account),
-                    )
-                    .is_err()
-                })
-                .map(|c| c.target_id.clone())
-                .collect::<Vec<_>>();
-            if undone.is_empty() {
-                return Err(error);
+            // 404: the group is gone, so the membership is too.
+            Ok(()) | Err(SpokeError::NotFound(_)) => done.push(change.clone()),
+            Err(error) => {
+                return Err(append(
+                    error,
+                    &format!(
+                        "; {} of {} memberships removed so far (applying the plan again finishes it)",
+                        done.len(),
+                        changes.len()
+                    ),
+                ));
             }
-            return Err(append(
-                error,
-                &format!(
-                    "; the user stays removed from groups {} (re-adding failed)",
-                    undone.join(", ")
-                ),
-            ));
         }
-        changes.push(SeatChange {
-            kind: MEMBERSHIP_REMOVED.into(),
-            target_id: group.id.clone(),
-            target_name: Some(group.name.clone()),
-        });
     }
     http.debug(&format!(
-        "reclaim: removed {account} from {} groups",
-        changes.len()
+        "apply-reclaim: removed {account} from {} groups",
+        done.len()
     ));
-    Ok(changes)
+    Ok(done)
+}
+
+/// Refuses changes this spoke does not make.
+fn check_changes(changes: &[SeatChange]) -> Result<(), SpokeError> {
+    for change in changes {
+        if change.kind != MEMBERSHIP_REMOVED || change.target_id.trim().is_empty() {
+            return Err(SpokeError::InvalidConfig(format!(
+                "cannot apply or restore change {:?} on {:?}: this spoke only makes {MEMBERSHIP_REMOVED:?}",
+                change.kind, change.target_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn append(error: SpokeError, note: &str) -> SpokeError {
@@ -137,22 +158,15 @@ fn append(error: SpokeError, note: &str) -> SpokeError {
     }
 }
 
-/// Re-adds the user to exactly the groups `changes` removed (skipping those they are
-/// already in).
+/// Re-adds the user to exactly the groups `changes` names (skipping those they are already
+/// in, so restoring a plan whose apply was cut short gives back only what was taken).
 pub fn restore(
     http: &dyn Http,
     subscription: &SubscriptionRef,
     changes: &[SeatChange],
 ) -> Result<(), SpokeError> {
     let account = user_id(subscription)?;
-    for change in changes {
-        if change.kind != MEMBERSHIP_REMOVED || change.target_id.trim().is_empty() {
-            return Err(SpokeError::InvalidConfig(format!(
-                "cannot restore change {:?} on {:?}: this spoke only makes {MEMBERSHIP_REMOVED:?}",
-                change.kind, change.target_id
-            )));
-        }
-    }
+    check_changes(changes)?;
     if changes.is_empty() {
         return Ok(());
     }

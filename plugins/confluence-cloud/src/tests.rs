@@ -1208,32 +1208,41 @@ fn ann() -> SubscriptionRef {
 }
 
 #[test]
-fn reclaim_removes_selected_memberships_and_restore_undoes_them() {
+fn plan_reads_apply_writes_and_restore_undoes_them() {
     let dir = std::rc::Rc::new(Directory::new(None));
     let d = dir.clone();
     let fake = Fake::new(move |r| d.serve(r));
     let cfg = config(&["g1", "g2", "g4"]);
-    let changes = reclaim::reclaim(&fake, &cfg, &ann()).unwrap();
-    assert_eq!(
-        changes,
-        vec![
-            SeatChange {
-                kind: "group-membership-removed".into(),
-                target_id: "g1".into(),
-                target_name: Some("confluence-users".into())
-            },
-            SeatChange {
-                kind: "group-membership-removed".into(),
-                target_id: "g2".into(),
-                target_name: Some("confluence-admins".into())
-            },
-        ]
+    let planned = reclaim::plan(&fake, &cfg, &ann()).unwrap();
+    let want = vec![
+        SeatChange {
+            kind: "group-membership-removed".into(),
+            target_id: "g1".into(),
+            target_name: Some("confluence-users".into()),
+        },
+        SeatChange {
+            kind: "group-membership-removed".into(),
+            target_id: "g2".into(),
+            target_name: Some("confluence-admins".into()),
+        },
+    ];
+    assert_eq!(planned, want);
+    assert!(
+        fake.take().iter().all(|r| r.method == Method::Get),
+        "the plan makes no write"
     );
+    assert!(dir.member_of("g1") && dir.member_of("g2"));
+    let changes = reclaim::apply(&fake, &ann(), &planned).unwrap();
+    assert_eq!(changes, want);
     assert!(!dir.member_of("g1") && !dir.member_of("g2") && dir.member_of("g3"));
     let sent = fake.take();
-    assert_eq!(sent.len(), 3, "memberof + two deletes");
-    // Idempotent: nothing left to remove.
-    assert_eq!(reclaim::reclaim(&fake, &cfg, &ann()).unwrap(), vec![]);
+    assert_eq!(sent.len(), 2, "two deletes, nothing read");
+    assert!(sent.iter().all(|r| r.method == Method::Delete));
+    // Idempotent: applying the same plan again reports it done (204 for a non-member).
+    assert_eq!(reclaim::apply(&fake, &ann(), &planned).unwrap(), want);
+    // A new plan finds nothing left.
+    assert_eq!(reclaim::plan(&fake, &cfg, &ann()).unwrap(), vec![]);
+    fake.take();
     reclaim::restore(&fake, &ann(), &changes).unwrap();
     assert!(dir.member_of("g1") && dir.member_of("g2"));
     fake.take();
@@ -1249,15 +1258,38 @@ fn reclaim_removes_selected_memberships_and_restore_undoes_them() {
         reclaim::restore(&fake, &ann(), &bad),
         Err(SpokeError::InvalidConfig(_))
     ));
+    assert!(matches!(
+        reclaim::apply(&fake, &ann(), &bad),
+        Err(SpokeError::InvalidConfig(_))
+    ));
     assert!(fake.take().is_empty(), "nothing sent for an unknown change");
 }
 
 #[test]
-fn reclaim_403_is_site_admin_and_partial_failure_rolls_back() {
+fn apply_after_a_partial_apply_finishes_the_rest() {
+    // The vendor already removed g1 (an interrupted apply): applying the whole plan again
+    // removes g2 and reports both.
+    let dir = std::rc::Rc::new(Directory::new(None));
+    let d = dir.clone();
+    let fake = Fake::new(move |r| d.serve(r));
+    let planned = reclaim::plan(&fake, &config(&["g1", "g2"]), &ann()).unwrap();
+    reclaim::apply(&fake, &ann(), &planned[..1]).unwrap();
+    assert!(!dir.member_of("g1") && dir.member_of("g2"));
+    fake.take();
+    assert_eq!(reclaim::apply(&fake, &ann(), &planned).unwrap(), planned);
+    assert!(!dir.member_of("g1") && !dir.member_of("g2"));
+    // Restoring the plan puts back both, exactly.
+    reclaim::restore(&fake, &ann(), &planned).unwrap();
+    assert!(dir.member_of("g1") && dir.member_of("g2") && dir.member_of("g3"));
+}
+
+#[test]
+fn apply_403_is_site_admin_and_a_partial_failure_is_left_to_the_engine() {
     let dir = std::rc::Rc::new(Directory::new(Some(("g1", 403))));
     let d = dir.clone();
     let fake = Fake::new(move |r| d.serve(r));
-    match reclaim::reclaim(&fake, &config(&["g1", "g2"]), &ann()) {
+    let planned = reclaim::plan(&fake, &config(&["g1", "g2"]), &ann()).unwrap();
+    match reclaim::apply(&fake, &ann(), &planned) {
         Err(SpokeError::Forbidden {
             message,
             missing_scope: None,
@@ -1269,22 +1301,24 @@ fn reclaim_403_is_site_admin_and_partial_failure_rolls_back() {
     let dir = std::rc::Rc::new(Directory::new(Some(("g2", 503))));
     let d = dir.clone();
     let fake = Fake::new(move |r| d.serve(r));
-    assert!(matches!(
-        reclaim::reclaim(&fake, &config(&["g1", "g2"]), &ann()),
-        Err(SpokeError::Transient(_))
-    ));
-    assert!(dir.member_of("g1"), "g1 removal rolled back");
-    let methods: Vec<Method> = fake.take().iter().map(|r| r.method).collect();
-    assert_eq!(
-        methods,
-        vec![Method::Get, Method::Delete, Method::Delete, Method::Post]
+    let planned = reclaim::plan(&fake, &config(&["g1", "g2"]), &ann()).unwrap();
+    fake.take();
+    match reclaim::apply(&fake, &ann(), &planned) {
+        Err(SpokeError::Transient(m)) => assert!(m.contains("1 of 2 memberships removed"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !dir.member_of("g1"),
+        "no rollback: the engine keeps the plan"
     );
+    let methods: Vec<Method> = fake.take().iter().map(|r| r.method).collect();
+    assert_eq!(methods, vec![Method::Delete, Method::Delete]);
     let wrong = SubscriptionRef {
         identifier: "jira".into(),
         ..ann()
     };
     assert!(matches!(
-        reclaim::reclaim(&fake, &config(&["g1"]), &wrong),
+        reclaim::plan(&fake, &config(&["g1"]), &wrong),
         Err(SpokeError::InvalidConfig(_))
     ));
 }

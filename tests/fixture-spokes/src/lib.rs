@@ -7,13 +7,20 @@
 //! `noop` returns at once without any request (to time host-guest calls), `probe-sandbox`
 //! makes `list-groups` fail with a report of what the sandbox let it see (files, environment). Set
 //! `authorization` to add a guest-chosen `Authorization` header to the request, and `path`
-//! to an absolute URL to try a host outside the allow-list. Built for wasm32-wasip2 by
+//! to an absolute URL to try a host outside the allow-list. `reclaim` and `restore` remove
+//! and re-add group memberships through a tiny HTTP API (`GET /memberships/{user}`, one group
+//! id per line; `DELETE` and `PUT /memberships/{user}/{group}`), which the tests' fixture
+//! vendor (`sam_tests::loopback::FixtureVendor`) serves. Built for wasm32-wasip2 by
 //! `tests/build.rs`.
+//!
+//! It is built from the frozen `sam:spoke@0.1.0` WIT and stays so: the longevity fixture that
+//! proves every later engine still loads and checks spokes built against the first contract
+//! (as Spin keeps loading apps built years ago).
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "../../wit/0.1.0",
     world: "spoke",
 });
 
@@ -117,6 +124,35 @@ fn http_error(error: http::HttpError) -> SpokeError {
     }
 }
 
+fn send(method: http::Method, path: String) -> Result<http::Response, SpokeError> {
+    let request = http::Request {
+        method,
+        path,
+        query: vec![],
+        headers: vec![],
+        body: None,
+    };
+    let response = http::send(&request).map_err(http_error)?;
+    if (200..300).contains(&response.status) {
+        Ok(response)
+    } else {
+        Err(to_error(&response))
+    }
+}
+
+/// The user's groups at the fixture vendor.
+fn memberships(user: &str) -> Result<Vec<String>, SpokeError> {
+    let response = send(http::Method::Get, format!("/memberships/{user}"))?;
+    let text = String::from_utf8(response.body)
+        .map_err(|_| SpokeError::Vendor("body is not UTF-8".into()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
 fn get(config: &Config) -> Result<http::Response, SpokeError> {
     let mut headers = Vec::new();
     if let Some(auth) = value(config, "authorization") {
@@ -198,6 +234,9 @@ impl Guest for Fixture {
         }
         if misbehave(&config).is_some() {
             return Ok(vec![]);
+        }
+        if value(&config, "port").is_none() {
+            return Err(SpokeError::InvalidConfig("the port is required".into()));
         }
         let outcome = get(&config).map(|_| ());
         Ok(processes
@@ -318,23 +357,34 @@ impl Guest for Fixture {
         subscription: SubscriptionRef,
     ) -> Result<Vec<SeatChange>, SpokeError> {
         misbehave(&config);
-        Ok(subscription
-            .granted_by
-            .into_iter()
-            .map(|group| SeatChange {
-                kind: "group-membership-removed".into(),
-                target_id: group,
-                target_name: None,
-            })
-            .collect())
+        let user = subscription.external_user_id;
+        let mut changes = Vec::new();
+        for group in memberships(&user)? {
+            if config.selected_groups.contains(&group) {
+                send(http::Method::Delete, format!("/memberships/{user}/{group}"))?;
+                changes.push(SeatChange {
+                    kind: "group-membership-removed".into(),
+                    target_id: group,
+                    target_name: None,
+                });
+            }
+        }
+        Ok(changes)
     }
 
     fn restore(
         config: Config,
-        _subscription: SubscriptionRef,
-        _changes: Vec<SeatChange>,
+        subscription: SubscriptionRef,
+        changes: Vec<SeatChange>,
     ) -> Result<(), SpokeError> {
         misbehave(&config);
+        let user = subscription.external_user_id;
+        for change in changes {
+            send(
+                http::Method::Put,
+                format!("/memberships/{user}/{}", change.target_id),
+            )?;
+        }
         Ok(())
     }
 }

@@ -156,8 +156,11 @@ impl std::fmt::Debug for AppKeys {
     }
 }
 
-fn key_cache() -> &'static Mutex<HashMap<u64, Arc<(String, String)>>> {
-    static CACHE: OnceLock<Mutex<HashMap<u64, Arc<(String, String)>>>> = OnceLock::new();
+/// Generated key pairs (private PEM, public PEM) by seed.
+type KeyCache = Mutex<HashMap<u64, Arc<(String, String)>>>;
+
+fn key_cache() -> &'static KeyCache {
+    static CACHE: OnceLock<KeyCache> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 

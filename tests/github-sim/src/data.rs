@@ -312,7 +312,7 @@ impl Org {
     /// Removes the seats whose cancellation date has come. Cheap when nothing is due.
     pub(crate) fn settle(&mut self, now_ms: i64) {
         let today = day_of(now_ms);
-        if !self.earliest_pending.is_some_and(|d| d <= today) {
+        if self.earliest_pending.is_none_or(|d| d > today) {
             return;
         }
         for u in &mut self.users {

@@ -182,12 +182,24 @@ async fn pipeline(
     let now = sim.clock.now_ms();
     let principal = match authenticate(sim, ep, &req, now) {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            // A failed authentication counts against the unauthenticated bucket, as on GitHub.
+            let snap = match sim.limiter.lock().take(
+                &Principal::Anonymous.bucket(),
+                rate.unauthenticated_per_hour,
+                now,
+            ) {
+                Ok(s) | Err(s) => s,
+            };
+            let mut r = e.into_response();
+            finish_headers(&mut r, Some(&snap), &[]);
+            return r;
+        }
     };
-    // Primary limit (GET /rate_limit and app JWT calls are not counted here).
+    // Primary limit (GET /rate_limit is not counted).
     let (bucket_limit, who) = match &principal {
         Principal::Anonymous => (rate.unauthenticated_per_hour, "127.0.0.1".to_string()),
-        Principal::App => (None, String::new()),
+        Principal::App => (rate.installation_per_hour, "app".to_string()),
         Principal::Token(Credential::Installation { installation, .. }) => (
             rate.installation_per_hour,
             format!("installation ID {installation}"),
@@ -201,9 +213,7 @@ async fn pipeline(
             ),
         ),
     };
-    let snapshot: Option<RateSnapshot> = if principal == Principal::App {
-        None
-    } else if ep == Endpoint::RateLimit {
+    let snapshot: Option<RateSnapshot> = if ep == Endpoint::RateLimit {
         Some(
             sim.limiter
                 .lock()

@@ -93,11 +93,11 @@ async fn the_primary_limit_counts_down_refuses_and_resets_an_hour_later() {
         primary_status: LimitStatus::TooMany,
         ..limited(3, None).rate_limit
     });
-    for _ in 0..2 {
-        assert_eq!(
-            call(&sim, Method::GET, None, &seats, None).await.status,
-            401
-        );
+    for left in ["1", "0"] {
+        let a = call(&sim, Method::GET, None, &seats, None).await;
+        assert_eq!(a.status, 401);
+        assert_eq!(a.header("x-ratelimit-limit"), Some("2"));
+        assert_eq!(a.header("x-ratelimit-remaining"), Some(left));
     }
     let a = call(&sim, Method::GET, None, &seats, None).await;
     assert_eq!(a.status, 429);

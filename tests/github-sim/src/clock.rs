@@ -64,15 +64,23 @@ impl SimClock {
         self.now_ms().div_euclid(1000)
     }
 
-    /// Moves the clock forward (on a real-time clock: adds an offset).
+    /// Moves the clock forward (on a real-time clock: adds an offset). The clock never
+    /// goes past the end of year 9999.
     pub fn advance(&self, d: Duration) {
-        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4);
-        self.inner.value_ms.fetch_add(ms, Ordering::SeqCst);
+        let ms = i64::try_from(d.as_millis()).unwrap_or(MAX_MS);
+        let _ = self
+            .inner
+            .value_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(v.saturating_add(ms).min(MAX_MS))
+            });
     }
 
-    /// Freezes the clock at `epoch_ms`.
+    /// Freezes the clock at `epoch_ms` (clamped to years 1970..=9999).
     pub fn set_ms(&self, epoch_ms: i64) {
-        self.inner.value_ms.store(epoch_ms, Ordering::SeqCst);
+        self.inner
+            .value_ms
+            .store(epoch_ms.clamp(0, MAX_MS), Ordering::SeqCst);
         self.inner.frozen.store(true, Ordering::SeqCst);
     }
 
@@ -90,6 +98,8 @@ fn system_now_ms() -> i64 {
 }
 
 pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+/// 9999-12-31T23:59:59.999Z, the latest instant the clock reaches.
+const MAX_MS: i64 = 253_402_300_799_999;
 
 fn datetime(epoch_ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(epoch_ms).unwrap_or(DateTime::UNIX_EPOCH)
@@ -128,13 +138,10 @@ fn day_number(d: NaiveDate) -> i64 {
 /// The cycle day in a given month (clamped to the month's length, so day 31 is the last day
 /// of a short month).
 fn cycle_day_in(year: i32, month: u32, cycle_day: u32) -> i64 {
-    let mut d = cycle_day.clamp(1, 31);
-    loop {
-        if let Some(date) = NaiveDate::from_ymd_opt(year, month, d) {
-            return day_number(date);
-        }
-        d -= 1;
-    }
+    (1..=cycle_day.clamp(1, 31))
+        .rev()
+        .find_map(|d| NaiveDate::from_ymd_opt(year, month, d))
+        .map_or(0, day_number)
 }
 
 /// The billing cycles around `now_ms` for a cycle that starts on day `cycle_day` of each
@@ -184,5 +191,12 @@ mod tests {
         assert_eq!(c.now_ms(), 3000);
         c.set_ms(5);
         assert_eq!(c.now_ms(), 5);
+        // Absurd moves saturate instead of overflowing.
+        c.advance(Duration::from_secs(u64::MAX));
+        c.advance(Duration::from_secs(u64::MAX));
+        assert_eq!(c.now_ms(), MAX_MS);
+        assert_eq!(rfc3339(c.now_ms()), "9999-12-31T23:59:59Z");
+        let (_, next) = billing_cycle(c.now_ms(), 31);
+        assert!(next > 0);
     }
 }

@@ -637,6 +637,23 @@ mod tests {
     }
 
     #[test]
+    fn edge_sizes_generate() {
+        let mut o = Org::generate(
+            &SimConfig {
+                seats: 0,
+                teams: 2,
+                extra_members: Some(0),
+                ..SimConfig::default()
+            },
+            T0,
+        );
+        assert!(o.seated().is_empty());
+        assert_eq!(o.users.iter().filter(|u| u.owner).count(), 2);
+        let mut o = org(1);
+        assert_eq!(o.seated().len(), 1);
+    }
+
+    #[test]
     fn cancel_direct_then_sweep_at_cycle_start() {
         let mut o = org(200);
         let seated = o.seated().to_vec();

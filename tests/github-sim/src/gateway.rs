@@ -114,11 +114,12 @@ pub(crate) async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: N
     };
     let mut delay = latency;
     if !jitter.is_zero() {
-        let extra = sim.fault_rng.lock().below(jitter.as_micros() as u64 + 1);
-        delay += Duration::from_micros(extra);
+        let span = u64::try_from(jitter.as_micros()).unwrap_or(u64::MAX);
+        let extra = sim.fault_rng.lock().below(span.saturating_add(1));
+        delay = delay.saturating_add(Duration::from_micros(extra));
     }
     if let Some(f) = &fault {
-        delay += f.latency;
+        delay = delay.saturating_add(f.latency);
     }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -346,6 +346,27 @@ async fn a_team_granted_seat_gives_422_and_is_reclaimed_through_the_team() {
     .await;
     assert!(s.body["pending_cancellation_date"].is_null());
     assert_eq!(s.body["assigning_team"]["slug"], team.as_str());
+    // Adding an invitee keeps the membership pending; they still have no seat (422).
+    let invited = sim.users().into_iter().find(|u| u.invited).unwrap();
+    let a = call(
+        &sim,
+        Method::PUT,
+        Some(&tok),
+        &format!("/orgs/{org}/teams/{team}/memberships/{}", invited.login),
+        Some(json!({ "role": "maintainer" })),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["state"], "pending");
+    assert_eq!(a.body["role"], "maintainer");
+    assert!(!sim.user(&invited.login).unwrap().has_seat);
+    let s = get(
+        &sim,
+        &tok,
+        &format!("/orgs/{org}/members/{}/copilot", invited.login),
+    )
+    .await;
+    assert_eq!(s.status, 422);
     // A team synchronized with an IdP refuses membership writes.
     sim.set_team_synced(&team, true);
     let a = call(

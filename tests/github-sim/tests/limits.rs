@@ -196,7 +196,8 @@ async fn secondary_limits_on_writes_points_and_concurrency() {
             .contains("secondary rate limit")
     );
 
-    // Concurrency: 6 requests at once with 300 ms latency, at most 3 in flight.
+    // Concurrency: 6 requests at once with 800 ms latency (all arrive while the first are
+    // still held), at most 3 in flight.
     sim.set_rate_limit(RateLimitConfig {
         secondary: Some(SecondaryLimitConfig {
             points_per_minute_per_endpoint: 1000,
@@ -205,7 +206,7 @@ async fn secondary_limits_on_writes_points_and_concurrency() {
         ..RateLimitConfig::unlimited()
     });
     sim.reset_rate_limit();
-    sim.set_latency(Duration::from_millis(300), Duration::ZERO);
+    sim.set_latency(Duration::from_millis(800), Duration::ZERO);
     let futs = (0..6).map(|_| get(&sim, &tok, &seats));
     let statuses: Vec<u16> = futures_util::future::join_all(futs)
         .await

@@ -212,7 +212,7 @@ fn admit(sim: &Sim, headers: &HeaderMap) -> Result<HeaderMap, Box<Response>> {
     put(
         &mut out,
         "x-ratelimit-remaining",
-        (per_minute - w.1).to_string(),
+        per_minute.saturating_sub(w.1).to_string(),
     );
     Ok(out)
 }

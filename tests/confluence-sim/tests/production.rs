@@ -574,7 +574,15 @@ async fn latency_and_jitter_delay_every_response() {
 /// prints what a user needs to call it.
 #[tokio::test]
 async fn the_binary_adds_latency_from_its_flags() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confluence-sim"))
+    /// Kills the binary when the test ends, also when an assertion fails first.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_confluence-sim"))
         .args([
             "--users",
             "50",
@@ -586,9 +594,11 @@ async fn the_binary_adds_latency_from_its_flags() {
             "--no-call-log",
         ])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
     let mut base = None;
     let mut key = None;
     let mut conn = None;
@@ -629,6 +639,4 @@ async fn the_binary_adds_latency_from_its_flags() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    child.kill().ok();
-    child.wait().ok();
 }

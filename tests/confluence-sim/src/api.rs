@@ -1,7 +1,9 @@
 //! The Confluence REST v1 handlers behind the gateway (`/wiki/rest/api/...`): groups
 //! (list, by id, picker, members by id, add and remove a member by id), users (one, bulk,
 //! groups of a user) and CQL search. They parse parameters the way Confluence does
-//! (bad values give the v1 400 body), enforce the site-admin rule on writes, shape
+//! (bad values give the v1 400 body), enforce the site-admin rule on writes (and, when
+//! the production rules say so, the XSRF header and JSON content type), leave suspended
+//! users out of member listings, shape
 //! bodies after the spec's schemas (`GroupArrayWithLinks`, `UserArray`, `User`,
 //! `BulkUserLookupArray`, `SearchPageResponseSearchResult`), build `_links` for offset and
 //! cursor pagination, and report the points each answer costs.
@@ -11,7 +13,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -191,7 +193,13 @@ fn user_json(site: &str, d: &Directory, u: u32, ex: UserExpand) -> Value {
         "_expandable": { "operations": "", "personalSpace": "" },
         "_links": { "self": format!("{site}/wiki/rest/api/user?accountId={}", enc(id)) }
     });
-    if ex.operations {
+    if ex.operations && rec.suspended {
+        // A deactivated account may do nothing: an empty list marks it.
+        v["operations"] = json!([]);
+        if let Some(e) = v["_expandable"].as_object_mut() {
+            e.remove("operations");
+        }
+    } else if ex.operations {
         let mut ops = vec![
             json!({"operation": "use", "targetType": "application"}),
             json!({"operation": "create", "targetType": "page"}),
@@ -225,6 +233,40 @@ fn user_json(site: &str, d: &Directory, u: u32, ex: UserExpand) -> Value {
         }
     }
     v
+}
+
+/// The write checks Atlassian makes before the resource runs (each behind a setting):
+/// the XSRF token header, then (for bodies) a JSON content type. `Some` is the refusal.
+fn write_checks(sim: &Sim, headers: &HeaderMap, has_body: bool) -> Option<Response> {
+    let rules = sim.runtime.read().rules.clone();
+    if rules.require_xsrf_header {
+        let ok = headers
+            .get("x-atlassian-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("no-check"));
+        if !ok {
+            let mut r = (StatusCode::FORBIDDEN, "XSRF check failed").into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain;charset=UTF-8"),
+            );
+            return Some(r);
+        }
+    }
+    if has_body && rules.require_json_content_type {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Some(StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response());
+        }
+    }
+    None
 }
 
 fn forbidden_unless_admin(d: &Directory, ctx: &AuthCtx, action: &str) -> Result<(), ApiError> {
@@ -339,7 +381,9 @@ pub(crate) async fn group_members(
     let g = d
         .group_by_id(&group_id)
         .ok_or_else(|| ApiError::NotFound(format!("No group found with id: {group_id}")))?;
-    let members = &d.groups[g].members;
+    // Suspended and deactivated users are left out, of the pages and of the total.
+    let listed = d.listed_members(g);
+    let members: &[u32] = &listed;
     let site = &sim.site.url;
     let from = (start as usize).min(members.len());
     let to = from.saturating_add(limit as usize).min(members.len());
@@ -385,8 +429,12 @@ pub(crate) async fn add_member(
     State(sim): State<Arc<Sim>>,
     Extension(ctx): Extension<AuthCtx>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    if let Some(r) = write_checks(&sim, &headers, true) {
+        return Ok(r);
+    }
     let p = Params::new(q);
     let group_id = p.required("groupId")?.to_string();
     let account_id = serde_json::from_slice::<Value>(&body)
@@ -409,7 +457,15 @@ pub(crate) async fn add_member(
         .user_by_account(&account_id)
         .ok_or_else(|| ApiError::NotFound(format!("No user found with accountId: {account_id}")))?;
     d.add_member(g, u);
-    Ok(StatusCode::CREATED.into_response())
+    drop(d);
+    let mut r = StatusCode::CREATED.into_response();
+    if sim.runtime.read().rules.empty_201_declared_json {
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+    }
+    Ok(r)
 }
 
 /// `DELETE /group/userByGroupId?groupId=&accountId=`.
@@ -417,7 +473,11 @@ pub(crate) async fn remove_member(
     State(sim): State<Arc<Sim>>,
     Extension(ctx): Extension<AuthCtx>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> ApiResult {
+    if let Some(r) = write_checks(&sim, &headers, false) {
+        return Ok(r);
+    }
     let p = Params::new(q);
     let group_id = p.required("groupId")?.to_string();
     let account_id = p.required("accountId")?.to_string();
@@ -576,20 +636,40 @@ struct ContentExpand {
     history: bool,
     history_last_updated: bool,
     history_contributors: bool,
+    history_previous: bool,
     space: bool,
 }
 
 fn version_json(site: &str, d: &Directory, it: &Item) -> Value {
+    version_of(site, d, it, it.version, it.last_editor, it.modified_ms)
+}
+
+/// The version before the current one. Version 1 is the creator's; when an intermediate
+/// editor exists, theirs is the previous version; otherwise the last editor also made it
+/// (consecutive edits), at the item's midpoint. Ground truth (`last_activity`) agrees.
+fn previous_version_json(site: &str, d: &Directory, it: &Item) -> Option<Value> {
+    let number = it.version.checked_sub(1).filter(|n| *n >= 1)?;
+    let (by, when) = if number == 1 {
+        (it.creator, it.created_ms)
+    } else if it.mid_editor != NO_USER {
+        (it.mid_editor, it.mid_ms())
+    } else {
+        (it.last_editor, it.mid_ms())
+    };
+    Some(version_of(site, d, it, number, by, when))
+}
+
+fn version_of(site: &str, d: &Directory, it: &Item, number: u16, by: u32, when: i64) -> Value {
     json!({
-        "by": user_json(site, d, it.last_editor, UserExpand::default()),
-        "when": rfc3339_ms(it.modified_ms),
-        "friendlyWhen": friendly(it.modified_ms),
+        "by": user_json(site, d, by, UserExpand::default()),
+        "when": rfc3339_ms(when),
+        "friendlyWhen": friendly(when),
         "message": "",
-        "number": it.version,
+        "number": number,
         "minorEdit": false,
         "contentTypeModified": false,
         "_expandable": { "collaborators": "", "content": format!("/rest/api/content/{}", it.id) },
-        "_links": { "self": format!("{site}/wiki/rest/api/content/{}/version/{}", it.id, it.version) }
+        "_links": { "self": format!("{site}/wiki/rest/api/content/{}/version/{}", it.id, number) }
     })
 }
 
@@ -658,6 +738,14 @@ fn content_json(sim: &Sim, d: &Directory, it: &Item, ex: ContentExpand) -> Value
             h["lastUpdated"] = version_json(site, d, it);
             if let Some(e) = h["_expandable"].as_object_mut() {
                 e.remove("lastUpdated");
+            }
+        }
+        if ex.history_previous {
+            if let Some(pv) = previous_version_json(site, d, it) {
+                h["previousVersion"] = pv;
+            }
+            if let Some(e) = h["_expandable"].as_object_mut() {
+                e.remove("previousVersion");
             }
         }
         if ex.history_contributors {
@@ -756,6 +844,10 @@ pub(crate) async fn search(
             | "content.history.contributors" => {
                 ex.history = true;
                 ex.history_contributors = true;
+            }
+            "content.history.previousVersion" => {
+                ex.history = true;
+                ex.history_previous = true;
             }
             "content.space" => ex.space = true,
             _ => {}

@@ -1,6 +1,8 @@
 //! Configuration of a simulator: the seeded data set ([`SimConfig`]), the OAuth app and
-//! sites, rate limits ([`RateLimitConfig`]), per-endpoint faults ([`FaultConfig`]) and the
-//! list of served endpoints ([`Endpoint`]) that faults, scopes and the call log refer to.
+//! sites, the organization in front of the tenant ([`OrgConfig`]), rate limits
+//! ([`RateLimitConfig`]), Atlassian's unwritten production rules ([`ProductionRules`]),
+//! per-endpoint faults ([`FaultConfig`]) and the list of served endpoints ([`Endpoint`])
+//! that faults, scopes and the call log refer to.
 
 use std::time::Duration;
 
@@ -73,6 +75,18 @@ pub struct SimConfig {
     pub port: u16,
     /// Whether to keep the log of calls (counts per endpoint are always kept).
     pub log_calls: bool,
+    /// Share of human users (never the consenting user) seeded as suspended or
+    /// deactivated: Atlassian leaves them out of group member listings. Default 0.
+    pub suspended_fraction: f64,
+    /// Latency added to every response (all hosts), like a WAN. Default 0.
+    pub latency: Duration,
+    /// Up to this much more latency, drawn uniformly per response from a generator seeded
+    /// from `seed`. Default 0.
+    pub jitter: Duration,
+    /// Atlassian's production rules that the REST spec does not state (each OFF by default).
+    pub rules: ProductionRules,
+    /// The Atlassian organization (admin API) in front of the same tenant.
+    pub org: OrgConfig,
 }
 
 impl Default for SimConfig {
@@ -99,6 +113,69 @@ impl Default for SimConfig {
             clock: SimClock::real(),
             port: 0,
             log_calls: true,
+            suspended_fraction: 0.0,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            rules: ProductionRules::default(),
+            org: OrgConfig::default(),
+        }
+    }
+}
+
+/// Rules Atlassian applies in production that the OpenAPI file does not state
+/// (`../shared/reference/atlassian-production-notes.md`). Every one is OFF by default so
+/// that clients written before them keep working; switch them on to test a client against
+/// production behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductionRules {
+    /// `POST`/`DELETE /group/userByGroupId` without `X-Atlassian-Token: no-check` answer
+    /// 403 `XSRF check failed` (baton-confluence).
+    pub require_xsrf_header: bool,
+    /// `POST /group/userByGroupId` without a JSON `Content-Type` answers 415.
+    pub require_json_content_type: bool,
+    /// The 201 of a member add declares `Content-Type: application/json` with an empty
+    /// body (the answer that broke baton-confluence's JSON parser, issue #32).
+    pub empty_201_declared_json: bool,
+    /// Seed the organization's other admin groups (`jira-admins`, `org-admins`) and a
+    /// second product-access group (`confluence-contractors`) next to the base groups.
+    pub extra_groups: bool,
+}
+
+/// The Atlassian organization that owns the site, served at `/admin/v1/orgs...` (the
+/// stand-in for `https://api.atlassian.com/admin/v1`), authenticated with an organization
+/// API key as bearer token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrgConfig {
+    /// Organization id; `None` derives a UUID from the seed.
+    pub org_id: Option<String>,
+    /// Organization name.
+    pub name: String,
+    /// The organization API key; `None` derives one from the seed.
+    pub api_key: Option<String>,
+    /// Requests per minute per organization on the admin API (about 200 in production);
+    /// 0 disables the limit.
+    pub requests_per_minute: u32,
+    /// Data lag of `last-active-dates` (Atlassian: up to 24 h): views newer than
+    /// `now - data_lag` are not reported yet. Default 0.
+    pub data_lag: Duration,
+    /// Share of users without recent content activity who still read Confluence (a view
+    /// within the last 30 days). Default 0.4.
+    pub reader_fraction: f64,
+    /// `GET /admin/v1/orgs` answers an empty `data` list, as Atlassian does for some keys
+    /// (ACCESS-966), so a client must accept a configured org id. Default false.
+    pub list_orgs_empty: bool,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        Self {
+            org_id: None,
+            name: "sam-sim".to_string(),
+            api_key: None,
+            requests_per_minute: 200,
+            data_lag: Duration::ZERO,
+            reader_fraction: 0.4,
+            list_orgs_empty: false,
         }
     }
 }
@@ -120,6 +197,8 @@ pub struct RateLimitConfig {
     pub identity_object_cost: u64,
     /// Points charged per core object (content) returned (Atlassian: 1).
     pub core_object_cost: u64,
+    /// Base points charged per request, reads and writes alike (Atlassian: 1).
+    pub request_cost: u64,
 }
 
 impl RateLimitConfig {
@@ -147,6 +226,7 @@ impl Default for RateLimitConfig {
             burst_delete: 50,
             identity_object_cost: 2,
             core_object_cost: 1,
+            request_cost: 1,
         }
     }
 }
@@ -205,11 +285,15 @@ pub enum Endpoint {
     UserMemberOf,
     /// `GET /wiki/rest/api/search`
     Search,
+    /// `GET /admin/v1/orgs` (organization API)
+    Orgs,
+    /// `GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates`
+    OrgLastActive,
 }
 
 impl Endpoint {
     /// All endpoints.
-    pub const ALL: [Endpoint; 14] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::Authorize,
         Endpoint::Token,
         Endpoint::AccessibleResources,
@@ -224,6 +308,8 @@ impl Endpoint {
         Endpoint::BulkUsers,
         Endpoint::UserMemberOf,
         Endpoint::Search,
+        Endpoint::Orgs,
+        Endpoint::OrgLastActive,
     ];
 
     /// `METHOD path-template`, e.g. `GET /wiki/rest/api/group/{groupId}/membersByGroupId`.
@@ -243,15 +329,23 @@ impl Endpoint {
             Endpoint::BulkUsers => "GET /wiki/rest/api/user/bulk",
             Endpoint::UserMemberOf => "GET /wiki/rest/api/user/memberof",
             Endpoint::Search => "GET /wiki/rest/api/search",
+            Endpoint::Orgs => "GET /admin/v1/orgs",
+            Endpoint::OrgLastActive => {
+                "GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates"
+            }
         }
     }
 
     /// The scope sets the spec declares (`x-atlassian-oauth2-scopes`): the token must hold
     /// every scope of at least one set (classic "Current" set, or the granular "Beta" set).
-    /// Empty for the OAuth endpoints.
+    /// Empty for the OAuth and organization endpoints.
     pub fn scope_sets(self) -> &'static [&'static [&'static str]] {
         match self {
-            Endpoint::Authorize | Endpoint::Token | Endpoint::AccessibleResources => &[],
+            Endpoint::Authorize
+            | Endpoint::Token
+            | Endpoint::AccessibleResources
+            | Endpoint::Orgs
+            | Endpoint::OrgLastActive => &[],
             Endpoint::GetGroups | Endpoint::GetGroupById | Endpoint::GroupPicker => {
                 &[&["read:confluence-groups"], &["read:group:confluence"]]
             }
@@ -279,7 +373,11 @@ impl Endpoint {
     pub fn is_confluence_api(self) -> bool {
         !matches!(
             self,
-            Endpoint::Authorize | Endpoint::Token | Endpoint::AccessibleResources
+            Endpoint::Authorize
+                | Endpoint::Token
+                | Endpoint::AccessibleResources
+                | Endpoint::Orgs
+                | Endpoint::OrgLastActive
         )
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct UserRec {
     pub email: Box<str>,
     pub kind: UserKind,
     pub tz: u8,
+    /// Suspended or deactivated: still a group member, but left out of member listings.
+    pub suspended: bool,
 }
 
 /// A group's permission level, as filtered by `GET /group?accessType=`.
@@ -168,6 +170,21 @@ impl Directory {
         (0..self.groups.len())
             .filter(|&g| self.is_member(g, user))
             .collect()
+    }
+
+    /// A group's members as listings show them: suspended users are left out.
+    pub(crate) fn listed_members(&self, group: usize) -> std::borrow::Cow<'_, [u32]> {
+        let m = &self.groups[group].members;
+        if m.iter().any(|&u| self.users[u as usize].suspended) {
+            std::borrow::Cow::Owned(
+                m.iter()
+                    .copied()
+                    .filter(|&u| !self.users[u as usize].suspended)
+                    .collect(),
+            )
+        } else {
+            std::borrow::Cow::Borrowed(m)
+        }
     }
 
     pub(crate) fn is_site_admin(&self, user: u32) -> bool {
@@ -334,6 +351,7 @@ pub(crate) fn generate(cfg: &SimConfig, now_ms: i64) -> Generated {
                     email: "".into(),
                     kind,
                     tz,
+                    suspended: false,
                 }
             }
             UserKind::Human | UserKind::Guest => {
@@ -366,10 +384,22 @@ pub(crate) fn generate(cfg: &SimConfig, now_ms: i64) -> Generated {
                     email: email.into(),
                     kind,
                     tz,
+                    suspended: false,
                 }
             }
         };
         users.push(rec);
+    }
+    // Suspended users come from their own stream, so the rest of the data set does not
+    // depend on the setting.
+    if cfg.suspended_fraction > 0.0 {
+        let mut srng = SplitMix64::derive(seed, 7);
+        for (i, u) in users.iter_mut().enumerate() {
+            let roll = srng.unit();
+            if i != consenting && u.kind == UserKind::Human && roll < cfg.suspended_fraction {
+                u.suspended = true;
+            }
+        }
     }
     let mut by_account: Vec<u32> = (0..n as u32).collect();
     by_account.sort_unstable_by(|&a, &b| {
@@ -446,6 +476,29 @@ pub(crate) fn generate(cfg: &SimConfig, now_ms: i64) -> Generated {
                     }
                 }
             }
+        }
+    }
+    if cfg.rules.extra_groups {
+        // Their own stream again: the base groups keep their ids and members.
+        let mut xrng = SplitMix64::derive(seed, 8);
+        let extra_groups = [
+            ("confluence-contractors", Some(AccessType::User), 0.02),
+            ("jira-admins", None, 0.01),
+            ("org-admins", Some(AccessType::Admin), 0.005),
+        ];
+        for (name, access, share) in extra_groups {
+            let mut members = vec![consenting as u32];
+            for (i, u) in users.iter().enumerate() {
+                if u.kind == UserKind::Human && xrng.chance(share) {
+                    members.push(i as u32);
+                }
+            }
+            groups.push(GroupRec {
+                id: xrng.uuid(),
+                name: name.to_string(),
+                access,
+                members,
+            });
         }
     }
     for g in &mut groups {

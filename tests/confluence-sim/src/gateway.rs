@@ -1,4 +1,5 @@
-//! The request pipeline around the handlers: the call log (outermost), per-endpoint fault
+//! The request pipeline around the handlers: the call log (outermost), the base latency
+//! and jitter of every response, per-endpoint fault
 //! injection (latency, 5xx, 429 storms, malformed or truncated JSON, connections dropped
 //! mid-body), and the api.atlassian.com gateway checks for Confluence calls (bearer token,
 //! expiry, cloud id, the spec's scopes, then the points budget and burst limits, with the
@@ -53,6 +54,10 @@ fn endpoint_of(method: &Method, matched: &str) -> Option<Endpoint> {
         ("GET", Some("/user/bulk"), _) => Endpoint::BulkUsers,
         ("GET", Some("/user/memberof"), _) => Endpoint::UserMemberOf,
         ("GET", Some("/search"), _) => Endpoint::Search,
+        ("GET", _, "/admin/v1/orgs") => Endpoint::Orgs,
+        ("GET", _, "/admin/v1/orgs/{org_id}/directory/users/{account_id}/last-active-dates") => {
+            Endpoint::OrgLastActive
+        }
         _ => return None,
     })
 }
@@ -87,6 +92,29 @@ pub(crate) async fn log_layer(State(sim): State<Arc<Sim>>, req: Request, next: N
         sim.log_calls,
     );
     resp
+}
+
+/// Delays every response by the configured latency plus a uniform share of the jitter
+/// (a WAN between client and Atlassian), before anything else runs.
+pub(crate) async fn latency_layer(
+    State(sim): State<Arc<Sim>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (latency, jitter) = {
+        let rt = sim.runtime.read();
+        (rt.latency, rt.jitter)
+    };
+    let extra_ms = if jitter.is_zero() {
+        0
+    } else {
+        sim.latency_rng.lock().below(jitter.as_millis() as u64 + 1)
+    };
+    let delay = latency + std::time::Duration::from_millis(extra_ms);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(req).await
 }
 
 /// Unknown paths.
@@ -259,7 +287,7 @@ pub(crate) async fn gateway_layer(
     let snap = sim
         .limiter
         .lock()
-        .charge(&rate, 1 + extra, sim.clock.now_ms());
+        .charge(&rate, rate.request_cost + extra, sim.clock.now_ms());
     add_budget_headers(resp.headers_mut(), &snap);
     resp
 }

@@ -4,9 +4,12 @@
 //! `api.atlassian.com` (`/oauth/token/accessible-resources`) and the Confluence REST v1
 //! gateway (`/ex/confluence/{cloudId}/wiki/rest/api/...`), in Atlassian's wire format
 //! (OAuth 2.0 3LO with rotating refresh tokens, gateway scope checks, points-based rate
-//! limits, v1 error bodies, offset and cursor pagination, a CQL subset). State is generated
-//! deterministically from a seed; writes change it; faults can be injected per endpoint;
-//! [`SimHandle`] exposes inspection and runtime knobs for tests. See the crate README.
+//! limits, v1 error bodies, offset and cursor pagination, a CQL subset), plus the
+//! organization admin API (`/admin/v1/orgs...`: org discovery and per-user last-active
+//! dates, with its own API key and rate limit). State is generated deterministically from
+//! a seed; writes change it; faults and latency can be injected; production rules the spec
+//! does not state are settings ([`ProductionRules`], OFF by default); [`SimHandle`]
+//! exposes inspection and runtime knobs for tests. See the crate README.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), confluence_sim::SimError> {
@@ -28,6 +31,7 @@ mod errors;
 mod gateway;
 mod inspect;
 mod oauth;
+mod org;
 mod ratelimit;
 mod rng;
 
@@ -44,15 +48,19 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use clock::SimClock;
-pub use config::{CONNECTOR_SCOPES, Endpoint, FaultConfig, RateLimitConfig, SimConfig, SiteConfig};
+pub use config::{
+    CONNECTOR_SCOPES, Endpoint, FaultConfig, OrgConfig, ProductionRules, RateLimitConfig,
+    SimConfig, SiteConfig,
+};
 pub use data::{AccessType, ContentType, UserKind};
 pub use errors::{ApiError, GatewayError, OAuthError, SimError};
 pub use inspect::CallRecord;
-pub use ratelimit::{REASON_BURST, REASON_QUOTA};
+pub use ratelimit::{PointsUsage, REASON_BURST, REASON_QUOTA};
 
 use crate::data::{ContentStore, Directory};
 use crate::inspect::CallLog;
 use crate::oauth::TokenStore;
+use crate::org::OrgState;
 use crate::ratelimit::Limiter;
 use crate::rng::SplitMix64;
 
@@ -63,6 +71,11 @@ pub(crate) struct Runtime {
     pub deny_consent: bool,
     pub token_ttl: Duration,
     pub rate: RateLimitConfig,
+    pub rules: ProductionRules,
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub org_requests_per_minute: u32,
+    pub org_data_lag: Duration,
 }
 
 /// Everything a running simulator shares between requests.
@@ -83,6 +96,9 @@ pub(crate) struct Sim {
     pub fault_rng: Mutex<SplitMix64>,
     pub calls: CallLog,
     pub search_cache: Mutex<HashMap<String, Arc<Vec<u32>>>>,
+    pub org: OrgState,
+    pub org_list_empty: bool,
+    pub latency_rng: Mutex<SplitMix64>,
 }
 
 /// Facts about one group, for tests.
@@ -96,6 +112,8 @@ pub struct GroupInfo {
     pub access_type: Option<AccessType>,
     /// Number of members.
     pub members: usize,
+    /// Number of members that member listings show (suspended users are left out).
+    pub listed_members: usize,
 }
 
 /// Facts about one user, for tests.
@@ -111,6 +129,8 @@ pub struct UserInfo {
     pub kind: UserKind,
     /// Whether the user is in a site-admin group.
     pub site_admin: bool,
+    /// Whether the account is suspended or deactivated (left out of member listings).
+    pub suspended: bool,
 }
 
 /// Starts simulators.
@@ -136,7 +156,15 @@ impl Simulator {
         }
         let started = Instant::now();
         let now = cfg.clock.now_ms();
+        if !(0.0..=1.0).contains(&cfg.suspended_fraction)
+            || !(0.0..=1.0).contains(&cfg.org.reader_fraction)
+        {
+            return Err(SimError::Config(
+                "suspended_fraction and org.reader_fraction must be within 0..=1".into(),
+            ));
+        }
         let generated = data::generate(&cfg, now);
+        let org = org::generate(&cfg, &generated.directory, &generated.content, now);
         let mut ids = SplitMix64::derive(cfg.seed, 4);
         let site = cfg.site.clone().unwrap_or_else(|| SiteConfig {
             cloud_id: ids.uuid(),
@@ -169,11 +197,19 @@ impl Simulator {
                 deny_consent: cfg.deny_consent,
                 token_ttl: cfg.access_token_ttl,
                 rate,
+                rules: cfg.rules.clone(),
+                latency: cfg.latency,
+                jitter: cfg.jitter,
+                org_requests_per_minute: cfg.org.requests_per_minute,
+                org_data_lag: cfg.org.data_lag,
             }),
             limiter: Mutex::new(Limiter::default()),
             fault_rng: Mutex::new(SplitMix64::derive(cfg.seed, 5)),
             calls: CallLog::default(),
             search_cache: Mutex::new(HashMap::new()),
+            org,
+            org_list_empty: cfg.org.list_orgs_empty,
+            latency_rng: Mutex::new(SplitMix64::derive(cfg.seed, 10)),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port)).await?;
         let addr = listener.local_addr()?;
@@ -198,6 +234,7 @@ impl Simulator {
 }
 
 const API: &str = "/ex/confluence/{cloud_id}/wiki/rest/api";
+const ORGS: &str = "/admin/v1/orgs";
 
 fn router(sim: Arc<Sim>) -> Router {
     let confluence = Router::new()
@@ -227,10 +264,19 @@ fn router(sim: Arc<Sim>) -> Router {
             get(oauth::accessible_resources),
         )
         .route_layer(from_fn_with_state(sim.clone(), gateway::fault_layer));
+    let admin = Router::new()
+        .route(ORGS, get(org::list_orgs))
+        .route(
+            &format!("{ORGS}/{{org_id}}/directory/users/{{account_id}}/last-active-dates"),
+            get(org::last_active_dates),
+        )
+        .route_layer(from_fn_with_state(sim.clone(), gateway::fault_layer));
     Router::new()
         .merge(confluence)
         .merge(auth)
+        .merge(admin)
         .fallback(gateway::not_found)
+        .layer(from_fn_with_state(sim.clone(), gateway::latency_layer))
         .layer(from_fn_with_state(sim.clone(), gateway::log_layer))
         .with_state(sim)
 }
@@ -344,16 +390,19 @@ impl SimHandle {
 
     /// All groups, in name order.
     pub fn groups(&self) -> Vec<GroupInfo> {
-        self.sim
-            .dir
-            .read()
-            .groups
+        let d = self.sim.dir.read();
+        d.groups
             .iter()
             .map(|g| GroupInfo {
                 id: g.id.clone(),
                 name: g.name.clone(),
                 access_type: g.access,
                 members: g.members.len(),
+                listed_members: g
+                    .members
+                    .iter()
+                    .filter(|&&u| !d.users[u as usize].suspended)
+                    .count(),
             })
             .collect()
     }
@@ -381,6 +430,7 @@ impl SimHandle {
                     email: u.email.to_string(),
                     kind: u.kind,
                     site_admin: d.is_site_admin(i),
+                    suspended: u.suspended,
                 }
             })
             .collect()
@@ -510,6 +560,143 @@ impl SimHandle {
     /// The simulator's clock (advance it to expire tokens or roll rate-limit windows).
     pub fn clock(&self) -> &SimClock {
         &self.sim.clock
+    }
+
+    /// Points spent on the Confluence API: this UTC hour, since start, and the budget.
+    pub fn points_spent(&self) -> PointsUsage {
+        let rate = self.sim.runtime.read().rate.clone();
+        self.sim
+            .limiter
+            .lock()
+            .usage(&rate, self.sim.clock.now_ms())
+    }
+
+    /// The production rules in force.
+    pub fn rules(&self) -> ProductionRules {
+        self.sim.runtime.read().rules.clone()
+    }
+
+    /// Switches production rules on or off while running.
+    pub fn set_rules(&self, rules: ProductionRules) {
+        self.sim.runtime.write().rules = rules;
+    }
+
+    /// Latency (plus up to `jitter` more) added to every response from now on.
+    pub fn set_base_latency(&self, latency: Duration, jitter: Duration) {
+        let mut rt = self.sim.runtime.write();
+        rt.latency = latency;
+        rt.jitter = jitter;
+    }
+
+    /// Suspends (or restores) an account: a suspended user stays in its groups but is left
+    /// out of member listings. False when no such user.
+    pub fn set_suspended(&self, account_id: &str, suspended: bool) -> bool {
+        let mut d = self.sim.dir.write();
+        match d.user_by_account(account_id) {
+            Some(u) => {
+                d.users[u as usize].suspended = suspended;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The organization id (what `GET /admin/v1/orgs` lists).
+    pub fn org_id(&self) -> &str {
+        &self.sim.org.org_id
+    }
+
+    /// The organization API key (bearer token of the admin API).
+    pub fn org_api_key(&self) -> &str {
+        &self.sim.org.api_key
+    }
+
+    /// Stand-in for `https://api.atlassian.com` for the admin API (serves
+    /// `/admin/v1/orgs...`).
+    pub fn admin_base_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// Requests per minute allowed on the admin API (0 = unlimited).
+    pub fn set_org_rate_limit(&self, requests_per_minute: u32) {
+        self.sim.runtime.write().org_requests_per_minute = requests_per_minute;
+    }
+
+    /// Data lag of `last-active-dates`.
+    pub fn set_org_data_lag(&self, lag: Duration) {
+        self.sim.runtime.write().org_data_lag = lag;
+    }
+
+    /// Ground truth: the user's latest Confluence view (epoch ms, without the data lag).
+    pub fn org_last_active(&self, account_id: &str) -> Option<i64> {
+        let u = self.sim.dir.read().user_by_account(account_id)?;
+        let t = self.sim.org.views.read()[u as usize].confluence;
+        (t != org::NEVER).then_some(t)
+    }
+
+    /// What `last-active-dates` reports for Confluence right now (epoch ms of the view,
+    /// the API gives its date), after the data lag.
+    pub fn org_reported_last_active(&self, account_id: &str) -> Option<i64> {
+        let u = self.sim.dir.read().user_by_account(account_id)?;
+        let v = self.sim.org.views.read()[u as usize];
+        let lag = self.sim.runtime.read().org_data_lag.as_millis() as i64;
+        let t = org::reported(&v, self.sim.clock.now_ms(), lag);
+        (t != org::NEVER).then_some(t)
+    }
+
+    /// Records a Confluence page view by the user at `at_ms` (the previous latest view
+    /// becomes the one reported while this one is inside the data lag). False when no
+    /// such user.
+    pub fn record_view(&self, account_id: &str, at_ms: i64) -> bool {
+        let Some(u) = self.sim.dir.read().user_by_account(account_id) else {
+            return false;
+        };
+        let mut views = self.sim.org.views.write();
+        let v = &mut views[u as usize];
+        if at_ms > v.confluence {
+            v.confluence_prev = v.confluence;
+            v.confluence = at_ms;
+        }
+        true
+    }
+
+    /// Human or guest users who read Confluence within the last `days` days (by their
+    /// latest view) but created or edited nothing in that time: the accounts a content
+    /// scan alone shows as inactive.
+    pub fn readers(&self, days: i64) -> Vec<String> {
+        let since = self.sim.clock.now_ms() - days * clock::MS_PER_DAY;
+        let d = self.sim.dir.read();
+        let views = self.sim.org.views.read();
+        (0..d.users.len() as u32)
+            .filter(|&u| {
+                d.users[u as usize].kind != UserKind::App
+                    && views[u as usize].confluence >= since
+                    && self.sim.content.last_activity(u).is_none_or(|t| t < since)
+            })
+            .map(|u| d.users[u as usize].account_id.to_string())
+            .collect()
+    }
+
+    /// Users who created or edited an item last modified at or after `since_ms` without
+    /// being the last editor of any such item: the contributors a scan that reads only
+    /// `version.by` misses.
+    pub fn hidden_contributors(&self, since_ms: i64) -> Vec<String> {
+        let d = self.sim.dir.read();
+        let items = &self.sim.content.items;
+        let end = items.partition_point(|it| it.modified_ms >= since_ms);
+        let mut last = vec![false; d.users.len()];
+        let mut other = vec![false; d.users.len()];
+        for it in &items[..end] {
+            last[it.last_editor as usize] = true;
+            other[it.creator as usize] = true;
+            if it.mid_editor != data::NO_USER {
+                other[it.mid_editor as usize] = true;
+            }
+        }
+        (0..d.users.len())
+            .filter(|&u| other[u] && !last[u])
+            .map(|u| d.users[u].account_id.to_string())
+            .collect()
     }
 
     /// Stops the server and waits for it to finish.

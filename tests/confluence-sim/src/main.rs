@@ -1,11 +1,15 @@
-//! The `confluence-sim` binary: starts one simulator from command-line flags, prints its
-//! base URLs, cloud id, OAuth client id and secret, a sample admin token and the startup
-//! time, then serves until Ctrl-C. For runs by hand, demos and benchmarks.
+//! The `confluence-sim` binary: starts one simulator from command-line flags (data set,
+//! rate limits, latency and jitter, production rules, the organization API), prints its
+//! base URLs, cloud id, OAuth client id and secret, org id and API key, a sample admin
+//! token and the startup time, then serves until Ctrl-C. For runs by hand, demos and
+//! benchmarks.
 
 use std::time::Duration;
 
 use clap::Parser;
-use confluence_sim::{CONNECTOR_SCOPES, RateLimitConfig, SimConfig, Simulator};
+use confluence_sim::{
+    CONNECTOR_SCOPES, OrgConfig, ProductionRules, RateLimitConfig, SimConfig, Simulator,
+};
 
 /// Atlassian Confluence Cloud simulator (OAuth 2.0 3LO + REST v1).
 #[derive(Debug, Parser)]
@@ -56,6 +60,39 @@ struct Args {
     /// Do not keep the per-call log (counters are still kept).
     #[arg(long)]
     no_call_log: bool,
+    /// Latency added to every response, in milliseconds (a WAN by hand).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Up to this many more milliseconds per response, drawn uniformly (seeded).
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
+    /// Share of human users seeded as suspended (left out of member listings).
+    #[arg(long, default_value_t = 0.0)]
+    suspended: f64,
+    /// Writes need `X-Atlassian-Token: no-check` (403 "XSRF check failed" otherwise).
+    #[arg(long)]
+    require_xsrf_header: bool,
+    /// Member adds need a JSON Content-Type (415 otherwise).
+    #[arg(long)]
+    require_json_content_type: bool,
+    /// A member add answers 201 with an empty body declared as application/json.
+    #[arg(long)]
+    empty_201_declared_json: bool,
+    /// Seed jira-admins, org-admins and a second product-access group.
+    #[arg(long)]
+    extra_groups: bool,
+    /// Organization admin API: requests per minute per org (0 = unlimited).
+    #[arg(long, default_value_t = 200)]
+    org_rate_limit: u32,
+    /// Organization admin API: data lag of last-active-dates, in hours.
+    #[arg(long, default_value_t = 0)]
+    org_data_lag_hours: u64,
+    /// Share of users without recent edits who still read Confluence.
+    #[arg(long, default_value_t = 0.4)]
+    readers: f64,
+    /// Organization API key (default: derived from the seed).
+    #[arg(long)]
+    org_api_key: Option<String>,
 }
 
 #[tokio::main]
@@ -74,6 +111,22 @@ async fn main() {
         access_token_ttl: Duration::from_secs(args.token_ttl),
         deny_consent: args.deny_consent,
         log_calls: !args.no_call_log,
+        latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.jitter_ms),
+        suspended_fraction: args.suspended,
+        rules: ProductionRules {
+            require_xsrf_header: args.require_xsrf_header,
+            require_json_content_type: args.require_json_content_type,
+            empty_201_declared_json: args.empty_201_declared_json,
+            extra_groups: args.extra_groups,
+        },
+        org: OrgConfig {
+            requests_per_minute: args.org_rate_limit,
+            data_lag: Duration::from_secs(args.org_data_lag_hours * 3600),
+            reader_fraction: args.readers,
+            api_key: args.org_api_key,
+            ..OrgConfig::default()
+        },
         ..SimConfig::default()
     };
     if !args.redirect_uris.is_empty() {
@@ -121,6 +174,16 @@ async fn main() {
             g.id, g.name, g.members
         );
     }
+    println!(
+        "  admin api base    {}  (stands for https://api.atlassian.com/admin)",
+        sim.admin_base_url()
+    );
+    println!("  org id            {}", sim.org_id());
+    println!("  org api key       {}", sim.org_api_key());
+    println!(
+        "  latency           {} ms + up to {} ms jitter per response",
+        args.latency_ms, args.jitter_ms
+    );
     println!("  startup time      {} ms", sim.startup_time().as_millis());
     println!("  admin token       {}", sim.mint_token(CONNECTOR_SCOPES));
     println!(

@@ -23,6 +23,7 @@ pub const REASON_BURST: &str = "confluence-burst-based";
 pub(crate) struct Limiter {
     hour: i64,
     used: u64,
+    total: u64,
     burst: HashMap<(Endpoint, bool, bool), (i64, u32)>,
 }
 
@@ -32,6 +33,17 @@ pub(crate) struct Snapshot {
     pub limit: Option<u64>,
     pub remaining: u64,
     pub reset_ms: i64,
+}
+
+/// Points spent on the Confluence API, as the inspection API reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PointsUsage {
+    /// Points charged in the current UTC hour.
+    pub this_hour: u64,
+    /// Points charged since the simulator started (across hours and resets).
+    pub total: u64,
+    /// The hourly budget (`None` when the quota is off).
+    pub limit: Option<u64>,
 }
 
 /// A refusal.
@@ -117,7 +129,17 @@ impl Limiter {
     pub(crate) fn charge(&mut self, cfg: &RateLimitConfig, points: u64, now_ms: i64) -> Snapshot {
         self.roll(now_ms);
         self.used = self.used.saturating_add(points);
+        self.total = self.total.saturating_add(points);
         self.snapshot(cfg)
+    }
+
+    pub(crate) fn usage(&mut self, cfg: &RateLimitConfig, now_ms: i64) -> PointsUsage {
+        self.roll(now_ms);
+        PointsUsage {
+            this_hour: self.used,
+            total: self.total,
+            limit: cfg.points_per_hour,
+        }
     }
 
     pub(crate) fn reset(&mut self) {

@@ -125,6 +125,14 @@ async fn responses_match_the_spec_schemas() {
         .take(20)
         .map(|u| u.account_id.as_str())
         .collect();
+    // One member is suspended: left out of the member pages, still served by /user.
+    let suspended = sim
+        .memberships(&gid)
+        .unwrap()
+        .into_iter()
+        .find(|a| *a != me)
+        .unwrap();
+    assert!(sim.set_suspended(&suspended, true));
     let cql = "type%20in%20(page%2Cblogpost%2Ccomment%2Cattachment)%20and%20lastmodified%20%3E%3D%20%222025-04-01%22%20order%20by%20lastmodified%20desc";
     let samples: Vec<(&str, String)> = vec![
         (
@@ -186,6 +194,24 @@ async fn responses_match_the_spec_schemas() {
         (
             "/wiki/rest/api/search",
             format!("/wiki/rest/api/search?cql=contributor%20%3D%20%22{me}%22&limit=3"),
+        ),
+        // Every contributor: creator, previous version's author, publishers.
+        (
+            "/wiki/rest/api/search",
+            format!(
+                "/wiki/rest/api/search?cql={cql}&limit=100&excerpt=none&expand=content.version,content.history.previousVersion,content.history.contributors.publishers"
+            ),
+        ),
+        // A suspended user: findable, with an empty operations list.
+        (
+            "/wiki/rest/api/user",
+            format!("/wiki/rest/api/user?accountId={suspended}&expand=operations"),
+        ),
+        (
+            "/wiki/rest/api/group/{groupId}/membersByGroupId",
+            format!(
+                "/wiki/rest/api/group/{gid}/membersByGroupId?limit=200&shouldReturnTotalSize=true"
+            ),
         ),
     ];
     // Bots and guests are in the sample too.

@@ -54,6 +54,14 @@ fn real_database(path: &Path) {
     store
         .write(|tx| {
             tx.create_profile(&profile, &connection, &groups)?;
+            tx.put_model(&SoftwareModel {
+                id: "atlassian/confluence".into(),
+                publisher: "Atlassian".into(),
+                product: "Confluence".into(),
+                edition: None,
+                auto_created: true,
+                created_at: NOW,
+            })?;
             for i in 0..300 {
                 let user = format!("user-{i:04}");
                 tx.put_subscription(&Subscription {
@@ -201,6 +209,7 @@ fn damaged_databases_never_panic_and_are_left_unchanged() {
         let (name, bytes) = match &variant {
             Variant::Bytes(name, bytes) => {
                 std::fs::write(&path, bytes).unwrap();
+                set_permissions(&path, 0o600);
                 (name.clone(), Some(bytes.clone()))
             }
             Variant::Directory => {
@@ -252,6 +261,7 @@ fn damaged_databases_never_panic_and_are_left_unchanged() {
     // A few through the real binary: exit 2 or 3 (never 101), one line, no backtrace.
     let zero = dir.path().join("zero.redb");
     std::fs::write(&zero, b"").unwrap();
+    set_permissions(&zero, 0o600);
     let folder = dir.path().join("folder.redb");
     std::fs::create_dir(&folder).unwrap();
     for path in damaged_examples.iter().chain([&zero, &folder]) {
@@ -314,7 +324,10 @@ fn a_newer_schema_file_is_refused_by_every_command_and_left_byte_identical() {
             assert!(matches!(e, CliError::User(_)), "{args:?}: {e}");
             assert!(e.to_string().contains("upgrade sam"), "{args:?}: {e}");
         }
-        assert!(std::fs::read(&path).unwrap() == before, "{args:?} changed it");
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "{args:?} changed it"
+        );
     }
     // Restore refuses it too.
     let target = dir.path().join("target.redb");
@@ -342,7 +355,10 @@ fn a_read_only_database_lists_and_reads_never_write() {
         }
     }
     assert!(std::fs::read(&path).unwrap() == before);
-    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
 
     // No file: a read lists nothing and creates nothing.
     let missing = dir.path().join("none").join("sam.redb");
@@ -371,7 +387,11 @@ fn the_data_folder_database_lock_and_backups_are_private_and_a_readable_file_war
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&sam_engine::store::DbLock::path_for(&path)), 0o600);
     let backup = dir.path().join("b.redb");
-    in_process(path.to_str().unwrap(), &["db", "backup", backup.to_str().unwrap()]).unwrap();
+    in_process(
+        path.to_str().unwrap(),
+        &["db", "backup", backup.to_str().unwrap()],
+    )
+    .unwrap();
     assert_eq!(mode(&backup), 0o600);
 
     set_permissions(&path, 0o644);
@@ -395,17 +415,14 @@ fn the_data_folder_database_lock_and_backups_are_private_and_a_readable_file_war
     assert!(!String::from_utf8_lossy(&out.stderr).contains("readable by other users"));
 }
 
-/// A database file left as a killed writer leaves it: committed, never closed.
+/// A database file as a killed writer leaves it (committed, never closed): a copy of a file
+/// while a writer holds it.
 fn unclean(path: &Path) {
-    drop(Store::open(path).unwrap());
-    let db = redb::Database::create(path).unwrap();
-    let tx = db.begin_write().unwrap();
-    tx.open_table(sam_engine::store::tables::META)
-        .unwrap()
-        .insert("seq.audit", 41u64)
-        .unwrap();
-    tx.commit().unwrap();
-    std::mem::forget(db);
+    let live = path.with_extension("live");
+    let store = Store::open(&live).unwrap();
+    store.write(|tx| tx.next_seq("audit").map(|_| ())).unwrap();
+    std::fs::copy(&live, path).unwrap();
+    drop(store);
 }
 
 #[test]
@@ -419,12 +436,21 @@ fn only_an_interrupted_session_is_recovered_on_open_and_after_a_copy() {
     assert!(matches!(e, OpenError::NeedsRepair { .. }), "{e}");
     let e = Store::open_read_only(&foreign).unwrap_err();
     assert!(matches!(e, OpenError::NeedsRecovery { .. }), "{e}");
-    assert!(std::fs::read(&foreign).unwrap() == before, "no open repaired it");
+    assert!(
+        std::fs::read(&foreign).unwrap() == before,
+        "no open repaired it"
+    );
     let check = maintenance::check(&foreign).unwrap();
     assert!(check.needs_recovery && !check.intact, "{check:?}");
-    assert!(std::fs::read(&foreign).unwrap() == before, "check works on a copy");
+    assert!(
+        std::fs::read(&foreign).unwrap() == before,
+        "check works on a copy"
+    );
     let report = maintenance::repair(&foreign).unwrap();
-    assert!(std::fs::read(&report.original).unwrap() == before, "the copy is kept");
+    assert!(
+        std::fs::read(&report.original).unwrap() == before,
+        "the copy is kept"
+    );
     assert!(report.kept.iter().any(|t| t.table == "meta"), "{report:?}");
     let store = Store::open(&foreign).unwrap();
     assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
@@ -457,7 +483,10 @@ fn db_check_reports_and_restore_keeps_the_current_file() {
     real_database(&path);
     let db = path.to_str().unwrap();
     let text = in_process(db, &["db", "check"]).unwrap();
-    assert!(text.contains("intact") && text.contains("subscriptions"), "{text}");
+    assert!(
+        text.contains("intact") && text.contains("subscriptions"),
+        "{text}"
+    );
     let backup = dir.path().join("copy.redb");
     in_process(db, &["db", "backup", backup.to_str().unwrap()]).unwrap();
     let e = in_process(db, &["db", "backup", backup.to_str().unwrap()]).unwrap_err();
@@ -466,7 +495,10 @@ fn db_check_reports_and_restore_keeps_the_current_file() {
     let out = in_process(db, &["db", "restore", backup.to_str().unwrap()]).unwrap();
     assert!(out.contains("kept at"), "{out}");
     let list = in_process(db, &["exclusions", "list"]).unwrap();
-    assert!(list.contains("user-0003") && !list.contains("after-backup"), "{list}");
+    assert!(
+        list.contains("user-0003") && !list.contains("after-backup"),
+        "{list}"
+    );
     assert_eq!(
         maintenance::dump_rows(&path).unwrap(),
         maintenance::dump_rows(&backup).unwrap()
@@ -510,7 +542,9 @@ async fn a_backup_during_a_running_download_restores_to_an_equal_database() {
         while calls.calls_to(Endpoint::GroupMembers) < 3 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::task::spawn_blocking(move || s.backup_to(&b)).await.unwrap()
+        tokio::task::spawn_blocking(move || s.backup_to(&b))
+            .await
+            .unwrap()
     });
     let clock = FixedClock::new(NOW);
     let job = Pipeline::new(&store)

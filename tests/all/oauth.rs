@@ -265,7 +265,10 @@ async fn a_refused_refresh_marks_the_connection_re_consent_needed() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(err.matches("sam connect p").count(), 1, "{err}");
     assert_eq!(err.matches("refresh token").count(), 1, "{err}");
-    assert!(err.contains("rotated or revoked while sam was stopped"), "{err}");
+    assert!(
+        err.contains("rotated or revoked while sam was stopped"),
+        "{err}"
+    );
     assert!(!err.contains("invalid config"), "{err}");
     let state = oauth_state(&admin).await;
     assert!(
@@ -348,5 +351,8 @@ fn plain_http_oauth_endpoints_off_loopback_are_refused_before_anything_is_sent()
         .output()
         .unwrap();
     let err = one_line_error(&out, 2, &args);
-    assert!(err.contains("plain http") && err.contains("sam-oauth.invalid"), "{err}");
+    assert!(
+        err.contains("plain http") && err.contains("sam-oauth.invalid"),
+        "{err}"
+    );
 }

@@ -556,12 +556,24 @@ mod tests {
 
     #[tokio::test]
     async fn plain_http_off_loopback_is_refused_before_any_request() {
-        for url in ["https://auth.example.com/t", "http://127.0.0.1:9/t", "http://[::1]:9/t", "http://localhost:9/t"] {
+        for url in [
+            "https://auth.example.com/t",
+            "http://127.0.0.1:9/t",
+            "http://[::1]:9/t",
+            "http://localhost:9/t",
+        ] {
             require_https("token URL", url).unwrap();
         }
-        for url in ["http://192.0.2.2:9/t", "http://auth.example.com/t", "ftp://127.0.0.1/t"] {
+        for url in [
+            "http://192.0.2.2:9/t",
+            "http://auth.example.com/t",
+            "ftp://127.0.0.1/t",
+        ] {
             assert!(
-                matches!(require_https("token URL", url), Err(AuthError::Insecure { .. })),
+                matches!(
+                    require_https("token URL", url),
+                    Err(AuthError::Insecure { .. })
+                ),
                 "{url}"
             );
         }
@@ -571,7 +583,16 @@ mod tests {
         insecure.endpoints.token_url = "http://192.0.2.2:9/oauth/token".into();
         let started = std::time::Instant::now();
         let e = insecure.refresh(&Secret::new("r")).await.unwrap_err();
-        assert!(matches!(e, AuthError::Insecure { what: "token URL", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                AuthError::Insecure {
+                    what: "token URL",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         assert!(insecure.authorization(&[], None, &[], true).is_err());
         let e = accessible_resources("http://192.0.2.2:9/resources", &Secret::new("a"))

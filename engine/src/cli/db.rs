@@ -98,7 +98,9 @@ pub(super) async fn run(
         }
         DbCommand::Migrate => {
             let store = Store::open(&path).map_err(open_failure)?;
-            let version = store.schema_version().map_err(|e| CliError::Failure(e.to_string()))?;
+            let version = store
+                .schema_version()
+                .map_err(|e| CliError::Failure(e.to_string()))?;
             write_out(
                 out,
                 &format!("{} is at schema version {version}\n", path.display()),
@@ -121,8 +123,8 @@ fn rows_text(tables: &[TableRows]) -> String {
 fn check(path: &Path, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
     let report = maintenance::check(path).map_err(open_failure)?;
     if json {
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::Failure(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Failure(e.to_string()))?;
         write_out(out, &format!("{text}\n"))?;
     } else {
         let version = report
@@ -133,7 +135,11 @@ fn check(path: &Path, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
             &format!(
                 "{}: schema version {version}, {}\n{}",
                 path.display(),
-                if report.intact { "intact" } else { "NOT intact" },
+                if report.intact {
+                    "intact"
+                } else {
+                    "NOT intact"
+                },
                 rows_text(&report.tables)
             ),
         )?;

@@ -65,7 +65,9 @@ pub enum OpenError {
         source: Box<WriteError>,
     },
     /// The file is not a database: empty, a directory, or not a redb file.
-    #[error("{path} is not a sam database ({reason}); give another --db file, or remove it to start a new database")]
+    #[error(
+        "{path} is not a sam database ({reason}); give another --db file, or remove it to start a new database"
+    )]
     NotADatabase {
         /// The file.
         path: PathBuf,
@@ -73,7 +75,9 @@ pub enum OpenError {
         reason: String,
     },
     /// The file is damaged: nothing was changed in it.
-    #[error("database {path} is damaged ({detail}); it was left unchanged: `sam db check` reports, `sam db repair` repairs a copy-protected file")]
+    #[error(
+        "database {path} is damaged ({detail}); it was left unchanged: `sam db check` reports what is wrong, `sam db repair` repairs it (keeping a copy first)"
+    )]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -82,20 +86,26 @@ pub enum OpenError {
     },
     /// The file was not closed cleanly by a process this sam does not know of (its lock file
     /// does not record an unfinished session), so recovering it is left to `sam db repair`.
-    #[error("database {path} needs a repair (it was not closed cleanly and the lock file does not say sam was interrupted); it was left unchanged: run `sam db repair`")]
+    #[error(
+        "database {path} needs a repair (it was not closed cleanly and the lock file does not say sam was interrupted); it was left unchanged: run `sam db repair`"
+    )]
     NeedsRepair {
         /// The file.
         path: PathBuf,
     },
     /// A read-only open found the file not closed cleanly: recovering it writes, which a read
     /// never does.
-    #[error("database {path} was not closed cleanly (a sam process was interrupted); a read does not recover it: any write command recovers it (keeping a copy first), or run `sam db repair`")]
+    #[error(
+        "database {path} needs recovery (it was not closed cleanly, or it is damaged); a read does not change it: a write command recovers it after an interrupted sam (keeping a copy first), otherwise run `sam db check`, then `sam db repair`"
+    )]
     NeedsRecovery {
         /// The file.
         path: PathBuf,
     },
     /// The database has an older schema and the command only reads: reads never migrate.
-    #[error("database {path} has schema version {found} (this sam writes {current}); a read does not upgrade it: run `sam db migrate` (it keeps a backup first)")]
+    #[error(
+        "database {path} has schema version {found} (this sam writes {current}); a read does not upgrade it: run `sam db migrate` (it keeps a backup first)"
+    )]
     OlderSchema {
         /// The file.
         path: PathBuf,

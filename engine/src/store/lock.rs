@@ -62,6 +62,7 @@ pub struct DbLock {
     file: File,
     path: PathBuf,
     holder: Option<LockHolder>,
+    previous: String,
 }
 
 fn open_lock_file(path: &Path) -> std::io::Result<File> {
@@ -130,6 +131,7 @@ impl DbLock {
                 file,
                 path,
                 holder: Some(holder),
+                previous: text,
             },
             last,
         ))
@@ -165,6 +167,7 @@ impl DbLock {
                 file,
                 path,
                 holder: None,
+                previous: String::new(),
             })),
             Err(TryLockError::WouldBlock) => Err(in_use(db, &mut file)),
             Err(TryLockError::Error(e)) => Err(io(e)),
@@ -174,6 +177,17 @@ impl DbLock {
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Puts back what the lock file said before this writer took it: an open that failed
+    /// before it opened the file leaves the record of the previous session as it was.
+    pub fn restore_previous(&mut self) {
+        if self.holder.take().is_some() {
+            let _ = self.file.set_len(0);
+            let _ = self.file.seek(SeekFrom::Start(0));
+            let _ = self.file.write_all(self.previous.as_bytes());
+            let _ = self.file.flush();
+        }
     }
 
     /// Records that this writer closed the database (called after redb closed the file).

@@ -371,7 +371,30 @@ pub(super) fn open_write(path: &Path) -> Result<Store, OpenError> {
     {
         create_private_dir(parent)?;
     }
-    let (lock, last) = DbLock::acquire(path)?;
+    let (mut lock, last) = DbLock::acquire(path)?;
+    let opened = open_write_locked(path, last);
+    match opened {
+        Ok(db) => {
+            let store = Store {
+                db: Handle::Write(db),
+                path: path.to_path_buf(),
+                lock: Some(lock),
+            };
+            if let Handle::Write(db) = &store.db {
+                contain(|| schema::prepare(db, path), damaged(path))?;
+            }
+            Ok(store)
+        }
+        Err(e) => {
+            // Nothing was opened: the lock file keeps what it said of the last session.
+            lock.restore_previous();
+            Err(e)
+        }
+    }
+}
+
+/// The body of [`open_write`], under the writer's lock.
+fn open_write_locked(path: &Path, last: LastSession) -> Result<Database, OpenError> {
     let mut allow_recovery = false;
     let mut migrate_from = None;
     let exists = existing_file(path)?;
@@ -442,15 +465,7 @@ pub(super) fn open_write(path: &Path) -> Result<Store, OpenError> {
             let _ = std::fs::remove_file(path);
         }
     })?;
-    let store = Store {
-        db: Handle::Write(db),
-        path: path.to_path_buf(),
-        lock: Some(lock),
-    };
-    if let Handle::Write(db) = &store.db {
-        contain(|| schema::prepare(db, path), damaged(path))?;
-    }
-    Ok(store)
+    Ok(db)
 }
 
 /// [`Store::open_read_only`].
@@ -572,7 +587,9 @@ fn check_file(path: &Path) -> Result<CheckReport, OpenError> {
         Ok(Found::NeedsRecovery) => report.needs_recovery = true,
         Ok(Found::Version(v)) => report.schema_version = Some(v),
         Ok(Found::Blank) => {}
-        Err(e @ (OpenError::NotADatabase { .. } | OpenError::InUse { .. } | OpenError::Io { .. })) => {
+        Err(
+            e @ (OpenError::NotADatabase { .. } | OpenError::InUse { .. } | OpenError::Io { .. }),
+        ) => {
             return Err(e);
         }
         Err(e) => report.problems.push(e.to_string()),
@@ -644,7 +661,9 @@ pub fn repair(path: &Path) -> Result<RepairReport, OpenError> {
     let version = match inspect(path, false) {
         Ok(Found::Version(v)) => v,
         Ok(_) => 0,
-        Err(e @ (OpenError::NotADatabase { .. } | OpenError::InUse { .. } | OpenError::Io { .. })) => {
+        Err(
+            e @ (OpenError::NotADatabase { .. } | OpenError::InUse { .. } | OpenError::Io { .. }),
+        ) => {
             return Err(e);
         }
         Err(_) => 0,
@@ -833,9 +852,11 @@ pub fn restore(from: &Path, path: &Path) -> Result<RestoreReport, OpenError> {
             });
         }
         Found::Version(v) => v,
-        Found::NeedsRecovery => return Err(OpenError::NeedsRepair {
-            path: from.to_path_buf(),
-        }),
+        Found::NeedsRecovery => {
+            return Err(OpenError::NeedsRepair {
+                path: from.to_path_buf(),
+            });
+        }
         Found::Blank => 0,
     };
     let report = check_file(from)?;
@@ -908,13 +929,19 @@ pub fn dump_rows(path: &Path) -> Result<Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>, 
                 }
             }};
         }
-        let _ = take!(&str, &[u8], |k: &str| k.as_bytes().to_vec(), |v: &[u8]| v
+        let _ = take!(
+            &str,
+            &[u8],
+            |k: &str| k.as_bytes().to_vec(),
+            |v: &[u8]| v.to_vec()
+        ) || take!(
+            u64,
+            &[u8],
+            |k: u64| k.to_be_bytes().to_vec(),
+            |v: &[u8]| v.to_vec()
+        ) || take!(&str, u64, |k: &str| k.as_bytes().to_vec(), |v: u64| v
+            .to_be_bytes()
             .to_vec())
-            || take!(u64, &[u8], |k: u64| k.to_be_bytes().to_vec(), |v: &[u8]| v
-                .to_vec())
-            || take!(&str, u64, |k: &str| k.as_bytes().to_vec(), |v: u64| v
-                .to_be_bytes()
-                .to_vec())
             || take!(&str, i64, |k: &str| k.as_bytes().to_vec(), |v: i64| v
                 .to_be_bytes()
                 .to_vec());

@@ -278,10 +278,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         if let Handle::Write(db) = std::mem::replace(&mut self.db, Handle::Absent) {
             // Closing flushes; a panic in redb here (a damaged file) must not abort the drop.
-            let _ = error::contain(
-                || db.close().map_err(|_| ()),
-                |_| (),
-            );
+            let _ = error::contain(|| db.close().map_err(|_| ()), |_| ());
         }
         // Past this point the process did not crash: a later open that finds the file needing
         // recovery knows it was not an interrupted session of ours (see `lock`).

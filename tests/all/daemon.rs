@@ -464,6 +464,25 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
         .unwrap();
     assert_eq!(after, text, "unknown profiles added metrics lines");
     assert_eq!(runner.log.lock().unwrap().len(), 1);
+
+    // A backup while the daemon holds the file: written where the daemon chooses (next to
+    // the database, named with the schema version), whatever the request says.
+    let answer: serde_json::Value = client
+        .post(format!("http://{addr}/backup"))
+        .json(&serde_json::json!({ "path": "/tmp/elsewhere.redb" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made = std::path::PathBuf::from(answer["outcome"]["Ok"]["path"].as_str().unwrap());
+    assert_eq!(made.parent(), d.store().path().parent(), "{answer}");
+    let name = made.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("sam.redb.backup-v"), "{name}");
+    assert!(!std::path::Path::new("/tmp/elsewhere.redb").exists());
+    let copy = Store::open_read_only(&made).unwrap();
+    assert!(copy.read().unwrap().profile("p").unwrap().is_some());
 }
 
 /// Stores a profile `name` (the daemon runs only stored profiles on demand).

@@ -900,8 +900,11 @@ pub fn restore(from: &Path, path: &Path) -> Result<RestoreReport, OpenError> {
     })
 }
 
+/// Every table's rows as raw key and value bytes, by table name.
+pub type TableDump = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
+
 /// Rows of every known table through a read-only open (for tests comparing two databases).
-pub fn dump_rows(path: &Path) -> Result<Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>, OpenError> {
+pub fn dump_rows(path: &Path) -> Result<TableDump, OpenError> {
     let db = open_read_only_db(path)?;
     let st = storage(path);
     let tx = db.begin_read().map_err(|e| st(e.into()))?;

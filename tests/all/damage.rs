@@ -616,3 +616,31 @@ async fn a_backup_during_a_running_download_restores_to_an_equal_database() {
         members(&sim, "confluence-users").len()
     );
 }
+
+#[test]
+fn an_older_schema_is_migrated_only_by_a_write_after_a_backup_named_with_its_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    real_database(&path);
+    let old = schema::CURRENT_VERSION - 1;
+    set_version(&path, old);
+    let before = std::fs::read(&path).unwrap();
+    let db = path.to_str().unwrap();
+    let e = in_process(db, &["profile", "list"]).unwrap_err();
+    assert!(e.to_string().contains("sam db migrate"), "{e}");
+    assert!(std::fs::read(&path).unwrap() == before, "a read migrated");
+    in_process(db, WRITE).unwrap();
+    let kept: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.to_string_lossy()
+                .contains(&format!("old.redb.before-migration-v{old}-"))
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(std::fs::read(&kept[0]).unwrap() == before);
+    assert_eq!(mode(&kept[0]), 0o600);
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), schema::CURRENT_VERSION);
+}

@@ -386,6 +386,7 @@ async fn a_quota_429_pauses_the_job_until_the_reset_and_resumes_from_the_checkpo
 #[tokio::test]
 async fn healthz_metrics_and_on_demand_runs_over_http() {
     let (_dir, store) = store_with_jobs(&[]);
+    with_profile(&store, "p");
     let runner = Arc::new(FakeRunner {
         clock: ManualClock::new(T0),
         ..FakeRunner::default()
@@ -443,6 +444,73 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+    // Runs of profiles that do not exist are refused and leave no series behind.
+    for i in 0..50 {
+        let answer = client
+            .post(format!("http://{addr}/runs"))
+            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": "DownloadSubscriptions" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 422);
+    }
+    let after = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(after, text, "unknown profiles added metrics lines");
+    assert_eq!(runner.log.lock().unwrap().len(), 1);
+
+    // A backup while the daemon holds the file: written where the daemon chooses (next to
+    // the database, named with the schema version), whatever the request says.
+    let answer: serde_json::Value = client
+        .post(format!("http://{addr}/backup"))
+        .json(&serde_json::json!({ "path": "/tmp/elsewhere.redb" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made = std::path::PathBuf::from(answer["outcome"]["Ok"]["path"].as_str().unwrap());
+    assert_eq!(made.parent(), d.store().path().parent(), "{answer}");
+    let name = made.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("sam.redb.backup-v"), "{name}");
+    assert!(!std::path::Path::new("/tmp/elsewhere.redb").exists());
+    let copy = Store::open_read_only(&made).unwrap();
+    assert!(copy.read().unwrap().profile("p").unwrap().is_some());
+}
+
+/// Stores a profile `name` (the daemon runs only stored profiles on demand).
+fn with_profile(store: &Store, name: &str) {
+    use sam_engine::model::*;
+    let profile = IntegrationProfile {
+        name: name.into(),
+        display_name: name.into(),
+        spoke_id: "fixture".into(),
+        spoke_path: String::new(),
+        status: ProfileStatus::Draft,
+        processes: ProcessSet::default(),
+        analyze_from: None,
+        config: Vec::new(),
+        connection: format!("fixture.{name}"),
+        created_at: T0,
+    };
+    let connection = Connection {
+        alias: profile.connection.clone(),
+        connection_url: "http://127.0.0.1:1".into(),
+        granted_hosts: Vec::new(),
+        auth: AuthKind::StaticTokenEnv {
+            variable: "T".into(),
+        },
+    };
+    store
+        .write(|tx| tx.create_profile(&profile, &connection, &[]))
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod confluence;
 mod daemon;
+mod damage;
 mod http_gate;
 mod loading;
 mod oauth;

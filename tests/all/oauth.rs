@@ -261,7 +261,18 @@ async fn a_refused_refresh_marks_the_connection_re_consent_needed() {
     let out = blocking(move || a.run(&["run", "download", "--profile", "p"])).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("sam connect p"), "{err}");
+    // Said once, as what it is (the error line; the HTTP gate also logs the refusal).
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert_eq!(line.matches("sam connect p").count(), 1, "{err}");
+    assert_eq!(line.matches("refresh token").count(), 1, "{err}");
+    assert!(
+        line.contains("rotated or revoked while sam was stopped"),
+        "{err}"
+    );
+    assert!(!line.contains("invalid config"), "{err}");
     let state = oauth_state(&admin).await;
     assert!(
         state["status"]["ReconsentNeeded"]
@@ -318,4 +329,33 @@ fn an_unknown_spoke_and_bad_profile_input_are_one_line_errors() {
     assert!(err.contains("--client-id"), "{err}");
     let err = admin.fails(&["jobs", "show", "nope"], 2);
     assert!(err.contains("no scheduled job"), "{err}");
+}
+
+#[test]
+fn plain_http_oauth_endpoints_off_loopback_are_refused_before_anything_is_sent() {
+    let admin = Admin::new();
+    admin.ok(&["profile", "create", "p", "--spoke", "confluence-cloud"]);
+    // `.invalid` never resolves: had sam tried to send, it would fail as unreachable (exit
+    // 3); it must refuse the URL first (exit 2).
+    let args = [
+        "connect",
+        "p",
+        "--client-id",
+        "id",
+        "--client-secret-env",
+        "SAM_TEST_SECRET",
+        "--auth-base",
+        "http://sam-oauth.invalid:9",
+        "--no-listen",
+    ];
+    let out = admin
+        .cmd(&args)
+        .env("SAM_TEST_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    let err = one_line_error(&out, 2, &args);
+    assert!(
+        err.contains("plain http") && err.contains("sam-oauth.invalid"),
+        "{err}"
+    );
 }

@@ -34,6 +34,16 @@ pub enum AuthError {
         /// The text.
         url: String,
     },
+    /// An endpoint would carry a secret over plain http to a host that is not loopback.
+    #[error(
+        "the {what} {url} uses plain http: OAuth endpoints must use https (plain http is allowed only on loopback addresses, for a local simulator); nothing was sent"
+    )]
+    Insecure {
+        /// Which URL.
+        what: &'static str,
+        /// The URL.
+        url: String,
+    },
     /// The token endpoint refused the client id or secret.
     #[error(
         "the token endpoint refused the OAuth client ({error}): check the client id and secret (--client-id, --client-secret-env) against the app's settings in the vendor's developer console"
@@ -210,8 +220,39 @@ impl<'c> AsyncHttpClient<'c> for Http {
     }
 }
 
+/// Refuses an OAuth endpoint that is not https, unless it is plain http on a loopback
+/// address: the client secret, codes and tokens never cross a network in clear text.
+pub fn require_https(what: &'static str, url: &str) -> Result<(), AuthError> {
+    let parsed = url::Url::parse(url).map_err(|_| AuthError::InvalidUrl {
+        what,
+        url: url.to_string(),
+    })?;
+    let loopback = parsed
+        .host_str()
+        .is_some_and(super::callback::is_loopback_host);
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(AuthError::Insecure {
+            what,
+            url: url.to_string(),
+        }),
+    }
+}
+
 impl OAuthApp {
+    /// Checks every endpoint is https (or plain http on loopback).
+    pub fn check_endpoints(&self) -> Result<(), AuthError> {
+        require_https("authorize URL", &self.endpoints.authorize_url)?;
+        require_https("token URL", &self.endpoints.token_url)?;
+        if let Some(url) = &self.endpoints.accessible_resources_url {
+            require_https("accessible-resources URL", url)?;
+        }
+        Ok(())
+    }
+
     fn client(&self) -> Result<Client, AuthError> {
+        self.check_endpoints()?;
         let auth = AuthUrl::new(self.endpoints.authorize_url.clone()).map_err(|_| {
             AuthError::InvalidUrl {
                 what: "authorize URL",
@@ -380,6 +421,7 @@ pub async fn accessible_resources(
     url: &str,
     access_token: &Secret,
 ) -> Result<Vec<AccessibleSite>, AuthError> {
+    require_https("accessible-resources URL", url)?;
     let http = Http::new()?;
     let response = http
         .0
@@ -510,6 +552,53 @@ mod tests {
                 api_base_override: None,
             },
         }
+    }
+
+    #[tokio::test]
+    async fn plain_http_off_loopback_is_refused_before_any_request() {
+        for url in [
+            "https://auth.example.com/t",
+            "http://127.0.0.1:9/t",
+            "http://[::1]:9/t",
+            "http://localhost:9/t",
+        ] {
+            require_https("token URL", url).unwrap();
+        }
+        for url in [
+            "http://192.0.2.2:9/t",
+            "http://auth.example.com/t",
+            "ftp://127.0.0.1/t",
+        ] {
+            assert!(
+                matches!(
+                    require_https("token URL", url),
+                    Err(AuthError::Insecure { .. })
+                ),
+                "{url}"
+            );
+        }
+        // The engine's own calls check too: a refresh to a TEST-NET address (which would
+        // hang, unroutable) fails at once.
+        let mut insecure = app();
+        insecure.endpoints.token_url = "http://192.0.2.2:9/oauth/token".into();
+        let started = std::time::Instant::now();
+        let e = insecure.refresh(&Secret::new("r")).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AuthError::Insecure {
+                    what: "token URL",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(insecure.authorization(&[], None, &[], true).is_err());
+        let e = accessible_resources("http://192.0.2.2:9/resources", &Secret::new("a"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::Insecure { .. }), "{e}");
     }
 
     #[test]

@@ -238,6 +238,8 @@ pub(super) async fn connect(
         redirect_uri: redirect_uri.clone(),
         endpoints: endpoints.clone(),
     };
+    // Before anything is sent or printed: the client secret and the code cross these.
+    app.check_endpoints().map_err(auth_error)?;
     let scopes = required_scopes(&manifest, profile.processes);
     let now = SystemClock.now();
 

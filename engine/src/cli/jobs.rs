@@ -9,7 +9,7 @@ use std::io::Write;
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{csv_text, open_store, store_failure, write_failure};
+use super::profile::{csv_text, open_read_store, open_store, store_failure, write_failure};
 use super::{CliError, write_out};
 use crate::config::Settings;
 use crate::model::format_utc;
@@ -55,7 +55,11 @@ pub(super) fn run(
     command: JobsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(Some(&settings.db))?;
+    let store = if matches!(command, JobsCommand::Set { .. }) {
+        open_store(Some(&settings.db))?
+    } else {
+        open_read_store(Some(&settings.db))?
+    };
     if let JobsCommand::Set {
         name,
         schedule,

@@ -5,6 +5,7 @@
 
 mod connect;
 mod daemon;
+mod db;
 mod demo;
 mod groups;
 mod jobs;
@@ -97,6 +98,9 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// The whole admin path against the bundled simulator: the README's first command.
     Demo(demo::DemoArgs),
+    /// The database file: check, repair, backup, restore, migrate.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// The key that encrypts secrets at rest.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -133,6 +137,7 @@ impl CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    quiet_store_panics();
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,7 +167,30 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     cli.db = Some(settings.db.clone());
     cli.cache_dir = Some(settings.cache_dir.clone());
     crate::config::set_current(settings.clone());
-    runtime.block_on(async {
+    let db = cli.db.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(dispatch(cli, settings, out))
+    }));
+    outcome.unwrap_or_else(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let line = text.lines().next().unwrap_or_default().to_string();
+        Err(CliError::Failure(format!(
+            "sam stopped on an internal error ({line}); if it came from the database {}, run `sam db check`",
+            db.as_deref().map(|p| p.display().to_string()).unwrap_or_default()
+        )))
+    })
+}
+
+async fn dispatch(
+    cli: Cli,
+    settings: crate::config::Settings,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    {
         let host = build_host(&cli)?;
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,
@@ -184,6 +212,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             Command::Daemon(args) => daemon::run(&host, &settings, args, out).await,
             Command::Demo(args) => demo::run(&host, &settings, args, out).await,
             Command::Key(command) => key::run(&settings, command, out),
+            Command::Db(command) => db::run(cli.db.as_deref(), command, out).await,
             Command::Config => write_out(out, &settings.describe()),
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();
@@ -191,7 +220,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 Ok(())
             }
         }
-    })
+    }
+}
+
+/// Panics inside redb (a damaged database file) are contained at the store boundary and
+/// reported as one line naming the file: the default hook's message and backtrace would only
+/// repeat it, so it stays quiet for them. Every other panic is printed as before.
+pub fn quiet_store_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_redb = info.location().is_some_and(|l| {
+            let file = l.file().replace('\\', "/");
+            file.contains("/redb-") || file.starts_with("redb-")
+        });
+        if !in_redb {
+            default(info);
+        }
+    }));
 }
 
 fn build_host(cli: &Cli) -> Result<SpokeHost, CliError> {

@@ -163,18 +163,36 @@ pub fn default_db_path() -> Option<PathBuf> {
     Some(base.join("sam").join("sam.redb"))
 }
 
-/// Opens the store at `db` (or the default path).
-pub(super) fn open_store(db: Option<&Path>) -> Result<Store, CliError> {
-    let path = match db {
-        Some(p) => p.to_path_buf(),
+/// The database path: `db`, or the default path.
+pub(super) fn db_path(db: Option<&Path>) -> Result<PathBuf, CliError> {
+    match db {
+        Some(p) => Ok(p.to_path_buf()),
         None => default_db_path().ok_or_else(|| {
             CliError::User("no --db given and no home directory to put the database in".into())
-        })?,
-    };
-    Store::open(&path).map_err(|e| match e {
-        OpenError::InUse { .. } | OpenError::NewerSchema { .. } => CliError::User(e.to_string()),
+        }),
+    }
+}
+
+/// An open error as a CLI error: what the admin can fix is a user error.
+pub(super) fn open_failure(e: OpenError) -> CliError {
+    match e {
+        OpenError::InUse { .. }
+        | OpenError::NewerSchema { .. }
+        | OpenError::OlderSchema { .. }
+        | OpenError::NotADatabase { .. } => CliError::User(e.to_string()),
         other => CliError::Failure(other.to_string()),
-    })
+    }
+}
+
+/// Opens the store at `db` (or the default path) for a command that writes.
+pub(super) fn open_store(db: Option<&Path>) -> Result<Store, CliError> {
+    Store::open(db_path(db)?).map_err(open_failure)
+}
+
+/// Opens the store at `db` (or the default path) for a command that only reads: nothing is
+/// written to the file, and a missing file reads as an empty database.
+pub(super) fn open_read_store(db: Option<&Path>) -> Result<Store, CliError> {
+    Store::open_read_only(db_path(db)?).map_err(open_failure)
 }
 
 pub(super) fn store_failure(e: impl std::fmt::Display) -> CliError {
@@ -408,7 +426,7 @@ async fn create(
 }
 
 fn list(db: Option<&Path>, json: bool, csv: bool, out: &mut dyn Write) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = open_read_store(db)?;
     let profiles = store
         .read()
         .and_then(|r| r.profiles())
@@ -492,7 +510,7 @@ async fn show(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = open_read_store(db)?;
     let read = store.read().map_err(store_failure)?;
     let profile = read
         .profile(name)

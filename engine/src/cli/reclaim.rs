@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{open_store, store_failure};
+use super::profile::{open_read_store, open_store, store_failure};
 use super::{CliError, write_out};
 use crate::host::SpokeHost;
 use crate::model::{
@@ -494,7 +494,7 @@ pub(super) async fn candidates(
             all,
             json,
         } => {
-            let store = open_store(db)?;
+            let store = open_read_store(db)?;
             let mut list = store
                 .read()
                 .and_then(|r| r.all_candidates())
@@ -532,7 +532,7 @@ pub(super) async fn candidates(
             write_out(out, &format!("{t}\n{} candidates\n", list.len()))
         }
         CandidatesCommand::Show { id, json } => {
-            let store = open_store(db)?;
+            let store = open_read_store(db)?;
             let c = store
                 .read()
                 .and_then(|r| r.candidate(id))
@@ -725,7 +725,11 @@ pub(super) fn exclusions(
     command: ExclusionsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = if matches!(command, ExclusionsCommand::List { .. }) {
+        open_read_store(db)?
+    } else {
+        open_store(db)?
+    };
     let at = now();
     match command {
         ExclusionsCommand::Add {
@@ -875,7 +879,11 @@ pub(super) fn rules(
     command: RulesCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = if matches!(command, RulesCommand::Show { .. }) {
+        open_read_store(db)?
+    } else {
+        open_store(db)?
+    };
     match command {
         RulesCommand::Show { model, json } => {
             let mut list = store

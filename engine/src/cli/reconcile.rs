@@ -9,7 +9,7 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{open_store, store_failure};
+use super::profile::{open_read_store, open_store, store_failure};
 use super::reclaim::user_if_missing;
 use super::{CliError, write_out};
 use crate::model::{
@@ -141,7 +141,11 @@ pub(super) fn entitlements(
     command: EntitlementsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = if matches!(command, EntitlementsCommand::List { .. }) {
+        open_read_store(db)?
+    } else {
+        open_store(db)?
+    };
     let now = SystemClock.now();
     match command {
         EntitlementsCommand::Add(a) => {
@@ -368,7 +372,11 @@ pub(super) fn position(
     args: PositionArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
+    let store = if args.refresh {
+        open_store(db)?
+    } else {
+        open_read_store(db)?
+    };
     if args.refresh {
         reconcile::run(&store, &SystemClock).map_err(store_failure)?;
     }

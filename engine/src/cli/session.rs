@@ -191,8 +191,14 @@ pub async fn open_profile_session(
     })
 }
 
-/// A failed run's error, completed with "re-consent needed" when the failure made the
-/// profile's OAuth connection lose its consent (a refused refresh).
+/// How a refused refresh starts ([`crate::auth::oauth::AuthError::RefreshRejected`]).
+const REFRESH_REFUSED: &str = "the vendor refused the refresh token";
+
+/// A failed run's error. When the failure made the profile's OAuth connection lose its
+/// consent, that is the whole story, said once (the spoke's own message only repeats it, as
+/// an "invalid config"): a refused refresh token reads as what it usually is — rotated by the
+/// vendor while sam was stopped (killed during a refresh) — with the one fix, `sam connect`.
+/// Either way an auth failure: exit 3.
 pub fn explain_failure(store: &Store, profile: &str, message: String) -> CliError {
     let reason = store.read().ok().and_then(|read| {
         let p = read.profile(profile).ok()??;
@@ -206,8 +212,17 @@ pub fn explain_failure(store: &Store, profile: &str, message: String) -> CliErro
         }
     });
     match reason {
+        Some(reason) if reason.starts_with(REFRESH_REFUSED) => {
+            let detail = reason[REFRESH_REFUSED.len()..]
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')');
+            CliError::Failure(format!(
+                "the vendor refused the refresh token of profile `{profile}` ({detail}): it was rotated or revoked while sam was stopped; run `sam connect {profile}` again"
+            ))
+        }
         Some(reason) => CliError::Failure(format!(
-            "{message}; the connection of profile `{profile}` needs consent again ({reason}): run `sam connect {profile}`"
+            "the connection of profile `{profile}` needs consent again ({reason}): run `sam connect {profile}` again"
         )),
         None => CliError::Failure(message),
     }

@@ -1,8 +1,11 @@
 //! The daemon's loopback HTTP API (axum): `GET /healthz` (ok and the version), `GET /metrics`
 //! (Prometheus text) and `POST /runs` (`{"profile": .., "process": ..}`: run it now,
 //! serialised with the profile's scheduled jobs, and answer with the outcome — what `sam
-//! run` uses while the daemon holds the database). The runtime file next to the database
-//! (`<db>.daemon`) names the address, so `sam run` finds the daemon.
+//! run` uses while the daemon holds the database) and `POST /backup` (a consistent copy of
+//! the database, written where the daemon chooses — next to the database, named with the time
+//! and schema version — never where the caller says, since the API has no authentication
+//! yet; the answer names the file). The runtime file next to the database (`<db>.daemon`)
+//! names the address, so `sam run` and `sam db backup` find the daemon.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +43,29 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/runs", post(runs))
+        .route("/backup", post(backup))
         .with_state(daemon)
+}
+
+/// The answer of `POST /backup`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupAnswer {
+    /// The backup file the daemon wrote, or why it could not.
+    pub outcome: Result<crate::store::maintenance::BackupReport, String>,
+}
+
+async fn backup(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
+    let store = daemon.store().clone();
+    let outcome = tokio::task::spawn_blocking(move || store.backup_beside())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let status = if outcome.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    (status, Json(BackupAnswer { outcome }))
 }
 
 async fn healthz(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {

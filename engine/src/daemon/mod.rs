@@ -346,12 +346,37 @@ impl Daemon {
     /// Runs `request` now, serialised with the profile's scheduled jobs (on-demand runs from
     /// `sam run` or `POST /runs`).
     pub async fn run_now(&self, request: &RunRequest) -> Result<RunOutcome, RunFailure> {
+        // Metrics labels and profile locks are keyed by profile: only a stored profile gets
+        // one, so unknown names sent to `POST /runs` add nothing that lasts.
+        let request = &self.known_request(request)?;
         let Ok(_permit) = self.semaphore.acquire().await else {
             return Err(RunFailure::Stopped("the daemon is stopping".into()));
         };
         let lock = self.profile_lock(&request.profile);
         let _held = lock.lock().await;
         self.run_with_retry(request).await
+    }
+
+    /// `request` if its profile exists (a reconcile, which covers every model, is labelled
+    /// `all` unless it names a stored profile); a fatal failure otherwise.
+    fn known_request(&self, request: &RunRequest) -> Result<RunRequest, RunFailure> {
+        let exists = self
+            .store
+            .read()
+            .and_then(|r| r.profile(&request.profile))
+            .map_err(|e| RunFailure::Failed(e.to_string()))?
+            .is_some();
+        match (exists, request.process) {
+            (true, _) => Ok(request.clone()),
+            (false, ProcessKind::Reconcile) => Ok(RunRequest {
+                profile: "all".into(),
+                ..request.clone()
+            }),
+            (false, _) => Err(RunFailure::Fatal(format!(
+                "no profile named `{}`",
+                request.profile
+            ))),
+        }
     }
 
     /// One job with retries (capped exponential backoff) and quota pauses.

@@ -271,16 +271,15 @@ impl WriteTx {
 impl ReadTx {
     /// Reads one record of a table that may not exist yet.
     fn adm_get<T: DeserializeOwned>(&self, def: Def, k: &str) -> Result<Option<T>, ReadError> {
-        match self.tx.open_table(def) {
-            Ok(table) => get_in(&table, admin_table_name(def), k),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        self.guard(|| match self.table(def)? {
+            Some(table) => get_in(&table, admin_table_name(def), k),
+            None => Ok(None),
+        })
     }
 
     fn adm_all<T: DeserializeOwned>(&self, def: Def) -> Result<Vec<T>, ReadError> {
-        match self.tx.open_table(def) {
-            Ok(table) => Ok(range_in(
+        self.guard(|| match self.table(def)? {
+            Some(table) => Ok(range_in(
                 &table,
                 admin_table_name(def),
                 Bound::Unbounded,
@@ -290,9 +289,8 @@ impl ReadTx {
             .into_iter()
             .map(|(_, v)| v)
             .collect()),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+            None => Ok(Vec::new()),
+        })
     }
 
     /// An OAuth connection.

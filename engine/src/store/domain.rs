@@ -323,12 +323,7 @@ impl ReadTx {
 
     /// An audit entry.
     pub fn audit_entry(&self, seq: u64) -> Result<Option<AuditEntry>, ReadError> {
-        let table = self.tx.open_table(AUDIT_LOG)?;
-        let value = match table.get(seq)? {
-            Some(g) => Some(decode("audit_log", &seq, g.value())?),
-            None => None,
-        };
-        Ok(value)
+        self.seq_get(AUDIT_LOG, "audit_log", seq)
     }
 }
 

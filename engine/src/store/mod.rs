@@ -17,6 +17,7 @@ mod admin;
 mod domain;
 mod error;
 mod lock;
+pub mod maintenance;
 pub mod schema;
 mod staging;
 
@@ -30,7 +31,7 @@ use serde::de::DeserializeOwned;
 
 pub use admin::DeleteSummary;
 pub use error::{DecodeError, OpenError, ReadError, WriteError};
-pub use lock::{DbLock, LockHolder};
+pub use lock::{DbLock, LastSession, LockHolder};
 pub use staging::{MergeOutcome, RepeatedGrant, StagedRun, staged_key};
 
 use crate::model::{
@@ -44,7 +45,8 @@ pub type Def = TableDefinition<'static, &'static str, &'static [u8]>;
 /// A table of postcard-encoded records under sequence numbers.
 pub type SeqDef = TableDefinition<'static, u64, &'static [u8]>;
 
-/// The tables, by name. Every table is created when a database is opened.
+/// The tables, by name. Every table is created when a database is opened for writing; a
+/// read-only open sees a missing table as empty.
 pub mod tables {
     use super::{Def, SeqDef};
     use redb::TableDefinition;
@@ -251,49 +253,64 @@ pub const SCAN_CHUNK: usize = 512;
 /// cache still holds recently read pages, so a small cache costs little time.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How the store holds its file.
+enum Handle {
+    /// Opened for writing (write commands, the daemon).
+    Write(Database),
+    /// Opened read-only (read commands): nothing is ever written to the file.
+    Read(redb::ReadOnlyDatabase),
+    /// Read-only, and no file exists: every table reads as empty.
+    Absent,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handle::Write(_) => "Write",
+            Handle::Read(_) => "Read",
+            Handle::Absent => "Absent",
+        })
+    }
+}
+
 /// An open database, held by this process until dropped.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: Handle,
     path: PathBuf,
-    _lock: DbLock,
+    lock: Option<DbLock>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Handle::Write(db) = std::mem::replace(&mut self.db, Handle::Absent) {
+            // Closing flushes; a panic in redb here (a damaged file) must not abort the drop.
+            let _ = error::contain(|| db.close().map_err(|_| ()), |_| ());
+        }
+        // Past this point the process did not crash: a later open that finds the file needing
+        // recovery knows it was not an interrupted session of ours (see `lock`).
+        if let Some(lock) = &mut self.lock {
+            lock.mark_closed();
+        }
+    }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`: takes the lock, refuses a newer
-    /// schema, migrates an older one, and creates missing tables.
+    /// Opens the database at `path` for writing, creating it only where no file exists: takes
+    /// the lock, refuses a file that is not a database, damaged, or of a newer schema (all left
+    /// unchanged), backs up and migrates an older one, and creates missing tables. A file an
+    /// interrupted sam left needing recovery is copied aside and then recovered; any other
+    /// file needing a repair is refused (`sam db repair`). See [`maintenance`].
     pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
-        let lock = DbLock::acquire(&path)?;
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse {
-                    path: path.clone(),
-                    holder: LockHolder {
-                        pid: 0,
-                        host: String::new(),
-                        since: 0,
-                    },
-                },
-                other => OpenError::Storage {
-                    path: path.clone(),
-                    source: other.into(),
-                },
-            })?;
-        schema::prepare(&db, &path)?;
-        Ok(Store {
-            db,
-            path,
-            _lock: lock,
-        })
+        maintenance::open_write(path.as_ref())
+    }
+
+    /// Opens the database at `path` read-only: nothing is written to it (no migration, no
+    /// table created, no repair), so a read-only file or a newer sam's file stays as it is. A
+    /// missing file reads as an empty database; a table a newer minor version added reads as
+    /// empty.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, OpenError> {
+        maintenance::open_read(path.as_ref())
     }
 
     /// The database file.
@@ -301,23 +318,42 @@ impl Store {
         &self.path
     }
 
+    /// Whether this store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        !matches!(self.db, Handle::Write(_))
+    }
+
+    fn writable(&self) -> Result<&Database, WriteError> {
+        match &self.db {
+            Handle::Write(db) => Ok(db),
+            _ => Err(WriteError::ReadOnly(self.path.clone())),
+        }
+    }
+
+    fn damaged_write(&self, detail: String) -> WriteError {
+        WriteError::Damaged {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
     /// Starts a write transaction.
     pub fn begin_write(&self) -> Result<WriteTx, WriteError> {
-        Ok(WriteTx {
-            tx: self.db.begin_write()?,
-        })
+        let db = self.writable()?;
+        let tx = error::contain(
+            || db.begin_write().map_err(WriteError::from),
+            |d| self.damaged_write(d),
+        )?;
+        Ok(WriteTx { tx })
     }
 
     /// Runs `f` in one write transaction and commits it if `f` succeeds; on error nothing
-    /// is written.
+    /// is written. A panic inside redb (a damaged file) is a [`WriteError::Damaged`].
     pub fn write<R, E>(&self, f: impl FnOnce(&WriteTx) -> Result<R, E>) -> Result<R, E>
     where
         E: From<WriteError>,
     {
-        let tx = self.begin_write()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        self.write_deferred(true, f)
     }
 
     /// Like [`Store::write`], but the commit is durable only when `durable` is set. A
@@ -334,32 +370,53 @@ impl Store {
     where
         E: From<WriteError>,
     {
-        let mut tx = self.begin_write()?;
-        if !durable {
-            tx.tx
-                .set_durability(redb::Durability::None)
-                .map_err(|e| WriteError::from(redb::Error::from(e)))?;
-        }
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        error::contain(
+            || {
+                let mut tx = self.begin_write()?;
+                if !durable {
+                    tx.tx
+                        .set_durability(redb::Durability::None)
+                        .map_err(|e| WriteError::from(redb::Error::from(e)))?;
+                }
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            },
+            |d| E::from(self.damaged_write(d)),
+        )
     }
 
     /// Starts a read transaction (a consistent snapshot).
     pub fn read(&self) -> Result<ReadTx, ReadError> {
+        let damaged = |detail| ReadError::Damaged {
+            path: self.path.clone(),
+            detail,
+        };
+        let tx = error::contain(
+            || match &self.db {
+                Handle::Write(db) => db.begin_read().map(Some).map_err(ReadError::from),
+                Handle::Read(db) => db.begin_read().map(Some).map_err(ReadError::from),
+                Handle::Absent => Ok(None),
+            },
+            damaged,
+        )?;
         Ok(ReadTx {
-            tx: self.db.begin_read()?,
+            tx,
+            path: self.path.clone(),
         })
     }
 
-    /// The schema version in the file.
+    /// The schema version in the file (0 when it has none: no file).
     pub fn schema_version(&self) -> Result<u64, ReadError> {
-        let tx = self.db.begin_read()?;
-        let meta = tx.open_table(META)?;
-        Ok(meta
-            .get(schema::VERSION_KEY)?
-            .map(|g| g.value())
-            .unwrap_or(0))
+        let read = self.read()?;
+        read.guard(|| {
+            Ok(read
+                .table(META)?
+                .map(|meta| meta.get(schema::VERSION_KEY).map(|g| g.map(|g| g.value())))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0))
+        })
     }
 }
 
@@ -754,20 +811,53 @@ fn seq_table_name(def: SeqDef) -> &'static str {
     }
 }
 
-/// One read transaction (a consistent snapshot) with typed access to the tables.
+/// One read transaction (a consistent snapshot) with typed access to the tables. A table
+/// that does not exist (a read-only open of a file from before the table was added, or of no
+/// file) reads as empty. Every method contains a panic inside redb (a damaged file) as
+/// [`ReadError::Damaged`].
 pub struct ReadTx {
-    tx: redb::ReadTransaction,
+    tx: Option<redb::ReadTransaction>,
+    path: PathBuf,
 }
 
 impl ReadTx {
+    /// A table, or `None` when it does not exist.
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<'static, K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, ReadError> {
+        let Some(tx) = &self.tx else {
+            return Ok(None);
+        };
+        match tx.open_table(def) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `f`, containing a panic inside redb as [`ReadError::Damaged`].
+    fn guard<R, E: From<ReadError>>(&self, f: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
+        error::contain(f, |detail| {
+            E::from(ReadError::Damaged {
+                path: self.path.clone(),
+                detail,
+            })
+        })
+    }
+
     fn get<T: DeserializeOwned>(&self, def: Def, key: &str) -> Result<Option<T>, ReadError> {
-        let table = self.tx.open_table(def)?;
-        get_in(&table, table_name(def), key)
+        self.guard(|| match self.table(def)? {
+            Some(table) => get_in(&table, table_name(def), key),
+            None => Ok(None),
+        })
     }
 
     fn all<T: DeserializeOwned>(&self, def: Def, prefix: &[&str]) -> Result<Vec<T>, ReadError> {
-        let table = self.tx.open_table(def)?;
-        rows_with_prefix(&table, table_name(def), prefix)
+        self.guard(|| match self.table(def)? {
+            Some(table) => rows_with_prefix(&table, table_name(def), prefix),
+            None => Ok(Vec::new()),
+        })
     }
 
     /// A profile.
@@ -835,12 +925,16 @@ impl ReadTx {
         let Some((lo, hi)) = prefix_range(&[profile]) else {
             return Ok(());
         };
-        let table = self.tx.open_table(SUBSCRIPTIONS)?;
-        for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            f(decode("subscriptions", &k.value(), v.value())?);
-        }
-        Ok(())
+        self.guard(|| {
+            let Some(table) = self.table(SUBSCRIPTIONS)? else {
+                return Ok(());
+            };
+            for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                f(decode("subscriptions", &k.value(), v.value())?);
+            }
+            Ok(())
+        })
     }
 
     /// Calls `f` for each of a profile's subscriptions, in key order, with its holder's
@@ -855,34 +949,41 @@ impl ReadTx {
         let Some((lo, hi)) = prefix_range(&[profile]) else {
             return Ok(());
         };
-        let subscriptions = self.tx.open_table(SUBSCRIPTIONS)?;
-        let activity_table = self.tx.open_table(ACTIVITY)?;
-        let mut activities = activity_table.range::<&str>(lo.as_str()..hi.as_str())?;
-        let mut current: Option<UserActivityRecord> = None;
-        for item in subscriptions.range::<&str>(lo.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
-            while current
-                .as_ref()
-                .is_none_or(|a| a.external_user_id < sub.external_user_id)
-            {
-                match activities.next() {
-                    Some(row) => {
-                        let (ak, av) = row?;
-                        current = Some(decode("activity", &ak.value(), av.value())?);
-                    }
-                    None => {
-                        current = None;
-                        break;
+        self.guard(|| {
+            let Some(subscriptions) = self.table(SUBSCRIPTIONS)? else {
+                return Ok(());
+            };
+            let activity_table = self.table(ACTIVITY)?;
+            let mut activities = match &activity_table {
+                Some(t) => Some(t.range::<&str>(lo.as_str()..hi.as_str())?),
+                None => None,
+            };
+            let mut current: Option<UserActivityRecord> = None;
+            for item in subscriptions.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
+                while current
+                    .as_ref()
+                    .is_none_or(|a| a.external_user_id < sub.external_user_id)
+                {
+                    match activities.as_mut().and_then(Iterator::next) {
+                        Some(row) => {
+                            let (ak, av) = row?;
+                            current = Some(decode("activity", &ak.value(), av.value())?);
+                        }
+                        None => {
+                            current = None;
+                            break;
+                        }
                     }
                 }
+                let activity = current
+                    .as_ref()
+                    .filter(|a| a.external_user_id == sub.external_user_id);
+                f(sub, activity);
             }
-            let activity = current
-                .as_ref()
-                .filter(|a| a.external_user_id == sub.external_user_id);
-            f(sub, activity);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Up to `limit` distinct external user ids holding an active subscription on `profile`,
@@ -904,20 +1005,24 @@ impl ReadTx {
             },
             None => lo,
         };
-        let table = self.tx.open_table(SUBSCRIPTIONS)?;
-        let mut out: Vec<String> = Vec::new();
-        for item in table.range::<&str>(start.as_str()..hi.as_str())? {
-            let (k, v) = item?;
-            let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
-            if !sub.active || out.last() == Some(&sub.external_user_id) {
-                continue;
+        self.guard(|| {
+            let mut out: Vec<String> = Vec::new();
+            let Some(table) = self.table(SUBSCRIPTIONS)? else {
+                return Ok(out);
+            };
+            for item in table.range::<&str>(start.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
+                if !sub.active || out.last() == Some(&sub.external_user_id) {
+                    continue;
+                }
+                if out.len() >= limit {
+                    break;
+                }
+                out.push(sub.external_user_id);
             }
-            if out.len() >= limit {
-                break;
-            }
-            out.push(sub.external_user_id);
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Counts of a profile's subscriptions: (active, ended).
@@ -977,48 +1082,71 @@ impl ReadTx {
         let Some(k) = key(&[profile, process.key()]) else {
             return Ok(None);
         };
-        Ok(self
-            .tx
-            .open_table(WATERMARKS)?
-            .get(k.as_str())?
-            .map(|g| g.value()))
+        self.guard(|| match self.table(WATERMARKS)? {
+            Some(table) => Ok(table.get(k.as_str())?.map(|g| g.value())),
+            None => Ok(None),
+        })
+    }
+
+    /// Every record of a sequence-keyed table, in order.
+    fn seq_all<T: DeserializeOwned>(
+        &self,
+        def: SeqDef,
+        name: &'static str,
+    ) -> Result<Vec<T>, ReadError> {
+        self.guard(|| {
+            let mut out = Vec::new();
+            let Some(table) = self.table(def)? else {
+                return Ok(out);
+            };
+            for item in table.range::<u64>(..)? {
+                let (k, v) = item?;
+                out.push(decode(name, &k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// One record of a sequence-keyed table.
+    pub(crate) fn seq_get<T: DeserializeOwned>(
+        &self,
+        def: SeqDef,
+        name: &'static str,
+        id: u64,
+    ) -> Result<Option<T>, ReadError> {
+        self.guard(|| {
+            let Some(table) = self.table(def)? else {
+                return Ok(None);
+            };
+            let value = match table.get(id)? {
+                Some(g) => Some(decode(name, &id, g.value())?),
+                None => None,
+            };
+            Ok(value)
+        })
     }
 
     /// All job results, oldest first.
     pub fn job_results(&self) -> Result<Vec<JobResult>, ReadError> {
-        let table = self.tx.open_table(JOB_RESULTS)?;
-        let mut out = Vec::new();
-        for item in table.range::<u64>(..)? {
-            let (k, v) = item?;
-            out.push(decode("job_results", &k.value(), v.value())?);
-        }
-        Ok(out)
+        self.seq_all(JOB_RESULTS, "job_results")
     }
 
     /// One job result.
     pub fn job_result(&self, id: u64) -> Result<Option<JobResult>, ReadError> {
-        let table = self.tx.open_table(JOB_RESULTS)?;
-        let value = match table.get(id)? {
-            Some(g) => Some(decode("job_results", &id, g.value())?),
-            None => None,
-        };
-        Ok(value)
+        self.seq_get(JOB_RESULTS, "job_results", id)
     }
 
     /// The audit log, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, ReadError> {
-        let table = self.tx.open_table(AUDIT_LOG)?;
-        let mut out = Vec::new();
-        for item in table.range::<u64>(..)? {
-            let (k, v) = item?;
-            out.push(decode("audit_log", &k.value(), v.value())?);
-        }
-        Ok(out)
+        self.seq_all(AUDIT_LOG, "audit_log")
     }
 
     /// Number of entries in a record table.
     pub fn len(&self, def: Def) -> Result<u64, ReadError> {
-        Ok(self.tx.open_table(def)?.len()?)
+        self.guard(|| match self.table(def)? {
+            Some(table) => Ok(table.len()?),
+            None => Ok(0),
+        })
     }
 }
 

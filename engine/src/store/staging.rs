@@ -359,16 +359,20 @@ impl ReadTx {
         let Some((lo, hi)) = prefix_range(&[profile, &format!("{run:020}")]) else {
             return Ok(());
         };
-        let table = self.tx.open_table(STAGING).map_err(ReadError::from)?;
-        let range = (Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str()));
-        for row in table.range::<&str>(range).map_err(ReadError::from)? {
-            let (k, v) = row.map_err(ReadError::from)?;
-            let entries: Vec<StagedSubscription> =
-                decode(TABLE, &k.value(), v.value()).map_err(ReadError::from)?;
-            for e in entries {
-                f(e)?;
+        self.guard(|| {
+            let Some(table) = self.table(STAGING)? else {
+                return Ok(());
+            };
+            let range = (Bound::Included(lo.as_str()), Bound::Excluded(hi.as_str()));
+            for row in table.range::<&str>(range).map_err(ReadError::from)? {
+                let (k, v) = row.map_err(ReadError::from)?;
+                let entries: Vec<StagedSubscription> =
+                    decode(TABLE, &k.value(), v.value()).map_err(ReadError::from)?;
+                for e in entries {
+                    f(e)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }

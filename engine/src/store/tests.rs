@@ -620,6 +620,8 @@ fn version_2_seen_markers_migrate_through_the_seen_log_to_the_staging_log() {
     let read = store.read().unwrap();
     let names: Vec<String> = read
         .tx
+        .as_ref()
+        .unwrap()
         .list_tables()
         .unwrap()
         .map(|t| redb::TableHandle::name(&t).to_string())

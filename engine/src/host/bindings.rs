@@ -4,7 +4,7 @@
 //! types; only the host touches the generated world and traits.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/0.1.0",
     world: "spoke",
     imports: { default: async },
     exports: { default: async },

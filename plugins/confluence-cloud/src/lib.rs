@@ -41,4 +41,4 @@ mod glue;
 mod tests;
 
 #[cfg(target_arch = "wasm32")]
-wit_bindgen::generate!({ path: "../../wit", world: "spoke" });
+wit_bindgen::generate!({ path: "../../wit/0.1.0", world: "spoke" });

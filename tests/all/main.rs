@@ -6,6 +6,7 @@ mod cli;
 mod confluence;
 mod daemon;
 mod http_gate;
+mod limits;
 mod loading;
 mod oauth;
 mod pipeline;

@@ -241,9 +241,6 @@ impl AllowedHosts {
         if url.origin() == connection.origin() {
             return Ok(());
         }
-        if url.scheme() != "https" {
-            return Err(HostRefused::Scheme(url.scheme().to_string()));
-        }
         let name = host_name(&host);
         let port = url.port_or_known_default().unwrap_or(0);
         let matching: Vec<&Pattern> = self
@@ -253,6 +250,9 @@ impl AllowedHosts {
             .collect();
         if matching.is_empty() {
             return Err(self.not_allowed(name));
+        }
+        if url.scheme() != "https" {
+            return Err(HostRefused::Scheme(url.scheme().to_string()));
         }
         if matching.iter().any(|p| p.port.unwrap_or(443) == port) {
             Ok(())

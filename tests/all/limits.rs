@@ -163,9 +163,14 @@ async fn a_component_may_not_create_more_memories_than_allowed() {
 #[tokio::test]
 async fn the_deadline_holds_while_the_guest_waits_on_a_slow_send_all() {
     let deadline = Duration::from_millis(600);
-    let host = host_with(limits(|l| l.call_deadline = deadline), GatePolicy::default());
+    let host = host_with(
+        limits(|l| l.call_deadline = deadline),
+        GatePolicy::default(),
+    );
     let spoke = hostile(&host).await;
-    let server = BulkServer::start(16, Duration::from_millis(300)).await.unwrap();
+    let server = BulkServer::start(16, Duration::from_millis(300))
+        .await
+        .unwrap();
     let s = session(&spoke, server.port(), "t");
     let started = Instant::now();
     let outcome = tokio::time::timeout(
@@ -184,7 +189,10 @@ async fn the_deadline_holds_while_the_guest_waits_on_a_slow_send_all() {
         matches!(error.kind, CallErrorKind::DeadlineExceeded(d) if d == deadline),
         "{error}"
     );
-    assert!(took < deadline + Duration::from_millis(700), "took {took:?}");
+    assert!(
+        took < deadline + Duration::from_millis(700),
+        "took {took:?}"
+    );
     assert!(server.requests() < 100, "{} requests", server.requests());
     // The next call is unharmed.
     assert!(spoke.list_groups(&s, &attack(&[]), None).await.is_ok());
@@ -192,10 +200,7 @@ async fn the_deadline_holds_while_the_guest_waits_on_a_slow_send_all() {
 
 #[tokio::test]
 async fn a_call_may_send_only_its_budget_of_requests() {
-    let host = host_with(
-        limits(|l| l.requests_per_call = 25),
-        GatePolicy::default(),
-    );
+    let host = host_with(limits(|l| l.requests_per_call = 25), GatePolicy::default());
     let spoke = hostile(&host).await;
     let server = ScriptedServer::start().await.unwrap();
     let s = session(&spoke, server.port(), "t");
@@ -228,10 +233,17 @@ async fn an_operator_override_sets_the_budget_for_one_profile() {
             }),
     );
     let error = spoke
-        .list_groups(&s, &attack(&[("attack", "send-loop"), ("count", "10")]), None)
+        .list_groups(
+            &s,
+            &attack(&[("attack", "send-loop"), ("count", "10")]),
+            None,
+        )
         .await
         .expect_err("the profile's budget applies");
-    assert!(matches!(error.kind, CallErrorKind::RequestBudget(3)), "{error}");
+    assert!(
+        matches!(error.kind, CallErrorKind::RequestBudget(3)),
+        "{error}"
+    );
     assert_eq!(server.seen().len(), 3);
 }
 
@@ -242,14 +254,21 @@ async fn an_operator_override_sets_the_budget_for_one_profile() {
 async fn a_hung_vendor_gives_the_typed_timeout_at_the_deadline_and_the_request_is_cancelled() {
     let deadline = Duration::from_millis(700);
     // The gate's own per-request timeout (30 s) and five attempts would wait minutes.
-    let host = host_with(limits(|l| l.call_deadline = deadline), GatePolicy::default());
+    let host = host_with(
+        limits(|l| l.call_deadline = deadline),
+        GatePolicy::default(),
+    );
     let spoke = hostile(&host).await;
     let server = HungServer::start().await.unwrap();
     let s = session(&spoke, server.port(), "t");
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_secs(20),
-        spoke.list_groups(&s, &attack(&[("attack", "send"), ("path", "/groups")]), None),
+        spoke.list_groups(
+            &s,
+            &attack(&[("attack", "send"), ("path", "/groups")]),
+            None,
+        ),
     )
     .await
     .expect("the call ends near its deadline");
@@ -260,7 +279,10 @@ async fn a_hung_vendor_gives_the_typed_timeout_at_the_deadline_and_the_request_i
         "{error}"
     );
     assert!(took >= deadline, "ended early: {took:?}");
-    assert!(took < deadline + Duration::from_millis(500), "took {took:?}");
+    assert!(
+        took < deadline + Duration::from_millis(500),
+        "took {took:?}"
+    );
     assert!(server.accepted() >= 1);
     let waited = Instant::now();
     while server.closed() < server.accepted() && waited.elapsed() < Duration::from_secs(2) {
@@ -305,7 +327,10 @@ async fn the_gate_alone_stops_at_the_call_deadline_on_a_hung_vendor() {
         matches!(outcome, Err(sam_engine::contract::HttpError::Timeout)),
         "{outcome:?}"
     );
-    assert!(took < deadline + Duration::from_millis(300), "took {took:?}");
+    assert!(
+        took < deadline + Duration::from_millis(300),
+        "took {took:?}"
+    );
     assert_eq!(budget.hit(), Some(sam_engine::host::BudgetHit::Deadline));
 }
 
@@ -319,10 +344,16 @@ async fn send_all_responses_count_against_one_byte_budget() {
         GatePolicy::default(),
     );
     let spoke = hostile(&host).await;
-    let server = BulkServer::start(1024 * 1024, Duration::ZERO).await.unwrap();
+    let server = BulkServer::start(1024 * 1024, Duration::ZERO)
+        .await
+        .unwrap();
     let s = session(&spoke, server.port(), "t");
     let error = spoke
-        .list_groups(&s, &attack(&[("attack", "send-all"), ("count", "48")]), None)
+        .list_groups(
+            &s,
+            &attack(&[("attack", "send-all"), ("count", "48")]),
+            None,
+        )
         .await
         .expect_err("48 MiB of answers exceed an 8 MiB budget");
     assert!(
@@ -364,9 +395,16 @@ async fn userinfo_other_loopback_ports_and_encoded_dot_segments_never_leave_the_
                 .list_groups(&s, &attack(&[("attack", "send"), ("path", &path)]), None)
                 .await,
         );
-        assert!(seen.contains("ok=0") && seen.contains("denied("), "{path}: {seen}");
+        assert!(
+            seen.contains("ok=0") && seen.contains("denied("),
+            "{path}: {seen}"
+        );
     }
-    assert!(server.seen().is_empty(), "reached the vendor: {:?}", server.seen());
+    assert!(
+        server.seen().is_empty(),
+        "reached the vendor: {:?}",
+        server.seen()
+    );
     assert_eq!(daemon.connections(), 0, "reached another loopback port");
 }
 
@@ -393,7 +431,11 @@ async fn an_invalid_header_value_is_refused_without_retries() {
             .await,
     );
     assert!(seen.contains("denied("), "{seen}");
-    assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(s.counts().retries, 0);
 }
 
@@ -410,7 +452,11 @@ async fn a_looping_manifest_is_cut_at_the_manifest_deadline() {
         .load_bytes(with_mode("spin"), "spinner")
         .await
         .expect_err("a manifest that never returns");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let LoadError::Manifest { source, .. } = &error else {
         panic!("{error}");
     };
@@ -446,7 +492,11 @@ async fn a_huge_manifest_is_refused_at_load_with_a_short_message() {
         .load_bytes(with_mode("huge"), "huge")
         .await
         .expect_err("50 000 config fields and a 16 MiB description");
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     let text = error.to_string();
     assert!(text.contains("config-fields has 50000 entries"), "{text}");
     assert!(text.len() < 1000, "{} bytes of message", text.len());
@@ -491,7 +541,10 @@ fn terminal_escapes_in_a_manifest_do_not_reach_plugin_inspect() {
             "{forbidden:?} reached the terminal:\n{text}"
         );
     }
-    assert!(text.contains("\\u{1b}"), "the escape is shown, inert: {text}");
+    assert!(
+        text.contains("\\u{1b}"),
+        "the escape is shown, inert: {text}"
+    );
 }
 
 /// A tracing writer that keeps everything written, for the log tests.
@@ -544,7 +597,8 @@ async fn spoke_logs_are_capped_per_call_and_cannot_forge_lines() {
     assert!(log.len() < cap * 2, "{} bytes of log", log.len());
     assert!(log.contains("the rest was dropped"), "no note of the drop");
     assert!(
-        !log.lines().any(|l| l.starts_with("2026-01-01T00:00:00.000000Z")),
+        !log.lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00.000000Z")),
         "a forged line reached the log"
     );
     assert!(!log.contains('\u{1b}'), "an escape reached the log");

@@ -107,9 +107,7 @@ fn parse_pattern(entry: &str) -> Result<Pattern, String> {
         return Err(format!("`{shown}` is not a host name or IP"));
     }
     if host != "localhost" && psl::domain(host.as_bytes()).is_none() {
-        return Err(format!(
-            "`{shown}` is a public suffix, not a concrete host"
-        ));
+        return Err(format!("`{shown}` is a public suffix, not a concrete host"));
     }
     Ok(Pattern {
         host: host.to_string(),
@@ -396,7 +394,11 @@ mod port_and_pattern_tests {
             "localhost",
             "API.Example.com.",
         ] {
-            assert!(check_pattern(good).is_ok(), "`{good}`: {:?}", check_pattern(good));
+            assert!(
+                check_pattern(good).is_ok(),
+                "`{good}`: {:?}",
+                check_pattern(good)
+            );
         }
         // An invalid entry matches nothing, even where its text would.
         let allowed = AllowedHosts::new(["*", "*.com"]);
@@ -408,7 +410,11 @@ mod port_and_pattern_tests {
         let allowed = AllowedHosts::new(["127.0.0.1", "api.example.com", "files.example.com:8443"]);
         let connection = url("http://127.0.0.1:4000/api");
         assert!(allowed.check(&connection).is_ok());
-        assert!(allowed.check_request(&url("http://127.0.0.1:4000/other"), &connection).is_ok());
+        assert!(
+            allowed
+                .check_request(&url("http://127.0.0.1:4000/other"), &connection)
+                .is_ok()
+        );
         // Another loopback port (sam's own daemon, say) is out of reach, by http or https.
         assert!(matches!(
             allowed.check_request(&url("http://127.0.0.1:4001/runs"), &connection),
@@ -418,17 +424,25 @@ mod port_and_pattern_tests {
             allowed.check_request(&url("https://127.0.0.1:4001/runs"), &connection),
             Err(HostRefused::Port { port: 4001, .. })
         ));
-        assert!(allowed.check_request(&url("https://api.example.com/x"), &connection).is_ok());
+        assert!(
+            allowed
+                .check_request(&url("https://api.example.com/x"), &connection)
+                .is_ok()
+        );
         assert!(matches!(
             allowed.check_request(&url("https://api.example.com:444/x"), &connection),
             Err(HostRefused::Port { .. })
         ));
-        assert!(allowed
-            .check_request(&url("https://files.example.com:8443/x"), &connection)
-            .is_ok());
-        assert!(allowed
-            .check_request(&url("https://files.example.com/x"), &connection)
-            .is_err());
+        assert!(
+            allowed
+                .check_request(&url("https://files.example.com:8443/x"), &connection)
+                .is_ok()
+        );
+        assert!(
+            allowed
+                .check_request(&url("https://files.example.com/x"), &connection)
+                .is_err()
+        );
         assert_eq!(
             allowed.check_request(&url("http://u:p@127.0.0.1:4000/x"), &connection),
             Err(HostRefused::Userinfo)

@@ -456,18 +456,20 @@ impl GateSession {
                 budget.mark(BudgetHit::Deadline);
                 return Err(HttpError::Timeout);
             }
-            let token =
-                match tokio::time::timeout_at(budget.deadline.into(), self.credentials.bearer_token())
-                    .await
-                {
-                    Err(_) => {
-                        budget.mark(BudgetHit::Deadline);
-                        return Err(HttpError::Timeout);
-                    }
-                    Ok(token) => token.map_err(|e| {
-                        HttpError::Denied(format!("no credential for this connection: {e}"))
-                    })?,
-                };
+            let token = match tokio::time::timeout_at(
+                budget.deadline.into(),
+                self.credentials.bearer_token(),
+            )
+            .await
+            {
+                Err(_) => {
+                    budget.mark(BudgetHit::Deadline);
+                    return Err(HttpError::Timeout);
+                }
+                Ok(token) => token.map_err(|e| {
+                    HttpError::Denied(format!("no credential for this connection: {e}"))
+                })?,
+            };
             budget.take_request()?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             // One attempt (connect, send, read) ends at the per-request timeout or at the
@@ -617,13 +619,20 @@ impl GateSession {
 
     /// The spoke's headers less those the engine owns; a name or value HTTP does not allow
     /// refuses the request (it would fail the same way on every retry).
-    fn allowed_headers(&self, headers: &[(String, String)]) -> Result<Vec<(String, String)>, String> {
+    fn allowed_headers(
+        &self,
+        headers: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, String> {
         for (name, value) in headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(format!("header name `{name}` is not a valid HTTP header name"));
+                return Err(format!(
+                    "header name `{name}` is not a valid HTTP header name"
+                ));
             }
             if reqwest::header::HeaderValue::from_str(value).is_err() {
-                return Err(format!("the value of header `{name}` is not a valid HTTP header value"));
+                return Err(format!(
+                    "the value of header `{name}` is not a valid HTTP header value"
+                ));
             }
         }
         Ok(headers
@@ -689,7 +698,10 @@ impl GateSession {
                 return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
             }
             if len > budget.bytes_left() {
-                return Err(budget.take_bytes(len).err().unwrap_or(HttpError::BodyTooLarge(len)));
+                return Err(budget
+                    .take_bytes(len)
+                    .err()
+                    .unwrap_or(HttpError::BodyTooLarge(len)));
             }
         }
         let headers = response
@@ -857,7 +869,10 @@ mod tests {
     #[test]
     fn userinfo_is_refused() {
         let s = session("http://127.0.0.1:9/api", &["127.0.0.1"]);
-        assert!(s.resolve(&get("http://user:pass@127.0.0.1:9/api/x")).is_err());
+        assert!(
+            s.resolve(&get("http://user:pass@127.0.0.1:9/api/x"))
+                .is_err()
+        );
         assert!(s.resolve(&get("http://user@127.0.0.1:9/api/x")).is_err());
         assert!(s.resolve(&get("/x")).is_ok());
     }

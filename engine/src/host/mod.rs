@@ -415,7 +415,10 @@ fn manifest_strings(manifest: &mut Manifest) -> Vec<(&'static str, &mut String)>
         ("publisher", &mut manifest.publisher),
         ("version", &mut manifest.version),
         ("description", &mut manifest.description),
-        ("connection-url-template", &mut manifest.connection_url_template),
+        (
+            "connection-url-template",
+            &mut manifest.connection_url_template,
+        ),
     ];
     for permission in &mut manifest.processes {
         out.push(("vendor-role", &mut permission.vendor_role));
@@ -495,10 +498,7 @@ fn manifest_size_problems(manifest: &Manifest) -> Vec<String> {
             STRING_BYTES
         };
         if value.len() > max {
-            problems.push(format!(
-                "{field} is {} bytes, more than {max}",
-                value.len()
-            ));
+            problems.push(format!("{field} is {} bytes, more than {max}", value.len()));
         }
     }
     if total > TOTAL_BYTES {

@@ -21,9 +21,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::sam::spoke::{http, log, types};
 use super::http_gate::{BudgetHit, CallBudget, GateSession};
-use crate::contract::{HttpError, LogLevel, Request, Response};
 use super::untrusted::{inert, inert_bounded};
 use super::{CallStats, SandboxLimits};
+use crate::contract::{HttpError, LogLevel, Request, Response};
 
 /// The resource limiter of one call's store: linear memory summed over every memory of the
 /// component (a component may define many), and the number of memories, tables and
@@ -62,10 +62,7 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .total
-            .saturating_sub(current)
-            .saturating_add(desired);
+        let total = self.total.saturating_sub(current).saturating_add(desired);
         if total > self.cap {
             self.refused.get_or_insert(total);
             return Ok(false);

@@ -58,7 +58,8 @@ mod tests {
 
     #[test]
     fn escapes_and_forged_lines_become_visible_text() {
-        let hostile = "ok\n2026-01-01T00:00:00Z  INFO sam: run complete\x1b]0;owned\x07\x1b[2J\u{9b}\u{202e}";
+        let hostile =
+            "ok\n2026-01-01T00:00:00Z  INFO sam: run complete\x1b]0;owned\x07\x1b[2J\u{9b}\u{202e}";
         let shown = inert(hostile);
         assert!(!shown.chars().any(is_unsafe), "{shown}");
         assert!(shown.contains("\\n2026"), "{shown}");

@@ -21,8 +21,7 @@ use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 use super::prefetch::Ahead;
 use super::{
     PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, SourceInfo, check_cursor,
-    check_id,
-    first_duplicate,
+    check_id, first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;

@@ -213,12 +213,8 @@ impl Guest for Hostile {
                 }
             }
             "wildcard" => {
-                manifest.allowed_hosts = vec![
-                    "127.0.0.1".into(),
-                    "*".into(),
-                    "*.com".into(),
-                    "".into(),
-                ];
+                manifest.allowed_hosts =
+                    vec!["127.0.0.1".into(), "*".into(), "*.com".into(), "".into()];
             }
             _ => {}
         }

@@ -545,6 +545,14 @@ fn terminal_escapes_in_a_manifest_do_not_reach_plugin_inspect() {
         text.contains("\\u{1b}"),
         "the escape is shown, inert: {text}"
     );
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .expect("inspect shows the component's hash");
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{hash}"
+    );
 }
 
 /// A tracing writer that keeps everything written, for the log tests.

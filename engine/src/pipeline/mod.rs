@@ -3,8 +3,11 @@
 //! one write transaction, so a crash loses at most the page in flight and a rerun resumes
 //! from the stored cursor of the unfinished run. Only the end of a complete run ends the
 //! subscriptions it did not see. Pages are validated before anything is written: a malformed
-//! record, a duplicate key, a cursor that does not advance or a failed call stops the run with
-//! a [`PipelineError`] naming the spoke, the page and the reason, and the job result says so.
+//! record, a duplicate key, a cursor that does not advance or that cycles back to an earlier
+//! page's, a record or field over its size limit ([`record_limits`]), a run past its page limit
+//! ([`MAX_PAGES`] unless set) or a failed call stops the run with a [`PipelineError`] naming the
+//! spoke, the page and the reason, and the job result says so. Display names and e-mails are
+//! made inert (control characters escaped) before they are stored.
 //! The pipeline is the only place that joins the plugin host ([`source::SpokeSource`]) and
 //! the store; it knows nothing of any vendor.
 

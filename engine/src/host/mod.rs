@@ -57,11 +57,11 @@ pub struct SandboxLimits {
     /// The most linear memory one call's component may hold, summed over all its memories,
     /// in bytes (default 256 MiB).
     pub memory_cap: usize,
-    /// Linear memories one call may create (default 16; a Rust spoke has one or two).
+    /// Linear memories one call may create (default 16).
     pub max_memories: usize,
     /// Tables one call may create (default 64).
     pub max_tables: usize,
-    /// Core instances one call may create (default 64; a Rust spoke has about ten).
+    /// Core instances one call may create (default 64).
     pub max_instances: usize,
     /// Elements one table may hold (default 1 000 000).
     pub max_table_elements: usize,

@@ -7,6 +7,7 @@ mod confluence;
 mod daemon;
 mod damage;
 mod http_gate;
+mod limits;
 mod loading;
 mod oauth;
 mod pipeline;

@@ -589,6 +589,10 @@ enum Bad {
     StuckCursor,
     Repeat,
     FailCall,
+    /// The page's next cursor goes back to the second page's.
+    CycleCursor,
+    /// A 2 MiB display name.
+    Oversized,
 }
 
 struct FakeSource {
@@ -716,6 +720,10 @@ impl PageSource for FakeSource {
                 Bad::Duplicate => subscriptions[1] = subscriptions[0].clone(),
                 Bad::StuckCursor => next_cursor = cursor.map(str::to_string),
                 Bad::Repeat => subscriptions = Self::page(&self.subs, None, self.page_size).0,
+                Bad::CycleCursor => next_cursor = Some(self.page_size.to_string()),
+                Bad::Oversized => {
+                    subscriptions[1].display_name = Some("x".repeat(2 * 1024 * 1024));
+                }
                 Bad::FailCall => {
                     return Err(SourceError {
                         call: "download-subscriptions",
@@ -872,6 +880,68 @@ async fn a_key_repeated_from_an_earlier_page_stops_the_run() {
         |f| matches!(f, PageFault::RepeatedKey { key } if key == "user-000/pro granted by g"),
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_oversized_field_is_refused_with_its_key_before_the_page_is_written() {
+    assert_page_two_refused(Bad::Oversized, |f| {
+        matches!(f, PageFault::Oversized { key, reason } if key == "user-005/pro" && reason.contains("display-name"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cursor_cycle_stops_the_run() {
+    // Pages at cursors none, 4, 8; the third answers "go back to 4".
+    let source = FakeSource::new(&users(12), 4).bad(3, Bad::CycleCursor);
+    let (_dir, store) = store_with_profile("fake", None);
+    let clock = FixedClock::new(NOW);
+    let err = tokio::time::timeout(
+        Duration::from_secs(20),
+        Pipeline::new(&store)
+            .clock(&clock)
+            .download_subscriptions(&source, "p"),
+    )
+    .await
+    .expect("the run stops instead of cycling")
+    .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Page { page: 3, fault: PageFault::CursorCycle { cursor }, .. } if cursor == "4"),
+        "{err}"
+    );
+    assert!(store.read().unwrap().subscriptions("p").unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_stops_at_its_page_limit() {
+    let source = FakeSource::new(&users(12), 4);
+    let (_dir, store) = store_with_profile("fake", None);
+    let clock = FixedClock::new(NOW);
+    let err = Pipeline::new(&store)
+        .clock(&clock)
+        .max_pages(2)
+        .download_subscriptions(&source, "p")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PipelineError::Page {
+                page: 3,
+                fault: PageFault::TooManyPages { limit: 2 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.read().unwrap().subscriptions("p").unwrap().is_empty());
+    // The same listing within the limit completes.
+    Pipeline::new(&store)
+        .clock(&clock)
+        .max_pages(3)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .expect("three pages are within a limit of three");
 }
 
 #[tokio::test]

@@ -9,6 +9,11 @@ pub fn fixture_spoke_wasm() -> &'static str {
     env!("FIXTURE_SPOKE_WASM")
 }
 
+/// The hostile spoke component (`tests/hostile-spokes`): the sandbox attacks.
+pub fn hostile_spoke_wasm() -> &'static str {
+    env!("HOSTILE_SPOKE_WASM")
+}
+
 /// The Confluence Cloud spoke component (`plugins/confluence-cloud`), built for wasm32-wasip2.
 pub fn confluence_spoke_wasm() -> &'static str {
     sam_engine::bundled::CONFLUENCE_WASM_PATH

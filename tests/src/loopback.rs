@@ -181,6 +181,127 @@ impl Drop for ConnectionCounter {
     }
 }
 
+/// A vendor that hangs: accepts connections, reads what is sent, never answers. Counts the
+/// connections accepted and those the client has closed, so a test sees that requests in
+/// flight were cancelled rather than left to the per-request timeout.
+pub struct HungServer {
+    addr: SocketAddr,
+    accepted: Arc<AtomicU64>,
+    closed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HungServer {
+    /// Starts listening on 127.0.0.1:0.
+    pub async fn start() -> std::io::Result<Self> {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let accepted = Arc::new(AtomicU64::new(0));
+        let closed = Arc::new(AtomicU64::new(0));
+        let (a, c) = (accepted.clone(), closed.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+                    c.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            accepted,
+            closed,
+            task,
+        })
+    }
+
+    /// The listener's port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections the client closed so far.
+    pub fn closed(&self) -> u64 {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HungServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A vendor whose every answer is a 200 with a body of `body_bytes` zero bytes, streamed in
+/// 64 KiB chunks, after an optional delay. Counts requests and the bytes it produced.
+pub struct BulkServer {
+    addr: SocketAddr,
+    requests: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BulkServer {
+    /// Starts the server on 127.0.0.1:0.
+    pub async fn start(body_bytes: usize, delay: std::time::Duration) -> std::io::Result<Self> {
+        let requests = Arc::new(AtomicU64::new(0));
+        let counted = requests.clone();
+        let app = Router::new().fallback(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let chunk = bytes_chunk();
+                let chunks = body_bytes.div_ceil(chunk.len());
+                let last = body_bytes - chunk.len() * chunks.saturating_sub(1);
+                let stream = futures::stream::iter((0..chunks).map(move |i| {
+                    let len = if i + 1 == chunks { last } else { chunk.len() };
+                    Ok::<_, std::io::Error>(chunk.slice(..len))
+                }));
+                Body::from_stream(stream)
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            requests,
+            task,
+        })
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn bytes_chunk() -> axum::body::Bytes {
+    axum::body::Bytes::from(vec![0u8; 64 * 1024])
+}
+
+impl Drop for BulkServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A forwarding proxy on 127.0.0.1:0 in front of a vendor (a simulator): every request goes
 /// upstream as it came; a membership removal (`DELETE`) is counted once the vendor has
 /// answered it, and the answer of the one chosen with [`HoldingProxy::hold_nth`] is then held

@@ -80,10 +80,15 @@ pub(super) async fn run(
         PluginCommand::List { json } => list(host, json, out).await,
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
+            let sha256 = component_sha256(&file)?;
             let text = if json {
-                inspect_json(spoke.manifest(), spoke.contract_version())?
+                inspect_json(spoke.manifest(), spoke.contract_version(), &sha256)?
             } else {
-                inspect_text(spoke.manifest(), spoke.contract_version())
+                let text = inspect_text(spoke.manifest(), spoke.contract_version());
+                match text.split_once("\ncontract: ") {
+                    Some((head, tail)) => format!("{head}\nsha256: {sha256}\ncontract: {tail}"),
+                    None => format!("sha256: {sha256}\n{text}"),
+                }
             };
             write_out(out, &text)
         }
@@ -331,10 +336,25 @@ fn load_error(error: LoadError) -> CliError {
     }
 }
 
-fn inspect_json(manifest: &Manifest, contract: &str) -> Result<String, CliError> {
+/// The sha256 of a spoke's component (a file, or a bundled spoke's bytes), in hex: what a
+/// profile's pin is compared with.
+fn component_sha256(spoke: &Path) -> Result<String, CliError> {
+    use sha2::Digest;
+    if !spoke.exists()
+        && let Some(bundled) = spoke.to_str().and_then(crate::bundled::find)
+    {
+        return Ok(hex::encode(sha2::Sha256::digest(bundled.wasm)));
+    }
+    let bytes = std::fs::read(spoke)
+        .map_err(|e| CliError::User(format!("cannot read {}: {e}", spoke.display())))?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
+fn inspect_json(manifest: &Manifest, contract: &str, sha256: &str) -> Result<String, CliError> {
     let document = serde_json::json!({
         "contract": format!("sam:spoke@{contract}"),
         "crash_safe_reclaim": contract != "0.1.0",
+        "sha256": sha256,
         "manifest": manifest,
     });
     serde_json::to_string_pretty(&document)

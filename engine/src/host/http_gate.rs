@@ -6,7 +6,11 @@
 //! token from its [`CredentialProvider`], retries 429 and 503 after `Retry-After`, retries other
 //! 5xx and connection failures of idempotent requests with capped exponential backoff and
 //! jitter, refreshes the token once on a 401, enforces a per-request timeout and a body cap,
-//! and counts requests and retries. It knows nothing of wasm and is tested without it.
+//! and counts requests and retries. Within an export call every request also draws on the
+//! call's [`CallBudget`]: a number of requests (re-sends included), a number of response bytes
+//! (counted chunk by chunk as the body streams in, before it is buffered) and the call's
+//! wall-clock deadline, which bounds connecting, sending, reading and every wait between
+//! attempts. It knows nothing of wasm and is tested without it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,6 +141,127 @@ impl RequestStats {
     }
 }
 
+/// What one export call may still spend through the gate: requests (every attempt, re-sends
+/// included), response bytes (across `send` and `send-all`, reserved chunk by chunk before the
+/// chunk is kept) and time (the call's wall-clock deadline). Shared by the concurrent requests
+/// of a `send-all`. Once a limit is hit it stays hit for the rest of the call.
+#[derive(Debug)]
+pub struct CallBudget {
+    deadline: Instant,
+    request_cap: u64,
+    requests_left: AtomicU64,
+    byte_cap: u64,
+    bytes_left: AtomicU64,
+    hit: std::sync::Mutex<Option<BudgetHit>>,
+}
+
+/// Which limit of a [`CallBudget`] a call ran into first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetHit {
+    /// The call's deadline passed while the host was serving a request.
+    Deadline,
+    /// The call asked for more requests than its budget.
+    Requests(u64),
+    /// The call's responses came to more bytes than its budget.
+    ResponseBytes(u64),
+}
+
+impl CallBudget {
+    /// A budget of `requests` requests and `response_bytes` bytes until `deadline`.
+    pub fn new(deadline: Instant, requests: u64, response_bytes: u64) -> Self {
+        Self {
+            deadline,
+            request_cap: requests,
+            requests_left: AtomicU64::new(requests),
+            byte_cap: response_bytes,
+            bytes_left: AtomicU64::new(response_bytes),
+            hit: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A budget with no request or byte limit and a deadline far away (for callers outside an
+    /// export call, such as tests of the gate and `plugin check`'s probes).
+    pub fn unlimited() -> Self {
+        Self::new(
+            Instant::now() + Duration::from_secs(365 * 24 * 3600),
+            u64::MAX,
+            u64::MAX,
+        )
+    }
+
+    /// The call's deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The first limit the call ran into, if any.
+    pub fn hit(&self) -> Option<BudgetHit> {
+        *self.hit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Requests the call has left.
+    pub fn requests_left(&self) -> u64 {
+        self.requests_left.load(Ordering::Relaxed)
+    }
+
+    /// Records the limit hit (the first one wins).
+    pub fn mark(&self, hit: BudgetHit) {
+        let mut slot = self.hit.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(hit);
+    }
+
+    /// Whether the deadline has passed (and records it).
+    pub fn expired(&self) -> bool {
+        if Instant::now() >= self.deadline {
+            self.mark(BudgetHit::Deadline);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn take_request(&self) -> Result<(), HttpError> {
+        let taken = self
+            .requests_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            });
+        match taken {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.mark(BudgetHit::Requests(self.request_cap));
+                Err(HttpError::Denied(format!(
+                    "this call used up its budget of {} requests",
+                    self.request_cap
+                )))
+            }
+        }
+    }
+
+    fn take_bytes(&self, bytes: u64) -> Result<(), HttpError> {
+        let taken = self
+            .bytes_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(bytes)
+            });
+        match taken {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.mark(BudgetHit::ResponseBytes(self.byte_cap));
+                Err(HttpError::BodyTooLarge(self.byte_cap))
+            }
+        }
+    }
+
+    fn give_back_bytes(&self, bytes: u64) {
+        self.bytes_left.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn bytes_left(&self) -> u64 {
+        self.bytes_left.load(Ordering::Relaxed)
+    }
+}
+
 /// One spoke's access to one connection.
 pub struct GateSession {
     gate: Arc<HttpGate>,
@@ -148,6 +273,8 @@ pub struct GateSession {
     /// When the vendor said to come back: every request of the session waits for it, so
     /// concurrent requests do not all hit a burst limit again at once.
     paused_until: std::sync::Mutex<Option<Instant>>,
+    /// The operator's per-profile limits for the calls of this session.
+    overrides: super::LimitOverrides,
 }
 
 impl std::fmt::Debug for GateSession {
@@ -205,6 +332,7 @@ impl GateSession {
             credentials,
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
+            overrides: super::LimitOverrides::default(),
         })
     }
 
@@ -218,7 +346,19 @@ impl GateSession {
             credentials: Arc::new(super::credentials::NoCredential),
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
+            overrides: super::LimitOverrides::default(),
         }
+    }
+
+    /// The session with the operator's per-profile limits for its calls.
+    pub fn with_limits(mut self, overrides: super::LimitOverrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The operator's per-profile limits of this session.
+    pub fn limit_overrides(&self) -> &super::LimitOverrides {
+        &self.overrides
     }
 
     /// Counts so far.
@@ -232,24 +372,30 @@ impl GateSession {
     }
 
     /// Resolves a spoke's path against the connection URL and checks it against the
-    /// allow-list. Exposed for tests and for `plugin check`.
+    /// allow-list. A relative path must stay under the connection URL's path: dot segments
+    /// are refused whether written plainly, percent-encoded (`%2e%2e`) or with backslashes,
+    /// and the joined URL is checked again after parsing. URLs carrying a user name or
+    /// password are refused. Exposed for tests and for `plugin check`.
     pub fn resolve(&self, request: &Request) -> Result<Url, String> {
         let Some(base) = &self.base else {
             return Err("this call may not make HTTP requests".to_string());
         };
+        let shown = super::untrusted::inert_bounded(request.path.trim(), 200);
         let path = request.path.trim();
         let mut url = if path.starts_with("https://") || path.starts_with("http://") {
-            Url::parse(path).map_err(|e| format!("malformed URL `{path}`: {e}"))?
+            Url::parse(path).map_err(|e| format!("malformed URL `{shown}`: {e}"))?
         } else {
-            if path
-                .split(['?', '#'])
-                .next()
-                .unwrap_or_default()
-                .split('/')
+            let path_only = path.split(['?', '#']).next().unwrap_or_default();
+            let decoded = percent_encoding::percent_decode_str(path_only).decode_utf8_lossy();
+            if decoded
+                .split(['/', '\\'])
                 .any(|segment| segment == ".." || segment == ".")
+                || decoded.contains('\\')
+                || decoded.to_ascii_lowercase().contains("%2e")
+                || decoded.to_ascii_lowercase().contains("%5c")
             {
                 return Err(format!(
-                    "path `{path}` may not contain `.` or `..` segments"
+                    "path `{shown}` may not contain `.` or `..` segments or backslashes"
                 ));
             }
             let joined = format!(
@@ -257,7 +403,19 @@ impl GateSession {
                 base.as_str().trim_end_matches('/'),
                 path.trim_start_matches('/')
             );
-            Url::parse(&joined).map_err(|e| format!("malformed path `{path}`: {e}"))?
+            let url = Url::parse(&joined).map_err(|e| format!("malformed path `{shown}`: {e}"))?;
+            let base_path = base.path().trim_end_matches('/');
+            let inside = url.path() == base_path
+                || url
+                    .path()
+                    .strip_prefix(base_path)
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if url.origin() != base.origin() || !inside {
+                return Err(format!(
+                    "path `{shown}` leaves the connection URL's path `{base_path}`"
+                ));
+            }
+            url
         };
         if !request.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
@@ -266,44 +424,86 @@ impl GateSession {
             }
         }
         url.set_fragment(None);
-        self.allowed.check(&url).map_err(|e| e.to_string())?;
+        self.allowed
+            .check_request(&url, base)
+            .map_err(|e| e.to_string())?;
         Ok(url)
     }
 
-    /// Sends one request with the gate's rules; see the module docs.
+    /// Sends one request with the gate's rules and no call budget; see the module docs.
     pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        self.send_within(request, &CallBudget::unlimited()).await
+    }
+
+    /// Sends one request with the gate's rules, drawing on `budget`: every attempt takes one
+    /// request, every body chunk its bytes, and no attempt or wait runs past the deadline.
+    pub async fn send_within(
+        &self,
+        request: Request,
+        budget: &CallBudget,
+    ) -> Result<Response, HttpError> {
         let url = match self.resolve(&request) {
             Ok(url) => url,
-            Err(reason) => {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(spoke = %self.spoke_id, %reason, "request refused");
-                return Err(HttpError::Denied(reason));
-            }
+            Err(reason) => return Err(self.refuse(reason)),
         };
-        let headers = self.allowed_headers(&request.headers);
+        let headers = match self.allowed_headers(&request.headers) {
+            Ok(headers) => headers,
+            Err(reason) => return Err(self.refuse(reason)),
+        };
         let policy = &self.gate.policy;
         let idempotent = request.method.is_idempotent();
         let mut token_refreshed = false;
         let mut attempt: u32 = 0;
         let mut rate_limited: u32 = 0;
         loop {
-            self.wait_for_pause().await;
-            let token = self.credentials.bearer_token().await.map_err(|e| {
-                HttpError::Denied(format!("no credential for this connection: {e}"))
-            })?;
+            if budget.expired() || !self.wait_for_pause(budget.deadline).await {
+                budget.mark(BudgetHit::Deadline);
+                return Err(HttpError::Timeout);
+            }
+            let token = match tokio::time::timeout_at(
+                budget.deadline.into(),
+                self.credentials.bearer_token(),
+            )
+            .await
+            {
+                Err(_) => {
+                    budget.mark(BudgetHit::Deadline);
+                    return Err(HttpError::Timeout);
+                }
+                Ok(token) => token.map_err(|e| {
+                    HttpError::Denied(format!("no credential for this connection: {e}"))
+                })?,
+            };
+            budget.take_request()?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             if !matches!(request.method, Method::Get | Method::Head) {
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
             }
-            let outcome = self
-                .send_once(
+            // One attempt (connect, send, read) ends at the per-request timeout or at the
+            // call's deadline, whichever comes first; dropping it cancels the request.
+            let attempt_ends = (Instant::now() + policy.request_timeout).min(budget.deadline);
+            let outcome = match tokio::time::timeout_at(
+                attempt_ends.into(),
+                self.send_once(
                     &url,
                     request.method,
                     &headers,
                     &request.body,
                     token.expose(),
-                )
-                .await;
+                    budget,
+                ),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    budget.expired();
+                    Err(HttpError::Timeout)
+                }
+            };
+            if matches!(&outcome, Err(HttpError::BodyTooLarge(_))) && budget.hit().is_some() {
+                return outcome;
+            }
             let wait = match &outcome {
                 Ok(response) if response.status == 401 && !token_refreshed => {
                     token_refreshed = true;
@@ -352,6 +552,9 @@ impl GateSession {
             };
             match wait {
                 None => return outcome,
+                // A wait that would end past the call's deadline is not started: the spoke
+                // gets the last answer while it still has time to use it.
+                Some(wait) if Instant::now() + wait >= budget.deadline => return outcome,
                 Some(wait) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(
@@ -370,14 +573,34 @@ impl GateSession {
     }
 
     /// Sends independent requests concurrently (at most `max_concurrency` at once), answers
-    /// in request order.
+    /// in request order, with no call budget.
     pub async fn send_all(&self, requests: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        self.send_all_within(requests, &CallBudget::unlimited())
+            .await
+    }
+
+    /// [`Self::send_all`] drawing on `budget` (shared by the concurrent requests).
+    pub async fn send_all_within(
+        &self,
+        requests: Vec<Request>,
+        budget: &CallBudget,
+    ) -> Vec<Result<Response, HttpError>> {
         let limit = self.gate.policy.max_concurrency.max(1);
         futures::stream::iter(requests)
-            .map(|request| self.send(request))
+            .map(|request| self.send_within(request, budget))
             .buffered(limit)
             .collect()
             .await
+    }
+
+    fn refuse(&self, reason: String) -> HttpError {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            spoke = %self.spoke_id,
+            reason = %super::untrusted::inert(&reason),
+            "request refused"
+        );
+        HttpError::Denied(reason)
     }
 
     fn pause_for(&self, wait: Duration) {
@@ -388,15 +611,38 @@ impl GateSession {
         }
     }
 
-    async fn wait_for_pause(&self) {
+    /// Waits out a pause; `false` (without waiting) when it ends after `deadline`.
+    async fn wait_for_pause(&self, deadline: Instant) -> bool {
         let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(until) = until {
-            tokio::time::sleep_until(until.into()).await;
+        match until {
+            Some(until) if until >= deadline => false,
+            Some(until) => {
+                tokio::time::sleep_until(until.into()).await;
+                true
+            }
+            None => true,
         }
     }
 
-    fn allowed_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
-        headers
+    /// The spoke's headers less those the engine owns; a name or value HTTP does not allow
+    /// refuses the request (it would fail the same way on every retry).
+    fn allowed_headers(
+        &self,
+        headers: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, String> {
+        for (name, value) in headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!(
+                    "header name `{name}` is not a valid HTTP header name"
+                ));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "the value of header `{name}` is not a valid HTTP header value"
+                ));
+            }
+        }
+        Ok(headers
             .iter()
             .filter(|(name, _)| {
                 let forbidden = FORBIDDEN_HEADERS
@@ -412,7 +658,7 @@ impl GateSession {
                 !forbidden
             })
             .cloned()
-            .collect()
+            .collect())
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -433,6 +679,7 @@ impl GateSession {
         headers: &[(String, String)],
         body: &Option<Vec<u8>>,
         token: &str,
+        budget: &CallBudget,
     ) -> Result<Response, HttpError> {
         let policy = &self.gate.policy;
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
@@ -453,11 +700,16 @@ impl GateSession {
         }
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        if response
-            .content_length()
-            .is_some_and(|len| len > policy.max_body_bytes)
-        {
-            return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+        if let Some(len) = response.content_length() {
+            if len > policy.max_body_bytes {
+                return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+            }
+            if len > budget.bytes_left() {
+                return Err(budget
+                    .take_bytes(len)
+                    .err()
+                    .unwrap_or(HttpError::BodyTooLarge(len)));
+            }
         }
         let headers = response
             .headers()
@@ -469,10 +721,27 @@ impl GateSession {
                 )
             })
             .collect();
+        // The body streams in against the per-request cap and the call's byte budget: each
+        // chunk's bytes are reserved before the chunk is kept. A body refused half-way gives
+        // its bytes back (they are dropped with it).
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        let give_back = |kept: usize| budget.give_back_bytes(kept as u64);
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    give_back(body.len());
+                    return Err(classify(e));
+                }
+            };
             if body.len() as u64 + chunk.len() as u64 > policy.max_body_bytes {
+                give_back(body.len());
                 return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+            }
+            if let Err(e) = budget.take_bytes(chunk.len() as u64) {
+                give_back(body.len());
+                return Err(e);
             }
             body.extend_from_slice(&chunk);
         }
@@ -580,6 +849,39 @@ mod tests {
         let closed =
             GateSession::closed(Arc::new(HttpGate::new(GatePolicy::default()).unwrap()), "t");
         assert!(closed.resolve(&get("/x")).is_err());
+    }
+
+    #[test]
+    fn encoded_dot_segments_and_backslashes_cannot_leave_the_base_path() {
+        let s = session(
+            "https://api.atlassian.com/ex/confluence/abc",
+            &["api.atlassian.com"],
+        );
+        for escape in [
+            "/%2e%2e/%2e%2e/oauth/token",
+            "/.%2E/x",
+            "/%2E%2e/x",
+            "/..\\..\\oauth",
+            "/x/..\\..\\..\\oauth",
+            "/%252e%252e/x",
+            "/a/%2e%2e%2f%2e%2e%2f",
+            "/a%5c..%5c..%5coauth",
+        ] {
+            let refused = s.resolve(&get(escape));
+            assert!(refused.is_err(), "`{escape}` resolved to {refused:?}");
+        }
+        assert!(s.resolve(&get("/wiki/a.b/..c/x%20y")).is_ok());
+    }
+
+    #[test]
+    fn userinfo_is_refused() {
+        let s = session("http://127.0.0.1:9/api", &["127.0.0.1"]);
+        assert!(
+            s.resolve(&get("http://user:pass@127.0.0.1:9/api/x"))
+                .is_err()
+        );
+        assert!(s.resolve(&get("http://user@127.0.0.1:9/api/x")).is_err());
+        assert!(s.resolve(&get("/x")).is_ok());
     }
 
     #[test]

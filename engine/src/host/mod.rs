@@ -4,8 +4,13 @@
 //! compiled, pre-instantiated component plus its manifest; every export call gets a fresh
 //! instance, so no state or damage carries over from one call to the next. The sandbox: no
 //! filesystem, no environment, no sockets, no inherited stdio (guest stdout and stderr are
-//! captured and logged through tracing), a wall-clock deadline per call (epoch interruption)
-//! and a memory cap per instance. A trap, a panic, a blown deadline or memory cap becomes a
+//! captured and logged through tracing), a wall-clock deadline per call (epoch interruption
+//! for guest code, the same deadline bounding every import the host serves), resource limits
+//! for the whole component (linear memory summed over its memories; memories, tables and
+//! instances counted), a budget of requests, response bytes and log bytes per call, and
+//! bounds on the component's size and on its manifest. Everything the spoke says is made
+//! inert ([`untrusted`]) before it reaches a terminal or a log line. A trap, a panic, a blown
+//! deadline, limit or budget becomes a
 //! [`CallError`] naming the spoke and the call; the host keeps running. Every component is
 //! instantiated against the contract version it declares (`sam:spoke@0.1.0` or `@0.2.0`, see
 //! [`bindings`]); a 0.1.0 component's values are converted to the current types (`adapt`).
@@ -18,6 +23,7 @@ pub mod compile_cache;
 pub mod credentials;
 pub mod http_gate;
 mod sandbox;
+pub mod untrusted;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +36,7 @@ use wasmtime::{Engine, Store};
 pub use allowed_hosts::AllowedHosts;
 pub use compile_cache::{CacheOutcome, CompileCache};
 pub use credentials::{BearerToken, CredentialError, CredentialProvider, StaticToken};
-pub use http_gate::{GatePolicy, GateSession, HttpGate, RequestCounts};
+pub use http_gate::{BudgetHit, CallBudget, GatePolicy, GateSession, HttpGate, RequestCounts};
 
 use crate::contract::{
     ActivityPage, Config, EpochSeconds, GroupPage, Manifest, Process, SeatChange, SpokeError,
@@ -43,23 +49,62 @@ use sandbox::HostState;
 /// How often the epoch ticker advances; the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Per-call sandbox limits.
+/// Per-call sandbox limits. The spoke cannot change any of them; the operator sets them.
 #[derive(Debug, Clone)]
 pub struct SandboxLimits {
-    /// Wall-clock time one export call may take, HTTP waits included (default 60 s).
+    /// Wall-clock time one export call may take, the host's HTTP (connecting, sending,
+    /// reading, waiting between attempts) included (default 60 s).
     pub call_deadline: Duration,
-    /// The most linear memory one instance may hold, in bytes (default 256 MiB).
+    /// Wall-clock time of the `manifest()` call made at load, which may not use the network
+    /// (default 5 s).
+    pub manifest_deadline: Duration,
+    /// The most linear memory one call's component may hold, summed over all its memories,
+    /// in bytes (default 256 MiB).
     pub memory_cap: usize,
+    /// Linear memories one call may create (default 16).
+    pub max_memories: usize,
+    /// Tables one call may create (default 64).
+    pub max_tables: usize,
+    /// Core instances one call may create (default 64).
+    pub max_instances: usize,
+    /// Elements one table may hold (default 1 000 000).
+    pub max_table_elements: usize,
+    /// Requests one call may send, every attempt counted (default 2 000; the Confluence
+    /// spoke sends at most 16 per call).
+    pub requests_per_call: u64,
+    /// Response bytes one call may receive across `send` and `send-all`, counted as they
+    /// stream in (default 128 MiB; a Confluence page of 200 members is under 1 MiB).
+    pub response_bytes_per_call: u64,
+    /// Bytes of `log.log` messages one call may log; the rest is dropped and noted
+    /// (default 256 KiB).
+    pub log_bytes_per_call: usize,
+    /// The longest single log message shown, in bytes; longer ones are cut (default 4 KiB).
+    pub log_message_max: usize,
     /// Bytes of guest stdout and of stderr kept per call for the logs (default 64 KiB).
     pub output_capture: usize,
+    /// The largest component file accepted, in bytes (default 64 MiB).
+    pub max_component_bytes: usize,
+    /// How long compiling a new component may take before loading gives up (default 120 s).
+    pub compile_deadline: Duration,
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
         Self {
             call_deadline: Duration::from_secs(60),
+            manifest_deadline: Duration::from_secs(5),
             memory_cap: 256 * 1024 * 1024,
+            max_memories: 16,
+            max_tables: 64,
+            max_instances: 64,
+            max_table_elements: 1_000_000,
+            requests_per_call: 2_000,
+            response_bytes_per_call: 128 * 1024 * 1024,
+            log_bytes_per_call: 256 * 1024,
+            log_message_max: 4 * 1024,
             output_capture: 64 * 1024,
+            max_component_bytes: 64 * 1024 * 1024,
+            compile_deadline: Duration::from_secs(120),
         }
     }
 }
@@ -121,6 +166,9 @@ pub enum LoadError {
     /// `manifest()` failed.
     #[error("spoke {origin}: {source}")]
     Manifest { origin: String, source: CallError },
+    /// The component is larger than the limit, or took longer to compile than allowed.
+    #[error("spoke {origin} was refused: {reason}")]
+    Bounds { origin: String, reason: String },
     /// The manifest is not well formed.
     #[error("spoke {origin} has an invalid manifest: {}", problems.join("; "))]
     InvalidManifest {
@@ -145,15 +193,25 @@ pub struct CallError {
 /// The kinds of [`CallError`].
 #[derive(Debug, thiserror::Error)]
 pub enum CallErrorKind {
-    /// The spoke returned an error of the contract's `spoke-error` variant.
-    #[error("{}", .0.describe())]
+    /// The spoke returned an error of the contract's `spoke-error` variant (shown inert).
+    #[error("{}", untrusted::inert(&.0.describe()))]
     Spoke(SpokeError),
     /// The call ran past its wall-clock deadline and was interrupted.
     #[error("interrupted after exceeding its deadline of {0:?}")]
     DeadlineExceeded(Duration),
-    /// The instance tried to grow its memory past the cap.
+    /// The component tried to hold more linear memory, summed over its memories, than the
+    /// cap.
     #[error("exceeded the memory cap of {cap} bytes (asked for {requested} bytes)")]
     MemoryCap { cap: usize, requested: usize },
+    /// The component tried to create more memories, tables or instances than allowed.
+    #[error("exceeded a resource limit: {0}")]
+    ResourceLimit(String),
+    /// The call sent more requests (retries included) than its budget.
+    #[error("used up its budget of {0} requests per call")]
+    RequestBudget(u64),
+    /// The call's responses came to more bytes than its budget.
+    #[error("received more than its budget of {0} response bytes per call")]
+    ResponseBudget(u64),
     /// The guest trapped (a panic, `unreachable`, a bad memory access); with its stderr tail.
     #[error("the guest trapped: {0}")]
     Trap(String),
@@ -251,8 +309,24 @@ impl SpokeHost {
     /// Loads a spoke from component bytes; `origin` names it in errors.
     pub async fn load_bytes(&self, wasm: Vec<u8>, origin: &str) -> Result<LoadedSpoke, LoadError> {
         let started = Instant::now();
+        let limits = &self.shared.limits;
+        let artifact = |source| LoadError::Artifact {
+            origin: origin.to_string(),
+            source,
+        };
+        let bounds = |reason: String| LoadError::Bounds {
+            origin: origin.to_string(),
+            reason,
+        };
+        if wasm.len() > limits.max_component_bytes {
+            return Err(bounds(format!(
+                "the component is {} bytes, more than the limit of {} bytes",
+                wasm.len(),
+                limits.max_component_bytes
+            )));
+        }
         let shared = self.shared.clone();
-        let (component, outcome) = tokio::task::spawn_blocking(move || {
+        let compile = tokio::task::spawn_blocking(move || {
             let engine = &shared.engine;
             match &shared.cache {
                 Some(cache) => cache.load_or_compile(engine, &wasm),
@@ -260,16 +334,23 @@ impl SpokeHost {
                     .map(|c| (c, CacheOutcome::Uncached))
                     .map_err(|e| compile_cache::LoadArtifactError::Compile(e.to_string())),
             }
-        })
-        .await
-        .map_err(|e| LoadError::Artifact {
-            origin: origin.to_string(),
-            source: compile_cache::LoadArtifactError::Compile(format!("compile task failed: {e}")),
-        })?
-        .map_err(|source| LoadError::Artifact {
-            origin: origin.to_string(),
-            source,
-        })?;
+        });
+        // Cranelift cannot be stopped half-way: past the bound the load gives up and the
+        // compile thread's result is dropped when it ends.
+        let (component, outcome) = tokio::time::timeout(limits.compile_deadline, compile)
+            .await
+            .map_err(|_| {
+                bounds(format!(
+                    "compiling took longer than {:?}",
+                    limits.compile_deadline
+                ))
+            })?
+            .map_err(|e| {
+                artifact(compile_cache::LoadArtifactError::Compile(format!(
+                    "compile task failed: {e}"
+                )))
+            })?
+            .map_err(artifact)?;
         let version = declared_version(&self.shared.engine, &component).map_err(|declared| {
             LoadError::UnsupportedContract {
                 origin: origin.to_string(),
@@ -321,6 +402,8 @@ impl SpokeHost {
                     source,
                 })?;
         let problems = manifest_problems(&manifest);
+        let mut manifest = manifest;
+        make_manifest_inert(&mut manifest);
         if !problems.is_empty() {
             return Err(LoadError::InvalidManifest {
                 origin: origin.to_string(),
@@ -385,9 +468,140 @@ fn spawn_epoch_ticker(engine: &Engine) {
         .expect("spawning a thread at start-up");
 }
 
-/// What is wrong with a manifest, if anything (empty when well formed).
-pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
+/// Bounds on a manifest's size, checked at load (a manifest is shown in tables and stored
+/// with every profile).
+pub mod manifest_bounds {
+    /// All strings of a manifest together, in bytes.
+    pub const TOTAL_BYTES: usize = 256 * 1024;
+    /// The description, in bytes.
+    pub const DESCRIPTION_BYTES: usize = 16 * 1024;
+    /// Any other string, in bytes.
+    pub const STRING_BYTES: usize = 1024;
+    /// Entries of any list (config fields, hosts, products, scopes, parameters).
+    pub const LIST_ENTRIES: usize = 64;
+    /// Problems reported at most; the rest are counted.
+    pub const PROBLEMS_SHOWN: usize = 12;
+}
+
+/// Every string of a manifest with the name of its field, for bounds and for making them
+/// inert.
+fn manifest_strings(manifest: &mut Manifest) -> Vec<(&'static str, &mut String)> {
+    let mut out: Vec<(&'static str, &mut String)> = vec![
+        ("id", &mut manifest.id),
+        ("display-name", &mut manifest.display_name),
+        ("publisher", &mut manifest.publisher),
+        ("version", &mut manifest.version),
+        ("description", &mut manifest.description),
+        (
+            "connection-url-template",
+            &mut manifest.connection_url_template,
+        ),
+    ];
+    for permission in &mut manifest.processes {
+        out.push(("vendor-role", &mut permission.vendor_role));
+        out.extend(permission.scopes.iter_mut().map(|s| ("scopes", s)));
+    }
+    if let crate::contract::AuthScheme::Oauth2AuthorizationCode(oauth) = &mut manifest.auth {
+        out.push(("authorize-url", &mut oauth.authorize_url));
+        out.push(("token-url", &mut oauth.token_url));
+        if let Some(audience) = &mut oauth.audience {
+            out.push(("audience", audience));
+        }
+        out.extend(oauth.base_scopes.iter_mut().map(|s| ("base-scopes", s)));
+        for (name, value) in &mut oauth.extra_parameters {
+            out.push(("extra-parameters", name));
+            out.push(("extra-parameters", value));
+        }
+        if let Some(url) = &mut oauth.accessible_resources_url {
+            out.push(("accessible-resources-url", url));
+        }
+    }
+    for field in &mut manifest.config_fields {
+        out.push(("config-fields", &mut field.name));
+        out.push(("config-fields", &mut field.label));
+        out.push(("config-fields", &mut field.description));
+    }
+    out.extend(
+        manifest
+            .allowed_hosts
+            .iter_mut()
+            .map(|s| ("allowed-hosts", s)),
+    );
+    for product in &mut manifest.products {
+        out.push(("products", &mut product.identifier));
+        out.push(("products", &mut product.name));
+        if let Some(edition) = &mut product.edition {
+            out.push(("products", edition));
+        }
+    }
+    out
+}
+
+/// The size bounds a manifest breaks (checked before anything else is looked at, so a huge
+/// manifest costs one pass).
+fn manifest_size_problems(manifest: &Manifest) -> Vec<String> {
+    use manifest_bounds::*;
     let mut problems = Vec::new();
+    let mut lists = vec![
+        ("config-fields", manifest.config_fields.len()),
+        ("allowed-hosts", manifest.allowed_hosts.len()),
+        ("products", manifest.products.len()),
+        ("processes", manifest.processes.len()),
+    ];
+    for permission in &manifest.processes {
+        lists.push(("scopes", permission.scopes.len()));
+    }
+    if let crate::contract::AuthScheme::Oauth2AuthorizationCode(oauth) = &manifest.auth {
+        lists.push(("base-scopes", oauth.base_scopes.len()));
+        lists.push(("extra-parameters", oauth.extra_parameters.len()));
+    }
+    for (field, len) in lists {
+        if len > LIST_ENTRIES {
+            problems.push(format!(
+                "{field} has {len} entries, more than {LIST_ENTRIES}"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return problems;
+    }
+    let mut copy = manifest.clone();
+    let mut total = 0usize;
+    for (field, value) in manifest_strings(&mut copy) {
+        total = total.saturating_add(value.len());
+        let max = if field == "description" {
+            DESCRIPTION_BYTES
+        } else {
+            STRING_BYTES
+        };
+        if value.len() > max {
+            problems.push(format!("{field} is {} bytes, more than {max}", value.len()));
+        }
+    }
+    if total > TOTAL_BYTES {
+        problems.push(format!(
+            "the manifest's strings are {total} bytes, more than {TOTAL_BYTES}"
+        ));
+    }
+    problems
+}
+
+/// Replaces control characters in every string of the manifest by visible escapes.
+fn make_manifest_inert(manifest: &mut Manifest) {
+    for (_, value) in manifest_strings(manifest) {
+        untrusted::make_inert(value);
+    }
+}
+
+/// What is wrong with a manifest, if anything (empty when well formed). Values are shown
+/// inert and cut short.
+pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
+    let shown = |value: &str| untrusted::inert_bounded(value, 80);
+    let mut problems = manifest_size_problems(manifest);
+    if !problems.is_empty() {
+        problems.truncate(manifest_bounds::PROBLEMS_SHOWN);
+        return problems;
+    }
     let id_ok = !manifest.id.is_empty()
         && manifest
             .id
@@ -397,7 +611,7 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     if !id_ok {
         problems.push(format!(
             "id `{}` must be lowercase letters, digits and dashes",
-            manifest.id
+            shown(&manifest.id)
         ));
     }
     for (field, value) in [
@@ -419,7 +633,10 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
             .split('.')
             .all(|part| part.parse::<u64>().is_ok());
     if !version_ok {
-        problems.push(format!("version `{}` is not semver", manifest.version));
+        problems.push(format!(
+            "version `{}` is not semver",
+            shown(&manifest.version)
+        ));
     }
     let mut seen = Vec::new();
     for permission in &manifest.processes {
@@ -437,6 +654,11 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     if manifest.allowed_hosts.is_empty() {
         problems.push("allowed-hosts is empty".into());
     }
+    for host in &manifest.allowed_hosts {
+        if let Err(reason) = allowed_hosts::check_pattern(host) {
+            problems.push(format!("allowed-hosts: {reason}"));
+        }
+    }
     if manifest.products.is_empty() {
         problems.push("products is empty".into());
     }
@@ -445,7 +667,60 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
             problems.push("a config field has an empty name".into());
         }
     }
+    if problems.len() > manifest_bounds::PROBLEMS_SHOWN {
+        let more = problems.len() - manifest_bounds::PROBLEMS_SHOWN;
+        problems.truncate(manifest_bounds::PROBLEMS_SHOWN);
+        problems.push(format!("and {more} more"));
+    }
     problems
+}
+
+fn budget_error(hit: BudgetHit, deadline: Duration) -> CallErrorKind {
+    match hit {
+        BudgetHit::Deadline => CallErrorKind::DeadlineExceeded(deadline),
+        BudgetHit::Requests(cap) => CallErrorKind::RequestBudget(cap),
+        BudgetHit::ResponseBytes(cap) => CallErrorKind::ResponseBudget(cap),
+    }
+}
+
+/// The operator's settings for one profile, over the host's [`SandboxLimits`]: each `Some`
+/// replaces the host's value for the calls of sessions carrying it. Nothing a spoke does
+/// reaches them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Replaces [`SandboxLimits::call_deadline`].
+    pub call_deadline: Option<Duration>,
+    /// Replaces [`SandboxLimits::memory_cap`].
+    pub memory_cap: Option<usize>,
+    /// Replaces [`SandboxLimits::requests_per_call`].
+    pub requests_per_call: Option<u64>,
+    /// Replaces [`SandboxLimits::response_bytes_per_call`].
+    pub response_bytes_per_call: Option<u64>,
+    /// Replaces [`SandboxLimits::log_bytes_per_call`].
+    pub log_bytes_per_call: Option<usize>,
+}
+
+impl LimitOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: &SandboxLimits) -> SandboxLimits {
+        let mut limits = base.clone();
+        if let Some(v) = self.call_deadline {
+            limits.call_deadline = v;
+        }
+        if let Some(v) = self.memory_cap {
+            limits.memory_cap = v;
+        }
+        if let Some(v) = self.requests_per_call {
+            limits.requests_per_call = v;
+        }
+        if let Some(v) = self.response_bytes_per_call {
+            limits.response_bytes_per_call = v;
+        }
+        if let Some(v) = self.log_bytes_per_call {
+            limits.log_bytes_per_call = v;
+        }
+        limits
+    }
 }
 
 /// A compiled, pre-instantiated spoke and its manifest. Cheap to clone.
@@ -822,12 +1097,13 @@ impl LoadedSpoke {
     /// A store for one call: the sandbox's limits, the memory limiter and the deadline.
     fn new_store(&self, session: &Arc<GateSession>) -> Store<HostState> {
         self.stats.export_calls.fetch_add(1, Ordering::Relaxed);
-        let limits = &self.host.shared.limits;
-        let state = HostState::new(&self.id, session.clone(), limits, self.stats.clone());
+        let mut limits = session.limit_overrides().apply(&self.host.shared.limits);
+        if call == "manifest" {
+            limits.call_deadline = limits.manifest_deadline;
+        }
+        let state = HostState::new(&self.id, session.clone(), &limits, self.stats.clone());
         let mut store = Store::new(&self.host.shared.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let deadline = Instant::now() + limits.call_deadline;
-        store.data_mut().deadline = deadline;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|context| {
             if Instant::now() >= context.data().deadline {
@@ -862,11 +1138,24 @@ impl LoadedSpoke {
         outcome: wasmtime::Result<Result<T, SpokeError>>,
     ) -> Result<T, CallError> {
         store.data().flush_output();
+        let state = store.data();
         match outcome {
+            // A call that has its answers keeps them, whatever limit it ran into on the way.
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(spoke_error)) => Err(self.error(call, CallErrorKind::Spoke(spoke_error))),
+            // A spoke reporting the failure of a request the engine cut short gets the
+            // engine's typed error instead: that is the cause.
+            Ok(Err(spoke_error)) => Err(self.error(
+                call,
+                match state.budget.hit() {
+                    Some(hit) => budget_error(hit, state.call_deadline),
+                    None => CallErrorKind::Spoke(spoke_error),
+                },
+            )),
             Err(error) => {
-                let kind = self.classify_trap(&store, error);
+                let kind = match (self.classify_trap(&store, error), state.budget.hit()) {
+                    (CallErrorKind::Trap(_), Some(hit)) => budget_error(hit, state.call_deadline),
+                    (kind, _) => kind,
+                };
                 tracing::warn!(spoke = %self.id, call, error = %kind, "spoke call failed");
                 Err(self.error(call, kind))
             }
@@ -882,7 +1171,11 @@ impl LoadedSpoke {
             };
         }
         if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-            return CallErrorKind::DeadlineExceeded(self.host.shared.limits.call_deadline);
+            return CallErrorKind::DeadlineExceeded(state.call_deadline);
+        }
+        let text = format!("{error:#}");
+        if text.contains("resource limit exceeded") {
+            return CallErrorKind::ResourceLimit(untrusted::inert_bounded(&text, 300));
         }
         let stderr = state.stderr_tail(2048);
         let mut message = format!("{error}");
@@ -891,7 +1184,7 @@ impl LoadedSpoke {
         }
         if !stderr.trim().is_empty() {
             message.push_str("; guest stderr: ");
-            message.push_str(stderr.trim());
+            message.push_str(&untrusted::inert(stderr.trim()));
         }
         CallErrorKind::Trap(message)
     }

@@ -14,7 +14,8 @@ use crate::store::{WriteError, WriteTx};
 
 use super::prefetch::Ahead;
 use super::{
-    PageFault, PageSource, Pipeline, PipelineError, Run, check_cursor, check_id, first_duplicate,
+    PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, check_cursor, check_id,
+    first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadActivity;
@@ -47,7 +48,12 @@ impl Pipeline<'_> {
         let since = run.checkpoint.since;
 
         let mut ahead = Ahead::new();
+        let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
+            if let Err(fault) = paging.before_page(run.checkpoint.pages) {
+                let err = run.fault(fault);
+                return Err(self.fail(&mut run, source.counts(), err));
+            }
             let cursor = run.checkpoint.cursor.clone();
             let fetched = ahead
                 .page_at(cursor.as_deref(), || {
@@ -62,7 +68,8 @@ impl Pipeline<'_> {
                 }
             };
             let checked = validate(&page.activities, now)
-                .and_then(|()| check_cursor(cursor.as_deref(), page.next_cursor.as_deref()));
+                .and_then(|()| check_cursor(cursor.as_deref(), page.next_cursor.as_deref()))
+                .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()));
             if let Err(fault) = checked {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
@@ -219,6 +226,23 @@ fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFa
     for (index, a) in activities.iter().enumerate() {
         let malformed = |reason| PageFault::Malformed { index, reason };
         check_id("external-user-id", &a.external_user_id).map_err(malformed)?;
+        let text = match &a.status {
+            ActivityStatus::Seen(seen) => Some(&seen.source),
+            ActivityStatus::Unknown(reason) => Some(reason),
+            ActivityStatus::NoneInWindow => None,
+        };
+        if let Some(text) = text
+            && text.len() > super::record_limits::FIELD_BYTES
+        {
+            return Err(PageFault::Oversized {
+                key: crate::host::untrusted::inert_bounded(&a.external_user_id, 200),
+                reason: format!(
+                    "its activity text is {} bytes, more than {}",
+                    text.len(),
+                    super::record_limits::FIELD_BYTES
+                ),
+            });
+        }
         if let ActivityStatus::Seen(seen) = &a.status
             && (seen.at < 0 || seen.at > now + DAY)
         {

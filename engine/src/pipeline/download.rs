@@ -20,8 +20,8 @@ use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
 use super::prefetch::Ahead;
 use super::{
-    PageFault, PageSource, Pipeline, PipelineError, Run, SourceInfo, check_cursor, check_id,
-    first_duplicate,
+    PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, SourceInfo, check_cursor,
+    check_id, first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
@@ -45,7 +45,12 @@ impl Pipeline<'_> {
             .read()?
             .staged_run(profile, run.checkpoint.run_id)?;
         let mut ahead = Ahead::new();
+        let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
+            if let Err(fault) = paging.before_page(run.checkpoint.pages) {
+                let err = run.fault(fault);
+                return Err(self.fail(&mut run, source.counts(), err));
+            }
             let cursor = run.checkpoint.cursor.clone();
             let fetched = ahead
                 .page_at(cursor.as_deref(), || {
@@ -59,9 +64,17 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            if let Err(fault) = validate(&page, cursor.as_deref()) {
+            if let Err(fault) = validate(&page, cursor.as_deref())
+                .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()))
+            {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
+            }
+            let mut page = page;
+            for s in &mut page.subscriptions {
+                for text in s.display_name.iter_mut().chain(s.email.iter_mut()) {
+                    crate::host::untrusted::make_inert(text);
+                }
             }
             // Ask for the next pages now: the vendor serves them (and, on a source that reads
             // ahead, the spoke parses them) while this one is written.
@@ -161,6 +174,7 @@ fn validate(page: &SubscriptionPage, cursor: Option<&str>) -> Result<(), PageFau
         for g in &s.granted_by {
             check_id("granted-by group id", g).map_err(malformed)?;
         }
+        check_record_size(s)?;
         if s.granted_at.is_some_and(|t| t < 0) {
             return Err(malformed(format!(
                 "granted-at {} is before 1970",
@@ -177,6 +191,45 @@ fn validate(page: &SubscriptionPage, cursor: Option<&str>) -> Result<(), PageFau
         return Err(PageFault::DuplicateKey { key });
     }
     check_cursor(cursor, page.next_cursor.as_deref())
+}
+
+/// Refuses a record whose fields or whole are larger than the engine stores, naming its key.
+fn check_record_size(s: &contract::Subscription) -> Result<(), PageFault> {
+    use super::record_limits::*;
+    let oversized = |reason: String| PageFault::Oversized {
+        key: crate::host::untrusted::inert_bounded(
+            &format!("{}/{}", s.external_user_id, s.identifier),
+            200,
+        ),
+        reason,
+    };
+    for (field, value) in [("display-name", &s.display_name), ("email", &s.email)] {
+        if let Some(value) = value
+            && value.len() > FIELD_BYTES
+        {
+            return Err(oversized(format!(
+                "{field} is {} bytes, more than {FIELD_BYTES}",
+                value.len()
+            )));
+        }
+    }
+    if s.granted_by.len() > GRANTS {
+        return Err(oversized(format!(
+            "granted by {} groups, more than {GRANTS}",
+            s.granted_by.len()
+        )));
+    }
+    let total = s.external_user_id.len()
+        + s.identifier.len()
+        + s.display_name.as_ref().map_or(0, String::len)
+        + s.email.as_ref().map_or(0, String::len)
+        + s.granted_by.iter().map(String::len).sum::<usize>();
+    if total > RECORD_BYTES {
+        return Err(oversized(format!(
+            "the record is {total} bytes, more than {RECORD_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 fn account_type(t: contract::AccountType) -> AccountType {

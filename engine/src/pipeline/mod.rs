@@ -3,8 +3,11 @@
 //! one write transaction, so a crash loses at most the page in flight and a rerun resumes
 //! from the stored cursor of the unfinished run. Only the end of a complete run ends the
 //! subscriptions it did not see. Pages are validated before anything is written: a malformed
-//! record, a duplicate key, a cursor that does not advance or a failed call stops the run with
-//! a [`PipelineError`] naming the spoke, the page and the reason, and the job result says so.
+//! record, a duplicate key, a cursor that does not advance or that cycles back to an earlier
+//! page's, a record or field over its size limit ([`record_limits`]), a run past its page limit
+//! ([`MAX_PAGES`] unless set) or a failed call stops the run with a [`PipelineError`] naming the
+//! spoke, the page and the reason, and the job result says so. Display names and e-mails are
+//! made inert (control characters escaped) before they are stored.
 //! The pipeline is the only place that joins the plugin host ([`source::SpokeSource`]) and
 //! the store; it knows nothing of any vendor.
 
@@ -76,6 +79,26 @@ pub enum PageFault {
     CursorDidNotAdvance {
         /// The cursor.
         cursor: String,
+    },
+    /// The run reached its page limit without the spoke reporting the last page.
+    #[error("the run reached its limit of {limit} pages (an endless cursor?)")]
+    TooManyPages {
+        /// The limit.
+        limit: u64,
+    },
+    /// A next cursor repeats one an earlier page of the run returned: the listing cycles.
+    #[error("the cursor cycles: {cursor:?} was already returned by an earlier page of this run")]
+    CursorCycle {
+        /// The cursor (shown inert and cut short).
+        cursor: String,
+    },
+    /// A record, or one of its fields, is larger than the engine stores.
+    #[error("record {key} is refused: {reason}")]
+    Oversized {
+        /// The record's key (shown inert and cut short).
+        key: String,
+        /// Which limit.
+        reason: String,
     },
     /// A lookup answered about a user it was not asked about.
     #[error("the answer is about user {user:?}, who was not asked about")]
@@ -187,11 +210,76 @@ pub struct Pipeline<'a> {
     trigger: JobTrigger,
     lookup_batch: usize,
     activity_overlap: EpochSeconds,
+    max_pages: u64,
 }
 
 /// Users per `lookup-activity` call by default: enough for a spoke that batches users into
 /// queries (Confluence: about 40 per query) to keep the gate's 8 concurrent requests busy.
 pub const LOOKUP_BATCH: usize = 400;
+
+/// Pages one run may fetch by default: 20 million records at the Confluence spoke's 200 per
+/// page, 200 times what a tenant of 100 000 users needs.
+pub const MAX_PAGES: u64 = 100_000;
+
+/// Size limits of what a page may carry, checked before anything of the page is written.
+pub mod record_limits {
+    /// A display name, e-mail or activity source, in bytes.
+    pub const FIELD_BYTES: usize = 1024;
+    /// A next cursor, in bytes.
+    pub const CURSOR_BYTES: usize = 4096;
+    /// Groups granting one subscription.
+    pub const GRANTS: usize = 1000;
+    /// One record, all its strings together, in bytes.
+    pub const RECORD_BYTES: usize = 64 * 1024;
+}
+
+/// The paging rules of one run: at most `max_pages` pages, and no next cursor twice (a
+/// cycle). The cursors seen are remembered from the start of this attempt (a resumed run
+/// starts with the checkpoint's cursor).
+pub(crate) struct PagingGuard {
+    max_pages: u64,
+    seen: HashSet<String>,
+}
+
+impl PagingGuard {
+    pub(crate) fn new(max_pages: u64, resume_cursor: Option<&str>) -> Self {
+        Self {
+            max_pages,
+            seen: resume_cursor.map(str::to_string).into_iter().collect(),
+        }
+    }
+
+    /// Before fetching a page when `pages_done` pages were committed.
+    pub(crate) fn before_page(&self, pages_done: u64) -> Result<(), PageFault> {
+        if pages_done >= self.max_pages {
+            return Err(PageFault::TooManyPages {
+                limit: self.max_pages,
+            });
+        }
+        Ok(())
+    }
+
+    /// A page came back with `next`: refuses an oversized cursor or one seen before.
+    pub(crate) fn next_cursor(&mut self, next: Option<&str>) -> Result<(), PageFault> {
+        let Some(next) = next else { return Ok(()) };
+        if next.len() > record_limits::CURSOR_BYTES {
+            return Err(PageFault::Malformed {
+                index: 0,
+                reason: format!(
+                    "the next cursor is {} bytes, more than {}",
+                    next.len(),
+                    record_limits::CURSOR_BYTES
+                ),
+            });
+        }
+        if !self.seen.insert(next.to_string()) {
+            return Err(PageFault::CursorCycle {
+                cursor: crate::host::untrusted::inert_bounded(next, 120),
+            });
+        }
+        Ok(())
+    }
+}
 
 static SYSTEM_CLOCK: SystemClock = SystemClock;
 static NO_PROGRESS: NoProgress = NoProgress;
@@ -209,7 +297,15 @@ impl<'a> Pipeline<'a> {
             trigger: JobTrigger::Manual,
             lookup_batch: LOOKUP_BATCH,
             activity_overlap: crate::model::DAY,
+            max_pages: MAX_PAGES,
         }
+    }
+
+    /// The most pages one run may fetch (at least 1); past it the run fails with
+    /// [`PageFault::TooManyPages`].
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = pages.max(1);
+        self
     }
 
     /// Uses `clock` for "now".

@@ -921,6 +921,7 @@ async fn the_notify_flow_runs_end_to_end_through_a_webhook() {
             "Ready",
             "Awaiting User",
             "Awaiting Revocation",
+            "Reclaiming",
             "Closed Complete"
         ]
     );
@@ -932,7 +933,11 @@ async fn the_notify_flow_runs_end_to_end_through_a_webhook() {
         .unwrap()
         .unwrap();
     let actors: Vec<&str> = keeper.history.iter().map(|t| t.actor.as_str()).collect();
-    assert_eq!(actors, ["sam", "sam", "keeper@example.com", "boss", "sam"]);
+    assert_eq!(
+        actors,
+        ["sam", "sam", "keeper@example.com", "boss", "sam", "sam"],
+        "the last two: planned (Reclaiming), then reclaimed"
+    );
     // The users were told their seat was reclaimed.
     let kinds: Vec<String> = got
         .lock()

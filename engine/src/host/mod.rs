@@ -811,7 +811,7 @@ impl std::fmt::Debug for LoadedSpoke {
 macro_rules! spoke_call {
     ($self:ident, $session:expr, $name:literal, |$guest:ident, $store:ident| $v2:expr, $v1:expr) => {{
         let started = Instant::now();
-        let mut $store = $self.new_store($session);
+        let mut $store = $self.new_store($name, $session);
         let outcome = match &$self.pre {
             Pre::V0_2(pre) => {
                 let instance =
@@ -1007,7 +1007,7 @@ impl LoadedSpoke {
             return Err(self.error("plan-reclaim", CallErrorKind::NotInContract("0.1.0")));
         };
         let started = Instant::now();
-        let mut store = self.new_store(session);
+        let mut store = self.new_store("plan-reclaim", session);
         let instance = self.instantiate(
             "plan-reclaim",
             pre.instantiate_async(&mut store).await,
@@ -1033,7 +1033,7 @@ impl LoadedSpoke {
             return Err(self.error("apply-reclaim", CallErrorKind::NotInContract("0.1.0")));
         };
         let started = Instant::now();
-        let mut store = self.new_store(session);
+        let mut store = self.new_store("apply-reclaim", session);
         let instance = self.instantiate(
             "apply-reclaim",
             pre.instantiate_async(&mut store).await,
@@ -1059,7 +1059,7 @@ impl LoadedSpoke {
             return Err(self.error("reclaim", CallErrorKind::NotInContract("0.2.0")));
         };
         let started = Instant::now();
-        let mut store = self.new_store(session);
+        let mut store = self.new_store("reclaim", session);
         let instance =
             self.instantiate("reclaim", pre.instantiate_async(&mut store).await, &store)?;
         let outcome = instance
@@ -1095,7 +1095,7 @@ impl LoadedSpoke {
     }
 
     /// A store for one call: the sandbox's limits, the memory limiter and the deadline.
-    fn new_store(&self, session: &Arc<GateSession>) -> Store<HostState> {
+    fn new_store(&self, call: &'static str, session: &Arc<GateSession>) -> Store<HostState> {
         self.stats.export_calls.fetch_add(1, Ordering::Relaxed);
         let mut limits = session.limit_overrides().apply(&self.host.shared.limits);
         if call == "manifest" {

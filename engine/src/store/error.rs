@@ -76,7 +76,7 @@ pub enum OpenError {
     },
     /// The file is damaged: nothing was changed in it.
     #[error(
-        "database {path} is damaged ({detail}); it was left unchanged: `sam db check` reports what is wrong, `sam db repair` repairs it (keeping a copy first)"
+        "database {path} is damaged ({detail}); sam changed none of its records: `sam db check` reports what is wrong, `sam db repair` repairs it (keeping a copy first)"
     )]
     Damaged {
         /// The file.

@@ -212,6 +212,17 @@ fn table_rows(db: &impl ReadableDatabase, path: &Path) -> Result<Vec<TableRows>,
             let mut out = Vec::with_capacity(names.len());
             for name in names {
                 let rows = count_rows(&tx, &name).map_err(&st)?;
+                // A table of sam's own with a type it does not recognise is damage (its
+                // stored type definition was overwritten), not a table of another sam.
+                if rows.is_none()
+                    && super::tables::RECORD_TABLES
+                        .iter()
+                        .any(|def| redb::TableHandle::name(def) == name)
+                {
+                    return Err(st(redb::Error::Corrupted(format!(
+                        "table `{name}` has a type this sam did not write"
+                    ))));
+                }
                 out.push(TableRows { table: name, rows });
             }
             Ok(out)

@@ -574,7 +574,6 @@ impl<'a> Reclaimer<'a> {
             audit: Vec::new(),
             resumed: false,
         };
-        let finish = |c: &RemovalCandidate| self.store.write(|tx| tx.put_candidate(c));
 
         // A failed apply left its plan: retrying applies the same plan (some of it may be in
         // effect at the vendor), never a new one.
@@ -603,28 +602,16 @@ impl<'a> Reclaimer<'a> {
 
         // The seat must still exist and not be excluded.
         let Some(sub) = sub.filter(|s| s.active) else {
-            outcome.detail = "the seat no longer exists".into();
-            state::transition(
-                &mut c,
-                CandidateState::ClosedSkipped,
+            return self.settle(
+                c,
+                outcome,
+                Outcome::Skipped,
+                "the seat no longer exists".into(),
                 now,
-                actor,
-                &outcome.detail,
-            )?;
-            finish(&c)?;
-            return Ok((outcome, false));
+            );
         };
         if let Some(why) = reclamation_exclusion(&profile.spoke_id, &sub, rule, &exclusions) {
-            outcome.detail = why;
-            state::transition(
-                &mut c,
-                CandidateState::ClosedSkipped,
-                now,
-                actor,
-                &outcome.detail,
-            )?;
-            finish(&c)?;
-            return Ok((outcome, false));
+            return self.settle(c, outcome, Outcome::Skipped, why, now);
         }
 
         // The user's activity, re-checked just before revoking.
@@ -633,17 +620,13 @@ impl<'a> Reclaimer<'a> {
         let status = match recheck {
             Ok(status) => status,
             Err(e) => {
-                outcome.outcome = Outcome::Failed;
-                outcome.detail = format!("activity re-check failed: {e}");
-                state::transition(
-                    &mut c,
-                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                return self.settle(
+                    c,
+                    outcome,
+                    Outcome::Failed,
+                    format!("activity re-check failed: {e}"),
                     now,
-                    actor,
-                    &outcome.detail,
-                )?;
-                finish(&c)?;
-                return Ok((outcome, false));
+                );
             }
         };
         match &status {
@@ -673,17 +656,13 @@ impl<'a> Reclaimer<'a> {
                 return Ok((outcome, false));
             }
             ActivityStatus::Unknown(reason) => {
-                outcome.outcome = Outcome::Failed;
-                outcome.detail = format!("the user's activity could not be re-checked: {reason}");
-                state::transition(
-                    &mut c,
-                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                return self.settle(
+                    c,
+                    outcome,
+                    Outcome::Failed,
+                    format!("the user's activity could not be re-checked: {reason}"),
                     now,
-                    actor,
-                    &outcome.detail,
-                )?;
-                finish(&c)?;
-                return Ok((outcome, false));
+                );
             }
             _ => {}
         }
@@ -707,17 +686,13 @@ impl<'a> Reclaimer<'a> {
         let plan = match seats.plan(&seat).await {
             Ok(plan) => plan,
             Err(e) => {
-                outcome.outcome = Outcome::Failed;
-                outcome.detail = format!("reclaim planning failed: {e}");
-                state::transition(
-                    &mut c,
-                    CandidateState::AttentionRequired(outcome.detail.clone()),
+                return self.settle(
+                    c,
+                    outcome,
+                    Outcome::Failed,
+                    format!("reclaim planning failed: {e}"),
                     now,
-                    actor,
-                    &outcome.detail,
-                )?;
-                finish(&c)?;
-                return Ok((outcome, false));
+                );
             }
         };
         if plan.changes().is_some_and(|changes| changes.is_empty()) {
@@ -818,6 +793,28 @@ impl<'a> Reclaimer<'a> {
             .apply_intent(seats, profile, c, intent, now, rule.notify_user, false)
             .await?;
         Ok((outcome, true))
+    }
+
+    /// Settles a candidate with no vendor write: its outcome (`kind`, `detail`) and the
+    /// transition, saved: a failure needs attention (the detail is why), anything else is
+    /// closed as skipped.
+    fn settle(
+        &self,
+        mut c: RemovalCandidate,
+        mut outcome: ActionOutcome,
+        kind: Outcome,
+        detail: String,
+        now: EpochSeconds,
+    ) -> Result<(ActionOutcome, bool), ReclaimError> {
+        let to = match kind {
+            Outcome::Failed => CandidateState::AttentionRequired(detail.clone()),
+            _ => CandidateState::ClosedSkipped,
+        };
+        state::transition(&mut c, to, now, &self.options.actor, &detail)?;
+        self.store.write(|tx| tx.put_candidate(&c))?;
+        outcome.outcome = kind;
+        outcome.detail = detail;
+        Ok((outcome, false))
     }
 
     /// Finishes every reclaim of `profile` an interrupted run left planned (Reclaiming), from

@@ -209,7 +209,7 @@ fn assert_one_line(what: &str, e: &CliError) {
     let text = e.to_string();
     assert!(!text.contains('\n'), "{what}: not one line: {text}");
     assert!(
-        !text.contains("internal error"),
+        !text.contains("sam stopped on an internal error"),
         "{what}: a panic got past the store boundary: {text}"
     );
 }

@@ -134,6 +134,18 @@ impl SeatActions for CrashVendor {
     }
 }
 
+/// The candidate of `user` (there is one per user in these tenants).
+fn candidate_of(store: &Store, user: &str) -> sam_engine::model::RemovalCandidate {
+    store
+        .read()
+        .unwrap()
+        .candidates("p")
+        .unwrap()
+        .into_iter()
+        .find(|c| c.external_user_id == user)
+        .unwrap()
+}
+
 /// `users` inactive seats; user i is in g1, in g2 when i is odd, and always in `other`.
 fn tenant(users: usize) -> (tempfile::TempDir, Store, BTreeMap<String, BTreeSet<String>>) {
     let (dir, store) = store_with("fake", ProcessSet::default(), &["g1".into(), "g2".into()]);
@@ -365,14 +377,7 @@ async fn a_resumed_run_finishes_the_stored_plan_without_planning_again() {
         .collect();
     assert_eq!(recorded, vec!["g1", "g2"], "the whole plan, g1 included");
     // Only the resume's apply ran for u01: no plan call (plan would step once more).
-    let c = store
-        .read()
-        .unwrap()
-        .candidates("p")
-        .unwrap()
-        .into_iter()
-        .find(|c| c.external_user_id == "u01")
-        .unwrap();
+    let c = candidate_of(&store, "u01");
     assert_eq!(c.state, CandidateState::ClosedComplete);
     // And undo gives back both memberships.
     reclaim::undo(
@@ -394,14 +399,7 @@ async fn undo_before_any_rerun_restores_an_interrupted_plan() {
     // Kill after u01's g1 removal (step 6, as above), then undo instead of rerunning.
     let vendor = CrashVendor::new(initial.clone(), Some(6));
     assert!(!run_until_killed(&store, &vendor, None).await);
-    let c = store
-        .read()
-        .unwrap()
-        .candidates("p")
-        .unwrap()
-        .into_iter()
-        .find(|c| c.external_user_id == "u01")
-        .unwrap();
+    let c = candidate_of(&store, "u01");
     assert_eq!(c.state, CandidateState::Reclaiming);
     let vendor = CrashVendor::new(vendor.snapshot(), None);
     let report = reclaim::undo(

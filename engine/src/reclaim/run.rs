@@ -284,11 +284,12 @@ impl<'a> Reclaimer<'a> {
 
         // Intent before action, after a crash too: finish the reclaims an interrupted run
         // planned, from their stored plans, before anything else.
-        let pending_count = pending_intents(self.store, &profile.name)?.len() as u64;
+        let pending = pending_intents(self.store, &profile.name)?;
+        let pending_count = pending.len() as u64;
         let resumed = if opts.dry_run {
             Vec::new()
         } else {
-            self.finish_pending(seats, &profile, now).await?
+            self.finish_pending(seats, &profile, pending, now).await?
         };
 
         // Evaluate, and read what to act on, in one transaction (dropped in a dry run).
@@ -837,17 +838,20 @@ impl<'a> Reclaimer<'a> {
                 found: seats.spoke_id().to_string(),
             });
         }
-        self.finish_pending(seats, &profile, self.clock.now()).await
+        let pending = pending_intents(self.store, &profile.name)?;
+        self.finish_pending(seats, &profile, pending, self.clock.now())
+            .await
     }
 
     async fn finish_pending<S: SeatActions>(
         &self,
         seats: &S,
         profile: &IntegrationProfile,
+        pending: Vec<ReclaimIntent>,
         now: EpochSeconds,
     ) -> Result<Vec<ActionOutcome>, ReclaimError> {
         let mut outcomes = Vec::new();
-        for intent in pending_intents(self.store, &profile.name)? {
+        for intent in pending {
             outcomes.push(self.resume_intent(seats, profile, intent, now).await?);
         }
         Ok(outcomes)

@@ -3,6 +3,7 @@
 //! HTTP gate spokes reach their vendor through, and the admin CLI. The binary in `main.rs` is a
 //! thin layer over [`cli`].
 
+pub mod app;
 pub mod auth;
 pub mod bundled;
 pub mod cli;

@@ -25,16 +25,16 @@ use crate::pipeline::{
 };
 
 /// 2026-01-01T00:00:00Z, a Thursday.
-const T0: i64 = 1_767_225_600;
+pub(crate) const T0: i64 = 1_767_225_600;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
 /// A runner that records when each request ran and fails as told.
 #[derive(Default)]
-struct FakeRunner {
-    clock: ManualClock,
-    log: Mutex<Vec<(String, ProcessKind, i64)>>,
-    fail_first: AtomicU32,
+pub(crate) struct FakeRunner {
+    pub(crate) clock: ManualClock,
+    pub(crate) log: Mutex<Vec<(String, ProcessKind, i64)>>,
+    pub(crate) fail_first: AtomicU32,
 }
 
 impl JobRunner for FakeRunner {
@@ -385,17 +385,8 @@ async fn a_quota_429_pauses_the_job_until_the_reset_and_resumes_from_the_checkpo
 
 #[tokio::test]
 async fn healthz_metrics_and_on_demand_runs_over_http() {
-    let (_dir, store) = store_with_jobs(&[]);
-    with_profile(&store, "p");
-    let runner = Arc::new(FakeRunner {
-        clock: ManualClock::new(T0),
-        ..FakeRunner::default()
-    });
-    let d = Arc::new(daemon(store, runner.clone(), DaemonOptions::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = sam_engine::daemon::http::router(d.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let served = crate::api::serve(false).await;
+    let (addr, runner, token) = (served.addr, served.runner.clone(), served.admin.clone());
     let client = reqwest::Client::new();
 
     let health: serde_json::Value = client
@@ -410,18 +401,20 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 
     let answer = client
-        .post(format!("http://{addr}/runs"))
-        .json(&serde_json::json!({ "profile": "p", "process": "DownloadSubscriptions" }))
+        .post(format!("http://{addr}/api/v1/runs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "profile": "p", "process": ProcessKind::DownloadSubscriptions }))
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
     let answer: serde_json::Value = answer.json().await.unwrap();
-    assert_eq!(answer["outcome"]["Ok"]["summary"], "ok", "{answer}");
+    assert_eq!(answer["summary"], "ok", "{answer}");
     assert_eq!(runner.log.lock().unwrap().len(), 1);
 
     let metrics = client
         .get(format!("http://{addr}/metrics"))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();
@@ -447,8 +440,9 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     // Runs of profiles that do not exist are refused and leave no series behind.
     for i in 0..50 {
         let answer = client
-            .post(format!("http://{addr}/runs"))
-            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": "DownloadSubscriptions" }))
+            .post(format!("http://{addr}/api/v1/runs"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": ProcessKind::DownloadSubscriptions }))
             .send()
             .await
             .unwrap();
@@ -456,6 +450,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     }
     let after = client
         .get(format!("http://{addr}/metrics"))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -468,7 +463,8 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     // A backup while the daemon holds the file: written where the daemon chooses (next to
     // the database, named with the schema version), whatever the request says.
     let answer: serde_json::Value = client
-        .post(format!("http://{addr}/backup"))
+        .post(format!("http://{addr}/api/v1/backup"))
+        .bearer_auth(&token)
         .json(&serde_json::json!({ "path": "/tmp/elsewhere.redb" }))
         .send()
         .await
@@ -476,8 +472,9 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
         .json()
         .await
         .unwrap();
-    let made = std::path::PathBuf::from(answer["outcome"]["Ok"]["path"].as_str().unwrap());
-    assert_eq!(made.parent(), d.store().path().parent(), "{answer}");
+    let made = std::path::PathBuf::from(answer["path"].as_str().unwrap());
+    assert_eq!(made.parent(), served.store.path().parent(), "{answer}");
+
     let name = made.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("sam.redb.backup-v"), "{name}");
     assert!(!std::path::Path::new("/tmp/elsewhere.redb").exists());
@@ -486,7 +483,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
 }
 
 /// Stores a profile `name` (the daemon runs only stored profiles on demand).
-fn with_profile(store: &Store, name: &str) {
+pub(crate) fn with_profile(store: &Store, name: &str) {
     use sam_engine::model::*;
     let profile = IntegrationProfile {
         name: name.into(),

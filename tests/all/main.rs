@@ -2,6 +2,7 @@
 //! engine links once. Shared helpers live here.
 
 mod admin;
+mod api;
 mod cli;
 mod confluence;
 mod daemon;

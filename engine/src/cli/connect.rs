@@ -18,8 +18,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::profile::{open_store, store_failure, write_failure};
-use super::session::{keyring, load_profile_spoke};
 use super::{CliError, write_out};
+use crate::app::session::{keyring, load_profile_spoke};
 use crate::auth::{
     self, AccessibleSite, AuthError, CallbackListener, CallbackParams, Keyring, OAuthApp, Secret,
     required_scopes, slot,

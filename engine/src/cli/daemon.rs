@@ -1,31 +1,23 @@
-//! `sam daemon [--listen ADDR] [--max-concurrent N]`: holds the database, runs the published
-//! profiles' scheduled jobs (see [`crate::daemon`]), serves `/healthz`, `/metrics` and
-//! `POST /runs` on a loopback address (written to `<db>.daemon` so `sam run` can find it),
-//! and on SIGTERM or SIGINT finishes the page in flight, commits and exits. Also the
-//! [`EngineRunner`] that runs a job for real (the profile's spoke session, the pipeline, the
-//! reclaimer, the reconciliation) and the client `sam run` uses while a daemon runs.
+//! `sam daemon [--listen ADDR] [--max-concurrent N] [--allow-host NAME] [--public-metrics]`:
+//! holds the database, runs the published profiles' scheduled jobs (see [`crate::daemon`])
+//! and serves the engine API ([`crate::daemon::http`]) on a loopback address, written to
+//! `<db>.daemon` (with the local admin token in `<db>.token`, 0600) so the CLI finds it. On
+//! SIGTERM or SIGINT it finishes the page in flight, commits and exits.
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use clap::Args;
-use futures::future::BoxFuture;
 
 use super::profile::open_store;
 use super::{CliError, write_out};
+use crate::app::App;
+use crate::app::jobs::EngineRunner;
 use crate::config::Settings;
-use crate::daemon::http::{RunAnswer, RunBody, read_runtime_file, runtime_file};
-use crate::daemon::{
-    Daemon, DaemonClock, DaemonOptions, JobRunner, RunFailure, RunOutcome, RunRequest,
-    SystemDaemonClock,
-};
+use crate::daemon::http::{Guard, runtime_file};
+use crate::daemon::{Daemon, DaemonClock, DaemonOptions, SystemDaemonClock};
 use crate::host::SpokeHost;
-use crate::model::{JobResult, JobStatus, ProcessKind};
-use crate::pipeline::{Clock, Pipeline, SpokeSource};
-use crate::store::Store;
 
 /// Arguments of `sam daemon`.
 #[derive(Debug, Args)]
@@ -37,266 +29,13 @@ pub struct DaemonArgs {
     /// Profiles running at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub max_concurrent: usize,
-}
-
-/// Runs jobs for real.
-pub struct EngineRunner {
-    host: SpokeHost,
-    store: Arc<Store>,
-    settings: Settings,
-    clock: Arc<dyn DaemonClock>,
-}
-
-impl EngineRunner {
-    /// A runner over `store`, loading spokes with `host`.
-    pub fn new(
-        host: SpokeHost,
-        store: Arc<Store>,
-        settings: Settings,
-        clock: Arc<dyn DaemonClock>,
-    ) -> Self {
-        Self {
-            host,
-            store,
-            settings,
-            clock,
-        }
-    }
-
-    fn cli_failure(e: CliError) -> RunFailure {
-        match e {
-            CliError::User(m) => RunFailure::Fatal(m),
-            CliError::Failure(m) => RunFailure::Failed(m),
-        }
-    }
-
-    /// Default rules of new models, then the reconciliation (after a subscription download).
-    fn after_download(&self, profile: &str) -> String {
-        let clock: &dyn Clock = &*self.clock;
-        let now = clock.now();
-        if let Err(e) = self
-            .store
-            .write(|tx| crate::reclaim::ensure_rules(tx, profile, now))
-        {
-            tracing::warn!(error = %e, "could not create the default reclamation rules");
-        }
-        match crate::reconcile::run(&self.store, clock) {
-            Ok(results) => format!("; reconciled {} software models", results.len()),
-            Err(e) => format!("; reconciliation failed: {e}"),
-        }
-    }
-
-    /// The reconciliation job, recorded as a job result.
-    fn reconcile(&self, request: &RunRequest) -> Result<RunOutcome, RunFailure> {
-        let clock: &dyn Clock = &*self.clock;
-        let started = clock.now();
-        let outcome = crate::reconcile::run(&self.store, clock);
-        let ended = clock.now();
-        let (status, errors, summary) = match &outcome {
-            Ok(results) => (
-                JobStatus::Succeeded,
-                Vec::new(),
-                format!("reconciled {} software models", results.len()),
-            ),
-            Err(e) => (JobStatus::Failed, vec![e.to_string()], e.to_string()),
-        };
-        let job_id = self
-            .store
-            .write(|tx| {
-                let id = tx.next_seq("job")?;
-                tx.put_job_result(&JobResult {
-                    id,
-                    profile: request.profile.clone(),
-                    process: ProcessKind::Reconcile,
-                    trigger: request.trigger,
-                    started_at: started,
-                    ended_at: Some(ended),
-                    status,
-                    attempts: 1,
-                    pages: 0,
-                    records_seen: 0,
-                    upserted: 0,
-                    ended: 0,
-                    api_calls: 0,
-                    retries: 0,
-                    errors,
-                })?;
-                Ok::<_, crate::store::WriteError>(id)
-            })
-            .map_err(|e| RunFailure::Failed(e.to_string()))?;
-        match outcome {
-            Ok(_) => Ok(RunOutcome {
-                job_id: Some(job_id),
-                summary,
-                api_calls: 0,
-                reclaimed: 0,
-            }),
-            Err(_) => Err(RunFailure::Failed(summary)),
-        }
-    }
-
-    async fn run_inner(
-        &self,
-        request: &RunRequest,
-        stop: &AtomicBool,
-    ) -> Result<RunOutcome, RunFailure> {
-        if request.process == ProcessKind::Reconcile {
-            return self.reconcile(request);
-        }
-        let opened = super::session::open_profile_session(
-            &self.host,
-            &self.store,
-            &self.settings,
-            &request.profile,
-        )
-        .await
-        .map_err(Self::cli_failure)?;
-        let clock: &dyn Clock = &*self.clock;
-        match request.process {
-            ProcessKind::DownloadSubscriptions | ProcessKind::DownloadActivity => {
-                let activity = request.process == ProcessKind::DownloadActivity;
-                if activity && !opened.profile.processes.activity {
-                    return Err(RunFailure::Fatal(format!(
-                        "profile `{}` does not enable activity download",
-                        request.profile
-                    )));
-                }
-                let source = SpokeSource::new(opened.spoke, opened.session, opened.config);
-                let pipeline = Pipeline::new(&self.store)
-                    .clock(clock)
-                    .trigger(request.trigger)
-                    .stop_when(stop);
-                let job = if activity {
-                    pipeline.download_activity(&source, &request.profile).await
-                } else {
-                    pipeline
-                        .download_subscriptions(&source, &request.profile)
-                        .await
-                }
-                .map_err(RunFailure::from)?;
-                let mut summary = format!(
-                    "{} run {} on profile {}: {} pages, {} records, {} upserted, {} ended, {} API calls, {} attempts",
-                    job.process,
-                    job.id,
-                    job.profile,
-                    job.pages,
-                    job.records_seen,
-                    job.upserted,
-                    job.ended,
-                    job.api_calls,
-                    job.attempts
-                );
-                if !activity {
-                    summary.push_str(&self.after_download(&request.profile));
-                }
-                Ok(RunOutcome {
-                    job_id: Some(job.id),
-                    summary,
-                    api_calls: job.api_calls,
-                    reclaimed: 0,
-                })
-            }
-            ProcessKind::Reclaim => {
-                let seats =
-                    crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
-                let notifier = crate::reclaim::LogNotifier;
-                let report = crate::reclaim::Reclaimer::new(&self.store)
-                    .clock(clock)
-                    .notifier(&notifier)
-                    .stop_when(stop)
-                    .run(&seats, &request.profile)
-                    .await
-                    .map_err(|e| RunFailure::Failed(e.to_string()))?;
-                let mut summary = format!(
-                    "reclaim on profile {}: {} candidates created, {} canceled, {} reclaimed",
-                    report.profile,
-                    report.identify.created.len(),
-                    report.identify.canceled.len(),
-                    report.reclaimed
-                );
-                if report.resumed > 0 {
-                    summary.push_str(&format!(
-                        " ({} interrupted reclaims finished first)",
-                        report.resumed
-                    ));
-                }
-                if report.stopped {
-                    summary.push_str(
-                        "; stopped for shutdown after the seat in flight (the run resumes next time)",
-                    );
-                }
-                Ok(RunOutcome {
-                    job_id: report.job,
-                    summary,
-                    api_calls: report.api_calls,
-                    reclaimed: report.reclaimed,
-                })
-            }
-            ProcessKind::Reconcile => self.reconcile(request),
-        }
-    }
-}
-
-impl EngineRunner {
-    /// Finishes, profile by profile, the reclaims an interrupted process left planned; a
-    /// profile that cannot be opened is logged and left for its next run.
-    async fn finish_interrupted_reclaims(&self) {
-        let intents = match self.store.read().and_then(|r| r.all_reclaim_intents()) {
-            Ok(intents) => intents,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read interrupted reclaims");
-                return;
-            }
-        };
-        let profiles: std::collections::BTreeSet<String> = intents
-            .into_iter()
-            .filter(|i| i.status == crate::model::IntentStatus::Pending)
-            .map(|i| i.profile)
-            .collect();
-        for profile in profiles {
-            let opened = match super::session::open_profile_session(
-                &self.host,
-                &self.store,
-                &self.settings,
-                &profile,
-            )
-            .await
-            {
-                Ok(opened) => opened,
-                Err(e) => {
-                    tracing::error!(%profile, error = %e, "cannot finish interrupted reclaims");
-                    continue;
-                }
-            };
-            let seats =
-                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
-            let clock: &dyn Clock = &*self.clock;
-            match crate::reclaim::Reclaimer::new(&self.store)
-                .clock(clock)
-                .finish_interrupted(&seats, &profile)
-                .await
-            {
-                Ok(done) => tracing::info!(
-                    %profile,
-                    finished = done.len(),
-                    "interrupted reclaims finished from their stored plans"
-                ),
-                Err(e) => {
-                    tracing::error!(%profile, error = %e, "cannot finish interrupted reclaims")
-                }
-            }
-        }
-    }
-}
-
-impl JobRunner for EngineRunner {
-    fn run<'a>(
-        &'a self,
-        request: &'a RunRequest,
-        stop: &'a AtomicBool,
-    ) -> BoxFuture<'a, Result<RunOutcome, RunFailure>> {
-        Box::pin(self.run_inner(request, stop))
-    }
+    /// Another name requests may address the daemon by (`host` or `host:port`, e.g. a
+    /// reverse proxy's); repeatable. Requests for any other Host are refused.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Serve /metrics without a token (for a Prometheus on this machine).
+    #[arg(long)]
+    pub public_metrics: bool,
 }
 
 pub(super) async fn run(
@@ -323,8 +62,8 @@ pub(super) async fn run(
         clock.clone(),
     ));
     let daemon = Arc::new(Daemon::new(
-        store,
-        clock,
+        store.clone(),
+        clock.clone(),
         runner.clone(),
         DaemonOptions {
             max_concurrent: args.max_concurrent.max(1),
@@ -337,10 +76,17 @@ pub(super) async fn run(
     let bound = listener
         .local_addr()
         .map_err(|e| CliError::Failure(e.to_string()))?;
+    let token_file = crate::app::tokens::ensure_local_admin(&store, clock.now())?;
     let runtime = runtime_file(&settings.db);
     std::fs::write(&runtime, format!("{bound}\n"))
         .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", runtime.display())))?;
-    write_out(out, &format!("sam daemon listening on http://{bound}\n"))?;
+    write_out(
+        out,
+        &format!(
+            "sam daemon listening on http://{bound} (API token for this machine's admin in {})\n",
+            token_file.display()
+        ),
+    )?;
     let _ = out.flush();
     tracing::info!(%bound, "daemon started");
 
@@ -354,7 +100,12 @@ pub(super) async fn run(
     };
     let server = {
         let daemon = daemon.clone();
-        let app = crate::daemon::http::router(daemon.clone());
+        let app = App::new(store.clone(), host.clone(), settings.clone(), clock.clone())
+            .with_daemon(daemon.clone());
+        let app = crate::daemon::http::router(
+            app,
+            Guard::new(bound, &args.allow_hosts, args.public_metrics),
+        );
         tokio::spawn(async move {
             let stopping = async move {
                 while !daemon.is_stopping() {
@@ -399,74 +150,5 @@ pub(super) async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Asks the daemon that holds `db` to run `process` on `profile` (`sam run` while the daemon
-/// runs). `Ok(None)` when no daemon answers (the caller reports the in-use error).
-pub(super) async fn run_via_daemon(
-    db: &Path,
-    profile: &str,
-    process: ProcessKind,
-) -> Result<Option<String>, CliError> {
-    let Some(addr) = read_runtime_file(db) else {
-        return Ok(None);
-    };
-    let client = reqwest::Client::new();
-    let response = client
-        .post(format!("http://{addr}/runs"))
-        .json(&RunBody {
-            profile: profile.to_string(),
-            process,
-        })
-        .send()
-        .await;
-    let Ok(response) = response else {
-        return Ok(None);
-    };
-    let answer: RunAnswer = response
-        .json()
-        .await
-        .map_err(|e| CliError::Failure(format!("the daemon at {addr} answered oddly: {e}")))?;
-    match answer.outcome {
-        Ok(outcome) => Ok(Some(format!(
-            "run by the daemon at {addr}: {}\n",
-            outcome.summary
-        ))),
-        Err(RunFailure::Fatal(m)) => Err(CliError::User(m)),
-        Err(e) => Err(CliError::Failure(format!(
-            "the daemon at {addr} ran it: {e}"
-        ))),
-    }
-}
-
-/// What `sam run` gets: the store, or the text of a run the daemon made for it.
-pub(super) enum Opened {
-    /// The database was free.
-    Store(Arc<Store>),
-    /// A daemon holds it and ran the job; its summary.
-    Delegated(String),
-}
-
-/// Opens the database for `sam run`; when a daemon holds it, asks the daemon to run
-/// `process` on `profile` instead (serialised with its scheduled jobs) and waits.
-pub(super) async fn open_or_delegate(
-    db: Option<&Path>,
-    profile: &str,
-    process: ProcessKind,
-) -> Result<Opened, CliError> {
-    match open_store(db) {
-        Ok(store) => Ok(Opened::Store(Arc::new(store))),
-        Err(error) => {
-            let in_use = db.is_some_and(|p| {
-                matches!(Store::open(p), Err(crate::store::OpenError::InUse { .. }))
-            });
-            if let (true, Some(path)) = (in_use, db)
-                && let Some(text) = run_via_daemon(path, profile, process).await?
-            {
-                return Ok(Opened::Delegated(text));
-            }
-            Err(error)
-        }
     }
 }

@@ -12,7 +12,6 @@ use clap::Subcommand;
 
 use super::profile::{db_path, open_failure};
 use super::{CliError, write_out};
-use crate::daemon::http::{BackupAnswer, read_runtime_file};
 use crate::store::maintenance::{self, BackupReport, TableRows};
 use crate::store::{OpenError, Store};
 
@@ -170,8 +169,13 @@ async fn backup(path: &Path, dest: &Path) -> Result<BackupReport, CliError> {
             path.display()
         ))),
         Ok(store) => store.backup_to(dest).map_err(open_failure),
-        Err(OpenError::InUse { .. }) if read_runtime_file(path).is_some() => {
-            let made = backup_via_daemon(path).await?;
+        Err(error @ OpenError::InUse { .. }) => {
+            let Some(daemon) = super::engine::daemon_for(path).await? else {
+                return Err(open_failure(error));
+            };
+            let made = crate::app::Engine::Remote(daemon)
+                .db_backup(crate::app::runs::BackupBody {})
+                .await?;
             // The daemon wrote next to the database; move it where the admin asked.
             if std::fs::rename(&made.path, dest).is_err() {
                 std::fs::copy(&made.path, dest).map_err(|e| {
@@ -190,22 +194,4 @@ async fn backup(path: &Path, dest: &Path) -> Result<BackupReport, CliError> {
         }
         Err(e) => Err(open_failure(e)),
     }
-}
-
-async fn backup_via_daemon(db: &Path) -> Result<BackupReport, CliError> {
-    let addr = read_runtime_file(db).ok_or_else(|| {
-        CliError::User(format!("{} is in use and no daemon answers", db.display()))
-    })?;
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/backup"))
-        .send()
-        .await
-        .map_err(|e| CliError::Failure(format!("the daemon at {addr} did not answer: {e}")))?;
-    let answer: BackupAnswer = response
-        .json()
-        .await
-        .map_err(|e| CliError::Failure(format!("the daemon at {addr} answered oddly: {e}")))?;
-    answer
-        .outcome
-        .map_err(|e| CliError::Failure(format!("the daemon at {addr} could not back up: {e}")))
 }

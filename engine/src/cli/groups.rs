@@ -10,8 +10,8 @@ use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::profile::{csv_text, open_store, store_failure, write_failure};
-use super::session::open_profile_session;
 use super::{CliError, write_out};
+use crate::app::session::open_profile_session;
 use crate::config::Settings;
 use crate::contract::Group;
 use crate::host::SpokeHost;

@@ -11,8 +11,8 @@ use std::io::Write;
 use clap::Subcommand;
 
 use super::profile::{open_store, store_failure, write_failure};
-use super::session::keyring;
 use super::{CliError, write_out};
+use crate::app::session::keyring;
 use crate::auth::secrets::{self, pending_path, write_key_file};
 use crate::auth::{KeyError, KeySource, Keyring, MasterKey, slot};
 use crate::config::Settings;

@@ -7,15 +7,17 @@ mod connect;
 mod daemon;
 mod db;
 mod demo;
+mod engine;
 mod groups;
 mod jobs;
 mod key;
+mod output;
 mod plugin;
 mod profile;
 mod reclaim;
 mod reconcile;
 mod run;
-mod session;
+mod views;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -104,6 +106,21 @@ pub enum Command {
     /// The key that encrypts secrets at rest.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Seats: who holds which, with last activity and its source; one user's seats.
+    #[command(subcommand)]
+    Subscriptions(views::SubscriptionsCommand),
+    /// Software models: their identifiers and active seats.
+    #[command(subcommand)]
+    Models(views::ModelsCommand),
+    /// Subscription identifiers: the unrecognized queue, and mapping one to a model.
+    #[command(subcommand)]
+    Identifiers(views::IdentifiersCommand),
+    /// The audit log: what sam changed, when, for whom.
+    #[command(subcommand)]
+    Audit(views::AuditCommand),
+    /// API tokens of the daemon (roles: viewer, approver, admin).
+    #[command(subcommand)]
+    Tokens(views::TokensCommand),
     /// Print the resolved settings (config file, environment, defaults).
     Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -213,6 +230,28 @@ async fn dispatch(
             Command::Demo(args) => demo::run(&host, &settings, args, out).await,
             Command::Key(command) => key::run(&settings, command, out),
             Command::Db(command) => db::run(cli.db.as_deref(), command, out).await,
+            Command::Subscriptions(command) => {
+                let engine = engine::engine(&host, &settings, true).await?;
+                views::subscriptions(&engine, command, out).await
+            }
+            Command::Models(command) => {
+                let engine = engine::engine(&host, &settings, true).await?;
+                views::models(&engine, command, out).await
+            }
+            Command::Identifiers(command) => {
+                let read_only = matches!(command, views::IdentifiersCommand::List { .. });
+                let engine = engine::engine(&host, &settings, read_only).await?;
+                views::identifiers(&engine, command, out).await
+            }
+            Command::Audit(command) => {
+                let engine = engine::engine(&host, &settings, true).await?;
+                views::audit(&engine, command, out).await
+            }
+            Command::Tokens(command) => {
+                let read_only = matches!(command, views::TokensCommand::List { .. });
+                let engine = engine::engine(&host, &settings, read_only).await?;
+                views::tokens(&engine, command, out).await
+            }
             Command::Config => write_out(out, &settings.describe()),
             Command::Completions { shell } => {
                 let mut command = <Cli as clap::CommandFactory>::command();

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::session::{load_profile_spoke, open_profile_session, resolve_spoke};
 use super::{CliError, write_out};
+use crate::app::session::{load_profile_spoke, open_profile_session, resolve_spoke};
 use crate::auth::{self, enabled_processes, required_scopes};
 use crate::config::Settings;
 use crate::contract::{Manifest, Process};

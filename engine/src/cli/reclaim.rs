@@ -368,7 +368,7 @@ async fn open_seats(
     profile: &str,
 ) -> Result<SpokeSeats, CliError> {
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
-    let opened = super::session::open_profile_session(host, store, &settings, profile).await?;
+    let opened = crate::app::session::open_profile_session(host, store, &settings, profile).await?;
     Ok(SpokeSeats::new(opened.spoke, opened.session, opened.config))
 }
 

@@ -69,13 +69,32 @@ pub(super) async fn run(
     } else {
         crate::model::ProcessKind::DownloadSubscriptions
     };
-    let store = match super::daemon::open_or_delegate(db, &profile_name, process).await? {
-        super::daemon::Opened::Store(store) => store,
-        super::daemon::Opened::Delegated(text) => return write_out(out, &text),
+    let store = match super::profile::open_store(db) {
+        Ok(store) => std::sync::Arc::new(store),
+        Err(error) => {
+            let daemon = match db {
+                Some(path) => super::engine::daemon_for(path).await?,
+                None => None,
+            };
+            let Some(daemon) = daemon else {
+                return Err(error);
+            };
+            let base = daemon.base().to_string();
+            let outcome = crate::app::Engine::Remote(daemon)
+                .runs_start(crate::app::runs::RunBody {
+                    profile: profile_name,
+                    process,
+                })
+                .await?;
+            return write_out(
+                out,
+                &format!("run by the daemon at {base}: {}\n", outcome.summary),
+            );
+        }
     };
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
     let opened =
-        super::session::open_profile_session(host, &store, &settings, &profile_name).await?;
+        crate::app::session::open_profile_session(host, &store, &settings, &profile_name).await?;
     if activity && !opened.profile.processes.activity {
         return Err(CliError::User(format!(
             "profile `{profile_name}` does not enable activity download"
@@ -123,11 +142,10 @@ pub(super) async fn run(
             {
                 write_out(out, &summary(&job, true)?)?;
             }
-            Err(super::session::explain_failure(
-                &store,
-                &profile_name,
-                error.to_string(),
-            ))
+            Err(
+                crate::app::session::explain_failure(&store, &profile_name, error.to_string())
+                    .into(),
+            )
         }
     }
 }

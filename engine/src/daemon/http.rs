@@ -1,103 +1,197 @@
-//! The daemon's loopback HTTP API (axum): `GET /healthz` (ok and the version), `GET /metrics`
-//! (Prometheus text) and `POST /runs` (`{"profile": .., "process": ..}`: run it now,
-//! serialised with the profile's scheduled jobs, and answer with the outcome — what `sam
-//! run` uses while the daemon holds the database) and `POST /backup` (a consistent copy of
-//! the database, written where the daemon chooses — next to the database, named with the time
-//! and schema version — never where the caller says, since the API has no authentication
-//! yet; the answer names the file). The runtime file next to the database (`<db>.daemon`)
-//! names the address, so `sam run` and `sam db backup` find the daemon.
+//! The daemon's HTTP server (axum): the engine API of [`crate::app::ops`] under `/api/v1`
+//! (with its OpenAPI document at `/api/v1/openapi.json`), `GET /healthz` (status and
+//! version) and `GET /metrics` (Prometheus text), behind three guards:
+//!
+//! - **Host.** Every request's `Host` must be the listen address, a loopback name with its
+//!   port, or a name the operator allowed (`--allow-host`, behind a reverse proxy): a web page
+//!   that rebinds its own name to 127.0.0.1 (DNS rebinding) is refused before anything runs.
+//! - **Origin.** A request that changes state (anything but GET and HEAD) with an `Origin`
+//!   header must come from one of those hosts: a page elsewhere cannot post to the API.
+//! - **Token.** Everything except `/healthz` needs `Authorization: Bearer <token>`
+//!   ([`crate::app::tokens`]); each operation checks the token's role. `/metrics` is open
+//!   only when the operator says so (`--public-metrics`).
+//!
+//! The runtime file beside the database (`<db>.daemon`) names the address, so the CLI finds
+//! the daemon; the local admin token is in `<db>.token` (mode 0600).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
-use super::{Daemon, RunFailure, RunOutcome, RunRequest};
-use crate::model::{JobTrigger, ProcessKind};
+use crate::app::ops::error_response;
+use crate::app::{App, AppError};
+use crate::model::Role;
 
-/// The body of `POST /runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunBody {
-    /// The profile (ignored for `reconcile`, which covers every model).
-    pub profile: String,
-    /// `download-subscriptions`, `download-activity`, `reclaim` or `reconcile`.
-    pub process: ProcessKind,
+/// Who the server answers.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// Accepted `Host` values (lowercase `host:port`).
+    hosts: Vec<String>,
+    /// `/metrics` without a token.
+    public_metrics: bool,
 }
 
-/// The answer of `POST /runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunAnswer {
-    /// The outcome.
-    pub outcome: Result<RunOutcome, RunFailure>,
+impl Guard {
+    /// The guard of a server bound to `bound`: its address and the loopback names with its
+    /// port, plus `extra` (`host` or `host:port`, for a reverse proxy's name).
+    pub fn new(bound: SocketAddr, extra: &[String], public_metrics: bool) -> Self {
+        let port = bound.port();
+        let mut hosts = vec![
+            bound.to_string(),
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        hosts.extend(extra.iter().map(|h| h.trim().to_ascii_lowercase()));
+        hosts.sort();
+        hosts.dedup();
+        Self {
+            hosts,
+            public_metrics,
+        }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        self.hosts.iter().any(|h| *h == host)
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        let rest = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        rest.is_some_and(|host| self.host_allowed(host.trim_end_matches('/')))
+    }
 }
 
-/// The API's routes over `daemon`.
-pub fn router(daemon: Arc<Daemon>) -> Router {
+/// The server's routes over `app` (which runs inside a daemon), guarded by `guard`.
+pub fn router(app: App, guard: Guard) -> Router {
+    let api = crate::app::ops::routes()
+        .route("/api/v1/openapi.json", get(openapi))
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate));
+    let metrics_route = if guard.public_metrics {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+            .route("/metrics", get(metrics))
+            .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+    };
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/runs", post(runs))
-        .route("/backup", post(backup))
-        .with_state(daemon)
+        .merge(api)
+        .merge(metrics_route)
+        .with_state(app)
+        .layer(middleware::from_fn_with_state(guard, check_host_and_origin))
 }
 
-/// The answer of `POST /backup`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BackupAnswer {
-    /// The backup file the daemon wrote, or why it could not.
-    pub outcome: Result<crate::store::maintenance::BackupReport, String>,
+fn refuse(status: StatusCode, error: AppError) -> Response {
+    let mut response = error_response(error);
+    *response.status_mut() = status;
+    response
 }
 
-async fn backup(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
-    let store = daemon.store().clone();
-    let outcome = tokio::task::spawn_blocking(move || store.backup_beside())
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    let status = if outcome.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
+async fn check_host_and_origin(
+    State(guard): State<Guard>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let Some(host) = host.filter(|h| guard.host_allowed(h)) else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            AppError::Forbidden(
+                "this daemon answers only requests addressed to its own address (Host); start it with --allow-host NAME behind a proxy".into(),
+            ),
+        );
     };
-    (status, Json(BackupAnswer { outcome }))
+    let _ = host;
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+    if !safe
+        && let Some(origin) = headers.get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| guard.origin_allowed(o))
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            AppError::Forbidden("a request from another origin cannot change anything".into()),
+        );
+    }
+    next.run(request).await
 }
 
-async fn healthz(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
-    let status = if daemon.is_stopping() {
-        "stopping"
-    } else {
-        "ok"
+/// The bearer token of `headers`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let Some(token) = bearer(request.headers()) else {
+        let mut response = refuse(
+            StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(
+                "an API token is needed (Authorization: Bearer ...); the local admin token is in <db>.token, more with `sam tokens create`".into(),
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+        return response;
     };
+    let store = app.store().clone();
+    let token = token.to_string();
+    let verified =
+        tokio::task::spawn_blocking(move || crate::app::tokens::verify(&store, &token)).await;
+    match verified {
+        Ok(Ok(actor)) => {
+            request.extensions_mut().insert(actor);
+            next.run(request).await
+        }
+        Ok(Err(e)) => {
+            let mut response = error_response(e);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+            response
+        }
+        Err(e) => error_response(AppError::Failed(format!("token check failed: {e}"))),
+    }
+}
+
+async fn openapi(axum::Extension(actor): axum::Extension<crate::app::Actor>) -> Response {
+    if let Err(e) = actor.require(Role::Viewer, "the API document") {
+        return error_response(e);
+    }
+    Json(crate::app::ops::openapi()).into_response()
+}
+
+async fn healthz(State(app): State<App>) -> impl IntoResponse {
+    let stopping = app.daemon().is_some_and(|d| d.is_stopping());
+    let status = if stopping { "stopping" } else { "ok" };
     Json(serde_json::json!({ "status": status, "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn metrics(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        daemon.metrics().render(),
-    )
-}
-
-async fn runs(State(daemon): State<Arc<Daemon>>, Json(body): Json<RunBody>) -> impl IntoResponse {
-    let request = RunRequest {
-        profile: body.profile,
-        process: body.process,
-        trigger: JobTrigger::Manual,
-    };
-    let outcome = daemon.run_now(&request).await;
-    let status = match &outcome {
-        Ok(_) => StatusCode::OK,
-        Err(RunFailure::Fatal(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        Err(RunFailure::Stopped(_)) => StatusCode::SERVICE_UNAVAILABLE,
-        Err(_) => StatusCode::BAD_GATEWAY,
-    };
-    (status, Json(RunAnswer { outcome }))
+async fn metrics(State(app): State<App>) -> Response {
+    match app.daemon() {
+        Some(daemon) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            daemon.metrics().render(),
+        )
+            .into_response(),
+        None => error_response(AppError::Unavailable("no daemon".into())),
+    }
 }
 
 /// The runtime file that names a running daemon's address: `<db>.daemon`.

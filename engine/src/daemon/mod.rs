@@ -45,7 +45,7 @@ pub struct RunRequest {
 }
 
 /// A successful run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunOutcome {
     /// The job result id, where one was recorded.
     pub job_id: Option<u64>,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// What the last check said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ActivityState {
     /// Activity was found (see `last_activity`).
     Seen,
@@ -18,7 +18,7 @@ pub enum ActivityState {
 }
 
 /// One user's activity on one profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserActivityRecord {
     /// The profile.
     pub profile: String,

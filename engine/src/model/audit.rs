@@ -7,7 +7,7 @@ use super::EpochSeconds;
 use super::candidate::SeatChange;
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuditAction {
     /// A profile was created.
     ProfileCreated,
@@ -80,11 +80,36 @@ pub enum AuditAction {
     ProfileDeleted,
     /// The product-access groups of a profile changed.
     GroupsChanged,
+    /// An API token was created (its id and role in the detail).
+    TokenCreated,
+    /// An API token was revoked.
+    TokenRevoked,
 }
 
 /// One entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// When.
+    pub at: EpochSeconds,
+    /// The profile concerned, if any.
+    pub profile: Option<String>,
+    /// What.
+    pub action: AuditAction,
+    /// Details for people.
+    pub detail: String,
+    /// The run that did it, if any.
+    pub run: Option<u64>,
+    /// Who did it: `token:<id> (<name>)` through the API, `cli:<user>` at a terminal,
+    /// `scheduler` for the daemon's own jobs, `system` where no caller is known (and for
+    /// entries written before schema 6 recorded actors).
+    pub actor: String,
+}
+
+/// An entry as schema 5 and older stored it (no actor); read only by the migration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditEntryV5 {
     /// Sequence number.
     pub seq: u64,
     /// When.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// Where a candidate stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CandidateState {
     /// Needs an admin (missing user, failed reclaim with its error).
     AttentionRequired(String),
@@ -84,7 +84,7 @@ impl std::fmt::Display for CandidateState {
 }
 
 /// One state change of a candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transition {
     /// When.
     pub at: EpochSeconds,
@@ -99,7 +99,7 @@ pub struct Transition {
 }
 
 /// The user's answer to a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum UserAnswer {
     /// Keep the seat (the manager decides).
     Keep,
@@ -108,7 +108,7 @@ pub enum UserAnswer {
 }
 
 /// One change a reclaim made, as the spoke reported it (precise enough to undo).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeatChange {
     /// What was done, e.g. `group-membership-removed`.
     pub kind: String,
@@ -119,7 +119,7 @@ pub struct SeatChange {
 }
 
 /// What a completed reclaim did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReclaimRecord {
     /// When the spoke confirmed it.
     pub at: EpochSeconds,
@@ -138,7 +138,7 @@ pub struct ReclaimRecord {
 }
 
 /// Where a stored reclaim plan stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum IntentStatus {
     /// Written before the spoke's write call; an interrupted run leaves it here, and the next
     /// run finishes it from the stored plan before anything else.
@@ -152,7 +152,7 @@ pub enum IntentStatus {
 /// A reclaim's intent, written durably before any vendor write: exactly which seat, and
 /// exactly what the spoke planned to change. Kept until the outcome is recorded on the
 /// candidate (then deleted in the same transaction).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReclaimIntent {
     /// The candidate.
     pub candidate: u64,
@@ -182,7 +182,7 @@ pub struct ReclaimIntent {
 /// A profile's reclaim run in progress: its per-run cap counts the seats it acted on across
 /// interruptions, so a resumed run never exceeds the cap the admin set. Deleted when the run
 /// completes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReclaimRunState {
     /// The run (its audit and job entries name it).
     pub run: u64,
@@ -198,7 +198,7 @@ pub struct ReclaimRunState {
 }
 
 /// A seat proposed for reclaim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemovalCandidate {
     /// Candidate id (unique, increasing).
     pub id: u64,

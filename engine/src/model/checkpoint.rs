@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{EpochSeconds, ProcessKind};
 
 /// Where an unfinished run is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RunPhase {
     /// Paging through the spoke's main listing; `cursor` is the next page's cursor.
     Paging,
@@ -23,7 +23,7 @@ pub enum RunPhase {
 }
 
 /// The state of one unfinished run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     /// The profile.
     pub profile: String,

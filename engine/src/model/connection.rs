@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How the credential for a connection is obtained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AuthKind {
     /// A bearer token read from this environment variable at run time.
     StaticTokenEnv {
@@ -23,7 +23,7 @@ pub enum AuthKind {
 }
 
 /// The connection & credential alias of one profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Connection {
     /// Alias, e.g. `confluence-cloud.subscription_activity_reclaim.acme` (parent alias from
     /// the process set, child alias per profile).

@@ -12,7 +12,7 @@ use super::{EpochSeconds, ProcessSet};
 
 /// A secret encrypted with the engine's key (XChaCha20-Poly1305). `Debug` shows only the
 /// key id.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SealedSecret {
     /// Id of the key that sealed it (a fingerprint, never the key).
     pub key_id: String,
@@ -29,7 +29,7 @@ impl std::fmt::Debug for SealedSecret {
 }
 
 /// Whether the connection can get tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CredentialStatus {
     /// No consent yet: run `sam connect`.
     NotConnected,
@@ -41,7 +41,7 @@ pub enum CredentialStatus {
 }
 
 /// Where the OAuth requests go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthEndpoints {
     /// The authorization (consent) URL.
     pub authorize_url: String,
@@ -55,7 +55,7 @@ pub struct OAuthEndpoints {
 }
 
 /// The site a consent reached (one site per profile).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthSite {
     /// The vendor's id (Atlassian's cloud id).
     pub id: String,
@@ -66,7 +66,7 @@ pub struct OAuthSite {
 }
 
 /// An authorization started and not finished yet (for a code pasted later).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingAuthorization {
     /// The `state` sent (sealed: it guards the callback).
     pub state: SealedSecret,
@@ -79,7 +79,7 @@ pub struct PendingAuthorization {
 }
 
 /// The credential of one OAuth connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OAuthConnection {
     /// Key (the `credential_key` of [`super::AuthKind::OAuth2`]).
     pub credential_key: String,
@@ -122,7 +122,7 @@ pub struct OAuthConnection {
 }
 
 /// One check of a validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidationCheckRecord {
     /// The process it proves.
     pub process: String,
@@ -133,7 +133,7 @@ pub struct ValidationCheckRecord {
 }
 
 /// A passed validation of a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProfileValidation {
     /// The profile.
     pub profile: String,

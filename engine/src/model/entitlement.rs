@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// How rights are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LicenseMetric {
     /// "User Subscription": a right for each active unique subscription of a user.
     UserSubscription,
@@ -24,7 +24,7 @@ impl LicenseMetric {
 }
 
 /// How many rights an entitlement grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Rights {
     /// This many.
     Count(u64),
@@ -33,7 +33,7 @@ pub enum Rights {
 }
 
 /// What was bought.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entitlement {
     /// Entitlement id.
     pub id: String,
@@ -67,7 +67,7 @@ impl Entitlement {
 
 /// The software model's license cost override: the unit cost a true-up uses instead of the
 /// average entitlement cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LicenseCostOverride {
     /// The software model.
     pub model: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{EpochSeconds, ProcessKind};
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum JobTrigger {
     /// An admin, from the CLI.
     Manual,
@@ -15,7 +15,7 @@ pub enum JobTrigger {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum JobStatus {
     /// Still running, or interrupted before it could record its end.
     Running,
@@ -26,7 +26,7 @@ pub enum JobStatus {
 }
 
 /// A job on the schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduledJob {
     /// Name, e.g. "SAM - Refresh Acme Activity".
     pub name: String,
@@ -45,7 +45,7 @@ pub struct ScheduledJob {
 
 /// The stored layout of [`ScheduledJob`] in schema version 1 (an interval instead of a cron
 /// expression); read only by the migration to version 2.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduledJobV1 {
     /// Name.
     pub name: String,
@@ -62,7 +62,7 @@ pub struct ScheduledJobV1 {
 }
 
 /// One run of one process on one profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobResult {
     /// Run id (unique, increasing).
     pub id: u64,

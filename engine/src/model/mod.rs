@@ -18,9 +18,10 @@ pub mod reconciliation;
 pub mod rules;
 pub mod software;
 pub mod subscription;
+pub mod token;
 
 pub use activity::{ActivityState, UserActivityRecord};
-pub use audit::{AuditAction, AuditEntry};
+pub use audit::{AuditAction, AuditEntry, AuditEntryV5};
 pub use candidate::{
     CandidateState, IntentStatus, ReclaimIntent, ReclaimRecord, ReclaimRunState, RemovalCandidate,
     SeatChange, Transition, UserAnswer,
@@ -42,6 +43,7 @@ pub use software::{SoftwareModel, SubscriptionIdentifier};
 pub use subscription::{
     AccountType, SeenEntry, StagedSubscription, Subscription, SubscriptionSeen,
 };
+pub use token::{ApiToken, Role};
 
 /// Seconds since the Unix epoch, UTC.
 pub type EpochSeconds = i64;

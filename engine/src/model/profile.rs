@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// Whether a profile is still being set up or runs on schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ProfileStatus {
     /// Being set up; must be validated and published.
     Draft,
@@ -16,7 +16,19 @@ pub enum ProfileStatus {
 }
 
 /// A subflow of the pipeline, as the model names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum ProcessKind {
     /// Download who holds a seat.
     DownloadSubscriptions,
@@ -47,7 +59,7 @@ impl std::fmt::Display for ProcessKind {
 }
 
 /// The processes a profile enables; download is always on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProcessSet {
     /// Download activity (on by default).
     pub activity: bool,
@@ -79,7 +91,7 @@ impl ProcessSet {
 }
 
 /// One connected vendor site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IntegrationProfile {
     /// Unique name (the key).
     pub name: String,
@@ -104,7 +116,7 @@ pub struct IntegrationProfile {
 }
 
 /// A product-access group selected on a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelectedGroup {
     /// The profile.
     pub profile: String,

@@ -9,7 +9,7 @@ use super::EpochSeconds;
 use super::entitlement::LicenseMetric;
 
 /// Whether the rights owned cover the rights used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ComplianceStatus {
     /// Used <= owned, or the rights are unlimited.
     Compliant,
@@ -28,7 +28,7 @@ impl ComplianceStatus {
 }
 
 /// The numbers of one model's position (see `reconcile::compute_position`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LicensePosition {
     /// The metric.
     pub metric: LicenseMetric,
@@ -65,7 +65,7 @@ pub struct LicensePosition {
 }
 
 /// One model's position at one time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReconciliationResult {
     /// The software model.
     pub model: String,

@@ -12,7 +12,7 @@ use super::EpochSeconds;
 pub const DEFAULT_INACTIVITY_DAYS: u32 = 60;
 
 /// When an unused seat becomes a removal candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReclamationRule {
     /// Rule id (the model's id: one rule per model).
     pub id: String,
@@ -56,7 +56,7 @@ impl ReclamationRule {
 }
 
 /// What an exclusion rule matches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ExclusionTarget {
     /// A user, by principal name (email) or external id, across all profiles.
     User(String),
@@ -70,7 +70,7 @@ pub enum ExclusionTarget {
 }
 
 /// What an exclusion keeps the target out of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ExclusionScope {
     /// License calculations only.
     Reconciliation,
@@ -102,7 +102,7 @@ impl ExclusionScope {
 }
 
 /// A user or identifier exclusion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExclusionRule {
     /// Rule id.
     pub id: String,

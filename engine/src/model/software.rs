@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// A software model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SoftwareModel {
     /// Stable id: `publisher/product[/edition]`, lowercase.
     pub id: String,
@@ -37,7 +37,7 @@ impl SoftwareModel {
 }
 
 /// A subscription identifier seen from a spoke (keyed by spoke id and identifier).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionIdentifier {
     /// The spoke that reports it.
     pub spoke_id: String,

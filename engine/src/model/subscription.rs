@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::EpochSeconds;
 
 /// The kind of account holding a seat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum AccountType {
     /// A person with a full account.
     Human,
@@ -20,7 +20,7 @@ pub enum AccountType {
 }
 
 /// One seat held by one user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subscription {
     /// The profile.
     pub profile: String,
@@ -67,7 +67,7 @@ impl Subscription {
 /// subscription is the last page's facts with the union of the groups. At the end of a
 /// complete run the staged subscriptions are merged into the subscriptions table in key
 /// order, and the active subscriptions the run did not stage are ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StagedSubscription {
     /// The vendor's user id.
     pub external_user_id: String,
@@ -91,7 +91,7 @@ pub struct StagedSubscription {
 
 /// Schema version 3's seen-log entry (migrated to the staging log in version 4): one
 /// subscription a download page reported, with the groups reported on that page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeenEntry {
     /// The vendor's user id.
     pub external_user_id: String,
@@ -106,7 +106,7 @@ pub struct SeenEntry {
 /// it reported across the run's pages (a user granted by several groups may be reported once
 /// per group). Written with each page; at the end of a complete run the subscription's
 /// `granted_by` becomes exactly this set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionSeen {
     /// The run that saw it.
     pub run: u64,

@@ -17,7 +17,7 @@ use super::{
     range_in, write_key,
 };
 use crate::model::{
-    Connection, IntegrationProfile, OAuthConnection, ProfileValidation, ScheduledJob,
+    ApiToken, Connection, IntegrationProfile, OAuthConnection, ProfileValidation, ScheduledJob,
     SelectedGroup, Subscription, SubscriptionIdentifier,
 };
 
@@ -25,11 +25,14 @@ use crate::model::{
 pub const OAUTH_CONNECTIONS: Def = TableDefinition::new("oauth_connections");
 /// Passed validations, by profile.
 pub const PROFILE_VALIDATIONS: Def = TableDefinition::new("profile_validations");
+/// The daemon API's tokens (hashed), by token id.
+pub const API_TOKENS: Def = TableDefinition::new("api_tokens");
 
 fn admin_table_name(def: Def) -> &'static str {
     match redb::TableHandle::name(&def) {
         "oauth_connections" => "oauth_connections",
         "profile_validations" => "profile_validations",
+        "api_tokens" => "api_tokens",
         "connections" => "connections",
         "selected_groups" => "selected_groups",
         "scheduled_jobs" => "scheduled_jobs",
@@ -98,6 +101,24 @@ impl WriteTx {
             table.remove(k.as_str())?;
         }
         Ok(keys.len() as u64)
+    }
+
+    /// Inserts or replaces an API token.
+    pub fn put_api_token(&self, token: &ApiToken) -> Result<(), WriteError> {
+        self.adm_put(API_TOKENS, &write_key(&[&token.id])?, token)
+    }
+
+    /// An API token by id.
+    pub fn api_token(&self, id: &str) -> Result<Option<ApiToken>, WriteError> {
+        match key(&[id]) {
+            Some(k) => self.adm_get(API_TOKENS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Every API token, revoked ones included.
+    pub fn api_tokens(&self) -> Result<Vec<ApiToken>, WriteError> {
+        self.adm_all(API_TOKENS)
     }
 
     /// An OAuth connection.
@@ -291,6 +312,19 @@ impl ReadTx {
             .collect()),
             None => Ok(Vec::new()),
         })
+    }
+
+    /// An API token by id.
+    pub fn api_token(&self, id: &str) -> Result<Option<ApiToken>, ReadError> {
+        match key(&[id]) {
+            Some(k) => self.adm_get(API_TOKENS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Every API token, revoked ones included.
+    pub fn api_tokens(&self) -> Result<Vec<ApiToken>, ReadError> {
+        self.adm_all(API_TOKENS)
     }
 
     /// An OAuth connection.

@@ -718,9 +718,10 @@ pub fn repair(path: &Path) -> Result<RepairReport, OpenError> {
 }
 
 /// A finished backup.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BackupReport {
     /// The backup file.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Its schema version.
     pub schema_version: u64,

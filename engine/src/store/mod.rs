@@ -420,6 +420,29 @@ impl Store {
     }
 }
 
+tokio::task_local! {
+    /// Who the writes of the current task are made for (see [`with_actor`]).
+    static ACTOR: String;
+}
+
+/// Runs `fut` with every audit entry it writes attributed to `actor`. The application layer
+/// wraps each command in it; code below never passes actors around.
+pub async fn with_actor<F: std::future::Future>(actor: impl Into<String>, fut: F) -> F::Output {
+    ACTOR.scope(actor.into(), fut).await
+}
+
+/// Runs `f` with `actor` as the current actor (synchronous code).
+pub fn with_actor_sync<R>(actor: impl Into<String>, f: impl FnOnce() -> R) -> R {
+    ACTOR.sync_scope(actor.into(), f)
+}
+
+/// The actor audit entries are written for now: the innermost [`with_actor`], else `system`.
+pub fn current_actor() -> String {
+    ACTOR
+        .try_with(|a| a.clone())
+        .unwrap_or_else(|_| "system".to_string())
+}
+
 /// One write transaction with typed access to the tables.
 pub struct WriteTx {
     tx: redb::WriteTransaction,
@@ -773,6 +796,7 @@ impl WriteTx {
             action,
             detail: detail.into(),
             run,
+            actor: current_actor(),
         };
         self.put_seq(AUDIT_LOG, seq, &entry)?;
         Ok(seq)

@@ -13,7 +13,7 @@ use super::tables::*;
 use super::{decode, encode};
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 5;
+pub const CURRENT_VERSION: u64 = 6;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -55,7 +55,41 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "reclaim intents and runs (crash-safe reclaim)",
         run: reclaim_intents,
     },
+    Migration {
+        from: 5,
+        description: "audit entries record their actor",
+        run: audit_actors,
+    },
 ];
+
+/// Re-encodes every audit entry with an actor (`system`: schema 5 did not record one).
+fn audit_actors(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{AuditEntry, AuditEntryV5};
+    let mut rows = Vec::new();
+    {
+        let table = tx.open_table(AUDIT_LOG)?;
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let seq = k.value();
+            let old: AuditEntryV5 = decode("audit_log", &seq, v.value())?;
+            rows.push(AuditEntry {
+                seq: old.seq,
+                at: old.at,
+                profile: old.profile,
+                action: old.action,
+                detail: old.detail,
+                run: old.run,
+                actor: "system".to_string(),
+            });
+        }
+    }
+    let mut table = tx.open_table(AUDIT_LOG)?;
+    for entry in rows {
+        let bytes = encode("audit_log", &entry)?;
+        table.insert(entry.seq, bytes.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Creates the tables of the crash-safe reclaim (they start empty).
 fn reclaim_intents(tx: &redb::WriteTransaction) -> Result<(), WriteError> {

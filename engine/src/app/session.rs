@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::CliError;
-use super::profile::store_failure;
+use super::{AppError, store_failure};
 use crate::auth::{AuthSetupError, Keyring, OAuthCredentials, secrets};
 use crate::config::Settings;
 use crate::contract::Config;
@@ -21,10 +20,10 @@ pub const BUNDLED_PREFIX: &str = "bundled:";
 
 /// Where a `--spoke` argument points: a component file, a bundled spoke, or
 /// `<plugins dir>/<name>.wasm`. Returns what to store on the profile.
-pub fn resolve_spoke(arg: &Path, settings: &Settings) -> Result<String, CliError> {
+pub fn resolve_spoke(arg: &Path, settings: &Settings) -> Result<String, AppError> {
     if arg.is_file() {
         let path = std::fs::canonicalize(arg)
-            .map_err(|e| CliError::User(format!("cannot read spoke {}: {e}", arg.display())))?;
+            .map_err(|e| AppError::Invalid(format!("cannot read spoke {}: {e}", arg.display())))?;
         return Ok(path.display().to_string());
     }
     let name = arg.to_string_lossy();
@@ -36,7 +35,7 @@ pub fn resolve_spoke(arg: &Path, settings: &Settings) -> Result<String, CliError
         return Ok(format!("{BUNDLED_PREFIX}{name}"));
     }
     let bundled: Vec<&str> = crate::bundled::all().iter().map(|b| b.name).collect();
-    Err(CliError::User(format!(
+    Err(AppError::Invalid(format!(
         "unknown spoke `{name}`: give a .wasm file, a spoke in {} or a bundled spoke ({}); `sam plugin list` shows them",
         settings.plugins_dir.display(),
         if bundled.is_empty() {
@@ -51,39 +50,39 @@ pub fn resolve_spoke(arg: &Path, settings: &Settings) -> Result<String, CliError
 pub async fn load_profile_spoke(
     host: &SpokeHost,
     spoke_path: &str,
-) -> Result<LoadedSpoke, CliError> {
+) -> Result<LoadedSpoke, AppError> {
     if let Some(name) = spoke_path.strip_prefix(BUNDLED_PREFIX) {
         let bundled = crate::bundled::find(name).ok_or_else(|| {
-            CliError::User(format!(
+            AppError::Invalid(format!(
                 "the profile uses bundled spoke `{name}`, which this build of sam does not bundle"
             ))
         })?;
         return host
             .load_bytes(bundled.wasm.to_vec(), bundled.name)
             .await
-            .map_err(|e| CliError::User(e.to_string()));
+            .map_err(|e| AppError::Invalid(e.to_string()));
     }
     host.load_file(spoke_path)
         .await
-        .map_err(|e| CliError::User(e.to_string()))
+        .map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// The key that opens stored secrets (`SAM_KEY`, else the key file, created when missing).
-pub fn keyring(settings: &Settings) -> Result<Keyring, CliError> {
+pub fn keyring(settings: &Settings) -> Result<Keyring, AppError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     Keyring::load(
         env(secrets::KEY_ENV).as_deref(),
         env(secrets::PREVIOUS_KEY_ENV).as_deref(),
         &settings.key_file,
     )
-    .map_err(|e| CliError::User(e.to_string()))
+    .map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// Maps a credential setup failure to a CLI error.
-pub fn setup_error(e: AuthSetupError) -> CliError {
+pub fn setup_error(e: AuthSetupError) -> AppError {
     match e {
-        AuthSetupError::Store(m) => CliError::Failure(m),
-        other => CliError::User(other.to_string()),
+        AuthSetupError::Store(m) => AppError::Failed(m),
+        other => AppError::Invalid(other.to_string()),
     }
 }
 
@@ -93,11 +92,11 @@ pub fn credentials_for(
     settings: &Settings,
     profile: &IntegrationProfile,
     connection: &Connection,
-) -> Result<Arc<dyn CredentialProvider>, CliError> {
+) -> Result<Arc<dyn CredentialProvider>, AppError> {
     match &connection.auth {
         AuthKind::StaticTokenEnv { variable } => {
             let token = std::env::var(variable).map_err(|_| {
-                CliError::User(format!(
+                AppError::Invalid(format!(
                     "the bearer token of profile `{}` is read from ${variable}, which is not set",
                     profile.name
                 ))
@@ -108,7 +107,7 @@ pub fn credentials_for(
             let keyring = keyring(settings)?;
             let credentials = OAuthCredentials::open(store.clone(), keyring, credential_key)
                 .map_err(|e| match e {
-                    AuthSetupError::NotConnected { reason, .. } => CliError::User(format!(
+                    AuthSetupError::NotConnected { reason, .. } => AppError::Invalid(format!(
                         "profile `{p}` is not connected ({reason}): run `sam connect {p}`",
                         p = profile.name
                     )),
@@ -137,18 +136,18 @@ pub async fn open_profile_session(
     store: &Arc<Store>,
     settings: &Settings,
     name: &str,
-) -> Result<ProfileSession, CliError> {
+) -> Result<ProfileSession, AppError> {
     let (profile, connection, groups) = {
         let read = store.read().map_err(store_failure)?;
         let profile = read
             .profile(name)
             .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
+            .ok_or_else(|| AppError::NotFound(format!("no profile named `{name}`")))?;
         let connection = read
             .connection(&profile.connection)
             .map_err(store_failure)?
             .ok_or_else(|| {
-                CliError::Failure(format!(
+                AppError::Failed(format!(
                     "profile `{name}` refers to connection `{}`, which does not exist",
                     profile.connection
                 ))
@@ -158,7 +157,7 @@ pub async fn open_profile_session(
     };
     let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
     if spoke.id() != profile.spoke_id {
-        return Err(CliError::User(format!(
+        return Err(AppError::Invalid(format!(
             "{} is spoke `{}`, but profile `{name}` was created for `{}`",
             profile.spoke_path,
             spoke.id(),
@@ -166,7 +165,7 @@ pub async fn open_profile_session(
         )));
     }
     if connection.connection_url.contains('{') {
-        return Err(CliError::User(format!(
+        return Err(AppError::Invalid(format!(
             "profile `{name}` has no site yet (connection URL {}): run `sam connect {name}`",
             connection.connection_url
         )));
@@ -178,7 +177,7 @@ pub async fn open_profile_session(
             &connection.granted_hosts,
             credentials,
         )
-        .map_err(|e| CliError::User(e.to_string()))?;
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     let config = Config {
         values: profile.config.clone(),
         selected_groups: groups.into_iter().map(|g| g.group_id).collect(),
@@ -199,7 +198,7 @@ const REFRESH_REFUSED: &str = "the vendor refused the refresh token";
 /// an "invalid config"): a refused refresh token reads as what it usually is — rotated by the
 /// vendor while sam was stopped (killed during a refresh) — with the one fix, `sam connect`.
 /// Either way an auth failure: exit 3.
-pub fn explain_failure(store: &Store, profile: &str, message: String) -> CliError {
+pub fn explain_failure(store: &Store, profile: &str, message: String) -> AppError {
     let reason = store.read().ok().and_then(|read| {
         let p = read.profile(profile).ok()??;
         let c = read.connection(&p.connection).ok()??;
@@ -217,13 +216,13 @@ pub fn explain_failure(store: &Store, profile: &str, message: String) -> CliErro
                 .trim()
                 .trim_start_matches('(')
                 .trim_end_matches(')');
-            CliError::Failure(format!(
+            AppError::Failed(format!(
                 "the vendor refused the refresh token of profile `{profile}` ({detail}): it was rotated or revoked while sam was stopped; run `sam connect {profile}` again"
             ))
         }
-        Some(reason) => CliError::Failure(format!(
+        Some(reason) => AppError::Failed(format!(
             "the connection of profile `{profile}` needs consent again ({reason}): run `sam connect {profile}` again"
         )),
-        None => CliError::Failure(message),
+        None => AppError::Failed(message),
     }
 }

@@ -1,0 +1,527 @@
+//! The operation table: one line per operation of the application layer (name, HTTP method
+//! and path under `/api/v1`, the role it needs, request and answer types). From it come the
+//! [`Engine`] methods the CLI calls (this process, or the daemon over HTTP), the daemon's
+//! routes ([`crate::daemon::api`]) and the OpenAPI document ([`openapi`]), so a route cannot
+//! exist without its documentation or its role check.
+//!
+//! Reads are `GET` with the request as query parameters; everything that changes state is
+//! `POST` with a JSON body. Errors answer `{"error": {"kind": .., "message": ..}}` with the
+//! status of [`AppError::status`].
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::tokens::{CreatedToken, TokenView};
+use super::views::*;
+use super::{Actor, App, AppError};
+use crate::model::{AuditEntry, Role};
+
+/// An HTTP method of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A read: the request in the query string.
+    Get,
+    /// A change: the request as a JSON body.
+    Post,
+}
+
+impl Method {
+    /// `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// What the table says about one operation.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationInfo {
+    /// The operation's name (its `operationId`).
+    pub name: &'static str,
+    /// GET or POST.
+    pub method: Method,
+    /// The path, under `/api/v1`.
+    pub path: &'static str,
+    /// The least role that may call it.
+    pub role: Role,
+    /// What it does.
+    pub summary: &'static str,
+}
+
+/// The body of an error answer.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    #[schema(value_type = Object)]
+    pub error: AppError,
+}
+
+/// An error as an HTTP answer.
+pub fn error_response(error: AppError) -> Response {
+    let status = axum::http::StatusCode::from_u16(error.status())
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(ErrorBody { error })).into_response()
+}
+
+/// A tokens list answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenList {
+    /// Every token (never a secret), oldest first.
+    pub tokens: Vec<TokenView>,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreateToken {
+    /// A name for people.
+    pub name: String,
+    /// viewer, approver or admin.
+    pub role: Role,
+}
+
+/// `POST /api/v1/tokens/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevokeToken {
+    /// The token's id.
+    pub id: String,
+}
+
+/// `GET /api/v1/tokens`: no filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokensQuery {}
+
+impl App {
+    /// Creates an API token.
+    pub async fn tokens_create(
+        &self,
+        _actor: &Actor,
+        req: CreateToken,
+    ) -> Result<CreatedToken, AppError> {
+        super::tokens::create(self.store(), self.now(), &req.name, req.role)
+    }
+
+    /// Lists the API tokens.
+    pub async fn tokens_list(
+        &self,
+        _actor: &Actor,
+        _q: TokensQuery,
+    ) -> Result<TokenList, AppError> {
+        Ok(TokenList {
+            tokens: super::tokens::list(self.store())?,
+        })
+    }
+
+    /// Revokes an API token.
+    pub async fn tokens_revoke(
+        &self,
+        _actor: &Actor,
+        req: RevokeToken,
+    ) -> Result<TokenView, AppError> {
+        super::tokens::revoke(self.store(), self.now(), &req.id)
+    }
+}
+
+/// Where the operations run: this process over the database, or the daemon that holds it.
+pub enum Engine {
+    /// This process, for `actor`.
+    Local {
+        /// The engine.
+        app: App,
+        /// Who asks.
+        actor: Actor,
+    },
+    /// The daemon's API.
+    Remote(Remote),
+}
+
+/// A client of a daemon's API.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    /// A client of the daemon at `base` (`http://127.0.0.1:8977`) with bearer `token`.
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            token: token.into(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The daemon's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Calls `path` with `request`; decodes the answer or the error.
+    pub async fn call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        request: &Q,
+    ) -> Result<A, AppError> {
+        let url = format!("{}{path}", self.base);
+        let builder = match method {
+            Method::Get => self.client.get(&url).query(request),
+            Method::Post => self.client.post(&url).json(request),
+        };
+        let response = builder.bearer_auth(&self.token).send().await.map_err(|e| {
+            AppError::Unavailable(format!("the daemon at {} did not answer: {e}", self.base))
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| {
+            AppError::Unavailable(format!("the daemon at {} broke off: {e}", self.base))
+        })?;
+        if status.is_success() {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                AppError::Failed(format!("the daemon at {} answered oddly: {e}", self.base))
+            })
+        } else {
+            match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => Err(body.error),
+                Err(_) => Err(AppError::Failed(format!(
+                    "the daemon at {} answered {status}: {}",
+                    self.base,
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ))),
+            }
+        }
+    }
+}
+
+/// Runs an operation in this process for `actor`: the role check, then the operation, with
+/// every audit entry it writes attributed to the actor.
+pub async fn local<Q, A, F>(actor: &Actor, role: Role, name: &str, run: F) -> Result<A, AppError>
+where
+    F: std::future::Future<Output = Result<A, AppError>>,
+{
+    let _ = std::marker::PhantomData::<Q>;
+    actor.require(role, &format!("`{name}`"))?;
+    crate::store::with_actor(actor.name.clone(), run).await
+}
+
+macro_rules! operations {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $method:ident $path:literal, $role:ident, $req:ty => $resp:ty;
+    )*) => {
+        /// Every operation, in the table's order.
+        pub const OPERATIONS: &[OperationInfo] = &[$(
+            OperationInfo {
+                name: stringify!($name),
+                method: Method::$method,
+                path: $path,
+                role: Role::$role,
+                summary: concat!($($doc),+),
+            },
+        )*];
+
+        impl Engine {
+            $(
+                $(#[doc = $doc])+
+                pub async fn $name(&self, request: $req) -> Result<$resp, AppError> {
+                    match self {
+                        Engine::Local { app, actor } => {
+                            local::<$req, _, _>(actor, Role::$role, stringify!($name),
+                                app.$name(actor, request)).await
+                        }
+                        Engine::Remote(remote) => {
+                            remote.call(Method::$method, concat!("/api/v1", $path), &request).await
+                        }
+                    }
+                }
+            )*
+        }
+
+        /// The operations' routes (under `/api/v1`); the caller's [`Actor`] comes from the
+        /// authentication layer as a request extension.
+        pub fn routes() -> axum::Router<App> {
+            let router = axum::Router::new();
+            $(
+                let router = router.route(
+                    concat!("/api/v1", $path),
+                    operations!(@route $method, $name, $role, $req),
+                );
+            )*
+            router
+        }
+
+        /// Adds every operation's path, parameters, body and answers to `builder`.
+        fn document(paths: &mut Vec<PathDoc>) {
+            $(
+                paths.push(PathDoc {
+                    info: OperationInfo {
+                        name: stringify!($name),
+                        method: Method::$method,
+                        path: $path,
+                        role: Role::$role,
+                        summary: concat!($($doc),+),
+                    },
+                    request: schema_of::<$req>(),
+                    response: schema_of::<$resp>(),
+                });
+            )*
+        }
+    };
+    (@route Get, $name:ident, $role:ident, $req:ty) => {
+        axum::routing::get(
+            |State(state): State<App>,
+             axum::Extension(actor): axum::Extension<Actor>,
+             query: Result<Query<$req>, axum::extract::rejection::QueryRejection>| async move {
+                let request = match query {
+                    Ok(Query(r)) => r,
+                    Err(e) => return error_response(AppError::Invalid(e.body_text())),
+                };
+                answer(local::<$req, _, _>(&actor, Role::$role, stringify!($name),
+                    state.$name(&actor, request)).await)
+            },
+        )
+    };
+    (@route Post, $name:ident, $role:ident, $req:ty) => {
+        axum::routing::post(
+            |State(state): State<App>,
+             axum::Extension(actor): axum::Extension<Actor>,
+             body: Result<Json<$req>, axum::extract::rejection::JsonRejection>| async move {
+                let request = match body {
+                    Ok(Json(r)) => r,
+                    Err(e) => return error_response(AppError::Invalid(e.body_text())),
+                };
+                answer(local::<$req, _, _>(&actor, Role::$role, stringify!($name),
+                    state.$name(&actor, request)).await)
+            },
+        )
+    };
+}
+
+fn answer<A: Serialize>(outcome: Result<A, AppError>) -> Response {
+    match outcome {
+        Ok(a) => Json(a).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// What the OpenAPI document needs of one operation.
+pub struct PathDoc {
+    /// The table's line.
+    pub info: OperationInfo,
+    /// The request's schema (name and every schema it uses).
+    pub request: SchemaOf,
+    /// The answer's schema.
+    pub response: SchemaOf,
+}
+
+/// A type's schema name, its schema, and the schemas it refers to.
+pub struct SchemaOf {
+    /// The component name.
+    pub name: String,
+    /// Its schema.
+    pub schema: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    /// The schemas it refers to.
+    pub nested: Vec<(
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    )>,
+}
+
+fn schema_of<T: utoipa::ToSchema>() -> SchemaOf {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    SchemaOf {
+        name: T::name().into_owned(),
+        schema: <T as utoipa::PartialSchema>::schema(),
+        nested,
+    }
+}
+
+operations! {
+    /// Create an API token (the secret is in this answer only).
+    tokens_create: Post "/tokens", Admin, CreateToken => CreatedToken;
+    /// List the API tokens (ids, names, roles; never secrets).
+    tokens_list: Get "/tokens", Admin, TokensQuery => TokenList;
+    /// Revoke an API token.
+    tokens_revoke: Post "/tokens/revoke", Admin, RevokeToken => TokenView;
+    /// Subscriptions (seats), filtered by profile, model, user, state and inactivity.
+    subscriptions_list: Get "/subscriptions", Viewer, SubscriptionsQuery => SubscriptionList;
+    /// Every seat one user holds, across profiles, with last activity, source and age.
+    subscriptions_user: Get "/subscriptions/user", Viewer, UserSeatsQuery => UserSeats;
+    /// Software models with their identifiers and active seats.
+    models_list: Get "/models", Viewer, ModelsQuery => ModelList;
+    /// One software model.
+    models_show: Get "/models/show", Viewer, ModelQuery => ModelView;
+    /// Subscription identifiers (or only the unrecognized ones).
+    identifiers_list: Get "/identifiers", Viewer, IdentifiersQuery => IdentifierList;
+    /// Map an identifier to a software model; its subscriptions follow.
+    identifiers_map: Post "/identifiers/map", Admin, MapIdentifier => IdentifierMapped;
+    /// Run a process of a profile now (after the profile's job in flight).
+    runs_start: Post "/runs", Admin, super::runs::RunBody => crate::daemon::RunOutcome;
+    /// A consistent copy of the database, written beside it.
+    db_backup: Post "/backup", Admin, super::runs::BackupBody => crate::store::maintenance::BackupReport;
+    /// The audit log, newest first, filtered by profile, actor, action and time.
+    audit_list: Get "/audit", Viewer, AuditQuery => AuditList;
+    /// One audit entry.
+    audit_show: Get "/audit/show", Viewer, AuditEntryQuery => AuditEntry;
+}
+
+/// The OpenAPI 3.1 document of the API, built from the operation table.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::response::ResponseBuilder;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    use utoipa::openapi::{
+        ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApiBuilder, Paths, Ref, RefOr,
+        Required, SecurityRequirement,
+    };
+
+    let mut docs = Vec::new();
+    document(&mut docs);
+    let mut components = ComponentsBuilder::new().security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    fn add(s: &SchemaOf, components: ComponentsBuilder) -> ComponentsBuilder {
+        let mut c = components.schema(s.name.clone(), s.schema.clone());
+        for (name, schema) in &s.nested {
+            c = c.schema(name.clone(), schema.clone());
+        }
+        c
+    }
+    let error_schema = schema_of::<ErrorBody>();
+    components = add(&error_schema, components);
+    let json_of = |name: &str| {
+        ContentBuilder::new()
+            .schema(Some(RefOr::Ref(Ref::from_schema_name(name))))
+            .build()
+    };
+    let mut paths = Paths::new();
+    for doc in &docs {
+        components = add(&doc.request, components);
+        components = add(&doc.response, components);
+        let mut op = OperationBuilder::new()
+            .operation_id(Some(doc.info.name))
+            .summary(Some(doc.info.summary.trim()))
+            .description(Some(format!("Needs the `{}` role.", doc.info.role)))
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The answer.")
+                    .content("application/json", json_of(&doc.response.name)),
+            );
+        for (code, text) in [
+            ("401", "No valid token."),
+            (
+                "403",
+                "The token's role does not allow it, or a foreign Host or Origin.",
+            ),
+            ("404", "What the request names does not exist."),
+            ("422", "The request is invalid."),
+            ("502", "The engine or the vendor failed."),
+        ] {
+            op = op.response(
+                code,
+                ResponseBuilder::new()
+                    .description(text)
+                    .content("application/json", json_of(&error_schema.name)),
+            );
+        }
+        match doc.info.method {
+            Method::Get => {
+                if let RefOr::T(Schema::Object(object)) = &doc.request.schema {
+                    for (name, schema) in &object.properties {
+                        let required = object.required.contains(name);
+                        op = op.parameter(
+                            ParameterBuilder::new()
+                                .name(name.clone())
+                                .parameter_in(ParameterIn::Query)
+                                .required(if required {
+                                    Required::True
+                                } else {
+                                    Required::False
+                                })
+                                .schema(Some(schema.clone())),
+                        );
+                    }
+                }
+            }
+            Method::Post => {
+                op = op.request_body(Some(
+                    RequestBodyBuilder::new()
+                        .required(Some(Required::True))
+                        .content("application/json", json_of(&doc.request.name))
+                        .build(),
+                ));
+            }
+        }
+        let method = match doc.info.method {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+        };
+        let path = format!("/api/v1{}", doc.info.path);
+        paths.add_path_operation(path, vec![method], op.build());
+    }
+    // The routes outside the operation table.
+    for (path, id, summary, content_type, open) in [
+        (
+            "/healthz",
+            "healthz",
+            "Liveness: `ok` or `stopping`, and the version (no token).",
+            "application/json",
+            true,
+        ),
+        (
+            "/metrics",
+            "metrics",
+            "Prometheus metrics (a token unless the daemon runs with --public-metrics).",
+            "text/plain",
+            false,
+        ),
+        (
+            "/api/v1/openapi.json",
+            "openapi",
+            "This document.",
+            "application/json",
+            false,
+        ),
+    ] {
+        let mut op = OperationBuilder::new()
+            .operation_id(Some(id))
+            .summary(Some(summary))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The answer.")
+                    .content(content_type, ContentBuilder::new().build()),
+            );
+        if !open {
+            op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+        }
+        paths.add_path_operation(path, vec![HttpMethod::Get], op.build());
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("sam engine API")
+                .version("1")
+                .description(Some(
+                    "The API of `sam daemon`: every operation of the engine. Every request needs a bearer token (`sam tokens create`); the daemon writes an admin token to `<db>.token` for the local CLI.",
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build()
+}

@@ -411,7 +411,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
 
     let answer = client
         .post(format!("http://{addr}/runs"))
-        .json(&serde_json::json!({ "profile": "p", "process": "DownloadSubscriptions" }))
+        .json(&serde_json::json!({ "profile": "p", "process": "download-subscriptions" }))
         .send()
         .await
         .unwrap();
@@ -448,7 +448,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     for i in 0..50 {
         let answer = client
             .post(format!("http://{addr}/runs"))
-            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": "DownloadSubscriptions" }))
+            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": "download-subscriptions" }))
             .send()
             .await
             .unwrap();
@@ -677,7 +677,7 @@ async fn sigterm_mid_run_then_restart_completes_with_no_duplicate_and_no_lost_re
 
     let (c, t) = (clean_db.clone(), token.clone());
     let clean = tokio::task::block_in_place(|| run_download(&c, &t));
-    assert_eq!(clean["status"], "Succeeded");
+    assert_eq!(clean["status"], "succeeded");
     let resumed = Store::open(&db).unwrap();
     let clean_store = Store::open(&clean_db).unwrap();
     let results = resumed.read().unwrap().job_results().unwrap();

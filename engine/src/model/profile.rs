@@ -8,6 +8,7 @@ use super::EpochSeconds;
 
 /// Whether a profile is still being set up or runs on schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProfileStatus {
     /// Being set up; must be validated and published.
     Draft,
@@ -17,6 +18,7 @@ pub enum ProfileStatus {
 
 /// A subflow of the pipeline, as the model names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProcessKind {
     /// Download who holds a seat.
     DownloadSubscriptions,

@@ -67,6 +67,7 @@ impl EngineRunner {
         match e {
             CliError::User(m) => RunFailure::Fatal(m),
             CliError::Failure(m) => RunFailure::Failed(m),
+            CliError::OutputClosed => RunFailure::Failed(e.to_string()),
         }
     }
 

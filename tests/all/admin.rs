@@ -356,7 +356,7 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     let job = blocking(move || a.json(&["run", "download", "--profile", "acme", "--json"])).await;
     done.store(true, Ordering::SeqCst);
     jumper.await.unwrap();
-    assert_eq!(job["status"], "Succeeded", "{job}");
+    assert_eq!(job["status"], "succeeded", "{job}");
     assert!(job["records_seen"].as_u64().unwrap() > 1_000, "{job}");
     let refreshes = sim.calls_to(Endpoint::Token) - tokens_before;
     assert!(
@@ -373,7 +373,7 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     sim.set_access_token_ttl(Duration::from_secs(3600));
     let a = admin.clone();
     let job = blocking(move || a.json(&["run", "activity", "--profile", "acme", "--json"])).await;
-    assert_eq!(job["status"], "Succeeded", "{job}");
+    assert_eq!(job["status"], "succeeded", "{job}");
 
     // Clearing activity after publishing: Draft, no activity job, validate again.
     let a = admin.clone();
@@ -389,7 +389,7 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     );
     let a = admin.clone();
     let shown = blocking(move || a.json(&["profile", "show", "acme", "--json"])).await;
-    assert_eq!(shown["profile"]["status"], "Draft");
+    assert_eq!(shown["profile"]["status"], "draft");
     assert_eq!(
         shown["alias"]["child"],
         "confluence-cloud.subscription_reclaim.acme"
@@ -444,7 +444,7 @@ fn sam_demo_runs_the_whole_path_on_its_own() {
         "validated",
         "published profile `demo`",
         "SAM - Refresh Confluence Demo Subscriptions",
-        "Succeeded",
+        "succeeded",
         "top removal candidates",
     ] {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");

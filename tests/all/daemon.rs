@@ -403,7 +403,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     let answer = client
         .post(format!("http://{addr}/api/v1/runs"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "profile": "p", "process": ProcessKind::DownloadSubscriptions }))
+        .json(&serde_json::json!({ "profile": "p", "process": "download-subscriptions" }))
         .send()
         .await
         .unwrap();
@@ -442,7 +442,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
         let answer = client
             .post(format!("http://{addr}/api/v1/runs"))
             .bearer_auth(&token)
-            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": ProcessKind::DownloadSubscriptions }))
+            .json(&serde_json::json!({ "profile": format!("nobody-{i}"), "process": "download-subscriptions" }))
             .send()
             .await
             .unwrap();
@@ -674,7 +674,7 @@ async fn sigterm_mid_run_then_restart_completes_with_no_duplicate_and_no_lost_re
 
     let (c, t) = (clean_db.clone(), token.clone());
     let clean = tokio::task::block_in_place(|| run_download(&c, &t));
-    assert_eq!(clean["status"], "Succeeded");
+    assert_eq!(clean["status"], "succeeded");
     let resumed = Store::open(&db).unwrap();
     let clean_store = Store::open(&clean_db).unwrap();
     let results = resumed.read().unwrap().job_results().unwrap();

@@ -16,6 +16,7 @@ mod reclaim;
 mod reclaim_crash;
 mod reconcile;
 mod sandbox;
+mod scripting;
 mod store;
 
 use std::sync::Arc;

@@ -135,7 +135,7 @@ async fn a_pasted_url_with_a_wrong_state_or_an_expired_code_is_refused() {
     })
     .await;
     assert!(err.contains("state does not match"), "{err}");
-    assert_eq!(oauth_state(&admin).await["status"], "NotConnected");
+    assert_eq!(oauth_state(&admin).await["status"], "not-connected");
 
     // The right state, but the code is older than its 10 minutes.
     sim.clock().advance(Duration::from_secs(11 * 60));
@@ -155,7 +155,7 @@ async fn a_pasted_url_with_a_wrong_state_or_an_expired_code_is_refused() {
     })
     .await;
     assert!(err.contains("authorization code was refused"), "{err}");
-    assert_eq!(oauth_state(&admin).await["status"], "NotConnected");
+    assert_eq!(oauth_state(&admin).await["status"], "not-connected");
 
     // A fresh consent, pasted in time, connects.
     let out = connect(
@@ -177,7 +177,7 @@ async fn a_pasted_url_with_a_wrong_state_or_an_expired_code_is_refused() {
     let a = admin.clone();
     let out = blocking(move || a.ok(&["connect", "p", "--code", &location])).await;
     assert!(out.contains("connected profile `p`"), "{out}");
-    assert_eq!(oauth_state(&admin).await["status"], "Connected");
+    assert_eq!(oauth_state(&admin).await["status"], "connected");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

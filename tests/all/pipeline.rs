@@ -1403,7 +1403,7 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
     let (k, c, t) = (killed_db.clone(), clean_db.clone(), token.clone());
     let (resumed, clean) =
         tokio::task::block_in_place(|| (run_download(&k, &t), run_download(&c, &t)));
-    assert_eq!(resumed["status"], "Succeeded");
+    assert_eq!(resumed["status"], "succeeded");
     assert_eq!(resumed["attempts"], 2);
     assert_eq!(clean["attempts"], 1);
     assert_eq!(resumed["records_seen"], clean["records_seen"]);

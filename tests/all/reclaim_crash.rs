@@ -871,7 +871,7 @@ async fn sigterm_to_the_daemon_mid_reclaim_answers_the_client_and_records_the_se
     let post = tokio::spawn(async move {
         reqwest::Client::new()
             .post(format!("http://{addr}/runs"))
-            .json(&serde_json::json!({ "profile": "p", "process": "Reclaim" }))
+            .json(&serde_json::json!({ "profile": "p", "process": "reclaim" }))
             .send()
             .await
     });

@@ -285,7 +285,7 @@ fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
     let list = sam(&db, &["entitlements", "list", "--json"]).unwrap();
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert_eq!(list[1]["rights"], "Unlimited");
+    assert_eq!(list[1]["rights"], "unlimited");
     let err = sam(&db, &["entitlements", "add", "no/such", "--rights", "1"]).unwrap_err();
     assert!(err.to_string().contains("no/such"), "{err}");
     let err = sam(
@@ -371,7 +371,7 @@ fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
     assert_eq!(p["rights_used"], 2);
     assert_eq!(p["rights_available"], 3);
     assert_eq!(p["unit_cost_minor"], 2000);
-    assert_eq!(p["status"], "Compliant");
+    assert_eq!(p["status"], "compliant");
     let out = sam(&db, &["candidates", "list", "--all"]).unwrap();
     assert!(out.contains("0 candidates"), "{out}");
     let err = sam(&db, &["candidates", "approve", "7"]).unwrap_err();

@@ -100,7 +100,7 @@ fn profiles_are_created_listed_and_shown() {
         "confluence-cloud.subscription_activity_reclaim.acme"
     );
     assert_eq!(list[1]["connection"], "confluence-cloud.subscription.lite");
-    assert_eq!(list[0]["status"], "Draft");
+    assert_eq!(list[0]["status"], "draft");
 
     let out = sam(&db, &["profile", "show", "acme"]);
     assert!(out.status.success());

@@ -7,9 +7,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{csv_text, open_store, store_failure, write_failure};
+use super::profile::{open_store, store_failure, write_failure};
 use super::{CliError, write_out};
 use crate::app::session::open_profile_session;
 use crate::config::Settings;
@@ -29,12 +28,8 @@ pub enum GroupsCommand {
     List {
         /// The profile.
         profile: String,
-        /// Print JSON instead of a table.
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        /// Print CSV instead of a table.
-        #[arg(long)]
-        csv: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Select product-access groups (ids or names).
     Add {
@@ -62,8 +57,8 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     let store = Arc::new(open_store(Some(&settings.db))?);
     match command {
-        GroupsCommand::List { profile, json, csv } => {
-            list(host, &store, settings, &profile, json, csv, out).await
+        GroupsCommand::List { profile, format } => {
+            list(host, &store, settings, &profile, format, out).await
         }
         GroupsCommand::Add { profile, groups } => {
             add(host, &store, settings, &profile, &groups, out).await
@@ -109,8 +104,7 @@ async fn list(
     store: &Arc<Store>,
     settings: &Settings,
     profile: &str,
-    json: bool,
-    csv: bool,
+    format: super::output::ListFormat,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let groups = site_groups(host, store, settings, profile).await?;
@@ -119,17 +113,10 @@ async fn list(
         .and_then(|r| r.selected_groups(profile))
         .map_err(store_failure)?;
     let is_selected = |id: &str| selected.iter().any(|s| s.group_id == id);
-    if json {
-        let doc: Vec<_> = groups
-            .iter()
-            .map(
-                |g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id)}),
-            )
-            .collect();
-        let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
-        return write_out(out, &format!("{text}\n"));
-    }
-    let header = ["Selected", "Name", "Id"];
+    let records: Vec<_> = groups
+        .iter()
+        .map(|g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id)}))
+        .collect();
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
@@ -140,23 +127,15 @@ async fn list(
             ]
         })
         .collect();
-    if csv {
-        return write_out(out, &csv_text(&header, &rows));
+    super::output::Listing {
+        records: &records,
+        header: &["Selected", "Name", "Id"],
+        rows,
+        footer: Some(format!(
+            "Select the groups that grant access to the product: sam groups add {profile} <name or id>..."
+        )),
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    for row in rows {
-        table.add_row(row);
-    }
-    write_out(
-        out,
-        &format!(
-            "{table}\nSelect the groups that grant access to the product: sam groups add {profile} <name or id>...\n"
-        ),
-    )
+    .print(format, out)
 }
 
 pub(super) async fn add(

@@ -7,9 +7,8 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::profile::{csv_text, open_read_store, open_store, store_failure, write_failure};
+use super::profile::{open_read_store, open_store, store_failure, write_failure};
 use super::{CliError, write_out};
 use crate::config::Settings;
 use crate::model::format_utc;
@@ -22,12 +21,8 @@ pub enum JobsCommand {
         /// Only this profile's jobs.
         #[arg(long)]
         profile: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        /// Print CSV instead of a table.
-        #[arg(long)]
-        csv: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Show one job and its recent results.
     Show {
@@ -71,20 +66,13 @@ pub(super) fn run(
     let read = store.read().map_err(store_failure)?;
     match command {
         JobsCommand::Set { .. } => Ok(()),
-        JobsCommand::List { profile, json, csv } => {
+        JobsCommand::List { profile, format } => {
             let jobs: Vec<_> = read
                 .scheduled_jobs()
                 .map_err(store_failure)?
                 .into_iter()
                 .filter(|j| profile.as_ref().is_none_or(|p| &j.profile == p))
                 .collect();
-            if json {
-                let text = serde_json::to_string_pretty(&jobs).map_err(store_failure)?;
-                return write_out(out, &format!("{text}\n"));
-            }
-            let header = [
-                "Name", "Profile", "Process", "Schedule", "Next run", "Active",
-            ];
             let rows: Vec<Vec<String>> = jobs
                 .iter()
                 .map(|j| {
@@ -98,18 +86,15 @@ pub(super) fn run(
                     ]
                 })
                 .collect();
-            if csv {
-                return write_out(out, &csv_text(&header, &rows));
+            super::output::Listing {
+                records: &jobs,
+                header: &[
+                    "Name", "Profile", "Process", "Schedule", "Next run", "Active",
+                ],
+                rows,
+                footer: None,
             }
-            let mut table = Table::new();
-            table
-                .load_preset(UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(header);
-            for row in rows {
-                table.add_row(row);
-            }
-            write_out(out, &format!("{table}\n"))
+            .print(format, out)
         }
         JobsCommand::Show { name, json } => {
             let job = read
@@ -144,15 +129,18 @@ pub(super) fn run(
             );
             for r in &results {
                 text.push_str(&format!(
-                    "Run {}: {:?} {:?}, started {}, {} records, {} calls, {} errors\n",
+                    "Run {}: {} {}, started {}, {} records, {} calls, {} errors\n",
                     r.id,
-                    r.trigger,
-                    r.status,
+                    r.trigger.name(),
+                    r.status.name(),
                     format_utc(r.started_at),
                     r.records_seen,
                     r.api_calls,
                     r.errors.len()
                 ));
+                for error in &r.errors {
+                    text.push_str(&format!("  error: {error}\n"));
+                }
             }
             write_out(out, &text)
         }

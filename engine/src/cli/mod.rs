@@ -139,6 +139,10 @@ pub enum CliError {
     /// The engine or a vendor failed.
     #[error("{0}")]
     Failure(String),
+    /// Whoever read the output stopped reading (`sam ... | head`): not a failure, the
+    /// command ends quietly with success.
+    #[error("the output was closed")]
+    OutputClosed,
 }
 
 impl CliError {
@@ -146,6 +150,7 @@ impl CliError {
         match self {
             CliError::User(_) => 2,
             CliError::Failure(_) => 3,
+            CliError::OutputClosed => 0,
         }
     }
 }
@@ -157,7 +162,7 @@ pub fn main() -> ExitCode {
     quiet_store_panics();
     let mut stdout = std::io::stdout().lock();
     match run(cli, &mut stdout) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(CliError::OutputClosed) => ExitCode::SUCCESS,
         Err(error) => {
             let _ = stdout.flush();
             eprintln!("error: {error}");
@@ -254,9 +259,12 @@ async fn dispatch(
             }
             Command::Config => write_out(out, &settings.describe()),
             Command::Completions { shell } => {
+                // Generated into memory: clap_complete panics when its writer fails (a
+                // closed pipe), `write_out` does not.
                 let mut command = <Cli as clap::CommandFactory>::command();
-                clap_complete::generate(shell, &mut command, "sam", out);
-                Ok(())
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut command, "sam", &mut script);
+                write_out(out, &String::from_utf8_lossy(&script))
             }
         }
     }
@@ -310,8 +318,13 @@ fn init_tracing() {
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), CliError> {
-    out.write_all(text.as_bytes())
-        .map_err(|e| CliError::Failure(format!("cannot write output: {e}")))
+    out.write_all(text.as_bytes()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::OutputClosed
+        } else {
+            CliError::Failure(format!("cannot write output: {e}"))
+        }
+    })
 }
 
 /// A stop flag raised by the first SIGTERM or SIGINT while a command runs (a reclaim or a

@@ -22,9 +22,8 @@ use crate::host::{LoadError, LoadedSpoke, SpokeHost, StaticToken};
 pub enum PluginCommand {
     /// List the spokes: bundled in this binary and in the plugins folder.
     List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Print a spoke's manifest and the permissions it needs.
     Inspect {
@@ -77,7 +76,7 @@ pub(super) async fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     match command {
-        PluginCommand::List { json } => list(host, json, out).await,
+        PluginCommand::List { format } => list(host, format, out).await,
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
             let sha256 = component_sha256(&file)?;
@@ -476,7 +475,11 @@ fn new_table<const N: usize>(header: [&str; N]) -> Table {
 
 /// `sam plugin list`: the bundled spokes and the `*.wasm` files of the plugins folder, each
 /// loaded to read its manifest (a spoke that does not load is listed with its error).
-async fn list(host: &SpokeHost, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+async fn list(
+    host: &SpokeHost,
+    format: super::output::ListFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
     let mut rows: Vec<[String; 5]> = Vec::new();
     for bundled in crate::bundled::all() {
@@ -533,24 +536,18 @@ async fn list(host: &SpokeHost, json: bool, out: &mut dyn Write) -> Result<(), C
         };
         rows.push(row);
     }
-    if json {
-        let doc: Vec<_> = rows
-            .iter()
-            .map(|r| serde_json::json!({"id": r[0], "name": r[1], "version": r[2], "source": r[3], "error": r[4]}))
-            .collect();
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
-        return write_out(out, &format!("{text}\n"));
-    }
-    let mut table = new_table(["Spoke", "Name", "Version", "Source", "Error"]);
-    for r in &rows {
-        table.add_row(r.clone());
-    }
-    write_out(
-        out,
-        &format!(
-            "{table}\nplugins folder: {}\n",
+    let records: Vec<_> = rows
+        .iter()
+        .map(|r| serde_json::json!({"id": r[0], "name": r[1], "version": r[2], "source": r[3], "error": r[4]}))
+        .collect();
+    super::output::Listing {
+        records: &records,
+        header: &["Spoke", "Name", "Version", "Source", "Error"],
+        rows: rows.into_iter().map(Vec::from).collect(),
+        footer: Some(format!(
+            "plugins folder: {}",
             settings.plugins_dir.display()
-        ),
-    )
+        )),
+    }
+    .print(format, out)
 }

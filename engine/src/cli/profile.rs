@@ -40,12 +40,8 @@ pub enum ProfileCommand {
     Create(CreateArgs),
     /// List the profiles.
     List {
-        /// Print JSON instead of a table.
-        #[arg(long, conflicts_with = "csv")]
-        json: bool,
-        /// Print CSV instead of a table.
-        #[arg(long)]
-        csv: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Show one profile: status, processes, alias and scopes, connection, groups, jobs, runs.
     Show {
@@ -221,7 +217,7 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     match command {
         ProfileCommand::Create(args) => create(host, db, args, out).await,
-        ProfileCommand::List { json, csv } => list(db, json, csv, out),
+        ProfileCommand::List { format } => list(db, format, out),
         ProfileCommand::Show { name, json } => show(host, db, &name, json, out).await,
         ProfileCommand::Set(args) => set(host, db, args, out).await,
         ProfileCommand::Validate { name, json } => {
@@ -425,24 +421,16 @@ async fn create(
     )
 }
 
-fn list(db: Option<&Path>, json: bool, csv: bool, out: &mut dyn Write) -> Result<(), CliError> {
+fn list(
+    db: Option<&Path>,
+    format: super::output::ListFormat,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let store = open_read_store(db)?;
     let profiles = store
         .read()
         .and_then(|r| r.profiles())
         .map_err(store_failure)?;
-    if json {
-        let text = serde_json::to_string_pretty(&profiles).map_err(store_failure)?;
-        return write_out(out, &format!("{text}\n"));
-    }
-    let header = [
-        "Name",
-        "Display name",
-        "Spoke",
-        "Status",
-        "Processes",
-        "Connection",
-    ];
     let rows: Vec<Vec<String>> = profiles
         .iter()
         .map(|p| {
@@ -456,40 +444,20 @@ fn list(db: Option<&Path>, json: bool, csv: bool, out: &mut dyn Write) -> Result
             ]
         })
         .collect();
-    if csv {
-        return write_out(out, &csv_text(&header, &rows));
+    super::output::Listing {
+        records: &profiles,
+        header: &[
+            "Name",
+            "Display name",
+            "Spoke",
+            "Status",
+            "Processes",
+            "Connection",
+        ],
+        rows,
+        footer: None,
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    for row in rows {
-        table.add_row(row);
-    }
-    write_out(out, &format!("{table}\n"))
-}
-
-/// RFC 4180 CSV.
-pub(super) fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
-    fn field(f: &str) -> String {
-        if f.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", f.replace('"', "\"\""))
-        } else {
-            f.to_string()
-        }
-    }
-    let mut text = header
-        .iter()
-        .map(|h| field(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    text.push_str("\r\n");
-    for row in rows {
-        text.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        text.push_str("\r\n");
-    }
-    text
+    .print(format, out)
 }
 
 pub(super) fn processes_text(p: ProcessSet) -> String {
@@ -667,9 +635,17 @@ async fn show(
     text.push_str(&format!("Subscriptions: {active} active, {ended} ended\n"));
     for j in &recent {
         text.push_str(&format!(
-            "Run {}: {} {:?}, {} pages, {} records, {} calls\n",
-            j.id, j.process, j.status, j.pages, j.records_seen, j.api_calls
+            "Run {}: {} {}, {} pages, {} records, {} calls\n",
+            j.id,
+            j.process,
+            j.status.name(),
+            j.pages,
+            j.records_seen,
+            j.api_calls
         ));
+        for error in &j.errors {
+            text.push_str(&format!("  error: {error}\n"));
+        }
     }
     write_out(out, &text)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
+use super::output::capped_table;
 use super::profile::{open_read_store, open_store, store_failure};
 use super::{CliError, write_out};
 use crate::host::SpokeHost;
@@ -80,6 +81,19 @@ pub enum AnswerArg {
     Release,
 }
 
+/// The order of `candidates list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SortArg {
+    /// By id (the order they were created).
+    Id,
+    /// By user (external id).
+    User,
+    /// By last activity, oldest (or none) first.
+    LastActivity,
+    /// By state, in the order of the reference guide.
+    State,
+}
+
 /// `sam candidates` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CandidatesCommand {
@@ -88,15 +102,23 @@ pub enum CandidatesCommand {
         /// Only this profile's.
         #[arg(long)]
         profile: Option<String>,
-        /// Only in this state (e.g. ready, awaiting-user, closed-complete).
-        #[arg(long)]
+        /// Only in this state.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::model::CandidateState::KEYS))]
         state: Option<String>,
+        /// Only this user's (external id, email or name; case-insensitive).
+        #[arg(long)]
+        user: Option<String>,
         /// Include closed candidates.
         #[arg(long)]
         all: bool,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        /// The order.
+        #[arg(long, value_enum, default_value = "id")]
+        sort: SortArg,
+        /// At most this many (after sorting).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Show one candidate with its transition log.
     Show {
@@ -218,9 +240,8 @@ pub enum ExclusionsCommand {
     },
     /// List the exclusions.
     List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Turn an exclusion on or off.
     Set {
@@ -244,9 +265,8 @@ pub enum RulesCommand {
     Show {
         /// The software model.
         model: Option<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Change a model's reclamation rule (created with the defaults if missing).
     Set {
@@ -372,6 +392,9 @@ async fn open_seats(
     Ok(SpokeSeats::new(opened.spoke, opened.session, opened.config))
 }
 
+/// Rows a run's report shows people (the rest are counted; `--json` has them all).
+const REPORT_ROWS: usize = 20;
+
 fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<(), CliError> {
     if json {
         return json_out(out, r);
@@ -437,19 +460,26 @@ fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<()
             }
         ));
         if !r.to_reclaim.is_empty() {
-            let mut t = table(&["Candidate", "User", "Name", "Model", "State", "Saves"]);
-            for p in &r.to_reclaim {
-                t.add_row(vec![
-                    p.candidate.to_string(),
-                    p.external_user_id.clone(),
-                    p.display_name.clone().unwrap_or_default(),
-                    p.model.clone(),
-                    p.state.clone(),
-                    p.unit_cost_minor
-                        .map_or("-".into(), |m| format_money(m, p.currency.as_deref())),
-                ]);
-            }
-            text.push_str(&format!("{t}\n"));
+            let rows = r
+                .to_reclaim
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.candidate.to_string(),
+                        p.external_user_id.clone(),
+                        p.display_name.clone().unwrap_or_default(),
+                        p.model.clone(),
+                        p.state.clone(),
+                        p.unit_cost_minor
+                            .map_or("-".into(), |m| format_money(m, p.currency.as_deref())),
+                    ]
+                })
+                .collect();
+            text.push_str(&capped_table(
+                &["Candidate", "User", "Name", "Model", "State", "Saves"],
+                rows,
+                REPORT_ROWS,
+            ));
         }
         return write_out(out, &text);
     }
@@ -462,21 +492,28 @@ fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<()
         if savings.is_empty() { "-".into() } else { savings }
     ));
     if !r.outcomes.is_empty() {
-        let mut t = table(&["Candidate", "User", "Outcome", "Detail", "Audit"]);
-        for o in &r.outcomes {
-            t.add_row(vec![
-                o.candidate.to_string(),
-                o.external_user_id.clone(),
-                format!("{:?}", o.outcome),
-                o.detail.clone(),
-                o.audit
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ]);
-        }
-        text.push_str(&format!("{t}\n"));
+        let rows = r
+            .outcomes
+            .iter()
+            .map(|o| {
+                vec![
+                    o.candidate.to_string(),
+                    o.external_user_id.clone(),
+                    o.outcome.name().to_string(),
+                    o.detail.clone(),
+                    o.audit
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        text.push_str(&capped_table(
+            &["Candidate", "User", "Outcome", "Detail", "Audit"],
+            rows,
+            REPORT_ROWS,
+        ));
     }
     write_out(out, &text)
 }
@@ -491,45 +528,85 @@ pub(super) async fn candidates(
         CandidatesCommand::List {
             profile,
             state,
+            user,
             all,
-            json,
+            sort,
+            limit,
+            format,
         } => {
             let store = open_read_store(db)?;
             let mut list = store
                 .read()
                 .and_then(|r| r.all_candidates())
                 .map_err(store_failure)?;
+            let holds = |c: &RemovalCandidate, user: &str| {
+                [
+                    Some(&c.external_user_id),
+                    c.email.as_ref(),
+                    c.display_name.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|u| u.trim().eq_ignore_ascii_case(user.trim()))
+            };
             list.retain(|c| {
                 profile.as_ref().is_none_or(|p| &c.profile == p)
                     && state.as_ref().is_none_or(|s| c.state.key() == s.as_str())
+                    && user.as_ref().is_none_or(|u| holds(c, u))
                     && (all || state.is_some() || !c.state.is_closed())
             });
-            if json {
-                return json_out(out, &list);
+            let state_rank = |c: &RemovalCandidate| {
+                crate::model::CandidateState::KEYS
+                    .iter()
+                    .position(|k| *k == c.state.key())
+            };
+            match sort {
+                SortArg::Id => list.sort_by_key(|c| c.id),
+                SortArg::User => list
+                    .sort_by(|a, b| (&a.external_user_id, a.id).cmp(&(&b.external_user_id, b.id))),
+                SortArg::LastActivity => list.sort_by_key(|c| (c.last_activity, c.id)),
+                SortArg::State => list.sort_by_key(|c| (state_rank(c), c.id)),
             }
-            let mut t = table(&[
-                "Id",
-                "Profile",
-                "User",
-                "Name",
-                "Model",
-                "State",
-                "Last activity",
-                "Created",
-            ]);
-            for c in &list {
-                t.add_row(vec![
-                    c.id.to_string(),
-                    c.profile.clone(),
-                    c.external_user_id.clone(),
-                    c.display_name.clone().unwrap_or_default(),
-                    c.model.clone(),
-                    c.state.to_string(),
-                    c.last_activity.map_or("none".into(), format_utc),
-                    format_utc(c.created_at),
-                ]);
+            let total = list.len();
+            if let Some(limit) = limit {
+                list.truncate(limit);
             }
-            write_out(out, &format!("{t}\n{} candidates\n", list.len()))
+            let rows = list
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.profile.clone(),
+                        c.external_user_id.clone(),
+                        c.display_name.clone().unwrap_or_default(),
+                        c.model.clone(),
+                        c.state.to_string(),
+                        c.last_activity.map_or("none".into(), format_utc),
+                        format_utc(c.created_at),
+                    ]
+                })
+                .collect();
+            let footer = if list.len() < total {
+                format!("{} of {total} candidates", list.len())
+            } else {
+                format!("{total} candidates")
+            };
+            super::output::Listing {
+                records: &list,
+                header: &[
+                    "Id",
+                    "Profile",
+                    "User",
+                    "Name",
+                    "Model",
+                    "State",
+                    "Last activity",
+                    "Created",
+                ],
+                rows,
+                footer: Some(footer),
+            }
+            .print(format, out)
         }
         CandidatesCommand::Show { id, json } => {
             let store = open_read_store(db)?;
@@ -791,26 +868,31 @@ pub(super) fn exclusions(
                 ),
             )
         }
-        ExclusionsCommand::List { json } => {
+        ExclusionsCommand::List { format } => {
             let mut list = store
                 .read()
                 .and_then(|r| r.exclusions())
                 .map_err(store_failure)?;
             list.sort_by_key(|x| x.id.parse::<u64>().unwrap_or(u64::MAX));
-            if json {
-                return json_out(out, &list);
+            let rows = list
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.id.clone(),
+                        target_text(&x.target),
+                        x.scope.label().to_string(),
+                        if x.active { "yes" } else { "no" }.to_string(),
+                        x.note.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            super::output::Listing {
+                records: &list,
+                header: &["Id", "Target", "Scope", "Active", "Note"],
+                rows,
+                footer: None,
             }
-            let mut t = table(&["Id", "Target", "Scope", "Active", "Note"]);
-            for x in &list {
-                t.add_row(vec![
-                    x.id.clone(),
-                    target_text(&x.target),
-                    x.scope.label().to_string(),
-                    if x.active { "yes" } else { "no" }.to_string(),
-                    x.note.clone().unwrap_or_default(),
-                ]);
-            }
-            write_out(out, &format!("{t}\n"))
+            .print(format, out)
         }
         ExclusionsCommand::Set { id, active } => {
             store
@@ -885,7 +967,7 @@ pub(super) fn rules(
         open_store(db)?
     };
     match command {
-        RulesCommand::Show { model, json } => {
+        RulesCommand::Show { model, format } => {
             let mut list = store
                 .read()
                 .and_then(|r| r.rules())
@@ -898,22 +980,21 @@ pub(super) fn rules(
                     )));
                 }
             }
-            if json {
-                return json_out(out, &list);
+            super::output::Listing {
+                records: &list,
+                header: &[
+                    "Model",
+                    "Threshold",
+                    "Notify",
+                    "Auto after",
+                    "No activity",
+                    "Apps excluded",
+                    "Active",
+                ],
+                rows: list.iter().map(rule_row).collect(),
+                footer: None,
             }
-            let mut t = table(&[
-                "Model",
-                "Threshold",
-                "Notify",
-                "Auto after",
-                "No activity",
-                "Apps excluded",
-                "Active",
-            ]);
-            for r in &list {
-                t.add_row(rule_row(r));
-            }
-            write_out(out, &format!("{t}\n"))
+            .print(format, out)
         }
         RulesCommand::Set {
             model,

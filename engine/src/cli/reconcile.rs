@@ -1,13 +1,12 @@
 //! `sam entitlements …`, `sam position` and `sam run reconcile`: what was bought (rights or
 //! unlimited, unit cost, currency, term, active; the model's license cost override) and where
 //! the admin stands against it — the latest license position per software model, or one
-//! model's trend — as a table or `--json`.
+//! model's trend — as a table, `--json` or `--csv`.
 
 use std::io::Write;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::profile::{open_read_store, open_store, store_failure};
 use super::reclaim::user_if_missing;
@@ -30,9 +29,8 @@ pub enum EntitlementsCommand {
         /// Only this model's.
         #[arg(long)]
         model: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: super::output::ListFormat,
     },
     /// Remove an entitlement.
     Remove {
@@ -107,9 +105,8 @@ pub struct PositionArgs {
     /// Compute a fresh position first.
     #[arg(long)]
     pub refresh: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: super::output::ListFormat,
 }
 
 fn currency(text: &str) -> Result<String, CliError> {
@@ -210,21 +207,38 @@ pub(super) fn entitlements(
                 ),
             )
         }
-        EntitlementsCommand::List { model, json } => {
+        EntitlementsCommand::List { model, format } => {
             let mut list = store
                 .read()
                 .and_then(|r| r.entitlements())
                 .map_err(store_failure)?;
             list.retain(|e| model.as_ref().is_none_or(|m| &e.model == m));
             list.sort_by_key(|e| (e.model.clone(), e.id.parse::<u64>().unwrap_or(u64::MAX)));
-            if json {
-                let text = serde_json::to_string_pretty(&list).map_err(store_failure)?;
-                return write_out(out, &format!("{text}\n"));
-            }
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header([
+            let rows = list
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.clone(),
+                        e.model.clone(),
+                        e.metric.label().to_string(),
+                        rights_text(e.rights),
+                        format_money(e.unit_cost_minor, Some(&e.currency)),
+                        format!(
+                            "{} - {}",
+                            format_utc(e.start).get(..10).unwrap_or_default(),
+                            e.end.map_or("open".to_string(), |t| format_utc(t)
+                                .get(..10)
+                                .unwrap_or_default()
+                                .to_string())
+                        ),
+                        if e.active { "yes" } else { "no" }.into(),
+                        if e.in_force(now) { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect();
+            super::output::Listing {
+                records: &list,
+                header: &[
                     "Id",
                     "Model",
                     "Metric",
@@ -233,27 +247,11 @@ pub(super) fn entitlements(
                     "Term",
                     "Active",
                     "In force",
-                ]);
-            for e in &list {
-                t.add_row(vec![
-                    e.id.clone(),
-                    e.model.clone(),
-                    e.metric.label().to_string(),
-                    rights_text(e.rights),
-                    format_money(e.unit_cost_minor, Some(&e.currency)),
-                    format!(
-                        "{} - {}",
-                        format_utc(e.start).get(..10).unwrap_or_default(),
-                        e.end.map_or("open".to_string(), |t| format_utc(t)
-                            .get(..10)
-                            .unwrap_or_default()
-                            .to_string())
-                    ),
-                    if e.active { "yes" } else { "no" }.into(),
-                    if e.in_force(now) { "yes" } else { "no" }.into(),
-                ]);
+                ],
+                rows,
+                footer: None,
             }
-            write_out(out, &format!("{t}\n"))
+            .print(format, out)
         }
         EntitlementsCommand::Remove { id } => {
             store
@@ -364,7 +362,8 @@ pub(super) fn run_reconcile(
 ) -> Result<(), CliError> {
     let store = open_store(db)?;
     let results = reconcile::run(&store, &SystemClock).map_err(store_failure)?;
-    print_positions(out, &results, json)
+    let format = super::output::ListFormat { json, csv: false };
+    print_positions(out, &results, format)
 }
 
 pub(super) fn position(
@@ -385,49 +384,26 @@ pub(super) fn position(
         Some(m) => read.reconciliation_history(m).map_err(store_failure)?,
         None => read.latest_positions().map_err(store_failure)?,
     };
-    if results.is_empty() {
-        if args.json {
-            return write_out(out, "[]\n");
-        }
+    if results.is_empty() && !args.format.json && !args.format.csv {
         return write_out(
             out,
             "no license position yet: run `sam run reconcile` (it also runs after each download)\n",
         );
     }
-    print_positions(out, &results, args.json)
+    print_positions(out, &results, args.format)
 }
 
 fn print_positions(
     out: &mut dyn Write,
     results: &[ReconciliationResult],
-    json: bool,
+    format: super::output::ListFormat,
 ) -> Result<(), CliError> {
-    if json {
-        let text = serde_json::to_string_pretty(results).map_err(store_failure)?;
-        return write_out(out, &format!("{text}\n"));
-    }
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
-            "Model",
-            "Computed",
-            "Owned",
-            "Used",
-            "Available",
-            "Unlicensed",
-            "Excluded",
-            "Inactive",
-            "Over-licensed",
-            "True-up",
-            "Savings",
-            "Status",
-        ]);
     let mut warnings = Vec::new();
+    let mut rows = Vec::new();
     for r in results {
         let p = &r.position;
         let cur = p.currency.as_deref();
-        t.add_row(vec![
+        rows.push(vec![
             r.model.clone(),
             format_utc(r.computed_at),
             p.rights_owned.map_or("unlimited".into(), |n| n.to_string()),
@@ -441,11 +417,30 @@ fn print_positions(
             format_money(p.potential_savings_minor, cur),
             p.status.label().to_string(),
         ]);
-        warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", r.model)));
+        warnings.extend(
+            p.warnings
+                .iter()
+                .map(|w| format!("warning: {}: {w}", r.model)),
+        );
     }
-    let mut text = format!("{t}\n");
-    for w in warnings {
-        text.push_str(&format!("warning: {w}\n"));
+    super::output::Listing {
+        records: results,
+        header: &[
+            "Model",
+            "Computed",
+            "Owned",
+            "Used",
+            "Available",
+            "Unlicensed",
+            "Excluded",
+            "Inactive",
+            "Over-licensed",
+            "True-up",
+            "Savings",
+            "Status",
+        ],
+        rows,
+        footer: (!warnings.is_empty()).then(|| warnings.join("\n")),
     }
-    write_out(out, &text)
+    .print(format, out)
 }

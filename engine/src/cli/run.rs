@@ -220,12 +220,12 @@ fn summary(job: &JobResult, json: bool) -> Result<String, CliError> {
             .map_err(store_failure);
     }
     let mut text = format!(
-        "Run {} ({} on profile {}, {:?}): {:?}\n  started {}, ended {}\n  pages {}, records seen {}, upserted {}, ended {}\n  API calls {} (retries {}), attempts {}\n",
+        "Run {} ({} on profile {}, {}): {}\n  started {}, ended {}\n  pages {}, records seen {}, upserted {}, ended {}\n  API calls {} (retries {}), attempts {}\n",
         job.id,
         job.process,
         job.profile,
-        job.trigger,
-        job.status,
+        job.trigger.name(),
+        job.status.name(),
         format_utc(job.started_at),
         job.ended_at.map_or("-".into(), format_utc),
         job.pages,

@@ -59,6 +59,7 @@ pub struct RunOutcome {
 
 /// Why a run did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RunFailure {
     /// The vendor's rate limit or quota: retry after the reset.
     #[error("rate limited: {message}")]

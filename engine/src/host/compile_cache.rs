@@ -17,6 +17,7 @@ use wasmtime::component::Component;
 
 /// Where the artifact came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CacheOutcome {
     /// Compiled now and written to the cache.
     Compiled,

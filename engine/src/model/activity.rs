@@ -8,6 +8,7 @@ use super::EpochSeconds;
 
 /// What the last check said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum ActivityState {
     /// Activity was found (see `last_activity`).
     Seen,

@@ -8,6 +8,7 @@ use super::candidate::SeatChange;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum AuditAction {
     /// A profile was created.
     ProfileCreated,

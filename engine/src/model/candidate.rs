@@ -10,6 +10,7 @@ use super::EpochSeconds;
 
 /// Where a candidate stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum CandidateState {
     /// Needs an admin (missing user, failed reclaim with its error).
     AttentionRequired(String),
@@ -58,7 +59,20 @@ impl CandidateState {
         }
     }
 
-    /// A short machine name (for `--state` filters and JSON consumers).
+    /// Every state's machine name, in order (what `--state` accepts).
+    pub const KEYS: [&'static str; 9] = [
+        "attention-required",
+        "ready",
+        "awaiting-user",
+        "awaiting-approval",
+        "awaiting-revocation",
+        "closed-complete",
+        "closed-skipped",
+        "closed-canceled",
+        "reclaiming",
+    ];
+
+    /// A short machine name (for `--state` filters; the JSON names are the same).
     pub fn key(&self) -> &'static str {
         match self {
             CandidateState::AttentionRequired(_) => "attention-required",
@@ -100,6 +114,7 @@ pub struct Transition {
 
 /// The user's answer to a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum UserAnswer {
     /// Keep the seat (the manager decides).
     Keep,
@@ -139,6 +154,7 @@ pub struct ReclaimRecord {
 
 /// Where a stored reclaim plan stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum IntentStatus {
     /// Written before the spoke's write call; an interrupted run leaves it here, and the next
     /// run finishes it from the stored plan before anything else.

@@ -8,6 +8,7 @@ use super::{EpochSeconds, ProcessKind};
 
 /// Where an unfinished run is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum RunPhase {
     /// Paging through the spoke's main listing; `cursor` is the next page's cursor.
     Paging,

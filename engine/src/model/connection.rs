@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the credential for a connection is obtained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum AuthKind {
     /// A bearer token read from this environment variable at run time.
     StaticTokenEnv {
@@ -14,6 +15,7 @@ pub enum AuthKind {
         variable: String,
     },
     /// OAuth 2.0 authorization code; the tokens are held outside the database under `key`.
+    #[serde(rename = "oauth2")]
     OAuth2 {
         /// Where the credential store keeps the tokens.
         credential_key: String,

@@ -30,6 +30,7 @@ impl std::fmt::Debug for SealedSecret {
 
 /// Whether the connection can get tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum CredentialStatus {
     /// No consent yet: run `sam connect`.
     NotConnected,

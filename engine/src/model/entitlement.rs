@@ -9,6 +9,7 @@ use super::EpochSeconds;
 
 /// How rights are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum LicenseMetric {
     /// "User Subscription": a right for each active unique subscription of a user.
     UserSubscription,
@@ -25,6 +26,7 @@ impl LicenseMetric {
 
 /// How many rights an entitlement grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum Rights {
     /// This many.
     Count(u64),

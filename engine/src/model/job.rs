@@ -7,6 +7,7 @@ use super::{EpochSeconds, ProcessKind};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum JobTrigger {
     /// An admin, from the CLI.
     Manual,
@@ -14,8 +15,19 @@ pub enum JobTrigger {
     Schedule,
 }
 
+impl JobTrigger {
+    /// Its name, as JSON and the CLI write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobTrigger::Manual => "manual",
+            JobTrigger::Schedule => "schedule",
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum JobStatus {
     /// Still running, or interrupted before it could record its end.
     Running,
@@ -23,6 +35,17 @@ pub enum JobStatus {
     Succeeded,
     /// Stopped with an error (see `errors`); resumable from its checkpoint.
     Failed,
+}
+
+impl JobStatus {
+    /// Its name, as JSON and the CLI write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A job on the schedule.

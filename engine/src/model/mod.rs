@@ -93,6 +93,82 @@ pub fn parse_date(text: &str) -> Option<EpochSeconds> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn stored<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        postcard::to_stdvec(value).unwrap()
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap()
+    }
+
+    /// The store encodes records with postcard, which writes a variant's index and never its
+    /// name: the kebab-case names users see change no stored byte. These bytes are the ones
+    /// the store wrote before the renames (index, then the variant's data).
+    #[test]
+    fn the_json_names_change_no_stored_byte() {
+        let why = CandidateState::AttentionRequired("x".into());
+        assert_eq!(stored(&why), [0, 1, b'x']);
+        assert_eq!(stored(&CandidateState::AwaitingUser), [2]);
+        assert_eq!(stored(&CandidateState::Reclaiming), [8]);
+        assert_eq!(stored(&ProcessKind::DownloadSubscriptions), [0]);
+        assert_eq!(stored(&ProcessKind::Reconcile), [3]);
+        assert_eq!(stored(&JobStatus::Failed), [2]);
+        assert_eq!(stored(&JobTrigger::Schedule), [1]);
+        assert_eq!(stored(&ExclusionScope::Reconciliation), [0]);
+        assert_eq!(stored(&Rights::Count(5)), [0, 5]);
+        assert_eq!(stored(&AuditAction::ReclaimFailed { candidate: 7 }), [8, 7]);
+        let oauth = AuthKind::OAuth2 {
+            credential_key: "k".into(),
+            scopes: vec![],
+        };
+        assert_eq!(stored(&oauth), [1, 1, b'k', 0]);
+        assert_eq!(
+            stored(&RunPhase::Lookup { after: None }),
+            [1, 0],
+            "a struct variant stays its index and fields"
+        );
+        // And they decode back.
+        let back: CandidateState = postcard::from_bytes(&[0, 1, b'x']).unwrap();
+        assert_eq!(back, why);
+    }
+
+    /// The names users see in flags are the names in JSON.
+    #[test]
+    fn json_speaks_the_flags_vocabulary() {
+        assert_eq!(json(&CandidateState::AwaitingUser), r#""awaiting-user""#);
+        assert_eq!(
+            json(&CandidateState::AttentionRequired("gone".into())),
+            r#"{"attention-required":"gone"}"#
+        );
+        for state in [
+            CandidateState::Ready,
+            CandidateState::AwaitingUser,
+            CandidateState::ClosedComplete,
+        ] {
+            assert_eq!(json(&state), format!("\"{}\"", state.key()));
+            assert!(CandidateState::KEYS.contains(&state.key()));
+        }
+        for kind in [
+            ProcessKind::DownloadSubscriptions,
+            ProcessKind::DownloadActivity,
+            ProcessKind::Reclaim,
+            ProcessKind::Reconcile,
+        ] {
+            assert_eq!(json(&kind), format!("\"{}\"", kind.key()));
+        }
+        assert_eq!(json(&ExclusionScope::Reconciliation), r#""license""#);
+        assert_eq!(json(&ComplianceStatus::NotCompliant), r#""not-compliant""#);
+        assert_eq!(json(&Rights::Unlimited), r#""unlimited""#);
+        for status in [JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed] {
+            assert_eq!(json(&status), format!("\"{}\"", status.name()));
+        }
+        for trigger in [JobTrigger::Manual, JobTrigger::Schedule] {
+            assert_eq!(json(&trigger), format!("\"{}\"", trigger.name()));
+        }
+    }
+
     #[test]
     fn dates_round_trip() {
         let t = super::parse_date("2024-02-29").unwrap();

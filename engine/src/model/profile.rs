@@ -8,6 +8,7 @@ use super::EpochSeconds;
 
 /// Whether a profile is still being set up or runs on schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProfileStatus {
     /// Being set up; must be validated and published.
     Draft,
@@ -29,6 +30,7 @@ pub enum ProfileStatus {
     Deserialize,
     utoipa::ToSchema,
 )]
+#[serde(rename_all = "kebab-case")]
 pub enum ProcessKind {
     /// Download who holds a seat.
     DownloadSubscriptions,

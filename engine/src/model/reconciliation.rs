@@ -10,6 +10,7 @@ use super::entitlement::LicenseMetric;
 
 /// Whether the rights owned cover the rights used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum ComplianceStatus {
     /// Used <= owned, or the rights are unlimited.
     Compliant,

@@ -57,6 +57,7 @@ impl ReclamationRule {
 
 /// What an exclusion rule matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExclusionTarget {
     /// A user, by principal name (email) or external id, across all profiles.
     User(String),
@@ -71,8 +72,10 @@ pub enum ExclusionTarget {
 
 /// What an exclusion keeps the target out of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExclusionScope {
-    /// License calculations only.
+    /// License calculations only (`license` to users, as the CLI's `--scope` says).
+    #[serde(rename = "license")]
     Reconciliation,
     /// Removal candidates only.
     Reclamation,

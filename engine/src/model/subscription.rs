@@ -8,6 +8,7 @@ use super::EpochSeconds;
 
 /// The kind of account holding a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
 pub enum AccountType {
     /// A person with a full account.
     Human,

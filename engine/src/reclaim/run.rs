@@ -126,6 +126,20 @@ pub enum Outcome {
     NotifyFailed,
 }
 
+impl Outcome {
+    /// Its name, as JSON writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Reclaimed => "reclaimed",
+            Outcome::Canceled => "canceled",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Notified => "notified",
+            Outcome::NotifyFailed => "notify-failed",
+        }
+    }
+}
+
 /// One candidate's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionOutcome {

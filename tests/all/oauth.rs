@@ -275,7 +275,7 @@ async fn a_refused_refresh_marks_the_connection_re_consent_needed() {
     assert!(!line.contains("invalid config"), "{err}");
     let state = oauth_state(&admin).await;
     assert!(
-        state["status"]["ReconsentNeeded"]
+        state["status"]["reconsent-needed"]
             .as_str()
             .is_some_and(|s| s.contains("refresh_token is invalid")),
         "{state}"

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod confluence;
 mod daemon;
+mod daemon_cli;
 mod damage;
 mod http_gate;
 mod limits;

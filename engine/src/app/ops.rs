@@ -372,6 +372,16 @@ operations! {
     audit_list: Get "/audit", Viewer, AuditQuery => AuditList;
     /// One audit entry.
     audit_show: Get "/audit/show", Viewer, AuditEntryQuery => AuditEntry;
+
+    // ---- profiles, groups, jobs, connections, keys (app/profiles.rs) ----
+
+
+
+    // ---- candidates, undo, rules, exclusions, entitlements, position (app/reclaim.rs) ----
+
+
+
+    // ---- end of the table ----
 }
 
 /// The OpenAPI 3.1 document of the API, built from the operation table.

@@ -1,0 +1,218 @@
+//! The CLI while `sam daemon` holds the database: the real binary, a real daemon on a
+//! database `sam demo --reclaim` left, and commands that must behave as they do without a
+//! daemon. While the daemon runs, the file is locked, so a command that succeeds was served
+//! by the daemon's API; writes are audited with the daemon's local admin token as actor.
+//! [`DaemonUnderTest`] is the harness other modules use for their commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use sam_engine::store::{OpenError, Store};
+use serde_json::Value;
+
+use crate::pipeline::sam_bin;
+
+/// A demo database with a daemon holding it.
+pub(crate) struct DaemonUnderTest {
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    child: Child,
+}
+
+impl DaemonUnderTest {
+    /// `sam demo --reclaim --users USERS --keep DIR`, then `sam daemon` on that database.
+    pub(crate) fn start(users: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = base(dir.path())
+            .args(["demo", "--reclaim", "--users", &users.to_string(), "--keep"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            demo.status.success(),
+            "{}",
+            String::from_utf8_lossy(&demo.stderr)
+        );
+        let mut child = base(dir.path())
+            .args(["daemon", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let runtime = sam_engine::daemon::http::runtime_file(&db(dir.path()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let addr = loop {
+            if let Ok(text) = std::fs::read_to_string(&runtime)
+                && !text.trim().is_empty()
+            {
+                break text.trim().to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not start"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the daemon exited early"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self { dir, addr, child }
+    }
+
+    /// The database file.
+    pub(crate) fn db(&self) -> PathBuf {
+        db(self.dir.path())
+    }
+
+    /// `sam ARGS` against the daemon's database.
+    pub(crate) fn sam(&self, args: &[&str]) -> Output {
+        base(self.dir.path()).args(args).output().unwrap()
+    }
+
+    /// `sam ARGS`, which must succeed; its stdout.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.sam(args);
+        assert!(
+            out.status.success(),
+            "sam {args:?} failed ({:?}):\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `sam ARGS --json` (the args include it), parsed.
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("sam {args:?}: {e}\n{text}"))
+    }
+
+    /// The daemon holds the file: nothing else can open it (so what succeeded was served by
+    /// the daemon).
+    pub(crate) fn assert_held(&self) {
+        assert!(
+            matches!(Store::open(self.db()), Err(OpenError::InUse { .. })),
+            "the daemon should hold the database"
+        );
+    }
+
+    /// Stops the daemon (SIGTERM) and waits for it.
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
+        crate::daemon::signal(self.child.id(), "TERM");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        std::mem::forget(self);
+        dir
+    }
+}
+
+impl Drop for DaemonUnderTest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join("sam-demo.redb")
+}
+
+fn base(dir: &Path) -> Command {
+    let mut cmd = Command::new(sam_bin());
+    cmd.arg("--db")
+        .arg(db(dir))
+        .arg("--key-file")
+        .arg(dir.join("key"))
+        .arg("--cache-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-cache"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("SAM_LOG", "warn")
+        .env_remove("SAM_KEY")
+        .env_remove("SAM_CONFIG")
+        .env_remove("SAM_TOKEN")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn the_views_and_tokens_work_through_the_daemon() {
+    let d = DaemonUnderTest::start(120);
+    d.assert_held();
+    // The token file is the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let token = sam_engine::app::tokens::token_file(&d.db());
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", token.display());
+    }
+
+    let subs = d.json(&["subscriptions", "list", "--json"]);
+    let total = subs["total"].as_u64().unwrap();
+    assert!(total > 0, "{subs}");
+    let first = &subs["subscriptions"][0];
+    let user = first["user"].as_str().unwrap().to_string();
+    let seats = d.json(&["subscriptions", "show", &user, "--json"]);
+    assert_eq!(seats["seats"][0]["user"], user.as_str(), "{seats}");
+    let inactive = d.json(&["subscriptions", "list", "--inactive-for", "60", "--json"]);
+    assert!(inactive["total"].as_u64().unwrap() <= total);
+    let limited = d.json(&["subscriptions", "list", "--limit", "3", "--json"]);
+    assert_eq!(limited["subscriptions"].as_array().unwrap().len(), 3);
+    assert_eq!(limited["total"], total, "the limit keeps the total");
+    let csv = d.ok(&["subscriptions", "list", "--csv"]);
+    assert_eq!(
+        csv.lines().count() as u64,
+        total + 1,
+        "a header and one row per seat"
+    );
+
+    let models = d.json(&["models", "list", "--json"]);
+    let model = models["models"][0]["model"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.json(&["models", "show", &model, "--json"]);
+    d.json(&["identifiers", "list", "--json"]);
+    let unknown = d.sam(&["models", "show", "nobody/nothing"]);
+    assert_eq!(
+        unknown.status.code(),
+        Some(2),
+        "an unknown model is the caller's error"
+    );
+
+    // A write through the daemon: the audit log names the daemon's token as its actor.
+    let created = d.ok(&["tokens", "create", "ci", "--role", "viewer"]);
+    let token = created.lines().last().unwrap().trim().to_string();
+    assert!(token.starts_with("sam_"), "{created}");
+    let audit = d.json(&["audit", "list", "--limit", "1", "--json"]);
+    let actor = audit["entries"][0]["actor"].as_str().unwrap();
+    assert!(actor.contains("local-admin"), "{audit}");
+    assert_eq!(audit["entries"][0]["action"], "token-created");
+
+    // The viewer token reads but cannot create tokens or run anything.
+    let as_viewer = |args: &[&str]| {
+        base(d.dir.path())
+            .env("SAM_TOKEN", &token)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(as_viewer(&["subscriptions", "list"]).status.success());
+    let refused = as_viewer(&["tokens", "create", "mine", "--role", "admin"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("admin role"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let id = token.split('_').nth(1).unwrap();
+    d.ok(&["tokens", "revoke", id]);
+    let revoked = as_viewer(&["subscriptions", "list"]);
+    assert_eq!(revoked.status.code(), Some(2), "a revoked token is refused");
+    d.assert_held();
+    d.stop();
+}

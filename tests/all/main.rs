@@ -16,6 +16,7 @@ mod reclaim_crash;
 mod reconcile;
 mod sandbox;
 mod store;
+mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::profile::{open_store, store_failure, write_failure};
-use super::session::{keyring, load_profile_spoke};
+use super::session::keyring;
 use super::{CliError, write_out};
 use crate::auth::{
     self, AccessibleSite, AuthError, CallbackListener, CallbackParams, Keyring, OAuthApp, Secret,
@@ -163,7 +163,7 @@ pub(super) async fn connect(
         )));
     };
     let credential_key = credential_key.clone();
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = super::session::load_trusted_spoke(host, store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let scheme = auth::oauth_scheme(&manifest)
         .ok_or_else(|| {

@@ -393,8 +393,11 @@ async fn create(
     let store = open_store(db)?;
     let tx = store.begin_write().map_err(store_failure)?;
     check_display_name(&tx, &profile.name, &display_name)?;
+    let pin =
+        crate::host::trust::pin_for(&profile.name, &spoke, now, crate::model::PinOrigin::Created);
     let written = (|| {
         tx.create_profile(&profile, &connection, &groups)?;
+        tx.put_plugin_pin(&pin)?;
         tx.audit(
             now,
             Some(&profile.name),
@@ -686,7 +689,7 @@ async fn set(
         .and_then(|r| r.profile(&args.name))
         .map_err(store_failure)?
         .ok_or_else(|| CliError::User(format!("no profile named `{}`", args.name)))?;
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = super::session::load_trusted_spoke(host, &store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let now = SystemClock.now();
     let mut updated = profile.clone();
@@ -994,7 +997,7 @@ pub(super) async fn publish(
             "profile `{name}` is not validated for its current processes: run `sam profile validate {name}` first"
         )));
     }
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = super::session::load_trusted_spoke(host, store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let now = SystemClock.now();
     let jobs = jobs_for(&profile, now);

@@ -68,6 +68,49 @@ pub async fn load_profile_spoke(
         .map_err(|e| CliError::User(e.to_string()))
 }
 
+/// Loads a profile's spoke and checks it against the profile's pin ([`crate::host::trust`]):
+/// another component than the approved one refuses in one line until `sam plugin trust`. A
+/// profile from before pinning is pinned now (when the store is writable), and a bundled spoke
+/// that changed with sam but asks for nothing new is re-pinned.
+pub async fn load_trusted_spoke(
+    host: &SpokeHost,
+    store: &Store,
+    profile: &IntegrationProfile,
+) -> Result<LoadedSpoke, CliError> {
+    use crate::host::trust::{self, Verdict};
+    use crate::pipeline::Clock;
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let pin = store
+        .read()
+        .and_then(|r| r.plugin_pin(&profile.name))
+        .map_err(store_failure)?;
+    let bundled = profile.spoke_path.starts_with(BUNDLED_PREFIX);
+    let now = crate::pipeline::SystemClock.now();
+    let verdict = trust::check(
+        &profile.name,
+        pin.as_ref(),
+        &spoke,
+        &profile.spoke_path,
+        bundled,
+        now,
+    )
+    .map_err(|e| CliError::User(e.to_string()))?;
+    if let Verdict::FirstUse(new) | Verdict::Repinned(new) = verdict {
+        tracing::info!(
+            profile = %profile.name,
+            sha256 = %new.sha256,
+            origin = ?new.origin,
+            "pinned the profile's spoke component; a different file will be refused until `sam plugin trust`"
+        );
+        if !store.is_read_only() {
+            store
+                .write(|tx| tx.put_plugin_pin(&new))
+                .map_err(store_failure)?;
+        }
+    }
+    Ok(spoke)
+}
+
 /// The key that opens stored secrets (`SAM_KEY`, else the key file, created when missing).
 pub fn keyring(settings: &Settings) -> Result<Keyring, CliError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -156,7 +199,7 @@ pub async fn open_profile_session(
         let groups = read.selected_groups(name).map_err(store_failure)?;
         (profile, connection, groups)
     };
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = load_trusted_spoke(host, store, &profile).await?;
     if spoke.id() != profile.spoke_id {
         return Err(CliError::User(format!(
             "{} is spoke `{}`, but profile `{name}` was created for `{}`",

@@ -23,6 +23,7 @@ pub mod compile_cache;
 pub mod credentials;
 pub mod http_gate;
 mod sandbox;
+pub mod trust;
 pub mod untrusted;
 
 use std::path::{Path, PathBuf};
@@ -325,6 +326,10 @@ impl SpokeHost {
                 limits.max_component_bytes
             )));
         }
+        let sha256: Arc<str> = {
+            use sha2::Digest;
+            Arc::from(hex::encode(sha2::Sha256::digest(&wasm)))
+        };
         let shared = self.shared.clone();
         let compile = tokio::task::spawn_blocking(move || {
             let engine = &shared.engine;
@@ -391,6 +396,7 @@ impl SpokeHost {
             cache_outcome: outcome,
             load_time: started.elapsed(),
             stats: Arc::new(CallStats::default()),
+            sha256,
         };
         let session = Arc::new(GateSession::closed(self.gate(), origin));
         let manifest =
@@ -733,6 +739,7 @@ pub struct LoadedSpoke {
     cache_outcome: CacheOutcome,
     load_time: Duration,
     stats: Arc<CallStats>,
+    sha256: Arc<str>,
 }
 
 /// A pre-instantiated component, per the contract version it declares.
@@ -842,6 +849,11 @@ impl LoadedSpoke {
         self.manifest
             .as_ref()
             .expect("a LoadedSpoke is only handed out after its manifest was read")
+    }
+
+    /// The sha256 of the component's bytes as loaded, lowercase hex (what a profile pins).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// Whether loading compiled the component or found it in the cache.

@@ -80,6 +80,10 @@ pub enum AuditAction {
     ProfileDeleted,
     /// The product-access groups of a profile changed.
     GroupsChanged,
+    /// An admin approved a profile's changed spoke component (`sam plugin trust`).
+    PluginTrusted,
+    /// An operator changed a profile's limits (`sam profile limits`).
+    LimitsChanged,
 }
 
 /// One entry.

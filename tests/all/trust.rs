@@ -1,0 +1,119 @@
+//! Plugin pinning through the real `sam` binary: a profile runs only the component it was
+//! created with. Replacing the `.wasm` with a same-id "update" that asks for one more host
+//! and a write scope (the hostile spoke's `update` manifest) makes runs refuse in one line;
+//! `sam plugin trust` shows what the new manifest asks for and, once approved, runs work
+//! again. A file of another spoke is refused the same way.
+
+use std::path::Path;
+
+use crate::admin::{Admin, one_line_error};
+use crate::limits::{hostile_bytes, with_mode};
+
+fn sam(admin: &Admin, args: &[&str]) -> std::process::Output {
+    admin
+        .cmd(args)
+        .env("SAM_TEST_TRUST_TOKEN", "t")
+        // The hostile spoke is built against 0.1.0, which warns on every load.
+        .env("SAM_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn ok(admin: &Admin, args: &[&str]) -> String {
+    let out = sam(admin, args);
+    assert!(
+        out.status.success(),
+        "sam {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_replaced_spoke_is_refused_until_an_admin_approves_its_manifest_diff() {
+    let admin = Admin::new();
+    let wasm = admin.dir.path().join("spoke.wasm");
+    std::fs::write(&wasm, hostile_bytes()).unwrap();
+    let path = wasm.to_str().unwrap();
+    ok(
+        &admin,
+        &[
+            "profile",
+            "create",
+            "p",
+            "--spoke",
+            path,
+            "--config",
+            "port=9",
+            "--group",
+            "g",
+            "--token-env",
+            "SAM_TEST_TRUST_TOKEN",
+        ],
+    );
+    let inspected = ok(&admin, &["plugin", "inspect", path]);
+    assert!(
+        inspected.contains(&format!("sha256: {}", sha256(&wasm))),
+        "{inspected}"
+    );
+    ok(&admin, &["run", "download", "--profile", "p"]);
+
+    // The same id, one more host and a write scope.
+    std::fs::write(&wasm, with_mode("update")).unwrap();
+    let refused = one_line_error(
+        &sam(&admin, &["run", "download", "--profile", "p"]),
+        2,
+        "run on the update",
+    );
+    assert!(refused.contains("sam plugin trust p"), "{refused}");
+    assert!(refused.contains("asks for new permissions"), "{refused}");
+    assert!(refused.contains(&sha256(&wasm)[..16]), "{refused}");
+
+    // Without --yes (and no terminal) trust shows the diff and approves nothing.
+    let shown = sam(&admin, &["plugin", "trust", "p"]);
+    let diff = String::from_utf8_lossy(&shown.stdout).into_owned();
+    one_line_error(&shown, 2, "trust without --yes");
+    for line in [
+        "+ host updates.example.com",
+        "+ scope download-subscriptions: write:users",
+        "~ version: 0.1.0 -> 0.1.1",
+    ] {
+        assert!(diff.contains(line), "missing {line:?} in\n{diff}");
+    }
+    assert!(!diff.contains("- host"), "{diff}");
+    one_line_error(
+        &sam(&admin, &["run", "download", "--profile", "p"]),
+        2,
+        "run after a declined trust",
+    );
+
+    let approved = ok(&admin, &["plugin", "trust", "p", "--yes"]);
+    assert!(approved.contains(&sha256(&wasm)), "{approved}");
+    ok(&admin, &["run", "download", "--profile", "p"]);
+    let again = ok(&admin, &["plugin", "trust", "p"]);
+    assert!(
+        again.contains("already runs the approved component"),
+        "{again}"
+    );
+
+    // Another spoke's file in its place: refused the same way, before anything runs.
+    std::fs::write(
+        &wasm,
+        std::fs::read(sam_tests::fixture_spoke_wasm()).unwrap(),
+    )
+    .unwrap();
+    let other = one_line_error(
+        &sam(&admin, &["run", "download", "--profile", "p"]),
+        2,
+        "run on another spoke",
+    );
+    assert!(other.contains("sam plugin trust p"), "{other}");
+    let audit = ok(&admin, &["profile", "show", "p"]);
+    assert!(!audit.is_empty());
+}

@@ -945,6 +945,67 @@ async fn a_run_stops_at_its_page_limit() {
 }
 
 #[tokio::test]
+async fn a_profiles_stored_limits_bound_its_runs_over_the_pipelines() {
+    let (_dir, store) = store_with_profile("fake", None);
+    let clock = FixedClock::new(NOW);
+    store
+        .write(|tx| {
+            let mut limits = tx.profile_limits("p")?;
+            limits.values.insert("pages".into(), 2);
+            tx.put_profile_limits(&limits)
+        })
+        .unwrap();
+    // The embedding program allows ten pages; the operator's two win.
+    let err = Pipeline::new(&store)
+        .clock(&clock)
+        .max_pages(10)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PipelineError::Page {
+                fault: PageFault::TooManyPages { limit: 2 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A field limit below the fake's display names refuses the first page.
+    store
+        .write(|tx| {
+            let mut limits = tx.profile_limits("p")?;
+            limits.values.clear();
+            limits.values.insert("field-bytes".into(), 3);
+            tx.put_profile_limits(&limits)
+        })
+        .unwrap();
+    let err = Pipeline::new(&store)
+        .clock(&clock)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Page { fault: PageFault::Oversized { reason, .. }, .. } if reason.contains("more than 3")),
+        "{err}"
+    );
+    store
+        .write(|tx| {
+            tx.put_profile_limits(&sam_engine::model::ProfileLimits {
+                profile: "p".into(),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+    Pipeline::new(&store)
+        .clock(&clock)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .expect("without the operator's limits the run completes");
+}
+
+#[tokio::test]
 async fn a_failed_call_stops_the_run() {
     assert_page_two_refused(Bad::FailCall, |f| {
         matches!(f, PageFault::Call { call: "download-subscriptions", message } if message == "vendor said no")

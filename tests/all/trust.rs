@@ -1,8 +1,10 @@
-//! Plugin pinning through the real `sam` binary: a profile runs only the component it was
-//! created with. Replacing the `.wasm` with a same-id "update" that asks for one more host
+//! The operator's controls per profile, through the real `sam` binary. Plugin pinning: a
+//! profile runs only the component it was created with. Replacing the `.wasm` with a same-id "update" that asks for one more host
 //! and a write scope (the hostile spoke's `update` manifest) makes runs refuse in one line;
 //! `sam plugin trust` shows what the new manifest asks for and, once approved, runs work
-//! again. A file of another spoke is refused the same way.
+//! again. A file of another spoke is refused the same way. Limits: `sam profile limits`
+//! stores a profile's own request budget, which its runs then obey (observed at a loopback
+//! server), shows every limit with its default, and resets it.
 
 use std::path::Path;
 
@@ -116,4 +118,85 @@ fn a_replaced_spoke_is_refused_until_an_admin_approves_its_manifest_diff() {
     assert!(other.contains("sam plugin trust p"), "{other}");
     let audit = ok(&admin, &["profile", "show", "p"]);
     assert!(!audit.is_empty());
+}
+
+#[tokio::test]
+async fn a_profiles_request_budget_is_set_shown_obeyed_and_reset() {
+    use sam_tests::loopback::ScriptedServer;
+    let server = ScriptedServer::start().await.unwrap();
+    let admin = std::sync::Arc::new(Admin::new());
+    let wasm = admin.dir.path().join("spoke.wasm");
+    std::fs::write(&wasm, hostile_bytes()).unwrap();
+    let path = wasm.to_str().unwrap().to_string();
+    let port = format!("port={}", server.port());
+    let run = |args: Vec<String>| {
+        let admin = admin.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            sam(&admin, &args)
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let created = run(args(&[
+        "profile",
+        "create",
+        "p",
+        "--spoke",
+        &path,
+        "--config",
+        &port,
+        "--config",
+        "attack=send-loop",
+        "--config",
+        "count=10",
+        "--group",
+        "g",
+        "--token-env",
+        "SAM_TEST_TRUST_TOKEN",
+    ]))
+    .await
+    .unwrap();
+    assert!(created.status.success(), "{created:?}");
+
+    let bad = run(args(&["profile", "limits", "p", "memory=lots"]))
+        .await
+        .unwrap();
+    one_line_error(&bad, 2, "a bad value");
+    let set = run(args(&["profile", "limits", "p", "requests=3"]))
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&set.stdout).into_owned();
+    assert!(set.status.success(), "{set:?}");
+    assert!(shown.contains("requests: 2000 -> 3"), "{shown}");
+    let json = run(args(&["profile", "limits", "p", "--json"]))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let requests = doc["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "requests")
+        .unwrap();
+    assert_eq!(requests["value"], "3");
+    assert_eq!(requests["default"], "2000");
+    assert_eq!(requests["set"], true);
+
+    let limited = run(args(&["run", "download", "--profile", "p"]))
+        .await
+        .unwrap();
+    let line = one_line_error(&limited, 3, "a run over its budget");
+    assert!(line.contains("budget of 3 requests"), "{line}");
+    assert_eq!(server.seen().len(), 3, "requests that reached the vendor");
+
+    let reset = run(args(&["profile", "limits", "p", "--reset", "requests"]))
+        .await
+        .unwrap();
+    assert!(reset.status.success(), "{reset:?}");
+    let unlimited = run(args(&["run", "download", "--profile", "p"]))
+        .await
+        .unwrap();
+    let line = one_line_error(&unlimited, 3, "the spoke's own report");
+    assert!(line.contains("sent=10"), "{line}");
+    assert_eq!(server.seen().len(), 13);
 }

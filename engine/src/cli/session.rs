@@ -1,8 +1,9 @@
 //! What the profile commands share: finding a spoke by file, bundled name or plugins-folder
 //! name; loading the key that opens stored secrets; and opening a profile's session (its
 //! spoke, a gate session on its connection URL with the right credential provider — a static
-//! token from the environment, or [`OAuthCredentials`] — and its config with the selected
-//! groups).
+//! token from the environment, or [`OAuthCredentials`] — its config with the selected
+//! groups, and the operator's limits for the profile), with the spoke checked against the
+//! profile's pin.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,7 +182,7 @@ pub async fn open_profile_session(
     settings: &Settings,
     name: &str,
 ) -> Result<ProfileSession, CliError> {
-    let (profile, connection, groups) = {
+    let (profile, connection, groups, limits) = {
         let read = store.read().map_err(store_failure)?;
         let profile = read
             .profile(name)
@@ -197,7 +198,8 @@ pub async fn open_profile_session(
                 ))
             })?;
         let groups = read.selected_groups(name).map_err(store_failure)?;
-        (profile, connection, groups)
+        let limits = read.profile_limits(name).map_err(store_failure)?;
+        (profile, connection, groups, limits)
     };
     let spoke = load_trusted_spoke(host, store, &profile).await?;
     if spoke.id() != profile.spoke_id {
@@ -216,10 +218,11 @@ pub async fn open_profile_session(
     }
     let credentials = credentials_for(store, settings, &profile, &connection)?;
     let session = spoke
-        .session(
+        .session_with_limits(
             &connection.connection_url,
             &connection.granted_hosts,
             credentials,
+            crate::pipeline::limits::overrides(&limits),
         )
         .map_err(|e| CliError::User(e.to_string()))?;
     let config = Config {

@@ -704,6 +704,14 @@ pub struct LimitOverrides {
     pub response_bytes_per_call: Option<u64>,
     /// Replaces [`SandboxLimits::log_bytes_per_call`].
     pub log_bytes_per_call: Option<usize>,
+    /// Replaces [`SandboxLimits::max_memories`].
+    pub max_memories: Option<usize>,
+    /// Replaces [`SandboxLimits::max_tables`].
+    pub max_tables: Option<usize>,
+    /// Replaces [`SandboxLimits::max_instances`].
+    pub max_instances: Option<usize>,
+    /// Replaces [`SandboxLimits::log_message_max`].
+    pub log_message_max: Option<usize>,
 }
 
 impl LimitOverrides {
@@ -724,6 +732,18 @@ impl LimitOverrides {
         }
         if let Some(v) = self.log_bytes_per_call {
             limits.log_bytes_per_call = v;
+        }
+        if let Some(v) = self.max_memories {
+            limits.max_memories = v;
+        }
+        if let Some(v) = self.max_tables {
+            limits.max_tables = v;
+        }
+        if let Some(v) = self.max_instances {
+            limits.max_instances = v;
+        }
+        if let Some(v) = self.log_message_max {
+            limits.log_message_max = v;
         }
         limits
     }
@@ -884,15 +904,35 @@ impl LoadedSpoke {
         granted_hosts: &[String],
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Arc<GateSession>, http_gate::SessionError> {
+        self.session_with_limits(
+            connection_url,
+            granted_hosts,
+            credentials,
+            LimitOverrides::default(),
+        )
+    }
+
+    /// [`Self::session`] whose calls run under the operator's `overrides` (a profile's
+    /// limits).
+    pub fn session_with_limits(
+        &self,
+        connection_url: &str,
+        granted_hosts: &[String],
+        credentials: Arc<dyn CredentialProvider>,
+        overrides: LimitOverrides,
+    ) -> Result<Arc<GateSession>, http_gate::SessionError> {
         let mut allowed = AllowedHosts::new(&self.manifest().allowed_hosts);
         allowed.extend(granted_hosts);
-        Ok(Arc::new(GateSession::new(
-            self.host.gate(),
-            self.id.clone(),
-            connection_url,
-            allowed,
-            credentials,
-        )?))
+        Ok(Arc::new(
+            GateSession::new(
+                self.host.gate(),
+                self.id.clone(),
+                connection_url,
+                allowed,
+                credentials,
+            )?
+            .with_limits(overrides),
+        ))
     }
 
     async fn manifest_call(&self, session: &Arc<GateSession>) -> Result<Manifest, CallError> {

@@ -48,7 +48,7 @@ impl Pipeline<'_> {
         let since = run.checkpoint.since;
 
         let mut ahead = Ahead::new();
-        let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());
+        let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
@@ -67,7 +67,7 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            let checked = validate(&page.activities, now)
+            let checked = validate(&page.activities, now, run.limits.field_bytes)
                 .and_then(|()| check_cursor(cursor.as_deref(), page.next_cursor.as_deref()))
                 .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()));
             if let Err(fault) = checked {
@@ -126,7 +126,7 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            let checked = validate(&answers, now).and_then(|()| {
+            let checked = validate(&answers, now, run.limits.field_bytes).and_then(|()| {
                 match answers
                     .iter()
                     .find(|a| !batch.contains(&a.external_user_id))
@@ -222,7 +222,11 @@ impl Pipeline<'_> {
 }
 
 /// Checks activity records before anything is written.
-fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFault> {
+fn validate(
+    activities: &[UserActivity],
+    now: EpochSeconds,
+    field_bytes: usize,
+) -> Result<(), PageFault> {
     for (index, a) in activities.iter().enumerate() {
         let malformed = |reason| PageFault::Malformed { index, reason };
         check_id("external-user-id", &a.external_user_id).map_err(malformed)?;
@@ -232,14 +236,14 @@ fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFa
             ActivityStatus::NoneInWindow => None,
         };
         if let Some(text) = text
-            && text.len() > super::record_limits::FIELD_BYTES
+            && text.len() > field_bytes
         {
             return Err(PageFault::Oversized {
                 key: crate::host::untrusted::inert_bounded(&a.external_user_id, 200),
                 reason: format!(
                     "its activity text is {} bytes, more than {}",
                     text.len(),
-                    super::record_limits::FIELD_BYTES
+                    field_bytes
                 ),
             });
         }

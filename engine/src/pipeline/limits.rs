@@ -146,7 +146,7 @@ pub const LIMITS: &[LimitDef] = &[
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
     /// No such limit.
-    #[error("unknown limit `{0}`; the limits are {}", names())]
+    #[error("unknown limit `{0}`; the limits are {names}", names = names())]
     Unknown(String),
     /// Not `NAME=VALUE`.
     #[error("`{0}` is not NAME=VALUE (for example memory=512MiB)")]
@@ -449,7 +449,14 @@ mod tests {
     fn set_is_all_or_nothing_and_reset_goes_back_to_the_default() {
         let host = SandboxLimits::default();
         let mut limits = ProfileLimits::default();
-        assert!(set(&mut limits, &["memory=64MiB".into(), "pages=x".into()], &host).is_err());
+        assert!(
+            set(
+                &mut limits,
+                &["memory=64MiB".into(), "pages=x".into()],
+                &host
+            )
+            .is_err()
+        );
         assert!(limits.values.is_empty());
         let changes = set(
             &mut limits,

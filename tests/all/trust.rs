@@ -200,3 +200,139 @@ async fn a_profiles_request_budget_is_set_shown_obeyed_and_reset() {
     assert!(line.contains("sent=10"), "{line}");
     assert_eq!(server.seen().len(), 13);
 }
+
+/// The peak resident memory (VmHWM) of a child `sam`, polled from /proc while it runs, and
+/// its output.
+fn peak_rss(mut cmd: std::process::Command) -> (u64, std::process::Output) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    (
+        peak_kib * 1024,
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+    )
+}
+
+/// Issue 17's attack 2 through the real binary, memory measured: a spoke asking for 48
+/// answers of 32 MiB in one `send-all` (which once took sam to 1 784 MiB) under a profile's
+/// response budget of 64 MiB and memory cap of 64 MiB. The run fails in one line (the
+/// response budget or the memory cap, whichever it meets first), and sam's peak RSS stays under the same command's peak on a harmless call plus the
+/// two caps plus a stated overhead of 32 MiB (measured on a debug build: 29 MiB for the
+/// harmless call, 144 MiB for the attack, against a bound of 189 MiB).
+#[tokio::test]
+async fn sams_peak_rss_stays_under_the_profiles_caps_plus_a_stated_overhead() {
+    use sam_tests::loopback::BulkServer;
+    const MIB: u64 = 1024 * 1024;
+    const OVERHEAD: u64 = 32 * MIB;
+    let server = BulkServer::start(32 * MIB as usize, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let admin = std::sync::Arc::new(Admin::new());
+    let wasm = admin.dir.path().join("spoke.wasm");
+    std::fs::write(&wasm, hostile_bytes()).unwrap();
+    let path = wasm.to_str().unwrap().to_string();
+    let port = format!("port={}", server.port());
+    for (name, attack) in [("calm", "attack=none"), ("p", "attack=send-all")] {
+        ok(
+            &admin,
+            &[
+                "profile",
+                "create",
+                name,
+                "--spoke",
+                &path,
+                "--config",
+                &port,
+                "--config",
+                attack,
+                "--config",
+                "count=48",
+                "--config",
+                "path=/bulk",
+                "--group",
+                "g",
+                "--token-env",
+                "SAM_TEST_TRUST_TOKEN",
+            ],
+        );
+        ok(
+            &admin,
+            &[
+                "profile",
+                "limits",
+                name,
+                "response-bytes=64MiB",
+                "memory=64MiB",
+            ],
+        );
+    }
+    let measure = |profile: &'static str| {
+        let admin = admin.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = admin.cmd(&["run", "download", "--profile", profile]);
+            cmd.env("SAM_TEST_TRUST_TOKEN", "t").env("SAM_LOG", "error");
+            peak_rss(cmd)
+        })
+    };
+    let (calm, out) = measure("calm").await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (hostile, out) = measure("p").await.unwrap();
+    let line = one_line_error(&out, 3, "48 answers of 32 MiB");
+    // Whichever cap it meets first: the answers held in the host or copied into the guest.
+    assert!(
+        line.contains("response bytes") || line.contains("memory cap"),
+        "{line}"
+    );
+    assert!(server.requests() >= 2, "the answers reached the engine");
+    let bound = calm + 64 * MIB + 64 * MIB + OVERHEAD;
+    eprintln!(
+        "peak RSS: harmless call {} MiB, 48 x 32 MiB send-all {} MiB, bound {} MiB",
+        calm / MIB,
+        hostile / MIB,
+        bound / MIB
+    );
+    assert!(
+        hostile <= bound,
+        "peak RSS {} MiB over {} MiB",
+        hostile / MIB,
+        bound / MIB
+    );
+}

@@ -896,6 +896,15 @@ impl LoadedSpoke {
         self.stats.snapshot()
     }
 
+    /// The deadline of one call made through `session` (the operator's override, else the
+    /// host's).
+    pub fn call_deadline(&self, session: &GateSession) -> Duration {
+        session
+            .limit_overrides()
+            .call_deadline
+            .unwrap_or(self.host.shared.limits.call_deadline)
+    }
+
     /// A session for `connection_url`, allowed to reach the manifest's hosts plus
     /// `granted_hosts` (operator grants, such as a loopback simulator).
     pub fn session(

@@ -1,5 +1,6 @@
 //! Local state that survives damage (issue 18): a corpus of damaged databases made from one
-//! small real database (truncations, zero length, bit flips at many offsets, a directory,
+//! small real database, the same bytes on every run (fixed data and clock, a seeded
+//! generator for the damage), so a failure reproduces (truncations, zero length, bit flips at many offsets, a directory,
 //! random bytes) run through every read command and a write command in-process, and a few
 //! through the real binary (no exit 101, no backtrace, one line of error, the file's bytes
 //! unchanged); a newer schema's file stays byte-identical; a read-only file lists; a file an
@@ -87,25 +88,69 @@ fn real_database(path: &Path) {
                 })?;
             }
             tx.audit(NOW, Some("p"), AuditAction::ProfileCreated, "made", None)?;
+            // What `sam exclusions add` and `sam entitlements add` store, written here with
+            // the fixed clock so the file is the same on every run.
+            tx.put_exclusion(&ExclusionRule {
+                id: tx.next_seq("exclusion")?.to_string(),
+                target: ExclusionTarget::User("user-0003".into()),
+                scope: ExclusionScope::Both,
+                active: true,
+                note: Some("vip".into()),
+                created_at: NOW,
+            })?;
+            tx.audit(
+                NOW,
+                None,
+                AuditAction::RuleChanged,
+                "exclusion 1 added",
+                None,
+            )?;
+            tx.put_entitlement(&Entitlement {
+                id: tx.next_seq("entitlement")?.to_string(),
+                model: "atlassian/confluence".into(),
+                metric: LicenseMetric::UserSubscription,
+                rights: Rights::Count(250),
+                unit_cost_minor: 500,
+                currency: "USD".into(),
+                start: NOW - 30 * DAY,
+                end: None,
+                active: true,
+                note: None,
+            })?;
+            tx.audit(
+                NOW,
+                None,
+                AuditAction::EntitlementChanged,
+                "entitlement 1 added",
+                None,
+            )?;
             Ok::<_, sam_engine::store::WriteError>(())
         })
         .unwrap();
-    drop(store);
-    let db = path.to_str().unwrap();
-    for args in [
-        &["exclusions", "add", "--user", "user-0003", "--note", "vip"][..],
-        &[
-            "entitlements",
-            "add",
-            "atlassian/confluence",
-            "--rights",
-            "250",
-            "--unit-cost",
-            "5.00",
-        ][..],
-    ] {
-        in_process(db, args).unwrap();
-    }
+}
+
+/// The corpus's database is the same, byte for byte, on every run (fixed data, fixed clock,
+/// a fixed seed for the damage), so a failure reproduces: two builds of it are identical.
+#[test]
+fn the_damage_corpus_is_built_from_the_same_bytes_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+    real_database(&a);
+    // A second apart: a record stamped with the wall clock (seconds) would differ.
+    std::thread::sleep(Duration::from_millis(1100));
+    real_database(&b);
+    let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(a == b, "the corpus's database differs between two builds");
+    let names = |bytes: &[u8]| -> Vec<String> {
+        corpus(bytes)
+            .iter()
+            .map(|v| match v {
+                Variant::Bytes(name, _) => name.clone(),
+                Variant::Directory => "a directory".into(),
+            })
+            .collect()
+    };
+    assert_eq!(names(&a), names(&b));
 }
 
 /// Runs `sam --db <db> <args>` in-process; the output or the error.

@@ -17,7 +17,7 @@ use sam_tests::loopback::{BulkServer, ConnectionCounter, HungServer, ScriptedSer
 
 use crate::{host_with, session};
 
-fn hostile_bytes() -> Vec<u8> {
+pub(crate) fn hostile_bytes() -> Vec<u8> {
     std::fs::read(sam_tests::hostile_spoke_wasm()).expect("hostile spoke built")
 }
 
@@ -28,7 +28,7 @@ async fn hostile(host: &SpokeHost) -> LoadedSpoke {
 }
 
 /// The hostile component with its manifest mode marker set to `mode`.
-fn with_mode(mode: &str) -> Vec<u8> {
+pub(crate) fn with_mode(mode: &str) -> Vec<u8> {
     let marker = b"SAM-HOSTILE-MODE:normal.........";
     let mut patched = format!("SAM-HOSTILE-MODE:{mode}").into_bytes();
     assert!(patched.len() <= marker.len());

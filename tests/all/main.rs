@@ -19,6 +19,7 @@ mod reconcile;
 mod sandbox;
 mod scripting;
 mod store;
+mod trust;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -511,6 +511,57 @@ async fn reading_ahead_changes_neither_the_calls_nor_the_result() {
     assert_eq!(runs[0], runs[1], "with a read-ahead, then one page ahead");
 }
 
+/// Issue 17's slow vendor, at 1/66 scale (a unit of 15 ms for a second): a call's deadline of
+/// 60 units, a per-attempt timeout of 10 units, below what the vendor comes to take, and a
+/// vendor whose latency grows with every request from 0 to 20 units (0 to 20 s at full scale).
+/// The activity run succeeds, every holder gets a record, and no request is sent again: the
+/// gate waits twice the slowest answer it has seen rather than its 10 units, and the lookups
+/// get smaller while answers are slow. Without the adaptive timeout each request past 10 units
+/// is re-sent until its attempts run out and the run fails.
+#[tokio::test]
+async fn a_vendor_slowing_to_twenty_seconds_a_request_still_finishes_without_re_sends() {
+    const UNIT: u64 = 15;
+    let sim = sim(2000).await;
+    let host = crate::host_with(
+        sam_engine::host::SandboxLimits {
+            call_deadline: Duration::from_millis(60 * UNIT),
+            ..Default::default()
+        },
+        sam_engine::host::GatePolicy {
+            request_timeout: Duration::from_millis(10 * UNIT),
+            initial_backoff: Duration::from_millis(UNIT),
+            max_backoff: Duration::from_millis(4 * UNIT),
+            ..Default::default()
+        },
+    );
+    let spoke = confluence(&host).await;
+    let source = confluence_source(&spoke, &sim, &["confluence-users"]);
+    let (_dir, store) = store_with_profile("confluence-cloud", None);
+    let pipeline = Pipeline::new(&store);
+    pipeline.download_subscriptions(&source, "p").await.unwrap();
+    let before = source.session().counts();
+    // From 0 to 20 units, 1/5 of a unit more per request: the ceiling after 100 requests.
+    sim.set_latency_ramp(Some((
+        Duration::from_millis(UNIT) / 5,
+        Duration::from_millis(20 * UNIT),
+    )));
+    let job = pipeline.download_activity(&source, "p").await.unwrap();
+    sim.set_latency_ramp(None);
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    let counts = source.session().counts();
+    let re_sends = counts.retries - before.retries;
+    assert!(re_sends <= 2, "{re_sends} re-sends: {job:?}");
+    assert!(
+        source.session().slowest_answer() >= Duration::from_millis(15 * UNIT),
+        "the ramp reached the vendor's answers: {:?}",
+        source.session().slowest_answer()
+    );
+    let read = store.read().unwrap();
+    for user in members(&sim, "confluence-users") {
+        assert!(read.activity("p", &user).unwrap().is_some(), "{user}");
+    }
+}
+
 #[tokio::test]
 async fn activity_records_last_activity_and_users_without_any() {
     let sim = sim(400).await;
@@ -708,6 +759,7 @@ impl PageSource for FakeSource {
                 call: "download-subscriptions",
                 message: "transient failure: injected".into(),
                 spoke_error: None,
+                deadline_exceeded: false,
             });
         }
         let (mut subscriptions, mut next_cursor) = Self::page(&self.subs, cursor, self.page_size);
@@ -729,6 +781,7 @@ impl PageSource for FakeSource {
                         call: "download-subscriptions",
                         message: "vendor said no".into(),
                         spoke_error: None,
+                        deadline_exceeded: false,
                     });
                 }
             }
@@ -942,6 +995,67 @@ async fn a_run_stops_at_its_page_limit() {
         .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
         .await
         .expect("three pages are within a limit of three");
+}
+
+#[tokio::test]
+async fn a_profiles_stored_limits_bound_its_runs_over_the_pipelines() {
+    let (_dir, store) = store_with_profile("fake", None);
+    let clock = FixedClock::new(NOW);
+    store
+        .write(|tx| {
+            let mut limits = tx.profile_limits("p")?;
+            limits.values.insert("pages".into(), 2);
+            tx.put_profile_limits(&limits)
+        })
+        .unwrap();
+    // The embedding program allows ten pages; the operator's two win.
+    let err = Pipeline::new(&store)
+        .clock(&clock)
+        .max_pages(10)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PipelineError::Page {
+                fault: PageFault::TooManyPages { limit: 2 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A field limit below the fake's display names refuses the first page.
+    store
+        .write(|tx| {
+            let mut limits = tx.profile_limits("p")?;
+            limits.values.clear();
+            limits.values.insert("field-bytes".into(), 3);
+            tx.put_profile_limits(&limits)
+        })
+        .unwrap();
+    let err = Pipeline::new(&store)
+        .clock(&clock)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::Page { fault: PageFault::Oversized { reason, .. }, .. } if reason.contains("more than 3")),
+        "{err}"
+    );
+    store
+        .write(|tx| {
+            tx.put_profile_limits(&sam_engine::model::ProfileLimits {
+                profile: "p".into(),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+    Pipeline::new(&store)
+        .clock(&clock)
+        .download_subscriptions(&FakeSource::new(&users(12), 4), "p")
+        .await
+        .expect("without the operator's limits the run completes");
 }
 
 #[tokio::test]

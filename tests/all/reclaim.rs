@@ -197,6 +197,7 @@ impl SeatActions for FakeSeats {
                 call: "apply-reclaim",
                 message: "forbidden: missing scope write:groups".into(),
                 spoke_error: None,
+                deadline_exceeded: false,
             });
         }
         self.reclaimed

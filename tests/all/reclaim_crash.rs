@@ -488,6 +488,7 @@ async fn a_failed_apply_keeps_its_plan_for_a_retry_or_an_undo() {
                 call: "apply-reclaim",
                 message: "vendor error: 500".into(),
                 spoke_error: None,
+                deadline_exceeded: false,
             })
         }
         async fn restore(&self, seat: &SeatRef, changes: &[SeatChange]) -> Result<(), SourceError> {

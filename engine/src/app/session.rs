@@ -1,8 +1,9 @@
 //! What the profile commands share: finding a spoke by file, bundled name or plugins-folder
 //! name; loading the key that opens stored secrets; and opening a profile's session (its
 //! spoke, a gate session on its connection URL with the right credential provider — a static
-//! token from the environment, or [`OAuthCredentials`] — and its config with the selected
-//! groups).
+//! token from the environment, or [`OAuthCredentials`] — its config with the selected
+//! groups, and the operator's limits for the profile), with the spoke checked against the
+//! profile's pin.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +66,49 @@ pub async fn load_profile_spoke(
     host.load_file(spoke_path)
         .await
         .map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// Loads a profile's spoke and checks it against the profile's pin ([`crate::host::trust`]):
+/// another component than the approved one refuses in one line until `sam plugin trust`. A
+/// profile from before pinning is pinned now (when the store is writable), and a bundled spoke
+/// that changed with sam but asks for nothing new is re-pinned.
+pub async fn load_trusted_spoke(
+    host: &SpokeHost,
+    store: &Store,
+    profile: &IntegrationProfile,
+) -> Result<LoadedSpoke, AppError> {
+    use crate::host::trust::{self, Verdict};
+    use crate::pipeline::Clock;
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let pin = store
+        .read()
+        .and_then(|r| r.plugin_pin(&profile.name))
+        .map_err(store_failure)?;
+    let bundled = profile.spoke_path.starts_with(BUNDLED_PREFIX);
+    let now = crate::pipeline::SystemClock.now();
+    let verdict = trust::check(
+        &profile.name,
+        pin.as_ref(),
+        &spoke,
+        &profile.spoke_path,
+        bundled,
+        now,
+    )
+    .map_err(|e| AppError::Invalid(e.to_string()))?;
+    if let Verdict::FirstUse(new) | Verdict::Repinned(new) = verdict {
+        tracing::info!(
+            profile = %profile.name,
+            sha256 = %new.sha256,
+            origin = ?new.origin,
+            "pinned the profile's spoke component; a different file will be refused until `sam plugin trust`"
+        );
+        if !store.is_read_only() {
+            store
+                .write(|tx| tx.put_plugin_pin(&new))
+                .map_err(store_failure)?;
+        }
+    }
+    Ok(spoke)
 }
 
 /// The key that opens stored secrets (`SAM_KEY`, else the key file, created when missing).
@@ -137,7 +181,7 @@ pub async fn open_profile_session(
     settings: &Settings,
     name: &str,
 ) -> Result<ProfileSession, AppError> {
-    let (profile, connection, groups) = {
+    let (profile, connection, groups, limits) = {
         let read = store.read().map_err(store_failure)?;
         let profile = read
             .profile(name)
@@ -153,9 +197,10 @@ pub async fn open_profile_session(
                 ))
             })?;
         let groups = read.selected_groups(name).map_err(store_failure)?;
-        (profile, connection, groups)
+        let limits = read.profile_limits(name).map_err(store_failure)?;
+        (profile, connection, groups, limits)
     };
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = load_trusted_spoke(host, store, &profile).await?;
     if spoke.id() != profile.spoke_id {
         return Err(AppError::Invalid(format!(
             "{} is spoke `{}`, but profile `{name}` was created for `{}`",
@@ -172,10 +217,11 @@ pub async fn open_profile_session(
     }
     let credentials = credentials_for(store, settings, &profile, &connection)?;
     let session = spoke
-        .session(
+        .session_with_limits(
             &connection.connection_url,
             &connection.granted_hosts,
             credentials,
+            crate::pipeline::limits::overrides(&limits),
         )
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let config = Config {

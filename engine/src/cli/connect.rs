@@ -163,7 +163,7 @@ pub(super) async fn connect(
         )));
     };
     let credential_key = credential_key.clone();
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = crate::app::session::load_trusted_spoke(host, store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let scheme = auth::oauth_scheme(&manifest)
         .ok_or_else(|| {

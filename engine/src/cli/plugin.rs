@@ -3,7 +3,8 @@
 //! the style of the reference guide's "Minimal user permissions" (process, vendor role, OAuth
 //! scopes). `check` runs the conformance kit ([`crate::conformance`]) against the bundled
 //! Confluence simulator or a real vendor URL and prints a pass/fail table. `--json` prints
-//! either as one JSON document.
+//! either as one JSON document. `trust` approves a profile's changed component after showing
+//! what its manifest asks for now ([`crate::host::trust`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,15 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Approve a profile's spoke component after it changed: shows what its manifest asks
+    /// for now against what was approved (hosts, processes, scopes, auth), then pins it.
+    Trust {
+        /// The profile.
+        profile: String,
+        /// Approve without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub(super) async fn run(
@@ -79,7 +89,7 @@ pub(super) async fn run(
         PluginCommand::List { format } => list(host, format, out).await,
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
-            let sha256 = component_sha256(&file)?;
+            let sha256 = spoke.sha256().to_string();
             let text = if json {
                 inspect_json(spoke.manifest(), spoke.contract_version(), &sha256)?
             } else {
@@ -91,6 +101,7 @@ pub(super) async fn run(
             };
             write_out(out, &text)
         }
+        PluginCommand::Trust { profile, yes } => trust(host, &profile, yes, out).await,
         PluginCommand::Check {
             file,
             against,
@@ -335,18 +346,113 @@ fn load_error(error: LoadError) -> CliError {
     }
 }
 
-/// The sha256 of a spoke's component (a file, or a bundled spoke's bytes), in hex: what a
-/// profile's pin is compared with.
-fn component_sha256(spoke: &Path) -> Result<String, CliError> {
-    use sha2::Digest;
-    if !spoke.exists()
-        && let Some(bundled) = spoke.to_str().and_then(crate::bundled::find)
-    {
-        return Ok(hex::encode(sha2::Sha256::digest(bundled.wasm)));
+/// `sam plugin trust PROFILE`: shows how the profile's component now differs from the
+/// approved one, asks (unless `yes`), and pins it.
+async fn trust(
+    host: &SpokeHost,
+    name: &str,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use crate::host::trust;
+    use crate::model::{AuditAction, PinOrigin, PinnedPermissions, format_utc};
+    use crate::pipeline::{Clock, SystemClock};
+    use std::io::IsTerminal;
+    let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
+    let store = super::profile::open_store(Some(&settings.db))?;
+    let (profile, pin) = {
+        let read = store.read().map_err(super::profile::store_failure)?;
+        let profile = read
+            .profile(name)
+            .map_err(super::profile::store_failure)?
+            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
+        let pin = read
+            .plugin_pin(name)
+            .map_err(super::profile::store_failure)?;
+        (profile, pin)
+    };
+    let spoke = crate::app::session::load_profile_spoke(host, &profile.spoke_path).await?;
+    let now = SystemClock.now();
+    let new = trust::pin_for(name, &spoke, now, PinOrigin::Trusted);
+    if pin.as_ref().is_some_and(|p| p.sha256 == new.sha256) {
+        return write_out(
+            out,
+            &format!(
+                "profile `{name}` already runs the approved component (sha256 {})\n",
+                new.sha256
+            ),
+        );
     }
-    let bytes = std::fs::read(spoke)
-        .map_err(|e| CliError::User(format!("cannot read {}: {e}", spoke.display())))?;
-    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+    let empty = PinnedPermissions::default();
+    let old = pin.as_ref().map_or(&empty, |p| &p.permissions);
+    let changes = trust::diff(old, &new.permissions);
+    let mut text = format!(
+        "profile `{name}`: spoke {}\napproved: {}\nnow:      sha256 {} ({} {})\n",
+        crate::host::untrusted::inert_bounded(&profile.spoke_path, 300),
+        match &pin {
+            Some(p) => format!(
+                "sha256 {} ({} {}), {}",
+                p.sha256,
+                p.permissions.spoke_id,
+                p.permissions.version,
+                format_utc(p.pinned_at)
+            ),
+            None => "nothing yet".into(),
+        },
+        new.sha256,
+        new.permissions.spoke_id,
+        new.permissions.version,
+    );
+    if changes.is_empty() {
+        text.push_str("its manifest asks for the same hosts, processes, scopes and auth\n");
+    } else {
+        text.push_str("what its manifest asks for, against the approved one:\n");
+        for line in &changes {
+            text.push_str(&format!("  {line}\n"));
+        }
+    }
+    write_out(out, &text)?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::User(format!(
+                "not approved: pass --yes to approve this component for profile `{name}`"
+            )));
+        }
+        eprint!("Approve this component for profile `{name}`? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(CliError::User("not approved".into()));
+        }
+    }
+    store
+        .write(|tx| {
+            tx.put_plugin_pin(&new)?;
+            tx.audit(
+                now,
+                Some(name),
+                AuditAction::PluginTrusted,
+                format!(
+                    "spoke component sha256 {} approved for profile `{name}`{}",
+                    new.sha256,
+                    if changes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", changes.join(", "))
+                    }
+                ),
+                None,
+            )?;
+            Ok::<_, crate::store::WriteError>(())
+        })
+        .map_err(super::profile::store_failure)?;
+    write_out(
+        out,
+        &format!(
+            "approved: profile `{name}` now runs sha256 {}\n",
+            new.sha256
+        ),
+    )
 }
 
 fn inspect_json(manifest: &Manifest, contract: &str, sha256: &str) -> Result<String, CliError> {

@@ -53,6 +53,22 @@ pub enum ProfileCommand {
     },
     /// Change a profile's settings.
     Set(SetArgs),
+    /// Show or set the operator's limits for a profile's runs (sandbox and pipeline): with
+    /// NAME=VALUE pairs sets them (`memory=512MiB deadline=120s pages=5000`), with --reset
+    /// returns them to the default; always prints every limit, its value and its default.
+    Limits {
+        /// The profile's name.
+        name: String,
+        /// Limits to set, as NAME=VALUE.
+        #[arg(value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Limits to return to their default (`all` for every one); repeatable.
+        #[arg(long = "reset", value_name = "NAME")]
+        reset: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify the connection: the download and activity APIs answer (reclaim is not called).
     Validate {
         /// The profile's name.
@@ -220,6 +236,12 @@ pub(super) async fn run(
         ProfileCommand::List { format } => list(db, format, out),
         ProfileCommand::Show { name, json } => show(host, db, &name, json, out).await,
         ProfileCommand::Set(args) => set(host, db, args, out).await,
+        ProfileCommand::Limits {
+            name,
+            set,
+            reset,
+            json,
+        } => limits(host, db, &name, &set, &reset, json, out),
         ProfileCommand::Validate { name, json } => {
             let store = Arc::new(open_store(db)?);
             validate(host, &store, &*settings()?, &name, json, out).await
@@ -389,8 +411,11 @@ async fn create(
     let store = open_store(db)?;
     let tx = store.begin_write().map_err(store_failure)?;
     check_display_name(&tx, &profile.name, &display_name)?;
+    let pin =
+        crate::host::trust::pin_for(&profile.name, &spoke, now, crate::model::PinOrigin::Created);
     let written = (|| {
         tx.create_profile(&profile, &connection, &groups)?;
+        tx.put_plugin_pin(&pin)?;
         tx.audit(
             now,
             Some(&profile.name),
@@ -650,6 +675,88 @@ async fn show(
     write_out(out, &text)
 }
 
+/// `sam profile limits`: reads (read-only) or changes (one transaction, audited) a profile's
+/// limits, then prints them all.
+fn limits(
+    host: &SpokeHost,
+    db: Option<&Path>,
+    name: &str,
+    assignments: &[String],
+    resets: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use crate::pipeline::limits as pl;
+    let base = host.limits();
+    let user = |e: pl::LimitError| CliError::User(e.to_string());
+    let (stored, changes) = if assignments.is_empty() && resets.is_empty() {
+        let store = open_read_store(db)?;
+        let read = store.read().map_err(store_failure)?;
+        if read.profile(name).map_err(store_failure)?.is_none() {
+            return Err(CliError::User(format!("no profile named `{name}`")));
+        }
+        (
+            read.profile_limits(name).map_err(store_failure)?,
+            Vec::new(),
+        )
+    } else {
+        let store = open_store(db)?;
+        let now = SystemClock.now();
+        let tx = store.begin_write().map_err(store_failure)?;
+        if tx.profile(name).map_err(write_failure)?.is_none() {
+            return Err(CliError::User(format!("no profile named `{name}`")));
+        }
+        let mut stored = tx.profile_limits(name).map_err(write_failure)?;
+        let mut changes: Vec<String> = pl::reset(&mut stored, resets)
+            .map_err(user)?
+            .into_iter()
+            .map(|n| format!("{n}: back to the default"))
+            .collect();
+        changes.extend(pl::set(&mut stored, assignments, base).map_err(user)?);
+        tx.put_profile_limits(&stored).map_err(write_failure)?;
+        tx.audit(
+            now,
+            Some(name),
+            AuditAction::LimitsChanged,
+            format!("limits of profile `{name}`: {}", changes.join(", ")),
+            None,
+        )
+        .map_err(write_failure)?;
+        tx.commit().map_err(store_failure)?;
+        (stored, changes)
+    };
+    let rows = pl::rows(&stored, base);
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "profile": name,
+            "changed": changes,
+            "limits": rows,
+        }))
+        .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
+        return write_out(out, &format!("{text}\n"));
+    }
+    let mut text = String::new();
+    for change in &changes {
+        text.push_str(&format!("{change}\n"));
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(110)
+        .set_header(["Limit", "Value", "Default", "Bounds"]);
+    for row in &rows {
+        let value = if row.set {
+            format!("{} (set)", row.value)
+        } else {
+            row.value.clone()
+        };
+        table.add_row([row.name, value.as_str(), row.default.as_str(), row.what]);
+    }
+    text.push_str(&format!("Limits of profile `{name}`\n{table}\n"));
+    write_out(out, &text)
+}
+
 async fn set(
     host: &SpokeHost,
     db: Option<&Path>,
@@ -662,7 +769,7 @@ async fn set(
         .and_then(|r| r.profile(&args.name))
         .map_err(store_failure)?
         .ok_or_else(|| CliError::User(format!("no profile named `{}`", args.name)))?;
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = crate::app::session::load_trusted_spoke(host, &store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let now = SystemClock.now();
     let mut updated = profile.clone();
@@ -970,7 +1077,7 @@ pub(super) async fn publish(
             "profile `{name}` is not validated for its current processes: run `sam profile validate {name}` first"
         )));
     }
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let spoke = crate::app::session::load_trusted_spoke(host, store, &profile).await?;
     let manifest = spoke.manifest().clone();
     let now = SystemClock.now();
     let jobs = jobs_for(&profile, now);

@@ -5,8 +5,9 @@
 //! made, strips headers a spoke may not set (`Authorization` among them) and adds the bearer
 //! token from its [`CredentialProvider`], retries 429 and 503 after `Retry-After`, retries other
 //! 5xx and connection failures of idempotent requests with capped exponential backoff and
-//! jitter, refreshes the token once on a 401, enforces a per-request timeout and a body cap,
-//! and counts requests and retries. Within an export call every request also draws on the
+//! jitter, refreshes the token once on a 401, enforces a per-attempt timeout (the policy's, or
+//! twice the slowest answer the session has seen when a vendor slows down, so a request still
+//! being served is not sent again) and a body cap, and counts requests and retries. Within an export call every request also draws on the
 //! call's [`CallBudget`]: a number of requests (re-sends included), a number of response bytes
 //! (counted chunk by chunk as the body streams in, before it is buffered) and the call's
 //! wall-clock deadline, which bounds connecting, sending, reading and every wait between
@@ -275,6 +276,9 @@ pub struct GateSession {
     paused_until: std::sync::Mutex<Option<Instant>>,
     /// The operator's per-profile limits for the calls of this session.
     overrides: super::LimitOverrides,
+    /// The longest any attempt of this session took to answer (or to time out), in
+    /// nanoseconds: the next attempts wait twice as long before giving up.
+    slowest_answer: AtomicU64,
 }
 
 impl std::fmt::Debug for GateSession {
@@ -333,6 +337,7 @@ impl GateSession {
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
+            slowest_answer: AtomicU64::new(0),
         })
     }
 
@@ -347,6 +352,7 @@ impl GateSession {
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
+            slowest_answer: AtomicU64::new(0),
         }
     }
 
@@ -359,6 +365,27 @@ impl GateSession {
     /// The operator's per-profile limits of this session.
     pub fn limit_overrides(&self) -> &super::LimitOverrides {
         &self.overrides
+    }
+
+    /// The longest an attempt of this session has taken to answer (or to time out).
+    pub fn slowest_answer(&self) -> Duration {
+        Duration::from_nanos(self.slowest_answer.load(Ordering::Relaxed))
+    }
+
+    /// How long the next attempt may take before it is given up: the policy's per-request
+    /// timeout, or twice the slowest answer seen on this session when that is longer, so a
+    /// vendor that slows down is waited for instead of sent the same request again while it
+    /// still serves the first.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.gate
+            .policy
+            .request_timeout
+            .max(self.slowest_answer().saturating_mul(2))
+    }
+
+    fn observe_answer(&self, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.slowest_answer.fetch_max(nanos, Ordering::Relaxed);
     }
 
     /// Counts so far.
@@ -479,9 +506,12 @@ impl GateSession {
             if !matches!(request.method, Method::Get | Method::Head) {
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
             }
-            // One attempt (connect, send, read) ends at the per-request timeout or at the
-            // call's deadline, whichever comes first; dropping it cancels the request.
-            let attempt_ends = (Instant::now() + policy.request_timeout).min(budget.deadline);
+            // One attempt (connect, send, read) ends at its timeout (adapted to the answer
+            // times seen) or at the call's deadline, whichever comes first; dropping it
+            // cancels the request.
+            let attempt_timeout = self.attempt_timeout();
+            let attempt_started = Instant::now();
+            let attempt_ends = (attempt_started + attempt_timeout).min(budget.deadline);
             let outcome = match tokio::time::timeout_at(
                 attempt_ends.into(),
                 self.send_once(
@@ -491,6 +521,7 @@ impl GateSession {
                     &request.body,
                     token.expose(),
                     budget,
+                    attempt_timeout,
                 ),
             )
             .await
@@ -501,6 +532,9 @@ impl GateSession {
                     Err(HttpError::Timeout)
                 }
             };
+            if matches!(&outcome, Ok(_) | Err(HttpError::Timeout)) {
+                self.observe_answer(attempt_started.elapsed());
+            }
             if matches!(&outcome, Err(HttpError::BodyTooLarge(_))) && budget.hit().is_some() {
                 return outcome;
             }
@@ -550,11 +584,19 @@ impl GateSession {
                 }
                 _ => None,
             };
+            // A timed-out attempt is sent again only when an answer as slow as the slowest
+            // seen can still arrive before the deadline: a copy that cannot finish only adds
+            // load on a vendor that is already slow.
+            let needs = if matches!(&outcome, Err(HttpError::Timeout)) {
+                self.slowest_answer()
+            } else {
+                Duration::ZERO
+            };
             match wait {
                 None => return outcome,
                 // A wait that would end past the call's deadline is not started: the spoke
                 // gets the last answer while it still has time to use it.
-                Some(wait) if Instant::now() + wait >= budget.deadline => return outcome,
+                Some(wait) if Instant::now() + wait + needs >= budget.deadline => return outcome,
                 Some(wait) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(
@@ -680,6 +722,7 @@ impl GateSession {
         body: &Option<Vec<u8>>,
         token: &str,
         budget: &CallBudget,
+        timeout: Duration,
     ) -> Result<Response, HttpError> {
         let policy = &self.gate.policy;
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
@@ -688,7 +731,7 @@ impl GateSession {
             .gate
             .client
             .request(method, url.clone())
-            .timeout(policy.request_timeout);
+            .timeout(timeout);
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

@@ -23,6 +23,7 @@ pub mod compile_cache;
 pub mod credentials;
 pub mod http_gate;
 mod sandbox;
+pub mod trust;
 pub mod untrusted;
 
 use std::path::{Path, PathBuf};
@@ -325,6 +326,10 @@ impl SpokeHost {
                 limits.max_component_bytes
             )));
         }
+        let sha256: Arc<str> = {
+            use sha2::Digest;
+            Arc::from(hex::encode(sha2::Sha256::digest(&wasm)))
+        };
         let shared = self.shared.clone();
         let compile = tokio::task::spawn_blocking(move || {
             let engine = &shared.engine;
@@ -391,6 +396,7 @@ impl SpokeHost {
             cache_outcome: outcome,
             load_time: started.elapsed(),
             stats: Arc::new(CallStats::default()),
+            sha256,
         };
         let session = Arc::new(GateSession::closed(self.gate(), origin));
         let manifest =
@@ -698,6 +704,14 @@ pub struct LimitOverrides {
     pub response_bytes_per_call: Option<u64>,
     /// Replaces [`SandboxLimits::log_bytes_per_call`].
     pub log_bytes_per_call: Option<usize>,
+    /// Replaces [`SandboxLimits::max_memories`].
+    pub max_memories: Option<usize>,
+    /// Replaces [`SandboxLimits::max_tables`].
+    pub max_tables: Option<usize>,
+    /// Replaces [`SandboxLimits::max_instances`].
+    pub max_instances: Option<usize>,
+    /// Replaces [`SandboxLimits::log_message_max`].
+    pub log_message_max: Option<usize>,
 }
 
 impl LimitOverrides {
@@ -719,6 +733,18 @@ impl LimitOverrides {
         if let Some(v) = self.log_bytes_per_call {
             limits.log_bytes_per_call = v;
         }
+        if let Some(v) = self.max_memories {
+            limits.max_memories = v;
+        }
+        if let Some(v) = self.max_tables {
+            limits.max_tables = v;
+        }
+        if let Some(v) = self.max_instances {
+            limits.max_instances = v;
+        }
+        if let Some(v) = self.log_message_max {
+            limits.log_message_max = v;
+        }
         limits
     }
 }
@@ -733,6 +759,7 @@ pub struct LoadedSpoke {
     cache_outcome: CacheOutcome,
     load_time: Duration,
     stats: Arc<CallStats>,
+    sha256: Arc<str>,
 }
 
 /// A pre-instantiated component, per the contract version it declares.
@@ -844,6 +871,11 @@ impl LoadedSpoke {
             .expect("a LoadedSpoke is only handed out after its manifest was read")
     }
 
+    /// The sha256 of the component's bytes as loaded, lowercase hex (what a profile pins).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// Whether loading compiled the component or found it in the cache.
     pub fn cache_outcome(&self) -> CacheOutcome {
         self.cache_outcome
@@ -864,6 +896,15 @@ impl LoadedSpoke {
         self.stats.snapshot()
     }
 
+    /// The deadline of one call made through `session` (the operator's override, else the
+    /// host's).
+    pub fn call_deadline(&self, session: &GateSession) -> Duration {
+        session
+            .limit_overrides()
+            .call_deadline
+            .unwrap_or(self.host.shared.limits.call_deadline)
+    }
+
     /// A session for `connection_url`, allowed to reach the manifest's hosts plus
     /// `granted_hosts` (operator grants, such as a loopback simulator).
     pub fn session(
@@ -872,15 +913,35 @@ impl LoadedSpoke {
         granted_hosts: &[String],
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Arc<GateSession>, http_gate::SessionError> {
+        self.session_with_limits(
+            connection_url,
+            granted_hosts,
+            credentials,
+            LimitOverrides::default(),
+        )
+    }
+
+    /// [`Self::session`] whose calls run under the operator's `overrides` (a profile's
+    /// limits).
+    pub fn session_with_limits(
+        &self,
+        connection_url: &str,
+        granted_hosts: &[String],
+        credentials: Arc<dyn CredentialProvider>,
+        overrides: LimitOverrides,
+    ) -> Result<Arc<GateSession>, http_gate::SessionError> {
         let mut allowed = AllowedHosts::new(&self.manifest().allowed_hosts);
         allowed.extend(granted_hosts);
-        Ok(Arc::new(GateSession::new(
-            self.host.gate(),
-            self.id.clone(),
-            connection_url,
-            allowed,
-            credentials,
-        )?))
+        Ok(Arc::new(
+            GateSession::new(
+                self.host.gate(),
+                self.id.clone(),
+                connection_url,
+                allowed,
+                credentials,
+            )?
+            .with_limits(overrides),
+        ))
     }
 
     async fn manifest_call(&self, session: &Arc<GateSession>) -> Result<Manifest, CallError> {

@@ -85,6 +85,10 @@ pub enum AuditAction {
     TokenCreated,
     /// An API token was revoked.
     TokenRevoked,
+    /// An admin approved a profile's changed spoke component (`sam plugin trust`).
+    PluginTrusted,
+    /// An operator changed a profile's limits (`sam profile limits`).
+    LimitsChanged,
 }
 
 /// One entry.

@@ -1,7 +1,7 @@
 //! The SAM domain as plain data: integration profiles and their connections, software models
 //! and subscription identifiers, subscriptions, user activity, reclamation and exclusion rules,
 //! removal candidates, entitlements, reconciliation results, scheduled jobs and their results,
-//! the audit log and pipeline checkpoints. One module per concept; every type is a serde
+//! the audit log, pipeline checkpoints, plugin pins and operator limits. One module per concept; every type is a serde
 //! record with no behaviour beyond small derivations, and the model knows nothing of
 //! WebAssembly, HTTP or the database that stores it.
 
@@ -19,6 +19,7 @@ pub mod rules;
 pub mod software;
 pub mod subscription;
 pub mod token;
+pub mod trust;
 
 pub use activity::{ActivityState, UserActivityRecord};
 pub use audit::{AuditAction, AuditEntry, AuditEntryV5};
@@ -44,6 +45,7 @@ pub use subscription::{
     AccountType, SeenEntry, StagedSubscription, Subscription, SubscriptionSeen,
 };
 pub use token::{ApiToken, Role};
+pub use trust::{PinOrigin, PinnedPermissions, PluginPin, ProfileLimits};
 
 /// Seconds since the Unix epoch, UTC.
 pub type EpochSeconds = i64;

@@ -5,6 +5,9 @@
 //! run every such holder; later only those with no record yet or an unknown state). Records
 //! are updated only if later ("update if later"); users with no activity are recorded as
 //! such. Each page or batch commits with the checkpoint, so a rerun resumes where it stopped.
+//! Lookup batches follow the vendor's pace: a call should take at most a third of its
+//! deadline, so slow answers make the next batch smaller (and fast ones larger again, up to the
+//! pipeline's batch), and a batch that ran past the deadline is asked again in quarters.
 
 use crate::contract::{ActivityStatus, UserActivity};
 use crate::model::{
@@ -48,7 +51,7 @@ impl Pipeline<'_> {
         let since = run.checkpoint.since;
 
         let mut ahead = Ahead::new();
-        let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());
+        let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
@@ -67,7 +70,7 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            let checked = validate(&page.activities, now)
+            let checked = validate(&page.activities, now, run.limits.field_bytes)
                 .and_then(|()| check_cursor(cursor.as_deref(), page.next_cursor.as_deref()))
                 .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()));
             if let Err(fault) = checked {
@@ -105,9 +108,14 @@ impl Pipeline<'_> {
             self.committed(&mut run, durable)?;
         }
 
+        // Users per lookup call: the pipeline's batch, made smaller while answers are slow
+        // (so a call finishes well within its deadline) and larger again when they are not.
+        let deadline = source.call_deadline();
+        let mut size = self.lookup_batch;
+        let mut shrinks = 0u32;
         while let RunPhase::Lookup { after } = run.checkpoint.phase.clone() {
             let (batch, last_examined, exhausted) =
-                self.lookup_batch_after(profile, &run, after.as_deref(), full)?;
+                self.lookup_batch_after(profile, &run, after.as_deref(), full, size)?;
             if batch.is_empty() {
                 if exhausted {
                     // Nothing left to ask: the next phase commits with the end of the run.
@@ -119,14 +127,38 @@ impl Pipeline<'_> {
                 };
                 continue;
             }
+            let started = std::time::Instant::now();
             let answers = match source.lookup(since, &batch).await {
                 Ok(a) => a,
+                // A batch too large to answer within the call's deadline is asked again, the
+                // same users fewer at a time (nothing was written for it).
+                Err(e) if e.deadline_exceeded && batch.len() > 1 && shrinks < MAX_SHRINKS => {
+                    shrinks += 1;
+                    size = (batch.len() / 4).max(1);
+                    tracing::warn!(
+                        profile,
+                        users = batch.len(),
+                        next = size,
+                        "a lookup ran past its deadline; asking again in smaller batches"
+                    );
+                    continue;
+                }
                 Err(e) => {
                     let err = run.fault(super::call_fault(e));
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            let checked = validate(&answers, now).and_then(|()| {
+            shrinks = 0;
+            if let Some(deadline) = deadline {
+                size = next_lookup_size(
+                    size,
+                    batch.len(),
+                    started.elapsed(),
+                    deadline,
+                    self.lookup_batch,
+                );
+            }
+            let checked = validate(&answers, now, run.limits.field_bytes).and_then(|()| {
                 match answers
                     .iter()
                     .find(|a| !batch.contains(&a.external_user_id))
@@ -190,6 +222,7 @@ impl Pipeline<'_> {
         run: &Run,
         after: Option<&str>,
         full: bool,
+        size: usize,
     ) -> Result<(Vec<String>, Option<String>, bool), PipelineError> {
         let read = self.store.read()?;
         let mut batch = Vec::new();
@@ -209,7 +242,7 @@ impl Pipeline<'_> {
                     };
                 if needed {
                     batch.push(user);
-                    if batch.len() >= self.lookup_batch {
+                    if batch.len() >= size.max(1) {
                         return Ok((batch, cursor, false));
                     }
                 }
@@ -221,8 +254,37 @@ impl Pipeline<'_> {
     }
 }
 
+/// Shrinks of one lookup batch after deadline failures before the run gives up (400 users
+/// become 100, 25, 6, then 1).
+const MAX_SHRINKS: u32 = 4;
+
+/// The next lookup batch size after a call of `asked` users took `took`: a call should take at
+/// most a third of the `deadline`, so one over it makes the next batch proportionally smaller,
+/// and a full batch under half of that lets the next one double, up to `most`.
+fn next_lookup_size(
+    size: usize,
+    asked: usize,
+    took: std::time::Duration,
+    deadline: std::time::Duration,
+    most: usize,
+) -> usize {
+    let target = deadline / 3;
+    if took > target {
+        let fits = (asked as u128 * target.as_nanos()) / took.as_nanos().max(1);
+        usize::try_from(fits).unwrap_or(1).clamp(1, most)
+    } else if took < target / 2 && asked >= size {
+        size.saturating_mul(2).clamp(1, most)
+    } else {
+        size.clamp(1, most)
+    }
+}
+
 /// Checks activity records before anything is written.
-fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFault> {
+fn validate(
+    activities: &[UserActivity],
+    now: EpochSeconds,
+    field_bytes: usize,
+) -> Result<(), PageFault> {
     for (index, a) in activities.iter().enumerate() {
         let malformed = |reason| PageFault::Malformed { index, reason };
         check_id("external-user-id", &a.external_user_id).map_err(malformed)?;
@@ -232,14 +294,14 @@ fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFa
             ActivityStatus::NoneInWindow => None,
         };
         if let Some(text) = text
-            && text.len() > super::record_limits::FIELD_BYTES
+            && text.len() > field_bytes
         {
             return Err(PageFault::Oversized {
                 key: crate::host::untrusted::inert_bounded(&a.external_user_id, 200),
                 reason: format!(
                     "its activity text is {} bytes, more than {}",
                     text.len(),
-                    super::record_limits::FIELD_BYTES
+                    field_bytes
                 ),
             });
         }
@@ -322,4 +384,25 @@ fn write_activities(
         tx.mark_activity_seen(profile, &a.external_user_id, run.checkpoint.run_id)?;
     }
     Ok(upserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_lookup_size;
+    use std::time::Duration;
+
+    #[test]
+    fn lookup_batches_follow_the_answer_times() {
+        let deadline = Duration::from_secs(60);
+        let ms = Duration::from_millis;
+        // 400 users took 40 s against a 20 s target: 200 next.
+        assert_eq!(next_lookup_size(400, 400, ms(40_000), deadline, 400), 200);
+        // Fast and full: doubles, up to the most.
+        assert_eq!(next_lookup_size(100, 100, ms(1_000), deadline, 400), 200);
+        assert_eq!(next_lookup_size(400, 400, ms(1_000), deadline, 400), 400);
+        // Fast but a short (last) batch: stays.
+        assert_eq!(next_lookup_size(100, 7, ms(1_000), deadline, 400), 100);
+        // Never below one.
+        assert_eq!(next_lookup_size(1, 1, ms(59_000), deadline, 400), 1);
+    }
 }

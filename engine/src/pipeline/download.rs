@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
+use super::limits::PipelineLimits;
 use super::prefetch::Ahead;
 use super::{
     PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, SourceInfo, check_cursor,
@@ -45,7 +46,7 @@ impl Pipeline<'_> {
             .read()?
             .staged_run(profile, run.checkpoint.run_id)?;
         let mut ahead = Ahead::new();
-        let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());
+        let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
@@ -64,7 +65,7 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
-            if let Err(fault) = validate(&page, cursor.as_deref())
+            if let Err(fault) = validate(&page, cursor.as_deref(), &run.limits)
                 .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()))
             {
                 let err = run.fault(fault);
@@ -166,7 +167,11 @@ impl From<WriteError> for PageWriteError {
 }
 
 /// Checks a page before anything is written.
-fn validate(page: &SubscriptionPage, cursor: Option<&str>) -> Result<(), PageFault> {
+fn validate(
+    page: &SubscriptionPage,
+    cursor: Option<&str>,
+    limits: &PipelineLimits,
+) -> Result<(), PageFault> {
     for (index, s) in page.subscriptions.iter().enumerate() {
         let malformed = |reason| PageFault::Malformed { index, reason };
         check_id("external-user-id", &s.external_user_id).map_err(malformed)?;
@@ -174,7 +179,7 @@ fn validate(page: &SubscriptionPage, cursor: Option<&str>) -> Result<(), PageFau
         for g in &s.granted_by {
             check_id("granted-by group id", g).map_err(malformed)?;
         }
-        check_record_size(s)?;
+        check_record_size(s, limits)?;
         if s.granted_at.is_some_and(|t| t < 0) {
             return Err(malformed(format!(
                 "granted-at {} is before 1970",
@@ -194,8 +199,7 @@ fn validate(page: &SubscriptionPage, cursor: Option<&str>) -> Result<(), PageFau
 }
 
 /// Refuses a record whose fields or whole are larger than the engine stores, naming its key.
-fn check_record_size(s: &contract::Subscription) -> Result<(), PageFault> {
-    use super::record_limits::*;
+fn check_record_size(s: &contract::Subscription, limits: &PipelineLimits) -> Result<(), PageFault> {
     let oversized = |reason: String| PageFault::Oversized {
         key: crate::host::untrusted::inert_bounded(
             &format!("{}/{}", s.external_user_id, s.identifier),
@@ -205,18 +209,20 @@ fn check_record_size(s: &contract::Subscription) -> Result<(), PageFault> {
     };
     for (field, value) in [("display-name", &s.display_name), ("email", &s.email)] {
         if let Some(value) = value
-            && value.len() > FIELD_BYTES
+            && value.len() > limits.field_bytes
         {
             return Err(oversized(format!(
-                "{field} is {} bytes, more than {FIELD_BYTES}",
-                value.len()
+                "{field} is {} bytes, more than {}",
+                value.len(),
+                limits.field_bytes
             )));
         }
     }
-    if s.granted_by.len() > GRANTS {
+    if s.granted_by.len() > limits.grants {
         return Err(oversized(format!(
-            "granted by {} groups, more than {GRANTS}",
-            s.granted_by.len()
+            "granted by {} groups, more than {}",
+            s.granted_by.len(),
+            limits.grants
         )));
     }
     let total = s.external_user_id.len()
@@ -224,9 +230,10 @@ fn check_record_size(s: &contract::Subscription) -> Result<(), PageFault> {
         + s.display_name.as_ref().map_or(0, String::len)
         + s.email.as_ref().map_or(0, String::len)
         + s.granted_by.iter().map(String::len).sum::<usize>();
-    if total > RECORD_BYTES {
+    if total > limits.record_bytes {
         return Err(oversized(format!(
-            "the record is {total} bytes, more than {RECORD_BYTES}"
+            "the record is {total} bytes, more than {}",
+            limits.record_bytes
         )));
     }
     Ok(())

@@ -5,7 +5,7 @@
 //! subscriptions it did not see. Pages are validated before anything is written: a malformed
 //! record, a duplicate key, a cursor that does not advance or that cycles back to an earlier
 //! page's, a record or field over its size limit ([`record_limits`]), a run past its page limit
-//! ([`MAX_PAGES`] unless set) or a failed call stops the run with a [`PipelineError`] naming the
+//! ([`MAX_PAGES`] unless set; a profile's own limits, [`limits`], win) or a failed call stops the run with a [`PipelineError`] naming the
 //! spoke, the page and the reason, and the job result says so. Display names and e-mails are
 //! made inert (control characters escaped) before they are stored.
 //! The pipeline is the only place that joins the plugin host ([`source::SpokeSource`]) and
@@ -14,6 +14,7 @@
 pub mod activity;
 pub mod clock;
 pub mod download;
+pub mod limits;
 mod prefetch;
 pub mod progress;
 pub mod source;
@@ -210,7 +211,7 @@ pub struct Pipeline<'a> {
     trigger: JobTrigger,
     lookup_batch: usize,
     activity_overlap: EpochSeconds,
-    max_pages: u64,
+    limits: limits::PipelineLimits,
 }
 
 /// Users per `lookup-activity` call by default: enough for a spoke that batches users into
@@ -238,13 +239,15 @@ pub mod record_limits {
 /// starts with the checkpoint's cursor).
 pub(crate) struct PagingGuard {
     max_pages: u64,
+    cursor_bytes: usize,
     seen: HashSet<String>,
 }
 
 impl PagingGuard {
-    pub(crate) fn new(max_pages: u64, resume_cursor: Option<&str>) -> Self {
+    pub(crate) fn new(limits: &limits::PipelineLimits, resume_cursor: Option<&str>) -> Self {
         Self {
-            max_pages,
+            max_pages: limits.max_pages,
+            cursor_bytes: limits.cursor_bytes,
             seen: resume_cursor.map(str::to_string).into_iter().collect(),
         }
     }
@@ -262,13 +265,13 @@ impl PagingGuard {
     /// A page came back with `next`: refuses an oversized cursor or one seen before.
     pub(crate) fn next_cursor(&mut self, next: Option<&str>) -> Result<(), PageFault> {
         let Some(next) = next else { return Ok(()) };
-        if next.len() > record_limits::CURSOR_BYTES {
+        if next.len() > self.cursor_bytes {
             return Err(PageFault::Malformed {
                 index: 0,
                 reason: format!(
                     "the next cursor is {} bytes, more than {}",
                     next.len(),
-                    record_limits::CURSOR_BYTES
+                    self.cursor_bytes
                 ),
             });
         }
@@ -297,14 +300,20 @@ impl<'a> Pipeline<'a> {
             trigger: JobTrigger::Manual,
             lookup_batch: LOOKUP_BATCH,
             activity_overlap: crate::model::DAY,
-            max_pages: MAX_PAGES,
+            limits: limits::PipelineLimits::default(),
         }
     }
 
     /// The most pages one run may fetch (at least 1); past it the run fails with
-    /// [`PageFault::TooManyPages`].
+    /// [`PageFault::TooManyPages`]. A profile's own limit (`sam profile limits`) wins.
     pub fn max_pages(mut self, pages: u64) -> Self {
-        self.max_pages = pages.max(1);
+        self.limits.max_pages = pages.max(1);
+        self
+    }
+
+    /// The page and record limits of runs whose profile sets none of its own.
+    pub fn limits(mut self, limits: limits::PipelineLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -360,6 +369,8 @@ impl<'a> Pipeline<'a> {
 /// A run in progress: its checkpoint and the call counts at the start of this attempt.
 pub(crate) struct Run {
     pub checkpoint: Checkpoint,
+    /// The page and record limits of this run (the profile's own over the pipeline's).
+    pub limits: limits::PipelineLimits,
     pub spoke_id: String,
     pub counts_at_start: CallCounts,
     pub calls_before: (u64, u64),
@@ -439,10 +450,12 @@ impl Pipeline<'_> {
         since: impl FnOnce(&WriteTx) -> Result<EpochSeconds, WriteError>,
     ) -> Result<Run, PipelineError> {
         let now = self.clock.now();
+        let mut limits = self.limits;
         let (checkpoint, resumed) = self.store.write(|tx| {
             if tx.profile(profile)?.is_none() {
                 return Err(PipelineError::UnknownProfile(profile.to_string()));
             }
+            limits = self.limits.with(&tx.profile_limits(profile)?);
             if let Some(cp) = tx.checkpoint(profile, process)? {
                 if let Some(mut job) = tx.job_result(cp.run_id)? {
                     job.attempts += 1;
@@ -495,6 +508,7 @@ impl Pipeline<'_> {
         Ok(Run {
             calls_before: (checkpoint.api_calls, checkpoint.retries),
             checkpoint,
+            limits,
             spoke_id: source.info().spoke_id.clone(),
             counts_at_start: source.counts(),
             durability: CommitPacer::new(),

@@ -44,6 +44,8 @@ pub struct SourceError {
     pub message: String,
     /// The spoke's own error, when that is what failed.
     pub spoke_error: Option<SpokeError>,
+    /// Whether the call ran past its deadline (a smaller call may finish).
+    pub deadline_exceeded: bool,
 }
 
 impl From<CallError> for SourceError {
@@ -52,6 +54,7 @@ impl From<CallError> for SourceError {
             call: e.call,
             message: e.kind.to_string(),
             spoke_error: e.spoke_error().cloned(),
+            deadline_exceeded: matches!(e.kind, crate::host::CallErrorKind::DeadlineExceeded(_)),
         }
     }
 }
@@ -114,6 +117,12 @@ pub trait PageSource: Send + Sync {
 
     /// Requests made so far (monotonic).
     fn counts(&self) -> CallCounts;
+
+    /// The wall-clock deadline of one call, when the source has one: the activity lookups
+    /// size their batches to finish well within it.
+    fn call_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A loaded spoke bound to a session and a profile's config.
@@ -218,5 +227,9 @@ impl PageSource for SpokeSource {
 
     fn counts(&self) -> CallCounts {
         self.session.counts().into()
+    }
+
+    fn call_deadline(&self) -> Option<std::time::Duration> {
+        Some(self.spoke.call_deadline(&self.session))
     }
 }

@@ -278,6 +278,7 @@ impl WriteTx {
             summary.jobs += 1;
         }
         self.clear_validation(name)?;
+        self.delete_profile_settings(name)?;
         if let Some(connection) = self.connection(&profile.connection)? {
             if let crate::model::AuthKind::OAuth2 { credential_key, .. } = &connection.auth {
                 self.delete_oauth_connection(credential_key)?;

@@ -18,6 +18,7 @@ mod domain;
 mod error;
 mod lock;
 pub mod maintenance;
+mod profile_settings;
 pub mod schema;
 mod staging;
 
@@ -108,8 +109,13 @@ pub mod tables {
     /// A profile's reclaim run in progress (`profile`): the cap's count across resumes.
     pub const RECLAIM_RUNS: Def = TableDefinition::new("reclaim_runs");
 
+    /// The component each profile's runs are pinned to (`profile`).
+    pub const PLUGIN_PINS: Def = TableDefinition::new("plugin_pins");
+    /// The operator's limits per profile (`profile`).
+    pub const PROFILE_LIMITS: Def = TableDefinition::new("profile_limits");
+
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 19] = [
+    pub const RECORD_TABLES: [Def; 21] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -129,6 +135,8 @@ pub mod tables {
         COST_OVERRIDES,
         RECLAIM_INTENTS,
         RECLAIM_RUNS,
+        PLUGIN_PINS,
+        PROFILE_LIMITS,
     ];
 }
 
@@ -804,7 +812,7 @@ impl WriteTx {
 }
 
 fn table_name(def: Def) -> &'static str {
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 19] = [
         "profiles",
         "connections",
         "selected_groups",
@@ -822,6 +830,8 @@ fn table_name(def: Def) -> &'static str {
         "scheduled_jobs",
         "checkpoints",
         "license_cost_overrides",
+        "plugin_pins",
+        "profile_limits",
     ];
     let name = redb::TableHandle::name(&def);
     NAMES.into_iter().find(|n| *n == name).unwrap_or("record")

@@ -13,7 +13,7 @@ use super::tables::*;
 use super::{decode, encode};
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 6;
+pub const CURRENT_VERSION: u64 = 7;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -33,7 +33,9 @@ pub struct Migration {
 /// row per page (the seen-log) instead of one row per subscription (issue 9: the random-key
 /// writes were a third of a page's cost). 3 -> 4: a download run stages its pages (the
 /// staging log, with each subscription's facts) and merges them when it completes, instead
-/// of upserting each page (issue 9: random-key upserts were most of a page's cost).
+/// of upserting each page (issue 9: random-key upserts were most of a page's cost). 4 -> 5:
+/// reclaim intents and runs (issue 15). 5 -> 6: plugin pins and operator limits per profile,
+/// in tables of their own (issue 17).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -59,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         from: 5,
         description: "audit entries record their actor",
         run: audit_actors,
+    },
+    Migration {
+        from: 6,
+        description: "plugin pins and operator limits per profile",
+        run: pins_and_limits,
     },
 ];
 
@@ -88,6 +95,14 @@ fn audit_actors(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
         let bytes = encode("audit_log", &entry)?;
         table.insert(entry.seq, bytes.as_slice())?;
     }
+    Ok(())
+}
+
+/// Creates the tables of plugin pins and operator limits (they start empty: a profile created
+/// before pinning is pinned by its first use).
+fn pins_and_limits(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    tx.open_table(PLUGIN_PINS)?;
+    tx.open_table(PROFILE_LIMITS)?;
     Ok(())
 }
 

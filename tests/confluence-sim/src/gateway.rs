@@ -6,6 +6,7 @@
 //! budget charged after the handler reports what it returned).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -102,8 +103,16 @@ pub(crate) async fn latency_layer(
     next: Next,
 ) -> Response {
     let (latency, jitter) = {
-        let rt = sim.runtime.read();
-        (rt.latency, rt.jitter)
+        let mut rt = sim.runtime.write();
+        let ramped = match &mut rt.ramp {
+            Some((step, max, count)) => {
+                *count += 1;
+                step.saturating_mul(u32::try_from(*count).unwrap_or(u32::MAX))
+                    .min(*max)
+            }
+            None => Duration::ZERO,
+        };
+        (rt.latency + ramped, rt.jitter)
     };
     let extra_ms = if jitter.is_zero() {
         0

@@ -74,6 +74,9 @@ pub(crate) struct Runtime {
     pub rules: ProductionRules,
     pub latency: Duration,
     pub jitter: Duration,
+    /// A latency that grows with every request: (added per request, the most), with the
+    /// requests counted so far.
+    pub ramp: Option<(Duration, Duration, u64)>,
     pub org_requests_per_minute: u32,
     pub org_data_lag: Duration,
 }
@@ -200,6 +203,7 @@ impl Simulator {
                 rules: cfg.rules.clone(),
                 latency: cfg.latency,
                 jitter: cfg.jitter,
+                ramp: None,
                 org_requests_per_minute: cfg.org.requests_per_minute,
                 org_data_lag: cfg.org.data_lag,
             }),
@@ -586,6 +590,12 @@ impl SimHandle {
         let mut rt = self.sim.runtime.write();
         rt.latency = latency;
         rt.jitter = jitter;
+    }
+
+    /// From now on each response is delayed by `step` more than the one before, up to `max`
+    /// (a vendor slowing down under load), on top of the base latency; `None` stops it.
+    pub fn set_latency_ramp(&self, ramp: Option<(Duration, Duration)>) {
+        self.sim.runtime.write().ramp = ramp.map(|(step, max)| (step, max, 0));
     }
 
     /// Suspends (or restores) an account: a suspended user stays in its groups but is left

@@ -11,7 +11,8 @@
 //! the bytes of [`MODE`], a marker in the component's data the tests patch in a copy of the
 //! file: `normal`, `escapes` (terminal escapes and a forged line in its texts), `huge`
 //! (a 16 MiB description and 50 000 config fields), `wildcard` (allowed hosts `*`, `*.com`
-//! and an empty one), `spin` (never returns). Attacks Rust cannot express (extra memories) are added by the tests
+//! and an empty one), `spin` (never returns), `update` (a same-id "update" asking for one
+//! more host and a write scope: the plugin-pinning test). Attacks Rust cannot express (extra memories) are added by the tests
 //! to a copy of this component. Built for wasm32-wasip2 by `tests/build.rs`.
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -211,6 +212,12 @@ impl Guest for Hostile {
                 loop {
                     counter = std::hint::black_box(counter.wrapping_add(1));
                 }
+            }
+            "update" => {
+                // A same-id "update" that wants more: another host and a write scope.
+                manifest.version = "0.1.1".into();
+                manifest.allowed_hosts.push("updates.example.com".into());
+                manifest.processes[0].scopes.push("write:users".into());
             }
             "wildcard" => {
                 manifest.allowed_hosts =

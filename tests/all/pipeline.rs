@@ -667,6 +667,7 @@ impl FakeSource {
                 at => ActivityStatus::Seen(ActivitySeen {
                     at,
                     source: "page updated".into(),
+                    kind: sam_engine::contract::ActivitySource::ContentUpdated,
                 }),
             };
             if *at >= 0 {
@@ -1081,6 +1082,7 @@ fn update_if_later_keeps_the_latest_activity() {
         ActivityStatus::Seen(ActivitySeen {
             at,
             source: format!("at {at}"),
+            kind: sam_engine::contract::ActivitySource::Other,
         })
     };
     let r1 = apply_status(None, "p", "u", &seen(100), 50).unwrap();

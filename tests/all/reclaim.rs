@@ -227,6 +227,7 @@ impl SeatActions for FakeSeats {
                     ActivityStatus::Seen(ActivitySeen {
                         at: NOW - DAY,
                         source: "page created".into(),
+                        kind: sam_engine::contract::ActivitySource::ContentCreated,
                     })
                 } else {
                     ActivityStatus::NoneInWindow

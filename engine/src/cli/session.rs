@@ -119,6 +119,38 @@ pub fn credentials_for(
     }
 }
 
+/// A profile's second credentials, opened: `(name, target prefix, provider)` each.
+pub fn extra_credentials_for(
+    store: &Arc<Store>,
+    settings: &Settings,
+    profile: &str,
+) -> Result<crate::host::ExtraCredentials, CliError> {
+    let records = store
+        .read()
+        .map_err(store_failure)?
+        .extra_credentials(profile)
+        .map_err(store_failure)?;
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keyring = keyring(settings)?;
+    records
+        .into_iter()
+        .map(|r| {
+            let slot = crate::model::ExtraCredentialRecord::slot(&r.profile, &r.name);
+            let secret = keyring.open(&slot, &r.secret).map_err(|e| {
+                CliError::User(format!(
+                    "the `{}` of profile `{profile}` cannot be opened ({e}): supply it again with `sam connect {profile} --credential-env {}=VAR`",
+                    r.name, r.name
+                ))
+            })?;
+            let provider: Arc<dyn CredentialProvider> =
+                Arc::new(StaticToken::new(secret.expose().to_string()));
+            Ok((r.name, r.target_prefix, provider))
+        })
+        .collect()
+}
+
 /// A profile ready for spoke calls.
 pub struct ProfileSession {
     /// The profile.
@@ -172,11 +204,13 @@ pub async fn open_profile_session(
         )));
     }
     let credentials = credentials_for(store, settings, &profile, &connection)?;
+    let extra = extra_credentials_for(store, settings, &profile.name)?;
     let session = spoke
-        .session(
+        .session_with_extra(
             &connection.connection_url,
             &connection.granted_hosts,
             credentials,
+            extra,
         )
         .map_err(|e| CliError::User(e.to_string()))?;
     let config = Config {

@@ -28,8 +28,8 @@ pub use candidate::{
 pub use checkpoint::{Checkpoint, RunPhase};
 pub use connection::{AuthKind, Connection};
 pub use credential::{
-    CredentialStatus, OAuthConnection, OAuthEndpoints, OAuthSite, PendingAuthorization,
-    ProfileValidation, SealedSecret, ValidationCheckRecord,
+    CredentialStatus, ExtraCredentialRecord, OAuthConnection, OAuthEndpoints, OAuthSite,
+    PendingAuthorization, ProfileValidation, SealedSecret, ValidationCheckRecord,
 };
 pub use entitlement::{Entitlement, LicenseCostOverride, LicenseMetric, Rights};
 pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob, ScheduledJobV1};

@@ -26,6 +26,13 @@ pub const SEARCH_EXPAND: &str = "content.version";
 /// the users expanded, as the v1 docs spell it). Comma-joined: the spec declares `expand`
 /// as a form array with `explode: false`.
 pub const LOOKUP_EXPAND: &str = "content.version,content.history.contributors.publishers.users";
+/// The expand the scan needs to credit every contributor of an item changed in the window
+/// (issue 19): the last version (author, time), the creator and creation time
+/// (`content.history`), the version before the last (`content.history.previousVersion`:
+/// its author and time) and everyone who published a version
+/// (`content.history.contributors.publishers.users`). One search page carries all of them,
+/// so crediting every contributor costs no extra call.
+pub const SCAN_EXPAND: &str = "content.version,content.history,content.history.previousVersion,content.history.contributors.publishers.users";
 
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -79,6 +86,8 @@ impl GroupArray {
                 Some(Group {
                     id: id.to_string(),
                     name: name.to_string(),
+                    access: crate::model::GroupAccess::Unknown,
+                    member_count: None,
                 })
             })
             .collect()
@@ -200,6 +209,12 @@ pub struct ContributorsDto {
 #[serde(default)]
 pub struct HistoryDto {
     pub contributors: Option<ContributorsDto>,
+    #[serde(rename = "createdBy")]
+    pub created_by: Option<UserDto>,
+    #[serde(rename = "createdDate")]
+    pub created_date: Option<String>,
+    #[serde(rename = "previousVersion")]
+    pub previous_version: Option<VersionDto>,
 }
 
 /// `Content` (only what the activity logic reads).

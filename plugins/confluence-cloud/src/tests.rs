@@ -95,7 +95,9 @@ fn assert_conforms(r: &Request) {
             assert_eq!(q("excerpt"), Some("none"));
             let expand = q("expand");
             assert!(
-                expand == Some(api::SEARCH_EXPAND) || expand == Some(api::LOOKUP_EXPAND),
+                expand == Some(api::SEARCH_EXPAND)
+                    || expand == Some(api::LOOKUP_EXPAND)
+                    || expand == Some(api::SCAN_EXPAND),
                 "{expand:?}"
             );
         }
@@ -118,6 +120,10 @@ fn assert_conforms(r: &Request) {
                 assert!(["operations", "personalSpace", "isExternalCollaborator"].contains(&e));
             }
         }
+        (Method::Get, "https://api.atlassian.com/admin/v1/orgs") => {}
+        (Method::Get, p)
+            if p.starts_with("https://api.atlassian.com/admin/v1/orgs/")
+                && p.ends_with("/last-active-dates") => {}
         other => panic!("request outside the allowed v1 id-based endpoints: {other:?}"),
     }
 }
@@ -503,14 +509,16 @@ fn activity_scan_pages_and_stops_at_the_cutoff() {
                 external_user_id: "alice".into(),
                 status: ActivityStatus::Seen {
                     at: 1_709_632_800,
-                    source: "page updated".into()
+                    source: "page updated".into(),
+                    kind: ActivityKind::ContentUpdated,
                 }
             },
             UserActivity {
                 external_user_id: "bob".into(),
                 status: ActivityStatus::Seen {
                     at: 1_709_542_800,
-                    source: "comment created".into()
+                    source: "comment created".into(),
+                    kind: ActivityKind::ContentCreated,
                 }
             },
         ]
@@ -582,11 +590,12 @@ fn activity_lookup_of_one_user_keeps_the_per_user_query() {
         by["self-edit"],
         ActivityStatus::Seen {
             at: 1_710_028_800,
-            source: "page updated".into()
+            source: "page updated".into(),
+            kind: ActivityKind::ContentUpdated,
         }
     );
     assert!(
-        matches!(&by["other-edit"], ActivityStatus::Seen { at: 1_710_115_200, source } if source.contains("contributed"))
+        matches!(&by["other-edit"], ActivityStatus::Seen { at: 1_710_115_200, source, kind: ActivityKind::Contributor } if source.contains("contributed"))
     );
     assert_eq!(by["old"], ActivityStatus::NoneInWindow);
     assert_eq!(by["idle"], ActivityStatus::NoneInWindow);
@@ -807,6 +816,13 @@ fn seen(minutes: i64, source: &str) -> ActivityStatus {
     ActivityStatus::Seen {
         at: SINCE + minutes * 60,
         source: source.into(),
+        kind: if source.contains("contributed") {
+            ActivityKind::Contributor
+        } else if source.ends_with("created") {
+            ActivityKind::ContentCreated
+        } else {
+            ActivityKind::ContentUpdated
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 //! sam's integration tests: one test binary, one module per topic (as wasmtime does), so the
 //! engine links once. Shared helpers live here.
 
+mod activity_sources;
 mod admin;
 mod cli;
 mod confluence;

@@ -635,6 +635,7 @@ impl FakeSource {
                     edition: None,
                 }],
                 activity_lookback_days: 60,
+                daily_lookups: false,
             },
             subs,
             page_size: page_size.max(1),

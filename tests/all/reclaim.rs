@@ -150,6 +150,8 @@ pub fn put_seats(store: &Store, seats: &[Seat]) {
                     last_activity: last,
                     source: last.map(|_| "page updated".into()),
                     state,
+                    kind: None,
+                    checked_at: None,
                 })?;
             }
             Ok::<_, sam_engine::store::WriteError>(())
@@ -384,6 +386,8 @@ fn activity_seen_later_cancels_an_open_candidate_and_a_new_exclusion_skips_one()
                 last_activity: Some(NOW + DAY),
                 source: Some("comment".into()),
                 state: ActivityState::Seen,
+                kind: None,
+                checked_at: None,
             })?;
             tx.put_exclusion(&ExclusionRule {
                 id: "1".into(),

@@ -1084,6 +1084,8 @@ fn reconcile_at_scale(n: usize) -> Result<ReconcileAtScale, BoxError> {
                         last_activity: Some(now - (i as i64 % 200) * DAY),
                         source: Some("page updated".into()),
                         state: sam_engine::model::ActivityState::Seen,
+                        kind: None,
+                        checked_at: None,
                     })?;
                 }
             }

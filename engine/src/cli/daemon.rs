@@ -198,7 +198,8 @@ impl EngineRunner {
             }
             ProcessKind::Reclaim => {
                 let seats =
-                    crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
+                    crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
+                        .with_granted_scopes(opened.granted_scopes);
                 let notifier = crate::reclaim::LogNotifier;
                 let report = crate::reclaim::Reclaimer::new(&self.store)
                     .clock(clock)
@@ -224,6 +225,9 @@ impl EngineRunner {
                     summary.push_str(
                         "; stopped for shutdown after the seat in flight (the run resumes next time)",
                     );
+                }
+                if let Some(why) = &report.halted {
+                    summary.push_str(&format!("; {why}"));
                 }
                 Ok(RunOutcome {
                     job_id: report.job,
@@ -269,7 +273,8 @@ impl EngineRunner {
                 }
             };
             let seats =
-                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
+                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
+                    .with_granted_scopes(opened.granted_scopes);
             let clock: &dyn Clock = &*self.clock;
             match crate::reclaim::Reclaimer::new(&self.store)
                 .clock(clock)

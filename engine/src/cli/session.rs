@@ -161,6 +161,8 @@ pub struct ProfileSession {
     pub session: Arc<GateSession>,
     /// The config (values and selected groups).
     pub config: Config,
+    /// The scopes the connection was granted, where known (an OAuth connection).
+    pub granted_scopes: Option<Vec<String>>,
 }
 
 /// Opens the session of profile `name`.
@@ -170,7 +172,7 @@ pub async fn open_profile_session(
     settings: &Settings,
     name: &str,
 ) -> Result<ProfileSession, CliError> {
-    let (profile, connection, groups) = {
+    let (profile, connection, groups, granted_scopes) = {
         let read = store.read().map_err(store_failure)?;
         let profile = read
             .profile(name)
@@ -186,7 +188,14 @@ pub async fn open_profile_session(
                 ))
             })?;
         let groups = read.selected_groups(name).map_err(store_failure)?;
-        (profile, connection, groups)
+        let granted_scopes = match &connection.auth {
+            AuthKind::OAuth2 { credential_key, .. } => read
+                .oauth_connection(credential_key)
+                .map_err(store_failure)?
+                .map(|c| c.granted_scopes),
+            AuthKind::StaticTokenEnv { .. } => None,
+        };
+        (profile, connection, groups, granted_scopes)
     };
     let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
     if spoke.id() != profile.spoke_id {
@@ -222,6 +231,7 @@ pub async fn open_profile_session(
         spoke,
         session,
         config,
+        granted_scopes,
     })
 }
 

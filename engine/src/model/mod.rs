@@ -19,7 +19,7 @@ pub mod rules;
 pub mod software;
 pub mod subscription;
 
-pub use activity::{ActivityState, UserActivityRecord};
+pub use activity::{ActivityKind, ActivityState, UserActivityRecord, UserActivityRecordV5};
 pub use audit::{AuditAction, AuditEntry};
 pub use candidate::{
     CandidateState, IntentStatus, ReclaimIntent, ReclaimRecord, ReclaimRunState, RemovalCandidate,
@@ -72,6 +72,20 @@ pub fn format_utc(at: EpochSeconds) -> String {
 }
 
 /// Parses `YYYY-MM-DD` (midnight UTC) into epoch seconds.
+/// Parses a point in time: an RFC 3339 date-time with its zone (`2026-10-01T08:30:00+02:00`,
+/// `…Z`), or a bare `YYYY-MM-DD` (its first second, UTC). The bool says whether it was a bare
+/// date. `None` when it is neither.
+pub fn parse_instant(text: &str) -> Option<(EpochSeconds, bool)> {
+    let text = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some((at.timestamp(), false));
+    }
+    if text.len() <= 10 {
+        return parse_date(text).map(|at| (at, true));
+    }
+    None
+}
+
 pub fn parse_date(text: &str) -> Option<EpochSeconds> {
     let mut parts = text.trim().splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod download;
 mod prefetch;
 pub mod progress;
+pub mod seat_activity;
 pub mod source;
 
 use std::collections::HashSet;

@@ -13,7 +13,7 @@ use super::tables::*;
 use super::{decode, encode};
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 5;
+pub const CURRENT_VERSION: u64 = 6;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -33,7 +33,9 @@ pub struct Migration {
 /// row per page (the seen-log) instead of one row per subscription (issue 9: the random-key
 /// writes were a third of a page's cost). 3 -> 4: a download run stages its pages (the
 /// staging log, with each subscription's facts) and merges them when it completes, instead
-/// of upserting each page (issue 9: random-key upserts were most of a page's cost).
+/// of upserting each page (issue 9: random-key upserts were most of a page's cost). 4 -> 5:
+/// the crash-safe reclaim's tables. 5 -> 6: activity records carry their kind of evidence
+/// and when a lookup last asked (issue 19).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -55,7 +57,32 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "reclaim intents and runs (crash-safe reclaim)",
         run: reclaim_intents,
     },
+    Migration {
+        from: 5,
+        description: "activity records carry their kind of evidence and lookup time",
+        run: activity_kinds,
+    },
 ];
+
+/// Rewrites every version-5 activity record with its kind of evidence (guessed from the
+/// spoke's words, which is all a version-5 record kept) and no lookup time (issue 19).
+fn activity_kinds(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{UserActivityRecord, UserActivityRecordV5};
+    let table_name = "user_activity";
+    let mut table = tx.open_table(ACTIVITY)?;
+    let mut rows = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        rows.push((k.value().to_string(), v.value().to_vec()));
+    }
+    for (key, bytes) in rows {
+        let old: UserActivityRecordV5 = decode(table_name, &key, &bytes)?;
+        let new = UserActivityRecord::from(old);
+        let encoded = encode(table_name, &new)?;
+        table.insert(key.as_str(), encoded.as_slice())?;
+    }
+    Ok(())
+}
 
 /// Creates the tables of the crash-safe reclaim (they start empty).
 fn reclaim_intents(tx: &redb::WriteTransaction) -> Result<(), WriteError> {

@@ -226,6 +226,7 @@ impl Guest for Component {
                     label: c.label,
                     description: c.description,
                     url_prefix: c.url_prefix,
+                    processes: c.processes.into_iter().map(to_wit_process).collect(),
                 })
                 .collect(),
         }

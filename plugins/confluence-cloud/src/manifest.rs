@@ -88,6 +88,7 @@ pub fn manifest() -> Manifest {
                           not taken for unused seats. Needs no Confluence scope."
                 .into(),
             url_prefix: crate::org::ORG_API_PREFIX.into(),
+            processes: vec![Process::DownloadActivity],
         }],
     }
 }

@@ -85,6 +85,7 @@ pub struct ExtraCredential {
     pub label: String,
     pub description: String,
     pub url_prefix: String,
+    pub processes: Vec<Process>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -268,12 +268,17 @@ impl Needed {
         let Some(r) = record else {
             return true;
         };
-        if self.full || matches!(r.state, ActivityState::Unknown(_)) {
+        if self.full {
             return true;
         }
-        self.daily
-            && r.last_activity.is_none_or(|at| at < self.window)
-            && r.checked_at.is_none_or(|at| self.now - at >= DAY)
+        if self.daily {
+            // A per-user source: once a day at most, whatever the last answer was.
+            let asked_today = r.checked_at.is_some_and(|at| self.now - at < DAY);
+            return !asked_today
+                && (matches!(r.state, ActivityState::Unknown(_))
+                    || r.last_activity.is_none_or(|at| at < self.window));
+        }
+        matches!(r.state, ActivityState::Unknown(_))
     }
 }
 

@@ -120,7 +120,10 @@ async fn readers_are_active_through_org_last_active_and_every_row_says_its_sourc
     let without = candidates(&plain, NOW);
     // (Some readers keep their seat anyway: recently granted, or credited through an item
     // they once contributed to that someone changed lately.)
-    let readers: Vec<String> = readers.into_iter().filter(|r| without.contains(r)).collect();
+    let readers: Vec<String> = readers
+        .into_iter()
+        .filter(|r| without.contains(r))
+        .collect();
     assert!(
         readers.len() >= 5,
         "without the org source readers are candidates: {}",

@@ -12,6 +12,7 @@ mod limits;
 mod loading;
 mod oauth;
 mod pipeline;
+mod production_rules;
 mod reclaim;
 mod reclaim_crash;
 mod reconcile;

@@ -248,12 +248,17 @@ async fn two_selected_groups_give_one_seat_per_user_granted_by_both() {
     assert_eq!((again.upserted, again.ended), (0, 0));
     assert_eq!(snapshot(&store), before, "a rerun changes nothing");
 
-    // The user leaves the admins group only (a reclaim with just that group selected).
+    // The user leaves the admins group only (a reclaim with just that group selected, and
+    // named as an admin group a reclaim may touch).
     let admins = sim.group_id("confluence-admins").unwrap();
+    let mut admins_only = confluence_config(&sim, &["confluence-admins"]);
+    admins_only
+        .values
+        .push(("reclaim-admin-groups".into(), "confluence-admins".into()));
     take_seat(
         &spoke,
         source.session(),
-        &confluence_config(&sim, &["confluence-admins"]),
+        &admins_only,
         &SubscriptionRef {
             external_user_id: both.clone(),
             identifier: "confluence".into(),

@@ -104,6 +104,18 @@ pub(super) async fn site_groups(
     )))
 }
 
+/// What a group grants, for people: `product` marks the groups that grant product access.
+fn access_label(access: crate::contract::GroupAccess) -> &'static str {
+    use crate::contract::GroupAccess as A;
+    match access {
+        A::Product => "product",
+        A::Admin => "admin",
+        A::SiteAdmin => "site-admin",
+        A::None => "none",
+        A::Unknown => "-",
+    }
+}
+
 async fn list(
     host: &SpokeHost,
     store: &Arc<Store>,
@@ -123,19 +135,21 @@ async fn list(
         let doc: Vec<_> = groups
             .iter()
             .map(
-                |g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id)}),
+                |g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id), "access": access_label(g.access), "members": g.member_count}),
             )
             .collect();
         let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
         return write_out(out, &format!("{text}\n"));
     }
-    let header = ["Selected", "Name", "Id"];
+    let header = ["Selected", "Name", "Access", "Members", "Id"];
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
             vec![
                 if is_selected(&g.id) { "yes" } else { "" }.to_string(),
                 g.name.clone(),
+                access_label(g.access).to_string(),
+                g.member_count.map_or("-".into(), |n| n.to_string()),
                 g.id.clone(),
             ]
         })

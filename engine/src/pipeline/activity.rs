@@ -174,7 +174,7 @@ impl Pipeline<'_> {
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {
-                let upserted = write_activities(tx, &run, &all, window, Some(now))?;
+                let upserted = write_activities(tx, &run, &all, window, daily.then_some(now))?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
                 cp.records_seen += all.len() as u64;

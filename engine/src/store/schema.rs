@@ -76,8 +76,14 @@ fn activity_kinds(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
         rows.push((k.value().to_string(), v.value().to_vec()));
     }
     for (key, bytes) in rows {
-        let old: UserActivityRecordV5 = decode(table_name, &key, &bytes)?;
-        let new = UserActivityRecord::from(old);
+        let new = match decode::<UserActivityRecordV5>(table_name, &key, &bytes) {
+            Ok(old) => UserActivityRecord::from(old),
+            // Already in this layout (a file relabelled, or a step repeated): kept.
+            Err(e) => match decode::<UserActivityRecord>(table_name, &key, &bytes) {
+                Ok(_) => continue,
+                Err(_) => return Err(e.into()),
+            },
+        };
         let encoded = encode(table_name, &new)?;
         table.insert(key.as_str(), encoded.as_slice())?;
     }

@@ -262,6 +262,19 @@ pub fn list_groups(start: u64, limit: u32) -> Request {
     )
 }
 
+/// `GET /wiki/rest/api/group?accessType=&start=&limit=`: the groups granting that permission
+/// level (`user`: product access, `admin`, `site-admin`).
+pub fn list_groups_with_access(access_type: &str, start: u64, limit: u32) -> Request {
+    Request::get(
+        format!("{API}/group"),
+        pairs(&[
+            ("accessType", access_type.to_string()),
+            ("start", start.to_string()),
+            ("limit", limit.to_string()),
+        ]),
+    )
+}
+
 /// `GET /wiki/rest/api/group/{groupId}/membersByGroupId?start=&limit=&expand=isExternalCollaborator`
 /// (plus `shouldReturnTotalSize=true` when the size is wanted).
 pub fn group_members(group_id: &str, start: u64, limit: u32, total_size: bool) -> Request {
@@ -333,10 +346,17 @@ pub fn remove_member(group_id: &str, account_id: &str) -> Request {
             ("groupId", group_id.to_string()),
             ("accountId", account_id.to_string()),
         ]),
-        headers: vec![("accept".into(), "application/json".into())],
+        headers: vec![
+            ("accept".into(), "application/json".into()),
+            (XSRF_HEADER.0.into(), XSRF_HEADER.1.into()),
+        ],
         body: None,
     }
 }
+
+/// The header every write carries: Confluence refuses a write without it with 403 "XSRF check
+/// failed" (baton-confluence; the production notes).
+pub const XSRF_HEADER: (&str, &str) = ("x-atlassian-token", "no-check");
 
 /// `POST /wiki/rest/api/group/userByGroupId?groupId=` with `{"accountId": ...}`.
 pub fn add_member(group_id: &str, account_id: &str) -> Request {
@@ -348,6 +368,7 @@ pub fn add_member(group_id: &str, account_id: &str) -> Request {
         headers: vec![
             ("accept".into(), "application/json".into()),
             ("content-type".into(), "application/json".into()),
+            (XSRF_HEADER.0.into(), XSRF_HEADER.1.into()),
         ],
         body: Some(body.into_bytes()),
     }

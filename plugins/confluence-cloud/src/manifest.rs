@@ -71,6 +71,14 @@ pub fn manifest() -> Manifest {
                           organization the key lists (GET /admin/v1/orgs) is used."
                 .into(),
             required: false,
+        },
+        ConfigField {
+            name: crate::reclaim::RECLAIM_ADMIN_GROUPS.into(),
+            label: "Admin groups a reclaim may touch".into(),
+            description: "Optional, comma-separated group ids or names. A reclaim never removes \
+                          anyone from site-admins or a *-admins group unless it is named here."
+                .into(),
+            required: false,
         }],
         allowed_hosts: strings(&["api.atlassian.com"]),
         activity_lookback_days: 60,

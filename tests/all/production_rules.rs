@@ -12,7 +12,7 @@ use confluence_sim::{
     Endpoint, FaultConfig, ProductionRules, RateLimitConfig, SimClock, SimConfig, SimHandle,
     Simulator,
 };
-use sam_engine::contract::{Config, GroupAccess, SubscriptionRef};
+use sam_engine::contract::{GroupAccess, SubscriptionRef};
 use sam_engine::host::StaticToken;
 use sam_engine::model::{CandidateState, DAY};
 use sam_engine::pipeline::{FixedClock, Pipeline, SpokeSource};

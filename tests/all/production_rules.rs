@@ -253,3 +253,52 @@ async fn a_reclaim_only_profile_refuses_and_any_run_stops_after_five_failures() 
         .count();
     assert_eq!(attention, MAX_CONSECUTIVE_FAILURES);
 }
+
+#[tokio::test]
+async fn a_suspended_users_seat_ends_saying_it_may_be_a_suspension() {
+    let sim = tenant(120).await;
+    let host = crate::host();
+    let spoke = confluence(&host).await;
+    let (_dir, store) = store_with_profile("confluence-cloud", None);
+    let source = SpokeSource::new(
+        spoke.clone(),
+        session_for(&spoke, &sim, &scopes()),
+        confluence_config(&sim, &["confluence-users"]),
+    );
+    let clock = FixedClock::new(NOW);
+    Pipeline::new(&store)
+        .clock(&clock)
+        .download_subscriptions(&source, "p")
+        .await
+        .unwrap();
+    // Suspended: still a member, but Atlassian leaves them out of the listing.
+    let user = crate::pipeline::members(&sim, "confluence-users")
+        .into_iter()
+        .find(|u| *u != sim.consenting_account_id())
+        .unwrap();
+    assert!(sim.set_suspended(&user, true));
+    let job = Pipeline::new(&store)
+        .clock(&FixedClock::new(NOW + 3600))
+        .download_subscriptions(&source, "p")
+        .await
+        .unwrap();
+    assert_eq!(job.ended, 1);
+    let seat = store
+        .read()
+        .unwrap()
+        .subscription("p", &user, "confluence")
+        .unwrap()
+        .unwrap();
+    assert!(!seat.active);
+    let log = store.read().unwrap().audit_log().unwrap();
+    let entry = log
+        .iter()
+        .rev()
+        .find(|e| e.detail.contains("no longer reported"))
+        .expect("the ended seat is audited");
+    assert!(
+        entry.detail.contains("suspended or deactivated") && entry.detail.contains("not proof"),
+        "{}",
+        entry.detail
+    );
+}

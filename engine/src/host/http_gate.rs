@@ -1066,6 +1066,41 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_budget_pauses_until_its_reset() {
+        let max = Duration::from_secs(120);
+        let at = |secs: u64| {
+            let t = SystemTime::now() + Duration::from_secs(secs);
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string()
+        };
+        let h = |remaining: &str, reset: String| {
+            vec![
+                ("x-ratelimit-remaining".to_string(), remaining.to_string()),
+                ("x-ratelimit-reset".to_string(), reset),
+            ]
+        };
+        let wait = spent_until_reset(&h("0", at(30)), max).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(spent_until_reset(&h("3", at(30)), max), None, "budget left");
+        assert_eq!(
+            spent_until_reset(&h("0", at(600)), max),
+            None,
+            "too far off"
+        );
+        assert_eq!(spent_until_reset(&h("0", "1000".into()), max), None, "past");
+        // Atlassian's form, a minute ahead.
+        let next = chrono::Utc::now() + chrono::Duration::seconds(90);
+        let iso = next.format("%Y-%m-%dT%H:%MZ").to_string();
+        let wait = spent_until_reset(&h("0", iso), max).unwrap();
+        assert!(wait <= Duration::from_secs(90), "{wait:?}");
+    }
+
+    #[test]
     fn parses_retry_after_forms() {
         let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
         assert_eq!(retry_after(&h("2")), Some(Duration::from_secs(2)));

@@ -113,3 +113,27 @@ mod tests {
         assert!(super::parse_date("2024-13-01").is_none());
     }
 }
+
+#[cfg(test)]
+mod instant_tests {
+    use super::*;
+
+    #[test]
+    fn instants_with_zones() {
+        assert_eq!(
+            parse_instant("2026-10-01T08:30:00+02:00"),
+            Some((1_790_836_200, false))
+        );
+        assert_eq!(
+            parse_instant("2026-10-01T06:30:00Z"),
+            Some((1_790_836_200, false))
+        );
+        assert_eq!(parse_instant("2026-10-01"), Some((1_790_812_800, true)));
+        assert_eq!(
+            parse_instant("2026-10-01T08:30:00"),
+            None,
+            "a zone is required"
+        );
+        assert_eq!(parse_instant("yesterday"), None);
+    }
+}

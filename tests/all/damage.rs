@@ -85,6 +85,8 @@ fn real_database(path: &Path) {
                     last_activity: Some(NOW - i64::from(i) * 3600),
                     source: Some("page updated".into()),
                     state: ActivityState::Seen,
+                    kind: None,
+                    checked_at: None,
                 })?;
             }
             tx.audit(NOW, Some("p"), AuditAction::ProfileCreated, "made", None)?;

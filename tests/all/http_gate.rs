@@ -99,6 +99,39 @@ async fn a_429_with_retry_after_is_retried_no_earlier_than_it_says() {
 }
 
 #[tokio::test]
+async fn an_answer_saying_the_budget_is_spent_holds_the_next_request_until_its_reset() {
+    // Pacing by the vendor's own accounting (issue 19): `X-RateLimit-Remaining: 0` with a
+    // reset two seconds ahead; the next request of the session waits for the reset instead
+    // of being sent only to be refused.
+    let host = host();
+    let spoke = fixture(&host).await;
+    let server = ScriptedServer::start().await.unwrap();
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    server.push(
+        "/api/groups",
+        Scripted::new(200, "g-1:Group One\n")
+            .header("X-RateLimit-Remaining", "0")
+            .header("X-RateLimit-Reset", &reset.to_string()),
+    );
+    let session = session(&spoke, server.port(), "t");
+    for _ in 0..2 {
+        spoke
+            .list_groups(&session, &config(&[]), None)
+            .await
+            .expect("answers");
+    }
+    let seen = server.seen_at("/api/groups");
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(900), "sent after only {gap:?}");
+    assert!(gap < Duration::from_secs(4), "waited too long: {gap:?}");
+}
+
+#[tokio::test]
 async fn a_retry_after_beyond_the_limit_goes_back_to_the_spoke_as_rate_limited() {
     let host = host();
     let spoke = fixture(&host).await;

@@ -1,6 +1,7 @@
 //! sam's integration tests: one test binary, one module per topic (as wasmtime does), so the
 //! engine links once. Shared helpers live here.
 
+mod activity_sources;
 mod admin;
 mod api;
 mod cli;
@@ -13,6 +14,7 @@ mod limits;
 mod loading;
 mod oauth;
 mod pipeline;
+mod production_rules;
 mod reclaim;
 mod reclaim_crash;
 mod reconcile;

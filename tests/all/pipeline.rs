@@ -248,12 +248,17 @@ async fn two_selected_groups_give_one_seat_per_user_granted_by_both() {
     assert_eq!((again.upserted, again.ended), (0, 0));
     assert_eq!(snapshot(&store), before, "a rerun changes nothing");
 
-    // The user leaves the admins group only (a reclaim with just that group selected).
+    // The user leaves the admins group only (a reclaim with just that group selected, and
+    // named as an admin group a reclaim may touch).
     let admins = sim.group_id("confluence-admins").unwrap();
+    let mut admins_only = confluence_config(&sim, &["confluence-admins"]);
+    admins_only
+        .values
+        .push(("reclaim-admin-groups".into(), "confluence-admins".into()));
     take_seat(
         &spoke,
         source.session(),
-        &confluence_config(&sim, &["confluence-admins"]),
+        &admins_only,
         &SubscriptionRef {
             external_user_id: both.clone(),
             identifier: "confluence".into(),
@@ -686,6 +691,7 @@ impl FakeSource {
                     edition: None,
                 }],
                 activity_lookback_days: 60,
+                daily_lookups: false,
             },
             subs,
             page_size: page_size.max(1),
@@ -718,6 +724,7 @@ impl FakeSource {
                 at => ActivityStatus::Seen(ActivitySeen {
                     at,
                     source: "page updated".into(),
+                    kind: sam_engine::contract::ActivitySource::ContentUpdated,
                 }),
             };
             if *at >= 0 {
@@ -1195,6 +1202,7 @@ fn update_if_later_keeps_the_latest_activity() {
         ActivityStatus::Seen(ActivitySeen {
             at,
             source: format!("at {at}"),
+            kind: sam_engine::contract::ActivitySource::Other,
         })
     };
     let r1 = apply_status(None, "p", "u", &seen(100), 50).unwrap();

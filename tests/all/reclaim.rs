@@ -150,6 +150,8 @@ pub fn put_seats(store: &Store, seats: &[Seat]) {
                     last_activity: last,
                     source: last.map(|_| "page updated".into()),
                     state,
+                    kind: None,
+                    checked_at: None,
                 })?;
             }
             Ok::<_, sam_engine::store::WriteError>(())
@@ -228,6 +230,7 @@ impl SeatActions for FakeSeats {
                     ActivityStatus::Seen(ActivitySeen {
                         at: NOW - DAY,
                         source: "page created".into(),
+                        kind: sam_engine::contract::ActivitySource::ContentCreated,
                     })
                 } else {
                     ActivityStatus::NoneInWindow
@@ -384,6 +387,8 @@ fn activity_seen_later_cancels_an_open_candidate_and_a_new_exclusion_skips_one()
                 last_activity: Some(NOW + DAY),
                 source: Some("comment".into()),
                 state: ActivityState::Seen,
+                kind: None,
+                checked_at: None,
             })?;
             tx.put_exclusion(&ExclusionRule {
                 id: "1".into(),

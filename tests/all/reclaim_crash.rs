@@ -182,6 +182,8 @@ fn tenant(users: usize) -> (tempfile::TempDir, Store, BTreeMap<String, BTreeSet<
                     last_activity: Some(NOW - 90 * DAY),
                     source: Some("page updated".into()),
                     state: ActivityState::NoneInWindow,
+                    kind: None,
+                    checked_at: None,
                 })?;
                 members.insert(user, groups);
             }

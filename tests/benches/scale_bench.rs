@@ -27,12 +27,14 @@ use clap::Parser;
 use confluence_sim::{FaultConfig, RateLimitConfig, SimConfig, Simulator};
 use futures::StreamExt;
 use sam_engine::contract::Config;
-use sam_engine::host::{CallTimes, HostOptions, LoadedSpoke, SpokeHost, StaticToken};
+use sam_engine::host::{
+    CallTimes, CredentialProvider, HostOptions, LoadedSpoke, SpokeHost, StaticToken,
+};
 use sam_engine::model::{
     AccountType, AuthKind, Connection, DAY, IntegrationProfile, ProcessSet, ProfileStatus,
     SelectedGroup, Subscription, UserActivityRecord,
 };
-use sam_engine::pipeline::{Pipeline, SpokeSource, SystemClock};
+use sam_engine::pipeline::{Clock, FixedClock, Pipeline, SpokeSource, SystemClock};
 use sam_engine::reclaim::{ReclaimOptions, Reclaimer, SpokeSeats};
 use sam_engine::store::Store;
 use serde::{Deserialize, Serialize};
@@ -102,6 +104,11 @@ struct Target {
     /// The raw floor, fetched by its own child before sam's is measured.
     #[serde(default)]
     floor: Option<Floor>,
+    /// The organization API key and the admin API's base (issue 19's org phase).
+    #[serde(default)]
+    org_key: String,
+    #[serde(default)]
+    admin_base: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -155,6 +162,16 @@ struct Cell {
     /// The per-user part of activity: the lookups after the scan's last page.
     #[serde(default)]
     lookup_ms: f64,
+    /// The content scan's calls (search pages; every contributor credited from them).
+    #[serde(default)]
+    scan_calls: u64,
+    /// A daily activity run a day later with the organization API key: the incremental scan,
+    /// then the holders not active in the window asked (CQL, then the org API per user).
+    #[serde(default)]
+    org: Phase,
+    /// Holders the org phase asked the organization API about (one call each).
+    #[serde(default)]
+    org_asked: u64,
     peak_rss_mib: f64,
     db_mib: f64,
     process: String,
@@ -410,6 +427,24 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
             )
         },
     );
+    row(
+        "activity: content scan calls (every contributor credited)",
+        &|c| {
+            format!(
+                "{} (raw floor, last editors only: {})",
+                c.scan_calls, c.floor.scan_calls
+            )
+        },
+    );
+    row(
+        "org last-active, next day: wall, calls (holders asked the org API)",
+        &|c| {
+            format!(
+                "{:.0} ms, {} calls ({} asked)",
+                c.org.wall_ms, c.org.api_calls, c.org_asked
+            )
+        },
+    );
     row("activity: changed items, unseen members", &|c| {
         format!("{}, {}", c.floor.changed_items, c.floor.unseen)
     });
@@ -596,6 +631,9 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         .group_id("confluence-users")
         .ok_or("no confluence-users group")?;
     let members = sim.memberships(&group).map_or(0, |m| m.len()) as u64;
+    // The org API's per-minute limit is paced by the gate in production; here, as the
+    // Confluence quota, it is off so the bench measures sam, not the limit.
+    sim.set_org_rate_limit(0);
     let target = Target {
         connection_url: sim.connection_url(),
         cloud_id: sim.cloud_id().to_string(),
@@ -609,6 +647,8 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         reclaim_max: 0,
         download_only: false,
         floor: None,
+        org_key: sim.org_api_key().to_string(),
+        admin_base: sim.admin_base_url(),
     };
     println!("{}", serde_json::to_string(&target)?);
     let mut lines =
@@ -767,6 +807,44 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     let c1 = spoke.call_times();
     let activity_peak = phase_peak_mib();
 
+    // Org last-active (issue 19): the next day's run with the organization API key.
+    let org_session = spoke.session_with_extra(
+        &target.connection_url,
+        &granted,
+        Arc::new(StaticToken::new(target.token.clone())),
+        vec![(
+            "org-api-key".to_string(),
+            format!("{}/admin/", target.admin_base),
+            Arc::new(StaticToken::new(target.org_key.clone())) as Arc<dyn CredentialProvider>,
+        )],
+    )?;
+    let org_source = SpokeSource::new(spoke.clone(), org_session, config.clone());
+    let next_day = FixedClock::new(now_secs() + DAY + 60);
+    let (c4, t) = (spoke.call_times(), Instant::now());
+    let org_job = Pipeline::new(&store)
+        .clock(&next_day)
+        .download_activity(&org_source, "bench")
+        .await?;
+    let org_wall = t.elapsed();
+    let asked_at = next_day.now();
+    let mut org_asked = 0u64;
+    store
+        .read()?
+        .for_each_subscription_with_activity("bench", |_, a| {
+            if a.is_some_and(|a| a.checked_at == Some(asked_at)) {
+                org_asked += 1;
+            }
+        })?;
+    let mut org = phase_of(
+        org_wall,
+        members,
+        org_job.api_calls,
+        org_asked,
+        c4,
+        spoke.call_times(),
+    );
+    org.peak_rss_mib = phase_peak_mib();
+
     // Reclaim, dry run then real within the cap.
     let seats = SpokeSeats::new(spoke.clone(), session.clone(), config.clone());
     let (c2, t) = (spoke.call_times(), Instant::now());
@@ -852,6 +930,9 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         download_vs_floor: ratio(download.wall_ms, floor.download_ms),
         activity_vs_floor: ratio(activity.wall_ms, floor.scan_ms + floor.lookup_ms),
         lookup_ms,
+        scan_calls: scan_pages as u64,
+        org,
+        org_asked,
         download,
         activity,
         reclaim_dry,
@@ -942,7 +1023,7 @@ async fn raw_floor(target: &Target, concurrency: usize, since: i64) -> Result<Fl
             ("cql".into(), cql.to_string()),
             ("limit".into(), limit.to_string()),
             ("excerpt".into(), "none".into()),
-            ("expand".into(), "content.version".into()),
+            ("expand".into(), confluence_cloud::api::SCAN_EXPAND.into()),
         ]
     };
     let mut seen = std::collections::HashSet::new();
@@ -1084,6 +1165,8 @@ fn reconcile_at_scale(n: usize) -> Result<ReconcileAtScale, BoxError> {
                         last_activity: Some(now - (i as i64 % 200) * DAY),
                         source: Some("page updated".into()),
                         state: sam_engine::model::ActivityState::Seen,
+                        kind: None,
+                        checked_at: None,
                     })?;
                 }
             }

@@ -177,7 +177,8 @@ impl EngineRunner {
             }
             ProcessKind::Reclaim => {
                 let seats =
-                    crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
+                    crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
+                        .with_granted_scopes(opened.granted_scopes);
                 let notifier = crate::reclaim::LogNotifier;
                 let report = crate::reclaim::Reclaimer::new(&self.store)
                     .clock(clock)
@@ -203,6 +204,9 @@ impl EngineRunner {
                     summary.push_str(
                         "; stopped for shutdown after the seat in flight (the run resumes next time)",
                     );
+                }
+                if let Some(why) = &report.halted {
+                    summary.push_str(&format!("; {why}"));
                 }
                 Ok(RunOutcome {
                     job_id: report.job,
@@ -248,7 +252,8 @@ impl EngineRunner {
                 }
             };
             let seats =
-                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config);
+                crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
+                    .with_granted_scopes(opened.granted_scopes);
             let clock: &dyn Clock = &*self.clock;
             match crate::reclaim::Reclaimer::new(&self.store)
                 .clock(clock)

@@ -162,6 +162,38 @@ pub fn credentials_for(
     }
 }
 
+/// A profile's second credentials, opened: `(name, target prefix, provider)` each.
+pub fn extra_credentials_for(
+    store: &Arc<Store>,
+    settings: &Settings,
+    profile: &str,
+) -> Result<crate::host::ExtraCredentials, AppError> {
+    let records = store
+        .read()
+        .map_err(store_failure)?
+        .extra_credentials(profile)
+        .map_err(store_failure)?;
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keyring = keyring(settings)?;
+    records
+        .into_iter()
+        .map(|r| {
+            let slot = crate::model::ExtraCredentialRecord::slot(&r.profile, &r.name);
+            let secret = keyring.open(&slot, &r.secret).map_err(|e| {
+                AppError::Invalid(format!(
+                    "the `{}` of profile `{profile}` cannot be opened ({e}): supply it again with `sam connect {profile} --credential-env {}=VAR`",
+                    r.name, r.name
+                ))
+            })?;
+            let provider: Arc<dyn CredentialProvider> =
+                Arc::new(StaticToken::new(secret.expose().to_string()));
+            Ok((r.name, r.target_prefix, provider))
+        })
+        .collect()
+}
+
 /// A profile ready for spoke calls.
 pub struct ProfileSession {
     /// The profile.
@@ -172,6 +204,8 @@ pub struct ProfileSession {
     pub session: Arc<GateSession>,
     /// The config (values and selected groups).
     pub config: Config,
+    /// The scopes the connection was granted, where known (an OAuth connection).
+    pub granted_scopes: Option<Vec<String>>,
 }
 
 /// Opens the session of profile `name`.
@@ -181,7 +215,7 @@ pub async fn open_profile_session(
     settings: &Settings,
     name: &str,
 ) -> Result<ProfileSession, AppError> {
-    let (profile, connection, groups, limits) = {
+    let (profile, connection, groups, limits, granted_scopes) = {
         let read = store.read().map_err(store_failure)?;
         let profile = read
             .profile(name)
@@ -198,7 +232,14 @@ pub async fn open_profile_session(
             })?;
         let groups = read.selected_groups(name).map_err(store_failure)?;
         let limits = read.profile_limits(name).map_err(store_failure)?;
-        (profile, connection, groups, limits)
+        let granted_scopes = match &connection.auth {
+            AuthKind::OAuth2 { credential_key, .. } => read
+                .oauth_connection(credential_key)
+                .map_err(store_failure)?
+                .map(|c| c.granted_scopes),
+            AuthKind::StaticTokenEnv { .. } => None,
+        };
+        (profile, connection, groups, limits, granted_scopes)
     };
     let spoke = load_trusted_spoke(host, store, &profile).await?;
     if spoke.id() != profile.spoke_id {
@@ -216,12 +257,14 @@ pub async fn open_profile_session(
         )));
     }
     let credentials = credentials_for(store, settings, &profile, &connection)?;
+    let extra = extra_credentials_for(store, settings, &profile.name)?;
     let session = spoke
-        .session_with_limits(
+        .session_full(
             &connection.connection_url,
             &connection.granted_hosts,
             credentials,
             crate::pipeline::limits::overrides(&limits),
+            extra,
         )
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let config = Config {
@@ -233,6 +276,7 @@ pub async fn open_profile_session(
         spoke,
         session,
         config,
+        granted_scopes,
     })
 }
 

@@ -254,6 +254,7 @@ mod tests {
             allowed_hosts: vec!["api.atlassian.com".into()],
             activity_lookback_days: 60,
             products: vec![],
+            extra_credentials: Vec::new(),
         }
     }
 

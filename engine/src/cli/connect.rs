@@ -82,6 +82,147 @@ pub struct ConnectArgs {
     /// Seconds to wait for the callback.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// A second credential the spoke declares, read from an environment variable:
+    /// `NAME=VAR` (for Confluence `org-api-key=VAR`, Atlassian's organization API key, whose
+    /// last-active dates count readers as active). Stored encrypted; sent only to the
+    /// requests its manifest entry names. Alone (on a connected profile) it runs no consent.
+    #[arg(long = "credential-env", value_name = "NAME=VAR")]
+    pub credential_env: Vec<String>,
+    /// Shorthand for `--credential-env org-api-key=VAR`.
+    #[arg(long, value_name = "VAR")]
+    pub org_api_key_env: Option<String>,
+}
+
+impl ConnectArgs {
+    /// The second credentials asked for: `(name, variable)`.
+    fn extra_credentials(&self) -> Result<Vec<(String, String)>, CliError> {
+        let mut out = Vec::new();
+        for item in &self.credential_env {
+            let (name, var) = item.split_once('=').ok_or_else(|| {
+                CliError::User(format!(
+                    "--credential-env `{item}`: write NAME=VAR (for example org-api-key=ORG_KEY)"
+                ))
+            })?;
+            out.push((name.trim().to_string(), var.trim().to_string()));
+        }
+        if let Some(var) = &self.org_api_key_env {
+            out.push(("org-api-key".to_string(), var.trim().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Whether anything but second credentials was asked (so a consent is wanted).
+    fn wants_consent(&self) -> bool {
+        self.client_id.is_some()
+            || self.client_secret_env.is_some()
+            || self.code.is_some()
+            || self.site.is_some()
+            || self.authorize_url.is_some()
+            || self.token_url.is_some()
+            || self.resources_url.is_some()
+            || self.auth_base.is_some()
+    }
+}
+
+/// Stores the second credentials `args` names for its profile (sealed), each with the
+/// target its requests go to: the manifest's prefix, rebased onto `--api-base` or the
+/// connection's stored API base when the connection points at a simulator. Returns how many.
+async fn store_extra_credentials(
+    host: &SpokeHost,
+    store: &Arc<Store>,
+    settings: &Settings,
+    args: &ConnectArgs,
+    out: &mut dyn Write,
+) -> Result<usize, CliError> {
+    let wanted = args.extra_credentials()?;
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let name = args.profile.as_str();
+    let (profile, api_base) = {
+        let read = store.read().map_err(store_failure)?;
+        let profile = read
+            .profile(name)
+            .map_err(store_failure)?
+            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
+        let stored_base = match read
+            .connection(&profile.connection)
+            .map_err(store_failure)?
+            .map(|c| c.auth)
+        {
+            Some(AuthKind::OAuth2 { credential_key, .. }) => read
+                .oauth_connection(&credential_key)
+                .map_err(store_failure)?
+                .and_then(|c| c.endpoints.api_base_override),
+            _ => None,
+        };
+        (profile, args.api_base.clone().or(stored_base))
+    };
+    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
+    let declared = spoke.manifest().extra_credentials.clone();
+    let keyring = keyring(settings)?;
+    let now = SystemClock.now();
+    let mut records = Vec::new();
+    for (cred, var) in wanted {
+        let Some(entry) = declared.iter().find(|d| d.name == cred) else {
+            let known: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
+            return Err(CliError::User(format!(
+                "spoke `{}` declares no second credential `{cred}` (it declares: {})",
+                spoke.id(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        let value = std::env::var(&var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                CliError::User(format!(
+                    "the `{cred}` of profile `{name}` is read from ${var}, which is not set"
+                ))
+            })?;
+        let target = match &api_base {
+            Some(base) => auth::rebase(&entry.url_prefix, base).map_err(|e| {
+                CliError::User(format!(
+                    "cannot rebase {} onto {base}: {e}",
+                    entry.url_prefix
+                ))
+            })?,
+            None => entry.url_prefix.clone(),
+        };
+        records.push(crate::model::ExtraCredentialRecord {
+            profile: name.to_string(),
+            name: cred.clone(),
+            declared_prefix: entry.url_prefix.clone(),
+            target_prefix: target,
+            secret: keyring.seal(
+                &crate::model::ExtraCredentialRecord::slot(name, &cred),
+                value.trim(),
+            ),
+            added_at: now,
+        });
+    }
+    let count = records.len();
+    store
+        .write(|tx| {
+            for r in &records {
+                tx.put_extra_credential(r)?;
+            }
+            Ok::<_, WriteError>(())
+        })
+        .map_err(write_failure)?;
+    for r in &records {
+        writeln!(
+            out,
+            "stored `{}` for profile `{name}` (sent only to {})",
+            r.name, r.target_prefix
+        )
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    }
+    Ok(count)
 }
 
 /// Who completes the consent in the browser.
@@ -116,7 +257,35 @@ pub(super) async fn run(
     } else {
         Browser::System
     };
+    if store_extra_credentials(host, &store, settings, &args, out).await? > 0
+        && !args.wants_consent()
+        && already_connected(&store, &args.profile)?
+    {
+        return Ok(());
+    }
     connect(host, &store, settings, &args, None, browser, out).await
+}
+
+/// Whether the profile's connection can already get tokens (or needs none: a static token).
+fn already_connected(store: &Store, name: &str) -> Result<bool, CliError> {
+    let read = store.read().map_err(store_failure)?;
+    let Some(profile) = read.profile(name).map_err(store_failure)? else {
+        return Ok(false);
+    };
+    Ok(
+        match read
+            .connection(&profile.connection)
+            .map_err(store_failure)?
+            .map(|c| c.auth)
+        {
+            Some(AuthKind::StaticTokenEnv { .. }) => true,
+            Some(AuthKind::OAuth2 { credential_key, .. }) => read
+                .oauth_connection(&credential_key)
+                .map_err(store_failure)?
+                .is_some_and(|c| c.status == CredentialStatus::Connected),
+            None => false,
+        },
+    )
 }
 
 /// Runs the consent for `args.profile` (see the module doc).

@@ -99,6 +99,18 @@ pub(super) async fn site_groups(
     )))
 }
 
+/// What a group grants, for people: `product` marks the groups that grant product access.
+fn access_label(access: crate::contract::GroupAccess) -> &'static str {
+    use crate::contract::GroupAccess as A;
+    match access {
+        A::Product => "product",
+        A::Admin => "admin",
+        A::SiteAdmin => "site-admin",
+        A::None => "none",
+        A::Unknown => "-",
+    }
+}
+
 async fn list(
     host: &SpokeHost,
     store: &Arc<Store>,
@@ -115,7 +127,7 @@ async fn list(
     let is_selected = |id: &str| selected.iter().any(|s| s.group_id == id);
     let records: Vec<_> = groups
         .iter()
-        .map(|g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id)}))
+        .map(|g| serde_json::json!({"id": g.id, "name": g.name, "selected": is_selected(&g.id), "access": access_label(g.access), "members": g.member_count}))
         .collect();
     let rows: Vec<Vec<String>> = groups
         .iter()
@@ -123,13 +135,15 @@ async fn list(
             vec![
                 if is_selected(&g.id) { "yes" } else { "" }.to_string(),
                 g.name.clone(),
+                access_label(g.access).to_string(),
+                g.member_count.map_or("-".into(), |n| n.to_string()),
                 g.id.clone(),
             ]
         })
         .collect();
     super::output::Listing {
         records: &records,
-        header: &["Selected", "Name", "Id"],
+        header: &["Selected", "Name", "Access", "Members", "Id"],
         rows,
         footer: Some(format!(
             "Select the groups that grant access to the product: sam groups add {profile} <name or id>..."

@@ -88,6 +88,20 @@ fn rotate(settings: &Settings, ring: Keyring, out: &mut dyn Write) -> Result<(),
                 tx.put_oauth_connection(&record)?;
                 n += 1;
             }
+            for mut record in tx.all_extra_credentials()? {
+                let slot = crate::model::ExtraCredentialRecord::slot(&record.profile, &record.name);
+                let plain =
+                    new_ring
+                        .open(&slot, &record.secret)
+                        .map_err(|e| WriteError::NotFound {
+                            what: format!(
+                                "a readable `{}` of profile `{}` ({e})",
+                                record.name, record.profile
+                            ),
+                        })?;
+                record.secret = new_ring.seal(&slot, plain.expose());
+                tx.put_extra_credential(&record)?;
+            }
             Ok::<_, WriteError>(n)
         })
         .map_err(write_failure)?;

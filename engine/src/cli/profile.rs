@@ -28,7 +28,7 @@ use crate::host::SpokeHost;
 use crate::model::{
     AuditAction, AuthKind, Connection, CredentialStatus, DAY, EpochSeconds, IntegrationProfile,
     ProcessSet, ProfileStatus, ProfileValidation, ScheduledJob, SelectedGroup, SoftwareModel,
-    ValidationCheckRecord, format_utc, parse_date,
+    ValidationCheckRecord, format_utc,
 };
 use crate::pipeline::{Clock, SystemClock};
 use crate::store::{OpenError, Store, WriteError, WriteTx};
@@ -128,9 +128,10 @@ pub struct CreateArgs {
     /// Do not reclaim subscriptions (removal candidates are still created).
     #[arg(long)]
     pub no_reclaim: bool,
-    /// Analyze activity from this date (YYYY-MM-DD) [default: the spoke's look-back, 60 days
-    /// for Confluence].
-    #[arg(long, value_name = "DATE")]
+    /// Analyze activity from this date-time (RFC 3339 with its zone, e.g.
+    /// 2026-10-01T08:30:00+02:00) or date (YYYY-MM-DD, UTC) [default: the spoke's look-back,
+    /// 60 days for Confluence, to the second from each run's start].
+    #[arg(long, value_name = "DATE-TIME")]
     pub analyze_from: Option<String>,
 }
 
@@ -148,8 +149,9 @@ pub struct SetArgs {
     /// Reclaim subscriptions: on or off.
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub reclaim: Option<bool>,
-    /// Analyze activity from this date (YYYY-MM-DD), or `default`.
-    #[arg(long, value_name = "DATE")]
+    /// Analyze activity from this date-time (RFC 3339 with its zone) or date (YYYY-MM-DD), or
+    /// `default`.
+    #[arg(long, value_name = "DATE-TIME")]
     pub analyze_from: Option<String>,
     /// A config value of the spoke (`key=value`); repeatable.
     #[arg(long = "config", value_name = "KEY=VALUE")]
@@ -274,11 +276,17 @@ fn parse_analyze_from(
     if text == "default" {
         return Ok(None);
     }
-    let at = parse_date(text).ok_or_else(|| {
-        CliError::User(format!("--analyze-from {text:?} is not a YYYY-MM-DD date"))
+    let (at, bare_date) = crate::model::parse_instant(text).ok_or_else(|| {
+        CliError::User(format!(
+            "--analyze-from {text:?} is neither a date-time with its zone (RFC 3339, e.g. 2026-10-01T08:30:00+02:00) nor a YYYY-MM-DD date"
+        ))
     })?;
+    // The look-back is exact: a date-time must be inside it to the second. A bare date is
+    // accepted when any of its day is (a run then starts no earlier than the look-back
+    // allows at its own start: the pipeline clamps the window).
     let limit = now - i64::from(manifest.activity_lookback_days) * DAY;
-    if at < limit - DAY {
+    let earliest = if bare_date { limit - DAY + 1 } else { limit };
+    if at < earliest {
         return Err(CliError::User(format!(
             "--analyze-from {text} is more than {} days back, the spoke's look-back limit: pick a later date",
             manifest.activity_lookback_days
@@ -999,7 +1007,7 @@ pub(super) async fn validate(
         } else {
             String::new()
         };
-        write_out(out, &format!("{table}\n{next}"))?;
+        write_out(out, &format!("{table}\n{}{next}", recheck_note(&opened)))?;
     }
     if failed > 0 {
         return Err(CliError::Failure(format!(
@@ -1008,6 +1016,36 @@ pub(super) async fn validate(
         )));
     }
     Ok(())
+}
+
+/// What validate and publish say about the reclaim's activity re-check (issue 19): nothing
+/// when reclaim is off, the sources when there are some, and plainly that reclaims will be
+/// refused when there is none.
+fn recheck_note(opened: &crate::app::session::ProfileSession) -> String {
+    if !opened.profile.processes.reclaim {
+        return String::new();
+    }
+    let supplied: Vec<String> = opened
+        .session
+        .routes()
+        .iter()
+        .filter(|r| r.credential.is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    let manifest = opened.spoke.manifest();
+    let sources =
+        crate::reclaim::recheck_sources(manifest, opened.granted_scopes.as_deref(), &supplied);
+    if sources.is_empty() {
+        format!(
+            "reclaim: NO activity re-check source, so reclaims will be refused: {}\n",
+            crate::reclaim::no_recheck_source_reason(manifest)
+        )
+    } else {
+        format!(
+            "reclaim re-checks activity through {}\n",
+            sources.join(" and ")
+        )
+    }
 }
 
 /// `SAM - Refresh <display name> <what>`, as the reference guide names the jobs.
@@ -1129,6 +1167,35 @@ pub(super) async fn publish(
         })
         .map_err(write_failure)?;
     let mut text = format!("published profile `{name}`\n");
+    if profile.processes.reclaim {
+        let (granted, supplied) = {
+            let read = store.read().map_err(store_failure)?;
+            let granted = match read
+                .connection(&profile.connection)
+                .map_err(store_failure)?
+                .map(|c| c.auth)
+            {
+                Some(crate::model::AuthKind::OAuth2 { credential_key, .. }) => read
+                    .oauth_connection(&credential_key)
+                    .map_err(store_failure)?
+                    .map(|c| c.granted_scopes),
+                _ => None,
+            };
+            let supplied: Vec<String> = read
+                .extra_credentials(name)
+                .map_err(store_failure)?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            (granted, supplied)
+        };
+        if crate::reclaim::recheck_sources(&manifest, granted.as_deref(), &supplied).is_empty() {
+            text.push_str(&format!(
+                "  reclaim: NO activity re-check source, so reclaims will be refused: {}\n",
+                crate::reclaim::no_recheck_source_reason(&manifest)
+            ));
+        }
+    }
     text.push_str(&format!("  software models: {}\n", models.join(", ")));
     text.push_str(&format!("  reclamation rules created: {rules}\n"));
     for job in &jobs {

@@ -389,7 +389,8 @@ async fn open_seats(
 ) -> Result<SpokeSeats, CliError> {
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
     let opened = crate::app::session::open_profile_session(host, store, &settings, profile).await?;
-    Ok(SpokeSeats::new(opened.spoke, opened.session, opened.config))
+    Ok(SpokeSeats::new(opened.spoke, opened.session, opened.config)
+        .with_granted_scopes(opened.granted_scopes))
 }
 
 /// Rows a run's report shows people (the rest are counted; `--json` has them all).
@@ -491,6 +492,12 @@ fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<()
         r.deferred_by_cap.len(),
         if savings.is_empty() { "-".into() } else { savings }
     ));
+    if let Some(why) = &r.halted {
+        text.push_str(&format!(
+            "  {why} ({} candidates untouched)\n",
+            r.halted_untouched.len()
+        ));
+    }
     if !r.outcomes.is_empty() {
         let rows = r
             .outcomes

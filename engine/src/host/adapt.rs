@@ -102,6 +102,8 @@ impl Up<new::Manifest> for old::Manifest {
                     edition: p.edition,
                 })
                 .collect(),
+            // 0.1.0 had no second credentials.
+            extra_credentials: Vec::new(),
         }
     }
 }
@@ -167,6 +169,9 @@ impl Up<new::GroupPage> for old::GroupPage {
                 .map(|g| new::Group {
                     id: g.id,
                     name: g.name,
+                    // 0.1.0 groups say nothing of what they grant or how many they hold.
+                    access: new::GroupAccess::Unknown,
+                    member_count: None,
                 })
                 .collect(),
             next_cursor: self.next_cursor,
@@ -207,6 +212,7 @@ impl Up<new::UserActivity> for old::UserActivity {
             status: match self.status {
                 old::ActivityStatus::Seen(s) => new::ActivityStatus::Seen(new::ActivitySeen {
                     at: s.at,
+                    kind: new::ActivitySource::Other,
                     source: s.source,
                 }),
                 old::ActivityStatus::NoneInWindow => new::ActivityStatus::NoneInWindow,

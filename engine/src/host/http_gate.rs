@@ -279,6 +279,64 @@ pub struct GateSession {
     /// The longest any attempt of this session took to answer (or to time out), in
     /// nanoseconds: the next attempts wait twice as long before giving up.
     slowest_answer: AtomicU64,
+    /// Second credentials, each for the requests under one URL prefix (issue 19).
+    routes: Vec<CredentialRoute>,
+}
+
+/// A second credential of a session and the requests it authenticates: those whose URL, as
+/// the spoke writes it, starts with `declared` (the manifest's `url-prefix`). They are sent
+/// under `target` (the same prefix, rebased onto a simulator when the connection is), with
+/// `credential` and never the connection's own; a request the spoke addresses to `target`
+/// directly is routed the same way. With no credential (the admin supplied none) such a
+/// request is refused before it leaves. A route has its own pause, so a limit the
+/// organization API reports does not hold up the connection's other requests, and the
+/// reverse.
+pub struct CredentialRoute {
+    /// The manifest's name for the credential.
+    pub name: String,
+    /// The prefix as the spoke writes it.
+    pub declared: String,
+    /// Where such requests go.
+    pub target: String,
+    /// The credential, when the admin supplied one.
+    pub credential: Option<Arc<dyn CredentialProvider>>,
+    paused_until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl CredentialRoute {
+    /// A route for `declared` sent to `target` (both absolute URL prefixes).
+    pub fn new(
+        name: impl Into<String>,
+        declared: impl Into<String>,
+        target: impl Into<String>,
+        credential: Option<Arc<dyn CredentialProvider>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            declared: declared.into(),
+            target: target.into(),
+            credential,
+            paused_until: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for CredentialRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRoute")
+            .field("name", &self.name)
+            .field("declared", &self.declared)
+            .field("target", &self.target)
+            .field("credential", &self.credential.is_some())
+            .finish()
+    }
+}
+
+/// Which credential and pause a request uses: the connection's own, or a route's.
+#[derive(Clone, Copy)]
+enum Lane<'a> {
+    Main,
+    Route(&'a CredentialRoute),
 }
 
 impl std::fmt::Debug for GateSession {
@@ -287,6 +345,7 @@ impl std::fmt::Debug for GateSession {
             .field("spoke_id", &self.spoke_id)
             .field("base", &self.base.as_ref().map(Url::as_str))
             .field("allowed", &self.allowed)
+            .field("routes", &self.routes)
             .finish_non_exhaustive()
     }
 }
@@ -338,6 +397,7 @@ impl GateSession {
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
             slowest_answer: AtomicU64::new(0),
+            routes: Vec::new(),
         })
     }
 
@@ -353,7 +413,38 @@ impl GateSession {
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
             slowest_answer: AtomicU64::new(0),
+            routes: Vec::new(),
         }
+    }
+
+    /// The session with second credentials, each for the requests under its prefix.
+    pub fn with_routes(mut self, routes: Vec<CredentialRoute>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    /// The second credentials' routes of this session.
+    pub fn routes(&self) -> &[CredentialRoute] {
+        &self.routes
+    }
+
+    /// A spoke's request with a routed prefix rewritten to its target, and the lane it uses.
+    fn route<'s>(&'s self, request: &Request) -> (Option<String>, Lane<'s>) {
+        let path = request.path.trim();
+        for route in &self.routes {
+            if let Some(rest) = path.strip_prefix(route.declared.as_str()) {
+                return (Some(format!("{}{rest}", route.target)), Lane::Route(route));
+            }
+        }
+        (None, Lane::Main)
+    }
+
+    /// The route whose target `url` lies under, if any (so a spoke cannot reach a routed
+    /// prefix with the connection's own credential by writing the target URL itself).
+    fn route_of_url(&self, url: &Url) -> Option<&CredentialRoute> {
+        self.routes
+            .iter()
+            .find(|r| url.as_str().starts_with(r.target.as_str()))
     }
 
     /// The session with the operator's per-profile limits for its calls.
@@ -469,9 +560,39 @@ impl GateSession {
         request: Request,
         budget: &CallBudget,
     ) -> Result<Response, HttpError> {
-        let url = match self.resolve(&request) {
+        let (rewritten, mut lane) = self.route(&request);
+        let url = match &rewritten {
+            Some(path) => {
+                let routed = Request {
+                    path: path.clone(),
+                    ..request.clone()
+                };
+                self.resolve(&routed)
+            }
+            None => self.resolve(&request),
+        };
+        let url = match url {
             Ok(url) => url,
             Err(reason) => return Err(self.refuse(reason)),
+        };
+        if let (Lane::Main, Some(route)) = (lane, self.route_of_url(&url)) {
+            lane = Lane::Route(route);
+        }
+        let credentials: Arc<dyn CredentialProvider> = match lane {
+            Lane::Main => self.credentials.clone(),
+            Lane::Route(route) => match &route.credential {
+                Some(c) => c.clone(),
+                None => {
+                    return Err(self.refuse(format!(
+                        "no `{}` is configured for this profile, so requests under {} are not sent",
+                        route.name, route.declared
+                    )));
+                }
+            },
+        };
+        let pause = match lane {
+            Lane::Main => &self.paused_until,
+            Lane::Route(route) => &route.paused_until,
         };
         let headers = match self.allowed_headers(&request.headers) {
             Ok(headers) => headers,
@@ -483,24 +604,22 @@ impl GateSession {
         let mut attempt: u32 = 0;
         let mut rate_limited: u32 = 0;
         loop {
-            if budget.expired() || !self.wait_for_pause(budget.deadline).await {
+            if budget.expired() || !wait_for_pause(pause, budget.deadline).await {
                 budget.mark(BudgetHit::Deadline);
                 return Err(HttpError::Timeout);
             }
-            let token = match tokio::time::timeout_at(
-                budget.deadline.into(),
-                self.credentials.bearer_token(),
-            )
-            .await
-            {
-                Err(_) => {
-                    budget.mark(BudgetHit::Deadline);
-                    return Err(HttpError::Timeout);
-                }
-                Ok(token) => token.map_err(|e| {
-                    HttpError::Denied(format!("no credential for this connection: {e}"))
-                })?,
-            };
+            let token =
+                match tokio::time::timeout_at(budget.deadline.into(), credentials.bearer_token())
+                    .await
+                {
+                    Err(_) => {
+                        budget.mark(BudgetHit::Deadline);
+                        return Err(HttpError::Timeout);
+                    }
+                    Ok(token) => token.map_err(|e| {
+                        HttpError::Denied(format!("no credential for this connection: {e}"))
+                    })?,
+                };
             budget.take_request()?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             if !matches!(request.method, Method::Get | Method::Head) {
@@ -538,10 +657,18 @@ impl GateSession {
             if matches!(&outcome, Err(HttpError::BodyTooLarge(_))) && budget.hit().is_some() {
                 return outcome;
             }
+            // Pace by the vendor's own accounting: an answer saying the budget is spent
+            // (`X-RateLimit-Remaining: 0`) holds this lane's next requests until
+            // `X-RateLimit-Reset`, so they are not sent only to be refused.
+            if let Ok(response) = &outcome
+                && let Some(wait) = spent_until_reset(&response.headers, policy.max_retry_after)
+            {
+                pause_for(pause, wait);
+            }
             let wait = match &outcome {
                 Ok(response) if response.status == 401 && !token_refreshed => {
                     token_refreshed = true;
-                    match self.credentials.token_rejected(&token).await {
+                    match credentials.token_rejected(&token).await {
                         Ok(true) => Some(Duration::ZERO),
                         Ok(false) => None,
                         Err(e) => {
@@ -565,7 +692,7 @@ impl GateSession {
                     } else {
                         // Jitter spreads the requests that were paused together.
                         let wait = wait + jitter(wait / 4 + Duration::from_millis(50));
-                        self.pause_for(wait);
+                        pause_for(pause, wait);
                         Some(Duration::ZERO)
                     }
                 }
@@ -643,27 +770,6 @@ impl GateSession {
             "request refused"
         );
         HttpError::Denied(reason)
-    }
-
-    fn pause_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        if paused.is_none_or(|current| current < until) {
-            *paused = Some(until);
-        }
-    }
-
-    /// Waits out a pause; `false` (without waiting) when it ends after `deadline`.
-    async fn wait_for_pause(&self, deadline: Instant) -> bool {
-        let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        match until {
-            Some(until) if until >= deadline => false,
-            Some(until) => {
-                tokio::time::sleep_until(until.into()).await;
-                true
-            }
-            None => true,
-        }
     }
 
     /// The spoke's headers less those the engine owns; a name or value HTTP does not allow
@@ -794,6 +900,67 @@ impl GateSession {
             body,
         })
     }
+}
+
+fn pause_for(pause: &std::sync::Mutex<Option<Instant>>, wait: Duration) {
+    let until = Instant::now() + wait;
+    let mut paused = pause.lock().unwrap_or_else(|e| e.into_inner());
+    if paused.is_none_or(|current| current < until) {
+        *paused = Some(until);
+    }
+}
+
+/// Waits out a pause; `false` (without waiting) when it ends after `deadline`.
+async fn wait_for_pause(pause: &std::sync::Mutex<Option<Instant>>, deadline: Instant) -> bool {
+    let until = *pause.lock().unwrap_or_else(|e| e.into_inner());
+    match until {
+        Some(until) if until >= deadline => false,
+        Some(until) => {
+            tokio::time::sleep_until(until.into()).await;
+            true
+        }
+        None => true,
+    }
+}
+
+/// How long to hold a lane after an answer that says its budget is spent
+/// (`X-RateLimit-Remaining: 0`, or `X-Beta-RateLimit-Remaining: 0`) until its
+/// `X-RateLimit-Reset` (epoch seconds, or an ISO 8601 time such as Atlassian's
+/// `yyyy-MM-ddTHH:mmZ`). `None` when the budget is not spent, the reset is unreadable or past,
+/// or it is further than `max` away (a quota that long is the caller's to wait out).
+pub fn spent_until_reset(headers: &[(String, String)], max: Duration) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    let remaining =
+        header("x-ratelimit-remaining").or_else(|| header("x-beta-ratelimit-remaining"))?;
+    if remaining.parse::<f64>().ok()? > 0.0 {
+        return None;
+    }
+    let reset = header("x-ratelimit-reset").or_else(|| header("x-beta-ratelimit-reset"))?;
+    let reset_at = parse_reset(reset)?;
+    let wait = reset_at.duration_since(SystemTime::now()).ok()?;
+    (wait <= max).then_some(wait)
+}
+
+/// Reads a rate-limit reset time: epoch seconds, RFC 3339, or `yyyy-MM-ddTHH:mm[Z]`.
+fn parse_reset(value: &str) -> Option<SystemTime> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(value.trim_end_matches('Z'), "%Y-%m-%dT%H:%M")
+                .ok()
+                .map(|t| t.and_utc())
+        })?;
+    let secs = u64::try_from(at.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 fn classify(error: reqwest::Error) -> HttpError {
@@ -939,6 +1106,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("evil.example"), "{err}");
+    }
+
+    #[test]
+    fn a_spent_budget_pauses_until_its_reset() {
+        let max = Duration::from_secs(120);
+        let at = |secs: u64| {
+            let t = SystemTime::now() + Duration::from_secs(secs);
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string()
+        };
+        let h = |remaining: &str, reset: String| {
+            vec![
+                ("x-ratelimit-remaining".to_string(), remaining.to_string()),
+                ("x-ratelimit-reset".to_string(), reset),
+            ]
+        };
+        let wait = spent_until_reset(&h("0", at(30)), max).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(spent_until_reset(&h("3", at(30)), max), None, "budget left");
+        assert_eq!(
+            spent_until_reset(&h("0", at(600)), max),
+            None,
+            "too far off"
+        );
+        assert_eq!(spent_until_reset(&h("0", "1000".into()), max), None, "past");
+        // Atlassian's form, a minute ahead.
+        let next = chrono::Utc::now() + chrono::Duration::seconds(90);
+        let iso = next.format("%Y-%m-%dT%H:%MZ").to_string();
+        let wait = spent_until_reset(&h("0", iso), max).unwrap();
+        assert!(wait <= Duration::from_secs(90), "{wait:?}");
     }
 
     #[test]

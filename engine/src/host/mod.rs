@@ -37,7 +37,9 @@ use wasmtime::{Engine, Store};
 pub use allowed_hosts::AllowedHosts;
 pub use compile_cache::{CacheOutcome, CompileCache};
 pub use credentials::{BearerToken, CredentialError, CredentialProvider, StaticToken};
-pub use http_gate::{BudgetHit, CallBudget, GatePolicy, GateSession, HttpGate, RequestCounts};
+pub use http_gate::{
+    BudgetHit, CallBudget, CredentialRoute, GatePolicy, GateSession, HttpGate, RequestCounts,
+};
 
 use crate::contract::{
     ActivityPage, Config, EpochSeconds, GroupPage, Manifest, Process, SeatChange, SpokeError,
@@ -503,6 +505,12 @@ fn manifest_strings(manifest: &mut Manifest) -> Vec<(&'static str, &mut String)>
             &mut manifest.connection_url_template,
         ),
     ];
+    for extra in &mut manifest.extra_credentials {
+        out.push(("extra-credentials", &mut extra.name));
+        out.push(("extra-credentials", &mut extra.label));
+        out.push(("extra-credentials", &mut extra.description));
+        out.push(("extra-credentials", &mut extra.url_prefix));
+    }
     for permission in &mut manifest.processes {
         out.push(("vendor-role", &mut permission.vendor_role));
         out.extend(permission.scopes.iter_mut().map(|s| ("scopes", s)));
@@ -553,6 +561,7 @@ fn manifest_size_problems(manifest: &Manifest) -> Vec<String> {
         ("allowed-hosts", manifest.allowed_hosts.len()),
         ("products", manifest.products.len()),
         ("processes", manifest.processes.len()),
+        ("extra-credentials", manifest.extra_credentials.len()),
     ];
     for permission in &manifest.processes {
         lists.push(("scopes", permission.scopes.len()));
@@ -673,6 +682,31 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
             problems.push("a config field has an empty name".into());
         }
     }
+    let patterns = AllowedHosts::new(&manifest.allowed_hosts);
+    for extra in &manifest.extra_credentials {
+        let name_ok = !extra.name.is_empty()
+            && extra
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok {
+            problems.push(format!(
+                "extra credential `{}` must be named with lowercase letters, digits and dashes",
+                shown(&extra.name)
+            ));
+        }
+        match url::Url::parse(&extra.url_prefix) {
+            Ok(url)
+                if url.scheme() == "https"
+                    && extra.url_prefix.ends_with('/')
+                    && patterns.check_request(&url, &url::Url::parse("https://invalid.").unwrap_or(url.clone())).is_ok() => {}
+            _ => problems.push(format!(
+                "extra credential `{}`: url-prefix `{}` must be an https URL ending in `/` on an allowed host",
+                shown(&extra.name),
+                shown(&extra.url_prefix)
+            )),
+        }
+    }
     if problems.len() > manifest_bounds::PROBLEMS_SHOWN {
         let more = problems.len() - manifest_bounds::PROBLEMS_SHOWN;
         problems.truncate(manifest_bounds::PROBLEMS_SHOWN);
@@ -761,6 +795,9 @@ pub struct LoadedSpoke {
     stats: Arc<CallStats>,
     sha256: Arc<str>,
 }
+
+/// A profile's second credentials, opened: `(name, target prefix, provider)` each.
+pub type ExtraCredentials = Vec<(String, String, Arc<dyn CredentialProvider>)>;
 
 /// A pre-instantiated component, per the contract version it declares.
 #[derive(Clone)]
@@ -913,11 +950,12 @@ impl LoadedSpoke {
         granted_hosts: &[String],
         credentials: Arc<dyn CredentialProvider>,
     ) -> Result<Arc<GateSession>, http_gate::SessionError> {
-        self.session_with_limits(
+        self.session_full(
             connection_url,
             granted_hosts,
             credentials,
             LimitOverrides::default(),
+            Vec::new(),
         )
     }
 
@@ -930,8 +968,70 @@ impl LoadedSpoke {
         credentials: Arc<dyn CredentialProvider>,
         overrides: LimitOverrides,
     ) -> Result<Arc<GateSession>, http_gate::SessionError> {
+        self.session_full(connection_url, granted_hosts, credentials, overrides, Vec::new())
+    }
+
+    /// [`Self::session`] with the profile's second credentials.
+    pub fn session_with_extra(
+        &self,
+        connection_url: &str,
+        granted_hosts: &[String],
+        credentials: Arc<dyn CredentialProvider>,
+        extra: ExtraCredentials,
+    ) -> Result<Arc<GateSession>, http_gate::SessionError> {
+        self.session_full(
+            connection_url,
+            granted_hosts,
+            credentials,
+            LimitOverrides::default(),
+            extra,
+        )
+    }
+
+    /// A session under the operator's `overrides` (a profile's limits) with the profile's
+    /// second credentials: `(name, target prefix, provider)` for each the admin supplied.
+    /// Every `extra-credentials` entry of the manifest becomes a route (see
+    /// [`http_gate::CredentialRoute`]); one the admin did not supply refuses its requests. A
+    /// target left empty is the manifest's prefix.
+    pub fn session_full(
+        &self,
+        connection_url: &str,
+        granted_hosts: &[String],
+        credentials: Arc<dyn CredentialProvider>,
+        overrides: LimitOverrides,
+        mut extra: ExtraCredentials,
+    ) -> Result<Arc<GateSession>, http_gate::SessionError> {
         let mut allowed = AllowedHosts::new(&self.manifest().allowed_hosts);
         allowed.extend(granted_hosts);
+        let routes = self
+            .manifest()
+            .extra_credentials
+            .iter()
+            .map(|declared| {
+                let supplied = extra
+                    .iter()
+                    .position(|(name, ..)| name == &declared.name)
+                    .map(|i| extra.swap_remove(i));
+                match supplied {
+                    Some((_, target, provider)) => http_gate::CredentialRoute::new(
+                        declared.name.clone(),
+                        declared.url_prefix.clone(),
+                        if target.is_empty() {
+                            declared.url_prefix.clone()
+                        } else {
+                            target
+                        },
+                        Some(provider),
+                    ),
+                    None => http_gate::CredentialRoute::new(
+                        declared.name.clone(),
+                        declared.url_prefix.clone(),
+                        declared.url_prefix.clone(),
+                        None,
+                    ),
+                }
+            })
+            .collect();
         Ok(Arc::new(
             GateSession::new(
                 self.host.gate(),
@@ -940,7 +1040,8 @@ impl LoadedSpoke {
                 allowed,
                 credentials,
             )?
-            .with_limits(overrides),
+            .with_limits(overrides)
+            .with_routes(routes),
         ))
     }
 

@@ -122,6 +122,46 @@ pub struct OAuthConnection {
     pub refresh_count: u64,
 }
 
+/// A second credential of a profile (issue 19): a secret the spoke's manifest declares under
+/// `extra-credentials` (for Confluence, Atlassian's organization API key), which the HTTP
+/// gate adds only to requests under its URL prefix. Keyed by profile and name.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraCredentialRecord {
+    /// The profile it belongs to.
+    pub profile: String,
+    /// The manifest's name for it (for example `org-api-key`).
+    pub name: String,
+    /// The URL prefix the manifest declares (as the spoke writes its requests).
+    pub declared_prefix: String,
+    /// Where those requests go: the declared prefix, rebased like the connection URL when
+    /// the connection points at a simulator or sandbox.
+    pub target_prefix: String,
+    /// The secret, sealed with the engine's key (slot `extra/<profile>/<name>`).
+    pub secret: SealedSecret,
+    /// When the admin supplied it.
+    pub added_at: EpochSeconds,
+}
+
+impl std::fmt::Debug for ExtraCredentialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraCredentialRecord")
+            .field("profile", &self.profile)
+            .field("name", &self.name)
+            .field("declared_prefix", &self.declared_prefix)
+            .field("target_prefix", &self.target_prefix)
+            .field("secret", &self.secret)
+            .field("added_at", &self.added_at)
+            .finish()
+    }
+}
+
+impl ExtraCredentialRecord {
+    /// The sealing slot of a profile's extra credential.
+    pub fn slot(profile: &str, name: &str) -> String {
+        format!("extra/{profile}/{name}")
+    }
+}
+
 /// One check of a validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidationCheckRecord {

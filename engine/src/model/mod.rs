@@ -21,7 +21,7 @@ pub mod subscription;
 pub mod token;
 pub mod trust;
 
-pub use activity::{ActivityState, UserActivityRecord};
+pub use activity::{ActivityKind, ActivityState, UserActivityRecord, UserActivityRecordV5};
 pub use audit::{AuditAction, AuditEntry, AuditEntryV5};
 pub use candidate::{
     CandidateState, IntentStatus, ReclaimIntent, ReclaimRecord, ReclaimRunState, RemovalCandidate,
@@ -30,8 +30,8 @@ pub use candidate::{
 pub use checkpoint::{Checkpoint, RunPhase};
 pub use connection::{AuthKind, Connection};
 pub use credential::{
-    CredentialStatus, OAuthConnection, OAuthEndpoints, OAuthSite, PendingAuthorization,
-    ProfileValidation, SealedSecret, ValidationCheckRecord,
+    CredentialStatus, ExtraCredentialRecord, OAuthConnection, OAuthEndpoints, OAuthSite,
+    PendingAuthorization, ProfileValidation, SealedSecret, ValidationCheckRecord,
 };
 pub use entitlement::{Entitlement, LicenseCostOverride, LicenseMetric, Rights};
 pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob, ScheduledJobV1};
@@ -76,6 +76,20 @@ pub fn format_utc(at: EpochSeconds) -> String {
 }
 
 /// Parses `YYYY-MM-DD` (midnight UTC) into epoch seconds.
+/// Parses a point in time: an RFC 3339 date-time with its zone (`2026-10-01T08:30:00+02:00`,
+/// `…Z`), or a bare `YYYY-MM-DD` (its first second, UTC). The bool says whether it was a bare
+/// date. `None` when it is neither.
+pub fn parse_instant(text: &str) -> Option<(EpochSeconds, bool)> {
+    let text = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some((at.timestamp(), false));
+    }
+    if text.len() <= 10 {
+        return parse_date(text).map(|at| (at, true));
+    }
+    None
+}
+
 pub fn parse_date(text: &str) -> Option<EpochSeconds> {
     let mut parts = text.trim().splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;
@@ -177,5 +191,29 @@ mod tests {
         assert_eq!(super::format_utc(t), "2024-02-29 00:00:00");
         assert_eq!(super::format_utc(0), "1970-01-01 00:00:00");
         assert!(super::parse_date("2024-13-01").is_none());
+    }
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::*;
+
+    #[test]
+    fn instants_with_zones() {
+        assert_eq!(
+            parse_instant("2026-10-01T08:30:00+02:00"),
+            Some((1_790_836_200, false))
+        );
+        assert_eq!(
+            parse_instant("2026-10-01T06:30:00Z"),
+            Some((1_790_836_200, false))
+        );
+        assert_eq!(parse_instant("2026-10-01"), Some((1_790_812_800, true)));
+        assert_eq!(
+            parse_instant("2026-10-01T08:30:00"),
+            None,
+            "a zone is required"
+        );
+        assert_eq!(parse_instant("yesterday"), None);
     }
 }

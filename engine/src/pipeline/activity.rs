@@ -11,7 +11,8 @@
 
 use crate::contract::{ActivityStatus, UserActivity};
 use crate::model::{
-    ActivityState, DAY, EpochSeconds, JobResult, ProcessKind, RunPhase, UserActivityRecord,
+    ActivityKind, ActivityState, DAY, EpochSeconds, JobResult, ProcessKind, RunPhase,
+    UserActivityRecord,
 };
 use crate::store::{WriteError, WriteTx};
 
@@ -49,6 +50,16 @@ impl Pipeline<'_> {
         })?;
         let full = self.store.read()?.watermark(profile, PROCESS)?.is_none();
         let since = run.checkpoint.since;
+        // Lookups ask about the whole window (a holder new since the last run, or one asked
+        // again, may have been active any time in it), not only since the last run: the
+        // look-back to the second from this run's start, or the analyze-from time if later.
+        let analyze_from = self
+            .store
+            .read()?
+            .profile(profile)?
+            .and_then(|p| p.analyze_from);
+        let window = analyze_from.unwrap_or(limit).max(limit).min(since);
+        let daily = source.info().daily_lookups;
 
         let mut ahead = Ahead::new();
         let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
@@ -91,7 +102,7 @@ impl Pipeline<'_> {
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {
-                let upserted = write_activities(tx, &run, &page.activities, since)?;
+                let upserted = write_activities(tx, &run, &page.activities, since, None)?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
                 cp.records_seen += page.activities.len() as u64;
@@ -114,8 +125,18 @@ impl Pipeline<'_> {
         let mut size = self.lookup_batch;
         let mut shrinks = 0u32;
         while let RunPhase::Lookup { after } = run.checkpoint.phase.clone() {
-            let (batch, last_examined, exhausted) =
-                self.lookup_batch_after(profile, &run, after.as_deref(), full, size)?;
+            let (batch, last_examined, exhausted) = self.lookup_batch_after(
+                profile,
+                &run,
+                after.as_deref(),
+                Needed {
+                    full,
+                    daily,
+                    window,
+                    now,
+                },
+                size,
+            )?;
             if batch.is_empty() {
                 if exhausted {
                     // Nothing left to ask: the next phase commits with the end of the run.
@@ -128,7 +149,7 @@ impl Pipeline<'_> {
                 continue;
             }
             let started = std::time::Instant::now();
-            let answers = match source.lookup(since, &batch).await {
+            let answers = match source.lookup(window, &batch).await {
                 Ok(a) => a,
                 // A batch too large to answer within the call's deadline is asked again, the
                 // same users fewer at a time (nothing was written for it).
@@ -186,7 +207,7 @@ impl Pipeline<'_> {
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {
-                let upserted = write_activities(tx, &run, &all, since)?;
+                let upserted = write_activities(tx, &run, &all, window, daily.then_some(now))?;
                 let cp = &mut run.checkpoint;
                 cp.pages += 1;
                 cp.records_seen += all.len() as u64;
@@ -221,7 +242,7 @@ impl Pipeline<'_> {
         profile: &str,
         run: &Run,
         after: Option<&str>,
-        full: bool,
+        needed: Needed,
         size: usize,
     ) -> Result<(Vec<String>, Option<String>, bool), PipelineError> {
         let read = self.store.read()?;
@@ -235,12 +256,7 @@ impl Pipeline<'_> {
                 if read.activity_seen(profile, &user)? == Some(run.checkpoint.run_id) {
                     continue;
                 }
-                let needed = full
-                    || match read.activity(profile, &user)? {
-                        None => true,
-                        Some(r) => matches!(r.state, ActivityState::Unknown(_)),
-                    };
-                if needed {
+                if needed.asks(read.activity(profile, &user)?.as_ref()) {
                     batch.push(user);
                     if batch.len() >= size.max(1) {
                         return Ok((batch, cursor, false));
@@ -276,6 +292,52 @@ fn next_lookup_size(
         size.saturating_mul(2).clamp(1, most)
     } else {
         size.clamp(1, most)
+    }
+}
+
+impl From<crate::contract::ActivitySource> for ActivityKind {
+    fn from(source: crate::contract::ActivitySource) -> Self {
+        use crate::contract::ActivitySource as S;
+        match source {
+            S::LastActive => ActivityKind::LastActive,
+            S::ContentCreated => ActivityKind::ContentCreated,
+            S::ContentUpdated => ActivityKind::ContentUpdated,
+            S::Contributor => ActivityKind::Contributor,
+            S::Other => ActivityKind::Other,
+        }
+    }
+}
+
+/// Which seat holders the scan did not report a lookup asks about.
+#[derive(Debug, Clone, Copy)]
+struct Needed {
+    /// The profile's first complete run: every one.
+    full: bool,
+    /// The lookup reaches a source the scan cannot replace (a per-user last-active date):
+    /// also those whose record shows no activity inside the window, once a day each.
+    daily: bool,
+    /// The window's start.
+    window: EpochSeconds,
+    /// This run's start.
+    now: EpochSeconds,
+}
+
+impl Needed {
+    fn asks(&self, record: Option<&UserActivityRecord>) -> bool {
+        let Some(r) = record else {
+            return true;
+        };
+        if self.full {
+            return true;
+        }
+        if self.daily {
+            // A per-user source: once a day at most, whatever the last answer was.
+            let asked_today = r.checked_at.is_some_and(|at| self.now - at < DAY);
+            return !asked_today
+                && (matches!(r.state, ActivityState::Unknown(_))
+                    || r.last_activity.is_none_or(|at| at < self.window));
+        }
+        matches!(r.state, ActivityState::Unknown(_))
     }
 }
 
@@ -334,12 +396,27 @@ pub fn apply_status(
         last_activity: None,
         source: None,
         state: ActivityState::NoneInWindow,
+        kind: None,
+        checked_at: None,
     });
     match status {
         ActivityStatus::Seen(seen) => {
-            if record.last_activity.is_none_or(|last| seen.at > last) {
+            let kind = ActivityKind::from(seen.kind);
+            // Later wins; at the same second the more exact evidence wins (a contribution's
+            // date is an upper bound, a vendor's last-active date a whole day).
+            let better = match record.last_activity {
+                None => true,
+                Some(last) => {
+                    seen.at > last
+                        || (seen.at == last
+                            && record.kind == Some(ActivityKind::Contributor)
+                            && kind != ActivityKind::Contributor)
+                }
+            };
+            if better {
                 record.last_activity = Some(seen.at);
                 record.source = Some(seen.source.clone());
+                record.kind = Some(kind);
             }
             record.state = ActivityState::Seen;
         }
@@ -361,23 +438,44 @@ pub fn apply_status(
     }
 }
 
+/// Writes a page of the scan (`asked_at: None`) or a lookup's answers (`asked_at`: when the
+/// lookup asked, recorded on each user asked so a per-user source is asked at most once a
+/// day).
 fn write_activities(
     tx: &WriteTx,
     run: &Run,
     activities: &[UserActivity],
     since: EpochSeconds,
+    asked_at: Option<EpochSeconds>,
 ) -> Result<u64, WriteError> {
     let profile = run.checkpoint.profile.as_str();
     let mut upserted = 0;
     for a in activities {
         let existing = tx.activity(profile, &a.external_user_id)?;
-        if let Some(record) = apply_status(
+        let mut changed = apply_status(
             existing.as_ref(),
             profile,
             &a.external_user_id,
             &a.status,
             since,
-        ) {
+        );
+        if let Some(at) = asked_at {
+            let mut record = changed
+                .take()
+                .or_else(|| existing.clone())
+                .unwrap_or_else(|| UserActivityRecord {
+                    profile: profile.to_string(),
+                    external_user_id: a.external_user_id.clone(),
+                    last_activity: None,
+                    source: None,
+                    state: ActivityState::NoneInWindow,
+                    kind: None,
+                    checked_at: None,
+                });
+            record.checked_at = Some(at);
+            changed = Some(record);
+        }
+        if let Some(record) = changed {
             tx.put_activity(&record)?;
             upserted += 1;
         }

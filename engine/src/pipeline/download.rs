@@ -144,7 +144,9 @@ impl Pipeline<'_> {
                     now,
                     Some(&profile_name),
                     AuditAction::SubscriptionsEnded(ended),
-                    format!("{ended} subscriptions no longer reported by the vendor were ended"),
+                    format!(
+                        "{ended} subscriptions no longer reported by the vendor were ended: not listed any more, which means removed, or suspended or deactivated (Atlassian, for one, leaves those out of member listings), so an ended seat is not proof an admin removed it"
+                    ),
                     Some(run_id),
                 )?;
             }

@@ -17,6 +17,7 @@ pub mod download;
 pub mod limits;
 mod prefetch;
 pub mod progress;
+pub mod seat_activity;
 pub mod source;
 
 use std::collections::HashSet;

@@ -32,6 +32,10 @@ pub struct SourceInfo {
     pub products: Vec<ProductInfo>,
     /// The activity look-back limit, in days.
     pub activity_lookback_days: u32,
+    /// Whether the lookup reaches a source the scan cannot replace (a second credential is
+    /// configured, such as Atlassian's organization API key for last-active dates): holders
+    /// whose record shows no activity inside the window are then asked again, once a day.
+    pub daily_lookups: bool,
 }
 
 /// A failed source call.
@@ -151,6 +155,7 @@ impl SpokeSource {
                 })
                 .collect(),
             activity_lookback_days: m.activity_lookback_days,
+            daily_lookups: session.routes().iter().any(|r| r.credential.is_some()),
         };
         Self {
             spoke,

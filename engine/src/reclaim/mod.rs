@@ -85,6 +85,17 @@ pub enum ReclaimError {
         /// What went wrong.
         message: String,
     },
+    /// The profile has no source to re-check a user's activity just before revoking, so
+    /// the reclaim refuses to act (rather than fail every seat).
+    #[error(
+        "profile `{profile}` cannot re-check activity before revoking: {why}; the reclaim did nothing"
+    )]
+    NoRecheckSource {
+        /// The profile.
+        profile: String,
+        /// What is missing and how to supply it.
+        why: String,
+    },
     /// A notice could not be delivered.
     #[error("notification failed: {0}")]
     Notify(#[from] NotifyError),
@@ -94,6 +105,87 @@ pub enum ReclaimError {
     /// The store failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+}
+
+/// Where a profile's reclaim can re-check a user's activity just before revoking (issue 19):
+/// the spoke's lookup through the connection when the granted scopes include the activity
+/// process's (`granted` is `None` when they are not known, as with a pasted token: assumed
+/// granted), and each second credential the admin supplied that serves activity on its own
+/// (`supplied`). Each entry names the source for people; empty means none, and the reclaim
+/// refuses to act.
+pub fn recheck_sources(
+    manifest: &crate::contract::Manifest,
+    granted: Option<&[String]>,
+    supplied: &[String],
+) -> Vec<String> {
+    use crate::contract::Process;
+    let mut sources = Vec::new();
+    let needed: Vec<&String> = manifest
+        .processes
+        .iter()
+        .filter(|p| p.process == Process::DownloadActivity)
+        .flat_map(|p| p.scopes.iter())
+        .collect();
+    let has_activity = manifest
+        .processes
+        .iter()
+        .any(|p| p.process == Process::DownloadActivity);
+    if has_activity && granted.is_none_or(|granted| needed.iter().all(|s| granted.contains(s))) {
+        sources.push(if needed.is_empty() {
+            "the connection".to_string()
+        } else {
+            format!(
+                "the connection ({})",
+                needed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+    }
+    for extra in &manifest.extra_credentials {
+        if extra.processes.contains(&Process::DownloadActivity) && supplied.contains(&extra.name) {
+            sources.push(format!("`{}` ({})", extra.name, extra.label));
+        }
+    }
+    sources
+}
+
+/// Why a profile has no re-check source, and how to give it one.
+pub fn no_recheck_source_reason(manifest: &crate::contract::Manifest) -> String {
+    use crate::contract::Process;
+    let scopes: Vec<String> = manifest
+        .processes
+        .iter()
+        .filter(|p| p.process == Process::DownloadActivity)
+        .flat_map(|p| p.scopes.iter().cloned())
+        .collect();
+    let mut fixes = Vec::new();
+    if !scopes.is_empty() {
+        fixes.push(format!(
+            "grant {} (enable the activity process and run `sam connect` again)",
+            scopes.join(", ")
+        ));
+    }
+    for extra in manifest
+        .extra_credentials
+        .iter()
+        .filter(|e| e.processes.contains(&Process::DownloadActivity))
+    {
+        fixes.push(format!(
+            "supply {} (`sam connect PROFILE --credential-env {}=VAR`)",
+            extra.label, extra.name
+        ));
+    }
+    format!(
+        "the connection's scopes cannot look up activity and no second credential that can is supplied; {}",
+        if fixes.is_empty() {
+            "the spoke offers no other source".to_string()
+        } else {
+            fixes.join(", or ")
+        }
+    )
 }
 
 /// The unit cost (minor units) and currency reclaiming a seat of `model` saves: the model's

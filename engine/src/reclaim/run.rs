@@ -220,7 +220,19 @@ pub struct ReclaimReport {
     /// The stop flag ended the run after the seat in flight; the rest waits for the next run.
     #[serde(default)]
     pub stopped: bool,
+    /// The run stopped after [`MAX_CONSECUTIVE_FAILURES`] failures in a row, with why; the
+    /// candidates after them were left as they were (`halted_untouched`).
+    #[serde(default)]
+    pub halted: Option<String>,
+    /// Candidates a halted run did not touch.
+    #[serde(default)]
+    pub halted_untouched: Vec<u64>,
 }
+
+/// A run stops after this many failed seats in a row instead of marking every candidate
+/// (issue 19): failures in a row share a cause (a missing scope, a revoked token, a vendor
+/// outage) that the next seats would only repeat.
+pub const MAX_CONSECUTIVE_FAILURES: usize = 5;
 
 /// Runs the reclaim subflow (see the module doc).
 pub struct Reclaimer<'a> {
@@ -410,6 +422,8 @@ impl<'a> Reclaimer<'a> {
             acted_before,
             resumed: pending_count,
             stopped: false,
+            halted: None,
+            halted_untouched: Vec::new(),
         };
         for outcome in resumed {
             report.write_calls += 1;
@@ -434,6 +448,15 @@ impl<'a> Reclaimer<'a> {
             // As the guide says: candidates are created, the reclaim subflow is not run.
             return Ok(report);
         }
+        if !plan.reclaim.is_empty()
+            && let Some(why) = seats.missing_recheck_source()
+        {
+            // Every seat would fail its re-check: refuse the run instead (issue 19).
+            return Err(ReclaimError::NoRecheckSource {
+                profile: profile.name.clone(),
+                why,
+            });
+        }
         report.to_reclaim = plan.reclaim.iter().map(planned).collect();
 
         for c in plan.notify {
@@ -443,7 +466,12 @@ impl<'a> Reclaimer<'a> {
         let mut reclaimed_plans = Vec::new();
         let mut rechecks: HashMap<u64, Result<ActivityStatus, String>> = HashMap::new();
         let mut acted_now = 0u64;
+        let mut failed_in_a_row = 0usize;
         for (i, c) in plan.reclaim.iter().enumerate() {
+            if report.halted.is_some() {
+                report.halted_untouched.push(c.id);
+                continue;
+            }
             if acted_before + acted_now >= cap {
                 report.deferred_by_cap.push(c.id);
                 continue;
@@ -486,12 +514,25 @@ impl<'a> Reclaimer<'a> {
                 report.reclaimed += 1;
                 reclaimed_plans.push(planned(c));
             }
+            if outcome.outcome == Outcome::Failed {
+                failed_in_a_row += 1;
+                if failed_in_a_row >= MAX_CONSECUTIVE_FAILURES {
+                    report.halted = Some(format!(
+                        "stopped after {failed_in_a_row} failures in a row (the last: {}); the other candidates were left as they are",
+                        outcome.detail
+                    ));
+                }
+            } else {
+                failed_in_a_row = 0;
+            }
             report.outcomes.push(outcome);
         }
         let deferred: HashSet<u64> = report.deferred_by_cap.iter().copied().collect();
         let done: HashSet<u64> = report.outcomes.iter().map(|o| o.candidate).collect();
+        let halted = report.halted.is_some();
         report.to_reclaim.retain(|p| {
-            !deferred.contains(&p.candidate) && (!report.stopped || done.contains(&p.candidate))
+            !deferred.contains(&p.candidate)
+                && (!(report.stopped || halted) || done.contains(&p.candidate))
         });
         report.savings = total(reclaimed_plans.iter());
         let counts = seats.counts();

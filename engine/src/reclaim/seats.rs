@@ -81,6 +81,12 @@ pub trait SeatActions: Send + Sync {
 
     /// Requests made so far.
     fn counts(&self) -> CallCounts;
+
+    /// Why the activity re-check has no source (see [`super::recheck_sources`]), when that
+    /// is known: the reclaim then refuses to act. `None` by default.
+    fn missing_recheck_source(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A loaded spoke bound to a session and a profile's config.
@@ -89,6 +95,7 @@ pub struct SpokeSeats {
     spoke: LoadedSpoke,
     session: Arc<GateSession>,
     config: Config,
+    granted_scopes: Option<Vec<String>>,
 }
 
 impl SpokeSeats {
@@ -98,7 +105,15 @@ impl SpokeSeats {
             spoke,
             session,
             config,
+            granted_scopes: None,
         }
+    }
+
+    /// The scopes the connection was granted, where known: with them the reclaim knows
+    /// whether its activity re-check has a source before it starts.
+    pub fn with_granted_scopes(mut self, scopes: Option<Vec<String>>) -> Self {
+        self.granted_scopes = scopes;
+        self
     }
 }
 
@@ -135,6 +150,20 @@ fn from_wit(changes: Vec<contract::SeatChange>) -> Vec<SeatChange> {
 impl SeatActions for SpokeSeats {
     fn spoke_id(&self) -> &str {
         self.spoke.id()
+    }
+
+    fn missing_recheck_source(&self) -> Option<String> {
+        let supplied: Vec<String> = self
+            .session
+            .routes()
+            .iter()
+            .filter(|r| r.credential.is_some())
+            .map(|r| r.name.clone())
+            .collect();
+        let manifest = self.spoke.manifest();
+        super::recheck_sources(manifest, self.granted_scopes.as_deref(), &supplied)
+            .is_empty()
+            .then(|| super::no_recheck_source_reason(manifest))
     }
 
     async fn plan(&self, seat: &SeatRef) -> Result<SeatPlan, SourceError> {

@@ -17,8 +17,8 @@ use super::{
     range_in, write_key,
 };
 use crate::model::{
-    ApiToken, Connection, IntegrationProfile, OAuthConnection, ProfileValidation, ScheduledJob,
-    SelectedGroup, Subscription, SubscriptionIdentifier,
+    ApiToken, Connection, ExtraCredentialRecord, IntegrationProfile, OAuthConnection,
+    ProfileValidation, ScheduledJob, SelectedGroup, Subscription, SubscriptionIdentifier,
 };
 
 /// OAuth connections, by credential key.
@@ -27,12 +27,15 @@ pub const OAUTH_CONNECTIONS: Def = TableDefinition::new("oauth_connections");
 pub const PROFILE_VALIDATIONS: Def = TableDefinition::new("profile_validations");
 /// The daemon API's tokens (hashed), by token id.
 pub const API_TOKENS: Def = TableDefinition::new("api_tokens");
+/// Profiles' second credentials (issue 19), by profile and name.
+pub const EXTRA_CREDENTIALS: Def = TableDefinition::new("extra_credentials");
 
 fn admin_table_name(def: Def) -> &'static str {
     match redb::TableHandle::name(&def) {
         "oauth_connections" => "oauth_connections",
         "profile_validations" => "profile_validations",
         "api_tokens" => "api_tokens",
+        "extra_credentials" => "extra_credentials",
         "connections" => "connections",
         "selected_groups" => "selected_groups",
         "scheduled_jobs" => "scheduled_jobs",
@@ -144,6 +147,25 @@ impl WriteTx {
     /// Removes an OAuth connection.
     pub fn delete_oauth_connection(&self, credential_key: &str) -> Result<bool, WriteError> {
         self.adm_delete(OAUTH_CONNECTIONS, &write_key(&[credential_key])?)
+    }
+
+    /// Inserts or replaces a profile's second credential.
+    pub fn put_extra_credential(&self, record: &ExtraCredentialRecord) -> Result<(), WriteError> {
+        self.adm_put(
+            EXTRA_CREDENTIALS,
+            &write_key(&[&record.profile, &record.name])?,
+            record,
+        )
+    }
+
+    /// Removes a profile's second credential; whether there was one.
+    pub fn delete_extra_credential(&self, profile: &str, name: &str) -> Result<bool, WriteError> {
+        self.adm_delete(EXTRA_CREDENTIALS, &write_key(&[profile, name])?)
+    }
+
+    /// Every second credential of every profile (for re-sealing with a new key).
+    pub fn all_extra_credentials(&self) -> Result<Vec<ExtraCredentialRecord>, WriteError> {
+        self.adm_all(EXTRA_CREDENTIALS)
     }
 
     /// Every OAuth connection (for re-sealing with a new key).
@@ -273,6 +295,7 @@ impl WriteTx {
         self.adm_remove_prefix(CHECKPOINTS, name)?;
         self.adm_remove_prefix(WATERMARKS, name)?;
         self.adm_remove_prefix(SELECTED_GROUPS, name)?;
+        self.adm_remove_prefix(EXTRA_CREDENTIALS, name)?;
         for job in self.scheduled_jobs_of(name)? {
             self.delete_scheduled_job(&job.name)?;
             summary.jobs += 1;
@@ -337,6 +360,29 @@ impl ReadTx {
             Some(k) => self.adm_get(OAUTH_CONNECTIONS, &k),
             None => Ok(None),
         }
+    }
+
+    /// A profile's second credentials, in name order.
+    pub fn extra_credentials(
+        &self,
+        profile: &str,
+    ) -> Result<Vec<ExtraCredentialRecord>, ReadError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(Vec::new());
+        };
+        self.guard(|| match self.table(EXTRA_CREDENTIALS)? {
+            Some(table) => Ok(range_in(
+                &table,
+                admin_table_name(EXTRA_CREDENTIALS),
+                Bound::Included(lo.as_str()),
+                Bound::Excluded(hi.as_str()),
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()),
+            None => Ok(Vec::new()),
+        })
     }
 
     /// A profile's passed validation.

@@ -13,7 +13,7 @@ use super::tables::*;
 use super::{decode, encode};
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: u64 = 7;
+pub const CURRENT_VERSION: u64 = 8;
 
 /// The key of the version in the `meta` table.
 pub const VERSION_KEY: &str = "schema_version";
@@ -34,8 +34,10 @@ pub struct Migration {
 /// writes were a third of a page's cost). 3 -> 4: a download run stages its pages (the
 /// staging log, with each subscription's facts) and merges them when it completes, instead
 /// of upserting each page (issue 9: random-key upserts were most of a page's cost). 4 -> 5:
-/// reclaim intents and runs (issue 15). 5 -> 6: plugin pins and operator limits per profile,
-/// in tables of their own (issue 17).
+/// reclaim intents and runs (issue 15). 5 -> 6: audit entries record their actor (issue 16).
+/// 6 -> 7: plugin pins and operator limits per profile, in tables of their own (issue 17).
+/// 7 -> 8: activity records carry their kind of evidence and when a lookup last asked
+/// (issue 19).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         from: 1,
@@ -67,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "plugin pins and operator limits per profile",
         run: pins_and_limits,
     },
+    Migration {
+        from: 7,
+        description: "activity records carry their kind of evidence and lookup time",
+        run: activity_kinds,
+    },
 ];
 
 /// Re-encodes every audit entry with an actor (`system`: schema 5 did not record one).
@@ -94,6 +101,32 @@ fn audit_actors(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
     for entry in rows {
         let bytes = encode("audit_log", &entry)?;
         table.insert(entry.seq, bytes.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Rewrites every version-5 activity record with its kind of evidence (guessed from the
+/// spoke's words, which is all a version-5 record kept) and no lookup time (issue 19).
+fn activity_kinds(tx: &redb::WriteTransaction) -> Result<(), WriteError> {
+    use crate::model::{UserActivityRecord, UserActivityRecordV5};
+    let table_name = "user_activity";
+    let mut table = tx.open_table(ACTIVITY)?;
+    let mut rows = Vec::new();
+    for entry in table.iter()? {
+        let (k, v) = entry?;
+        rows.push((k.value().to_string(), v.value().to_vec()));
+    }
+    for (key, bytes) in rows {
+        let new = match decode::<UserActivityRecordV5>(table_name, &key, &bytes) {
+            Ok(old) => UserActivityRecord::from(old),
+            // Already in this layout (a file relabelled, or a step repeated): kept.
+            Err(e) => match decode::<UserActivityRecord>(table_name, &key, &bytes) {
+                Ok(_) => continue,
+                Err(_) => return Err(e.into()),
+            },
+        };
+        let encoded = encode(table_name, &new)?;
+        table.insert(key.as_str(), encoded.as_slice())?;
     }
     Ok(())
 }

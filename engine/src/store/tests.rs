@@ -507,6 +507,8 @@ fn subscriptions_stream_joined_with_their_holders_activity() {
         last_activity: Some(at),
         source: None,
         state: ActivityState::Seen,
+        kind: None,
+        checked_at: None,
     };
     store
         .write(|tx| {

@@ -48,11 +48,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::api::{self, LOOKUP_EXPAND, SEARCH_LIMIT, SearchPage, SearchResultDto};
+use crate::api::{self, LOOKUP_EXPAND, SCAN_EXPAND, SEARCH_LIMIT, SearchPage, SearchResultDto};
 use crate::cursor::{self, ActivityCursor};
 use crate::errors::{self, Endpoint, SpokeError};
 use crate::http::{Http, HttpError, Response};
-use crate::model::{ActivityPage, ActivityStatus, EpochSeconds, UserActivity};
+use crate::model::{ActivityKind, ActivityPage, ActivityStatus, EpochSeconds, UserActivity};
 use crate::time::{cql_date, parse_timestamp};
 
 /// The content types whose create/update counts as activity.
@@ -151,8 +151,8 @@ fn changed_at(result: &SearchResultDto) -> Option<EpochSeconds> {
     version_when.or_else(|| result.last_modified.as_deref().and_then(parse_timestamp))
 }
 
-/// The author, time and description of the result's last version, if readable.
-fn last_version(result: &SearchResultDto) -> Option<(String, EpochSeconds, String)> {
+/// The author, time, description and kind of the result's last version, if readable.
+fn last_version(result: &SearchResultDto) -> Option<(String, EpochSeconds, String, ActivityKind)> {
     let content = result.content.as_ref()?;
     let version = content.version.as_ref()?;
     let author = version.by.as_ref()?.id()?.to_string();
@@ -164,12 +164,88 @@ fn last_version(result: &SearchResultDto) -> Option<(String, EpochSeconds, Strin
             .or(result.entity_type.as_deref())
             .unwrap_or(""),
     );
-    let verb = if version.number == Some(1) {
-        "created"
+    let (verb, evidence) = if version.number == Some(1) {
+        ("created", ActivityKind::ContentCreated)
     } else {
-        "updated"
+        ("updated", ActivityKind::ContentUpdated)
     };
-    Some((author, at, format!("{kind} {verb}")))
+    Some((author, at, format!("{kind} {verb}"), evidence))
+}
+
+/// Every contribution one scan result proves inside the window, with its own time where the
+/// result says it (the last version's author; the creator at the creation time; the author
+/// of the version before the last at its time) and otherwise at the item's last change (the
+/// other publishers: search names them but not when they wrote, so the item's change is an
+/// upper bound, the safe direction for a reclaim). Only contributions at or after `since`.
+fn scan_contributions(
+    result: &SearchResultDto,
+    since: EpochSeconds,
+) -> Vec<(String, EpochSeconds, String, ActivityKind)> {
+    let mut out = Vec::new();
+    let Some(changed) = changed_at(result) else {
+        return out;
+    };
+    if changed < since {
+        return out;
+    }
+    let noun = kind_name(
+        result
+            .content
+            .as_ref()
+            .and_then(|c| c.kind.as_deref())
+            .or(result.entity_type.as_deref())
+            .unwrap_or(""),
+    )
+    .to_string();
+    if let Some(last) = last_version(result) {
+        out.push(last);
+    }
+    let history = result.content.as_ref().and_then(|c| c.history.as_ref());
+    if let Some(history) = history {
+        if let (Some(by), Some(at)) = (
+            history.created_by.as_ref().and_then(|u| u.id()),
+            history.created_date.as_deref().and_then(parse_timestamp),
+        ) && at >= since
+        {
+            out.push((
+                by.to_string(),
+                at,
+                format!("{noun} created"),
+                ActivityKind::ContentCreated,
+            ));
+        }
+        if let Some(previous) = &history.previous_version
+            && let (Some(by), Some(at)) = (
+                previous.by.as_ref().and_then(|u| u.id()),
+                previous.when.as_deref().and_then(parse_timestamp),
+            )
+            && at >= since
+        {
+            let (verb, evidence) = if previous.number == Some(1) {
+                ("created", ActivityKind::ContentCreated)
+            } else {
+                ("updated", ActivityKind::ContentUpdated)
+            };
+            out.push((by.to_string(), at, format!("{noun} {verb}"), evidence));
+        }
+        if let Some(publishers) = history
+            .contributors
+            .as_ref()
+            .and_then(|c| c.publishers.as_ref())
+        {
+            for id in publishers.account_ids() {
+                if !out.iter().any(|(who, ..)| who == id) {
+                    out.push((
+                        id.to_string(),
+                        changed,
+                        format!("contributed to a {noun} changed since"),
+                        ActivityKind::Contributor,
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Everyone the result names as a contributor: the publishers (`userAccountIds` and
@@ -212,6 +288,7 @@ fn contributed(result: &SearchResultDto, changed: EpochSeconds) -> ActivityStatu
     ActivityStatus::Seen {
         at: changed,
         source: format!("contributed to a {kind} changed since"),
+        kind: ActivityKind::Contributor,
     }
 }
 
@@ -249,21 +326,25 @@ pub fn download(
     let page: SearchPage = api::fetch(
         http,
         Endpoint::Search,
-        api::search(&scan_cql(since), SEARCH_LIMIT, &paging),
+        api::search_expanded(&scan_cql(since), SEARCH_LIMIT, SCAN_EXPAND, &paging),
     )?;
 
-    let mut latest: BTreeMap<String, (EpochSeconds, String)> = BTreeMap::new();
+    // Each user's latest contribution on this page; at equal times the more exact evidence
+    // (created/updated over "contributed to") wins.
+    let mut latest: BTreeMap<String, (EpochSeconds, String, ActivityKind)> = BTreeMap::new();
     for result in &page.results {
-        let Some((author, at, source)) = last_version(result) else {
-            continue;
-        };
-        if at < since {
-            continue;
-        }
-        match latest.get(&author) {
-            Some((seen, _)) if *seen >= at => {}
-            _ => {
-                latest.insert(author, (at, source));
+        for (who, at, source, kind) in scan_contributions(result, since) {
+            let better = match latest.get(&who) {
+                None => true,
+                Some((seen, _, seen_kind)) => {
+                    at > *seen
+                        || (at == *seen
+                            && *seen_kind == ActivityKind::Contributor
+                            && kind != ActivityKind::Contributor)
+                }
+            };
+            if better {
+                latest.insert(who, (at, source, kind));
             }
         }
     }
@@ -293,9 +374,9 @@ pub fn download(
     Ok(ActivityPage {
         activities: latest
             .into_iter()
-            .map(|(id, (at, source))| UserActivity {
+            .map(|(id, (at, source, kind))| UserActivity {
                 external_user_id: id,
-                status: ActivityStatus::Seen { at, source },
+                status: ActivityStatus::Seen { at, source, kind },
             })
             .collect(),
         next_cursor,
@@ -440,6 +521,134 @@ pub fn lookup(
         .collect())
 }
 
+/// The last activity of each given user from every source the profile allows: the CQL
+/// lookup ([`lookup`]), then, for users it did not show active inside the window, the
+/// organization's last-active dates when an organization API key is configured
+/// ([`crate::org`]). A CQL lookup refused for a missing scope (a profile that may not search
+/// content, such as a reclaim-only one) is skipped when the organization source is there,
+/// and fails the call when it is not.
+pub fn lookup_all_sources(
+    http: &dyn Http,
+    config: &crate::model::Config,
+    since: EpochSeconds,
+    ids: &[String],
+) -> Result<Vec<UserActivity>, SpokeError> {
+    let cql = match lookup(http, since, ids) {
+        Ok(found) => Ok(found),
+        Err(SpokeError::Forbidden {
+            missing_scope: Some(scope),
+            message,
+        }) => Err(SpokeError::Forbidden {
+            missing_scope: Some(scope),
+            message,
+        }),
+        Err(other) => return Err(other),
+    };
+    let pending: Vec<&str> = match &cql {
+        Ok(found) => found
+            .iter()
+            .filter(|a| !matches!(a.status, ActivityStatus::Seen { at, .. } if at >= since))
+            .map(|a| a.external_user_id.as_str())
+            .collect(),
+        Err(_) => {
+            let mut seen = BTreeSet::new();
+            ids.iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty() && seen.insert(*s))
+                .collect()
+        }
+    };
+    if pending.is_empty() {
+        return cql;
+    }
+    let org = match crate::org::source(http, config) {
+        crate::org::OrgSource::Org(org) => org,
+        crate::org::OrgSource::NotConfigured => return cql,
+        crate::org::OrgSource::Unusable(why) => {
+            http.debug(&format!(
+                "lookup-activity: organization source unusable: {why}"
+            ));
+            return match cql {
+                Ok(mut found) => {
+                    // Users the CQL lookup left unknown keep that; the others keep what
+                    // content said, with no reader evidence.
+                    for a in &mut found {
+                        if let ActivityStatus::Unknown(reason) = &mut a.status {
+                            reason.push_str(&format!("; organization last-active dates: {why}"));
+                        }
+                    }
+                    Ok(found)
+                }
+                Err(e) => Err(e),
+            };
+        }
+    };
+    let statuses = crate::org::lookup(
+        http,
+        &org,
+        config.value(crate::manifest::CLOUD_ID),
+        since,
+        &pending,
+    );
+    let mut by_id: BTreeMap<String, ActivityStatus> = pending
+        .iter()
+        .map(|s| s.to_string())
+        .zip(statuses)
+        .collect();
+    let merged = match cql {
+        Ok(found) => found
+            .into_iter()
+            .map(|a| match by_id.remove(&a.external_user_id) {
+                Some(org_status) => UserActivity {
+                    status: merge(a.status, org_status),
+                    external_user_id: a.external_user_id,
+                },
+                None => a,
+            })
+            .collect(),
+        Err(_) => pending
+            .iter()
+            .map(|id| UserActivity {
+                external_user_id: (*id).to_string(),
+                status: by_id
+                    .remove(*id)
+                    .unwrap_or(ActivityStatus::Unknown("not asked".into())),
+            })
+            .collect(),
+    };
+    Ok(merged)
+}
+
+/// One user's status from content and from the organization: the later sighting wins; a
+/// definite "none in window" from either beats an "unknown" from the other only when the
+/// organization says it (it sees readers; content alone cannot rule them out).
+fn merge(content: ActivityStatus, org: ActivityStatus) -> ActivityStatus {
+    match (content, org) {
+        (
+            ActivityStatus::Seen {
+                at: a,
+                source,
+                kind,
+            },
+            ActivityStatus::Seen { at: b, .. },
+        ) if a >= b => ActivityStatus::Seen {
+            at: a,
+            source,
+            kind,
+        },
+        (_, org @ ActivityStatus::Seen { .. }) => org,
+        (seen @ ActivityStatus::Seen { .. }, _) => seen,
+        (_, ActivityStatus::NoneInWindow) => ActivityStatus::NoneInWindow,
+        (ActivityStatus::NoneInWindow, ActivityStatus::Unknown(reason)) => {
+            // Content shows no edit, but whether they read is not known.
+            ActivityStatus::Unknown(reason)
+        }
+        (ActivityStatus::Unknown(a), ActivityStatus::Unknown(b)) => {
+            ActivityStatus::Unknown(format!("{a}; {b}"))
+        }
+    }
+}
+
 /// Attributes the members of a chunk that the page names (newest first, first sighting
 /// wins) and says what is left to do.
 fn read_chunk_page<'a>(
@@ -469,9 +678,10 @@ fn read_chunk_page<'a>(
                 continue;
             }
             let status = match &last {
-                Some((author, at, source)) if author == member => ActivityStatus::Seen {
+                Some((author, at, source, kind)) if author == member => ActivityStatus::Seen {
                     at: *at,
                     source: source.clone(),
+                    kind: *kind,
                 },
                 _ => contributed(result, changed),
             };
@@ -522,7 +732,9 @@ fn status_of(id: &str, since: EpochSeconds, first: Option<&SearchResultDto>) -> 
         return ActivityStatus::NoneInWindow;
     }
     match last_version(result) {
-        Some((author, at, source)) if author == id => ActivityStatus::Seen { at, source },
+        Some((author, at, source, kind)) if author == id => {
+            ActivityStatus::Seen { at, source, kind }
+        }
         _ => contributed(result, changed),
     }
 }

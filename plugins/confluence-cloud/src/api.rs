@@ -26,6 +26,13 @@ pub const SEARCH_EXPAND: &str = "content.version";
 /// the users expanded, as the v1 docs spell it). Comma-joined: the spec declares `expand`
 /// as a form array with `explode: false`.
 pub const LOOKUP_EXPAND: &str = "content.version,content.history.contributors.publishers.users";
+/// The expand the scan needs to credit every contributor of an item changed in the window
+/// (issue 19): the last version (author, time), the creator and creation time
+/// (`content.history`), the version before the last (`content.history.previousVersion`:
+/// its author and time) and everyone who published a version
+/// (`content.history.contributors.publishers.users`). One search page carries all of them,
+/// so crediting every contributor costs no extra call.
+pub const SCAN_EXPAND: &str = "content.version,content.history,content.history.previousVersion,content.history.contributors.publishers.users";
 
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -79,6 +86,8 @@ impl GroupArray {
                 Some(Group {
                     id: id.to_string(),
                     name: name.to_string(),
+                    access: crate::model::GroupAccess::Unknown,
+                    member_count: None,
                 })
             })
             .collect()
@@ -200,6 +209,12 @@ pub struct ContributorsDto {
 #[serde(default)]
 pub struct HistoryDto {
     pub contributors: Option<ContributorsDto>,
+    #[serde(rename = "createdBy")]
+    pub created_by: Option<UserDto>,
+    #[serde(rename = "createdDate")]
+    pub created_date: Option<String>,
+    #[serde(rename = "previousVersion")]
+    pub previous_version: Option<VersionDto>,
 }
 
 /// `Content` (only what the activity logic reads).
@@ -244,6 +259,19 @@ pub fn list_groups(start: u64, limit: u32) -> Request {
     Request::get(
         format!("{API}/group"),
         pairs(&[("start", start.to_string()), ("limit", limit.to_string())]),
+    )
+}
+
+/// `GET /wiki/rest/api/group?accessType=&start=&limit=`: the groups granting that permission
+/// level (`user`: product access, `admin`, `site-admin`).
+pub fn list_groups_with_access(access_type: &str, start: u64, limit: u32) -> Request {
+    Request::get(
+        format!("{API}/group"),
+        pairs(&[
+            ("accessType", access_type.to_string()),
+            ("start", start.to_string()),
+            ("limit", limit.to_string()),
+        ]),
     )
 }
 
@@ -318,10 +346,17 @@ pub fn remove_member(group_id: &str, account_id: &str) -> Request {
             ("groupId", group_id.to_string()),
             ("accountId", account_id.to_string()),
         ]),
-        headers: vec![("accept".into(), "application/json".into())],
+        headers: vec![
+            ("accept".into(), "application/json".into()),
+            (XSRF_HEADER.0.into(), XSRF_HEADER.1.into()),
+        ],
         body: None,
     }
 }
+
+/// The header every write carries: Confluence refuses a write without it with 403 "XSRF check
+/// failed" (baton-confluence; the production notes).
+pub const XSRF_HEADER: (&str, &str) = ("x-atlassian-token", "no-check");
 
 /// `POST /wiki/rest/api/group/userByGroupId?groupId=` with `{"accountId": ...}`.
 pub fn add_member(group_id: &str, account_id: &str) -> Request {
@@ -333,6 +368,7 @@ pub fn add_member(group_id: &str, account_id: &str) -> Request {
         headers: vec![
             ("accept".into(), "application/json".into()),
             ("content-type".into(), "application/json".into()),
+            (XSRF_HEADER.0.into(), XSRF_HEADER.1.into()),
         ],
         body: Some(body.into_bytes()),
     }

@@ -127,8 +127,18 @@ fn to_wit_activity(a: model::UserActivity) -> wit::UserActivity {
     wit::UserActivity {
         external_user_id: a.external_user_id,
         status: match a.status {
-            model::ActivityStatus::Seen { at, source } => {
-                wit::ActivityStatus::Seen(wit::ActivitySeen { at, source })
+            model::ActivityStatus::Seen { at, source, kind } => {
+                wit::ActivityStatus::Seen(wit::ActivitySeen {
+                    at,
+                    source,
+                    kind: match kind {
+                        model::ActivityKind::LastActive => wit::ActivitySource::LastActive,
+                        model::ActivityKind::ContentCreated => wit::ActivitySource::ContentCreated,
+                        model::ActivityKind::ContentUpdated => wit::ActivitySource::ContentUpdated,
+                        model::ActivityKind::Contributor => wit::ActivitySource::Contributor,
+                        model::ActivityKind::Other => wit::ActivitySource::Other,
+                    },
+                })
             }
             model::ActivityStatus::NoneInWindow => wit::ActivityStatus::NoneInWindow,
             model::ActivityStatus::Unknown(m) => wit::ActivityStatus::Unknown(m),
@@ -208,6 +218,17 @@ impl Guest for Component {
                     edition: p.edition,
                 })
                 .collect(),
+            extra_credentials: m
+                .extra_credentials
+                .into_iter()
+                .map(|c| wit::ExtraCredential {
+                    name: c.name,
+                    label: c.label,
+                    description: c.description,
+                    url_prefix: c.url_prefix,
+                    processes: c.processes.into_iter().map(to_wit_process).collect(),
+                })
+                .collect(),
         }
     }
 
@@ -242,6 +263,14 @@ impl Guest for Component {
                     .map(|g| wit::Group {
                         id: g.id,
                         name: g.name,
+                        access: match g.access {
+                            model::GroupAccess::Product => wit::GroupAccess::Product,
+                            model::GroupAccess::Admin => wit::GroupAccess::Admin,
+                            model::GroupAccess::SiteAdmin => wit::GroupAccess::SiteAdmin,
+                            model::GroupAccess::None => wit::GroupAccess::None,
+                            model::GroupAccess::Unknown => wit::GroupAccess::Unknown,
+                        },
+                        member_count: g.member_count,
                     })
                     .collect(),
                 next_cursor: p.next_cursor,
@@ -292,13 +321,18 @@ impl Guest for Component {
     }
 
     fn lookup_activity(
-        _config: wit::Config,
+        config: wit::Config,
         since: wit::EpochSeconds,
         external_user_ids: Vec<String>,
     ) -> Result<Vec<wit::UserActivity>, wit::SpokeError> {
-        activity::lookup(&Imports, since, &external_user_ids)
-            .map(|list| list.into_iter().map(to_wit_activity).collect())
-            .map_err(to_wit_error)
+        activity::lookup_all_sources(
+            &Imports,
+            &from_wit_config(config),
+            since,
+            &external_user_ids,
+        )
+        .map(|list| list.into_iter().map(to_wit_activity).collect())
+        .map_err(to_wit_error)
     }
 
     fn plan_reclaim(

@@ -16,7 +16,10 @@
 //!   whichever is cheaper per page: scanning the other groups in full, or one
 //!   `/user/memberof` per member (see the module docs for the call counts).
 //! - [`activity`]: `download-activity` (one CQL scan, newest first) and `lookup-activity`
-//!   (`contributor in (...)` queries for up to 50 users each, per-user queries as fallback).
+//!   (`contributor in (...)` queries for up to 50 users each, per-user queries as fallback,
+//!   then the organization's last-active dates for those still not active).
+//! - [`org`]: Atlassian's organization API (`last-active-dates`, org id discovery) through
+//!   the manifest's second credential, the organization API key.
 //! - [`reclaim`]: `plan-reclaim` (read), `apply-reclaim` / `restore` (writes) through
 //!   `userByGroupId`.
 //! - [`api`], [`cursor`], [`errors`], [`time`], [`http`], [`model`]: request builders and
@@ -30,6 +33,7 @@ pub mod groups;
 pub mod http;
 pub mod manifest;
 pub mod model;
+pub mod org;
 pub mod reclaim;
 pub mod subscriptions;
 pub mod time;

@@ -5,7 +5,8 @@
 
 use crate::errors::{SCOPE_READ_GROUPS, SCOPE_READ_USER, SCOPE_SEARCH, SCOPE_WRITE_GROUPS};
 use crate::model::{
-    ConfigField, Manifest, OAuth2AuthorizationCode, Process, ProcessPermission, Product,
+    ConfigField, ExtraCredential, Manifest, OAuth2AuthorizationCode, Process, ProcessPermission,
+    Product,
 };
 
 /// The config field holding the Atlassian cloud id.
@@ -61,6 +62,23 @@ pub fn manifest() -> Manifest {
                           /products/conf/<cloud-id>."
                 .into(),
             required: true,
+        },
+        ConfigField {
+            name: crate::org::ORG_ID.into(),
+            label: "Organization ID".into(),
+            description: "Optional, with an organization API key: the Atlassian organization \
+                          whose last-active dates count as activity. Left empty, the first \
+                          organization the key lists (GET /admin/v1/orgs) is used."
+                .into(),
+            required: false,
+        },
+        ConfigField {
+            name: crate::reclaim::RECLAIM_ADMIN_GROUPS.into(),
+            label: "Admin groups a reclaim may touch".into(),
+            description: "Optional, comma-separated group ids or names. A reclaim never removes \
+                          anyone from site-admins or a *-admins group unless it is named here."
+                .into(),
+            required: false,
         }],
         allowed_hosts: strings(&["api.atlassian.com"]),
         activity_lookback_days: 60,
@@ -68,6 +86,17 @@ pub fn manifest() -> Manifest {
             identifier: PRODUCT_ID.into(),
             name: "Confluence".into(),
             edition: None,
+        }],
+        extra_credentials: vec![ExtraCredential {
+            name: crate::org::ORG_CREDENTIAL.into(),
+            label: "Organization API key".into(),
+            description: "Optional. An Atlassian organization API key (admin.atlassian.com, \
+                          Settings, API keys), used only for the organization API's \
+                          last-active dates: they count reading, so readers who never edit are \
+                          not taken for unused seats. Needs no Confluence scope."
+                .into(),
+            url_prefix: crate::org::ORG_API_PREFIX.into(),
+            processes: vec![Process::DownloadActivity],
         }],
     }
 }

@@ -80,6 +80,15 @@ pub struct Product {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraCredential {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    pub url_prefix: String,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     pub id: String,
     pub display_name: String,
@@ -93,6 +102,7 @@ pub struct Manifest {
     pub allowed_hosts: Vec<String>,
     pub activity_lookback_days: u32,
     pub products: Vec<Product>,
+    pub extra_credentials: Vec<ExtraCredential>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +116,26 @@ pub struct ValidationCheck {
 pub struct Group {
     pub id: String,
     pub name: String,
+    pub access: GroupAccess,
+    pub member_count: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupAccess {
+    Product,
+    Admin,
+    SiteAdmin,
+    None,
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityKind {
+    LastActive,
+    ContentCreated,
+    ContentUpdated,
+    Contributor,
+    Other,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +171,11 @@ pub struct SubscriptionPage {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActivityStatus {
-    Seen { at: EpochSeconds, source: String },
+    Seen {
+        at: EpochSeconds,
+        source: String,
+        kind: ActivityKind,
+    },
     NoneInWindow,
     Unknown(String),
 }

@@ -7,6 +7,10 @@
 //! the rest; restore skips groups the user is already back in. Should a removal fail
 //! halfway, apply returns the error and leaves the rest to the engine, which keeps the plan
 //! and applies it again or restores it. A 403 means the consenting user is not a site admin.
+//! Admin groups (`site-admins`, `*-admins`, see [`crate::groups::is_protected`]) are left out
+//! of a plan unless the profile's `reclaim-admin-groups` names them; a seat held only through
+//! them is refused with that reason. Writes carry `X-Atlassian-Token: no-check`; a 201 or 204
+//! with an empty body (whatever content type it declares) is success.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +19,10 @@ use crate::errors::{self, Endpoint, SpokeError};
 use crate::http::Http;
 use crate::manifest::PRODUCT_ID;
 use crate::model::{Config, Group, SeatChange, SubscriptionRef};
+
+/// The config field naming (by id or name, comma-separated) the admin groups a reclaim may
+/// remove members from; without it `site-admins` and `*-admins` are never touched.
+pub const RECLAIM_ADMIN_GROUPS: &str = "reclaim-admin-groups";
 
 /// The `kind` of the one change this spoke makes.
 pub const MEMBERSHIP_REMOVED: &str = "group-membership-removed";
@@ -64,12 +72,36 @@ pub fn plan(
             "no product-access groups are selected".into(),
         ));
     }
-    let mut targets: Vec<Group> = memberships(http, account)?
+    let allowed_admin: BTreeSet<String> = config
+        .value(RECLAIM_ADMIN_GROUPS)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (mut targets, protected): (Vec<Group>, Vec<Group>) = memberships(http, account)?
         .into_iter()
         .filter(|g| selected.contains(&g.id))
-        .collect();
+        .partition(|g| {
+            !crate::groups::is_protected(&g.name)
+                || allowed_admin.contains(&g.id)
+                || allowed_admin.contains(&g.name)
+        });
     targets.sort_by(|a, b| a.id.cmp(&b.id));
     targets.dedup_by(|a, b| a.id == b.id);
+    if !protected.is_empty() {
+        let names: Vec<&str> = protected.iter().map(|g| g.name.as_str()).collect();
+        if targets.is_empty() {
+            return Err(SpokeError::InvalidConfig(format!(
+                "the seat comes only through admin groups ({}), which a reclaim never touches unless the profile's `{RECLAIM_ADMIN_GROUPS}` names them",
+                names.join(", ")
+            )));
+        }
+        http.debug(&format!(
+            "plan-reclaim: left admin groups alone: {}",
+            names.join(", ")
+        ));
+    }
     Ok(targets
         .into_iter()
         .map(|group| SeatChange {

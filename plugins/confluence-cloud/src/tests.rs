@@ -95,7 +95,9 @@ fn assert_conforms(r: &Request) {
             assert_eq!(q("excerpt"), Some("none"));
             let expand = q("expand");
             assert!(
-                expand == Some(api::SEARCH_EXPAND) || expand == Some(api::LOOKUP_EXPAND),
+                expand == Some(api::SEARCH_EXPAND)
+                    || expand == Some(api::LOOKUP_EXPAND)
+                    || expand == Some(api::SCAN_EXPAND),
                 "{expand:?}"
             );
         }
@@ -118,6 +120,10 @@ fn assert_conforms(r: &Request) {
                 assert!(["operations", "personalSpace", "isExternalCollaborator"].contains(&e));
             }
         }
+        (Method::Get, "https://api.atlassian.com/admin/v1/orgs") => {}
+        (Method::Get, p)
+            if p.starts_with("https://api.atlassian.com/admin/v1/orgs/")
+                && p.ends_with("/last-active-dates") => {}
         other => panic!("request outside the allowed v1 id-based endpoints: {other:?}"),
     }
 }
@@ -241,11 +247,51 @@ fn ids(prefix: &str, n: usize) -> Vec<String> {
 
 fn config(groups: &[&str]) -> Config {
     Config {
-        values: vec![(
-            "cloud-id".into(),
-            "1324a887-45db-1bf4-1e99-ef0ff456d421".into(),
-        )],
+        values: vec![
+            (
+                "cloud-id".into(),
+                "1324a887-45db-1bf4-1e99-ef0ff456d421".into(),
+            ),
+            // The fake directory's g2 is `confluence-admins`: named, so a reclaim may take it.
+            ("reclaim-admin-groups".into(), "confluence-admins".into()),
+        ],
         selected_groups: groups.iter().map(|g| (*g).to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_plan_leaves_admin_groups_alone_unless_named() {
+    let dir = std::rc::Rc::new(Directory::new(None));
+    let d = dir.clone();
+    let fake = Fake::new(move |r| d.serve(r));
+    let mut cfg = config(&["g1", "g2"]);
+    cfg.values.retain(|(k, _)| k != "reclaim-admin-groups");
+    let planned = reclaim::plan(&fake, &cfg, &ann()).unwrap();
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0].target_id, "g1");
+    assert!(matches!(
+        reclaim::plan(&fake, &config(&["g2"]).tap_without_admins(), &ann()),
+        Err(SpokeError::InvalidConfig(m)) if m.contains("admin groups")
+    ));
+    // Writes carry the XSRF header.
+    let planned = reclaim::plan(&fake, &config(&["g1"]), &ann()).unwrap();
+    fake.take();
+    reclaim::apply(&fake, &ann(), &planned).unwrap();
+    assert!(fake.take().iter().all(|r| {
+        r.method == Method::Get
+            || r.headers
+                .contains(&("x-atlassian-token".into(), "no-check".into()))
+    }));
+}
+
+trait WithoutAdmins {
+    fn tap_without_admins(self) -> Self;
+}
+
+impl WithoutAdmins for Config {
+    fn tap_without_admins(mut self) -> Self {
+        self.values.retain(|(k, _)| k != "reclaim-admin-groups");
+        self
     }
 }
 
@@ -322,7 +368,8 @@ fn list_groups_pages_with_cursor() {
     let p2 = groups::list_groups(&fake, p1.next_cursor.as_deref()).unwrap();
     assert_eq!(p2.groups.len(), 50);
     assert_eq!(p2.next_cursor, None);
-    assert_eq!(fake.count(), 2);
+    // Per page: the page, the three access-type filters, one member count per group.
+    assert_eq!(fake.count(), 2 + 2 * 3 + 250);
     assert!(matches!(
         groups::list_groups(&fake, Some("nope")),
         Err(SpokeError::InvalidConfig(_))
@@ -503,14 +550,16 @@ fn activity_scan_pages_and_stops_at_the_cutoff() {
                 external_user_id: "alice".into(),
                 status: ActivityStatus::Seen {
                     at: 1_709_632_800,
-                    source: "page updated".into()
+                    source: "page updated".into(),
+                    kind: ActivityKind::ContentUpdated,
                 }
             },
             UserActivity {
                 external_user_id: "bob".into(),
                 status: ActivityStatus::Seen {
                     at: 1_709_542_800,
-                    source: "comment created".into()
+                    source: "comment created".into(),
+                    kind: ActivityKind::ContentCreated,
                 }
             },
         ]
@@ -582,11 +631,12 @@ fn activity_lookup_of_one_user_keeps_the_per_user_query() {
         by["self-edit"],
         ActivityStatus::Seen {
             at: 1_710_028_800,
-            source: "page updated".into()
+            source: "page updated".into(),
+            kind: ActivityKind::ContentUpdated,
         }
     );
     assert!(
-        matches!(&by["other-edit"], ActivityStatus::Seen { at: 1_710_115_200, source } if source.contains("contributed"))
+        matches!(&by["other-edit"], ActivityStatus::Seen { at: 1_710_115_200, source, kind: ActivityKind::Contributor } if source.contains("contributed"))
     );
     assert_eq!(by["old"], ActivityStatus::NoneInWindow);
     assert_eq!(by["idle"], ActivityStatus::NoneInWindow);
@@ -807,6 +857,13 @@ fn seen(minutes: i64, source: &str) -> ActivityStatus {
     ActivityStatus::Seen {
         at: SINCE + minutes * 60,
         source: source.into(),
+        kind: if source.contains("contributed") {
+            ActivityKind::Contributor
+        } else if source.ends_with("created") {
+            ActivityKind::ContentCreated
+        } else {
+            ActivityKind::ContentUpdated
+        },
     }
 }
 

@@ -51,6 +51,19 @@ fn num(s: &str, range: std::ops::Range<usize>) -> Option<i64> {
     }
 }
 
+/// Parses a calendar day `yyyy-MM-dd` to the epoch second of its start (UTC).
+pub fn parse_day(text: &str) -> Option<EpochSeconds> {
+    let s = text.trim();
+    if s.len() != 10 || s.get(4..5)? != "-" || s.get(7..8)? != "-" {
+        return None;
+    }
+    let (y, m, d) = (num(s, 0..4)?, num(s, 5..7)?, num(s, 8..10)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * DAY)
+}
+
 /// Parses an RFC 3339 / ISO 8601 date-time (`yyyy-MM-ddTHH:mm[:ss[.fff]](Z|±hh:mm|±hhmm)`);
 /// a missing offset is read as UTC. `None` when it is not one.
 pub fn parse_timestamp(text: &str) -> Option<EpochSeconds> {

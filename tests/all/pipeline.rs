@@ -557,6 +557,7 @@ async fn activity_records_last_activity_and_users_without_any() {
                 );
             }
             ActivityState::Unknown(_) => {}
+            ActivityState::NoneOrNever => panic!("Confluence never says none-or-never: {record:?}"),
         }
     }
     assert!(seen > holders.len() / 3, "seen {seen} of {}", holders.len());
@@ -623,6 +624,8 @@ impl FakeSource {
                 account_type: AccountType::Human,
                 granted_by: vec!["g".into()],
                 granted_at: Some(1_600_000_000),
+                pending_cancellation: None,
+                activity: None,
             })
             .collect();
         Self {

@@ -73,7 +73,7 @@ pub fn app_of(record: &OAuthConnection, keyring: &Keyring) -> Result<OAuthApp, A
 pub fn oauth_scheme(manifest: &Manifest) -> Option<&Oauth2AuthorizationCode> {
     match &manifest.auth {
         AuthScheme::Oauth2AuthorizationCode(o) => Some(o),
-        AuthScheme::BearerToken => None,
+        AuthScheme::BearerToken | AuthScheme::AppInstallation(_) => None,
     }
 }
 
@@ -244,6 +244,9 @@ mod tests {
                     "https://api.atlassian.com/oauth/token/accessible-resources".into(),
                 ),
             }),
+            auth_alternatives: vec![],
+            scope: None,
+            activity_from_download: false,
             connection_url_template: "https://api.atlassian.com/ex/confluence/{cloud-id}".into(),
             config_fields: vec![ConfigField {
                 name: "cloud-id".into(),

@@ -429,6 +429,36 @@ pub fn inspect_text(manifest: &Manifest, contract: &str) -> String {
         AuthScheme::BearerToken => {
             details.add_row(["Authentication", "Bearer token"]);
         }
+        AuthScheme::AppInstallation(app) => {
+            details.add_row(["Authentication", "App installation (RS256 JWT)"]);
+            details.add_row(["Token path", &app.token_path]);
+        }
+    }
+    for alternative in &manifest.auth_alternatives {
+        let (name, detail) = match alternative {
+            AuthScheme::Oauth2AuthorizationCode(o) => {
+                ("OAuth 2.0 authorization code", o.token_url.clone())
+            }
+            AuthScheme::BearerToken => ("Bearer token", String::new()),
+            AuthScheme::AppInstallation(app) => {
+                ("App installation (RS256 JWT)", app.token_path.clone())
+            }
+        };
+        details.add_row([
+            "Alternative authentication".to_string(),
+            format!("{name} {detail}").trim().to_string(),
+        ]);
+    }
+    let scope = match &manifest.scope {
+        Some(scope) if scope.required => {
+            format!("{} (at least one): {}", scope.noun, scope.description)
+        }
+        Some(scope) => format!("{} (optional): {}", scope.noun, scope.description),
+        None => "nothing to select".to_string(),
+    };
+    details.add_row(["Profile scope".to_string(), scope]);
+    if manifest.activity_from_download {
+        details.add_row(["Activity", "reported with the download (no extra calls)"]);
     }
     details.add_row(["Connection URL", &manifest.connection_url_template]);
     details.add_row(["Allowed hosts", &manifest.allowed_hosts.join(", ")]);

@@ -229,7 +229,7 @@ fn validate(activities: &[UserActivity], now: EpochSeconds) -> Result<(), PageFa
         let text = match &a.status {
             ActivityStatus::Seen(seen) => Some(&seen.source),
             ActivityStatus::Unknown(reason) => Some(reason),
-            ActivityStatus::NoneInWindow => None,
+            ActivityStatus::NoneInWindow | ActivityStatus::NoneOrNever => None,
         };
         if let Some(text) = text
             && text.len() > super::record_limits::FIELD_BYTES
@@ -284,6 +284,11 @@ pub fn apply_status(
         ActivityStatus::NoneInWindow => {
             if record.last_activity.is_none_or(|last| last < since) {
                 record.state = ActivityState::NoneInWindow;
+            }
+        }
+        ActivityStatus::NoneOrNever => {
+            if record.last_activity.is_none_or(|last| last < since) {
+                record.state = ActivityState::NoneOrNever;
             }
         }
         ActivityStatus::Unknown(reason) => {

@@ -82,7 +82,11 @@ pub fn stale_since(
         Some(at) if at > cutoff => None,
         Some(at) => Some(Some(at)),
         None => match record.state {
-            ActivityState::NoneInWindow if rule.include_no_activity => Some(None),
+            ActivityState::NoneInWindow | ActivityState::NoneOrNever
+                if rule.include_no_activity =>
+            {
+                Some(None)
+            }
             _ => None,
         },
     }

@@ -638,6 +638,7 @@ impl FakeSource {
                     edition: None,
                 }],
                 activity_lookback_days: 60,
+                activity_from_download: false,
             },
             subs,
             page_size: page_size.max(1),

@@ -830,9 +830,18 @@ pub(super) async fn validate(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let opened = open_profile_session(host, store, settings, name).await?;
-    if opened.config.selected_groups.is_empty() {
+    // The spoke declares what scopes a profile; only a required selection blocks validation.
+    if let Some(scope) = opened
+        .spoke
+        .manifest()
+        .scope
+        .as_ref()
+        .filter(|s| s.required)
+        && opened.config.selected_groups.is_empty()
+    {
         return Err(CliError::User(format!(
-            "profile `{name}` has no product-access groups: list them with `sam groups list {name}` and select with `sam groups add {name} <group>...`"
+            "profile `{name}` has no {noun}: list them with `sam groups list {name}` and select with `sam groups add {name} <id>...`",
+            noun = scope.noun
         )));
     }
     for field in opened

@@ -18,6 +18,7 @@ pub mod reconciliation;
 pub mod rules;
 pub mod software;
 pub mod subscription;
+pub mod vendor;
 
 pub use activity::{ActivityState, UserActivityRecord};
 pub use audit::{AuditAction, AuditEntry};
@@ -42,6 +43,7 @@ pub use software::{SoftwareModel, SubscriptionIdentifier};
 pub use subscription::{
     AccountType, SeenEntry, StagedSubscription, Subscription, SubscriptionSeen,
 };
+pub use vendor::{PendingCancellation, VendorSeatCounts};
 
 /// Seconds since the Unix epoch, UTC.
 pub type EpochSeconds = i64;

@@ -5,6 +5,8 @@
 //! run every such holder; later only those with no record yet or an unknown state). Records
 //! are updated only if later ("update if later"); users with no activity are recorded as
 //! such. Each page or batch commits with the checkpoint, so a rerun resumes where it stopped.
+//! A spoke whose manifest says `activity-from-download` reports activity with the seats: the
+//! download writes it, and this run makes no calls.
 
 use crate::contract::{ActivityStatus, UserActivity};
 use crate::model::{
@@ -46,6 +48,11 @@ impl Pipeline<'_> {
         })?;
         let full = self.store.read()?.watermark(profile, PROCESS)?.is_none();
         let since = run.checkpoint.since;
+        if source.info().activity_from_download {
+            // The download pages carried each holder's activity and the download wrote it:
+            // nothing to ask the spoke (no calls); the run only records its window.
+            run.checkpoint.phase = RunPhase::Finishing;
+        }
 
         let mut ahead = Ahead::new();
         let mut paging = PagingGuard::new(self.max_pages, run.checkpoint.cursor.as_deref());

@@ -20,6 +20,7 @@ mod lock;
 pub mod maintenance;
 pub mod schema;
 mod staging;
+mod vendor;
 
 use std::fmt::Display;
 use std::ops::Bound;
@@ -107,9 +108,13 @@ pub mod tables {
     pub const RECLAIM_INTENTS: Def = TableDefinition::new("reclaim_intents");
     /// A profile's reclaim run in progress (`profile`): the cap's count across resumes.
     pub const RECLAIM_RUNS: Def = TableDefinition::new("reclaim_runs");
+    /// Seats the vendor reports cancelled and still held, by profile + identifier + user.
+    pub const PENDING_CANCELLATIONS: Def = TableDefinition::new("pending_cancellations");
+    /// The vendor's own seat counts, by profile + identifier.
+    pub const VENDOR_SEAT_COUNTS: Def = TableDefinition::new("vendor_seat_counts");
 
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 19] = [
+    pub const RECORD_TABLES: [Def; 21] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -129,6 +134,8 @@ pub mod tables {
         COST_OVERRIDES,
         RECLAIM_INTENTS,
         RECLAIM_RUNS,
+        PENDING_CANCELLATIONS,
+        VENDOR_SEAT_COUNTS,
     ];
 }
 
@@ -780,7 +787,7 @@ impl WriteTx {
 }
 
 fn table_name(def: Def) -> &'static str {
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 19] = [
         "profiles",
         "connections",
         "selected_groups",
@@ -798,6 +805,8 @@ fn table_name(def: Def) -> &'static str {
         "scheduled_jobs",
         "checkpoints",
         "license_cost_overrides",
+        "pending_cancellations",
+        "vendor_seat_counts",
     ];
     let name = redb::TableHandle::name(&def);
     NAMES.into_iter().find(|n| *n == name).unwrap_or("record")

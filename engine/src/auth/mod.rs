@@ -9,11 +9,13 @@
 //! request, and where a connection's endpoints are when a simulator or sandbox stands in for
 //! the vendor.
 
+pub mod app_installation;
 pub mod callback;
 pub mod oauth;
 pub mod provider;
 pub mod secrets;
 
+pub use app_installation::{AppInstallation, AppInstallationCredentials, AppSetupError};
 pub use callback::{CallbackListener, is_loopback_host, is_loopback_redirect};
 pub use oauth::{
     AccessibleSite, AuthError, AuthorizationRequest, CallbackParams, OAuthApp, Tokens,

@@ -199,7 +199,11 @@ impl AppInstallationCredentials {
         if !status.is_success() {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or_default();
             let message = crate::host::untrusted::inert_bounded(&message, 300);
             let what = format!(
@@ -211,7 +215,9 @@ impl AppInstallationCredentials {
             });
         }
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-            CredentialError::Unavailable(format!("the installation token answer is not JSON with token and expires_at: {e}"))
+            CredentialError::Unavailable(format!(
+                "the installation token answer is not JSON with token and expires_at: {e}"
+            ))
         })?;
         let expires_at = chrono::DateTime::parse_from_rfc3339(&answer.expires_at)
             .map_err(|e| {
@@ -275,7 +281,10 @@ mod tests {
             "42",
         )
         .unwrap();
-        assert_eq!(url, "https://api.github.com/app/installations/42/access_tokens");
+        assert_eq!(
+            url,
+            "https://api.github.com/app/installations/42/access_tokens"
+        );
         assert!(token_url("http://127.0.0.1:9", "/x/{installation-id}", "1").is_ok());
         assert!(token_url("http://example.com", "/x/{installation-id}", "1").is_err());
         assert!(token_url("https://api.github.com", "/x/{installation-id}", "1/../2").is_err());

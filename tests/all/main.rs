@@ -6,6 +6,7 @@ mod cli;
 mod confluence;
 mod daemon;
 mod damage;
+mod github;
 mod http_gate;
 mod limits;
 mod loading;

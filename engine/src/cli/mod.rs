@@ -7,6 +7,7 @@ mod connect;
 mod daemon;
 mod db;
 mod demo;
+mod demo_github;
 mod groups;
 mod jobs;
 mod key;

@@ -364,7 +364,57 @@ pub(super) fn run_reconcile(
 ) -> Result<(), CliError> {
     let store = open_store(db)?;
     let results = reconcile::run(&store, &SystemClock).map_err(store_failure)?;
-    print_positions(out, &results, json)
+    print_positions(out, &results, json)?;
+    if !json {
+        print_vendor_counts(&store, &results, out)?;
+    }
+    Ok(())
+}
+
+/// The vendor's own seat counts beside the positions (nothing when no spoke reports any).
+fn print_vendor_counts(
+    store: &crate::store::Store,
+    results: &[ReconciliationResult],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let counts = store
+        .read()
+        .map_err(store_failure)?
+        .vendor_seat_counts()
+        .map_err(store_failure)?;
+    let rows = reconcile::vendor::compare(&counts, results);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "Model",
+            "Vendor: purchased",
+            "Vendor: in use",
+            "Vendor: pending cancellation",
+            "Entitlements: owned",
+            "sam: used",
+        ]);
+    let mut warnings = Vec::new();
+    for r in &rows {
+        t.add_row(vec![
+            r.model.clone(),
+            n(r.purchased),
+            n(r.in_use),
+            n(r.pending_cancellation),
+            n(r.rights_owned),
+            n(r.rights_used),
+        ]);
+        warnings.extend(r.warnings.iter().map(|w| format!("{}: {w}", r.model)));
+    }
+    let mut text = format!("seats as the vendor reports them:\n{t}\n");
+    for w in warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    write_out(out, &text)
 }
 
 pub(super) fn position(
@@ -385,6 +435,7 @@ pub(super) fn position(
         Some(m) => read.reconciliation_history(m).map_err(store_failure)?,
         None => read.latest_positions().map_err(store_failure)?,
     };
+    drop(read);
     if results.is_empty() {
         if args.json {
             return write_out(out, "[]\n");
@@ -394,7 +445,11 @@ pub(super) fn position(
             "no license position yet: run `sam run reconcile` (it also runs after each download)\n",
         );
     }
-    print_positions(out, &results, args.json)
+    print_positions(out, &results, args.json)?;
+    if !args.json {
+        print_vendor_counts(&store, &results, out)?;
+    }
+    Ok(())
 }
 
 fn print_positions(

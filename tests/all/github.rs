@@ -237,7 +237,7 @@ async fn reclaim_cancels_direct_seats_and_leaves_teams_then_undo_restores_exactl
         ok(sam(
             &db,
             &token,
-            &["run", "reclaim", "--profile", "p", "--max", "40"],
+            &["run", "reclaim", "--profile", "p", "--max", "12"],
         ));
     });
     let store = Store::open(&db).unwrap();

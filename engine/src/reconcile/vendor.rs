@@ -42,7 +42,9 @@ pub fn compare(
     counts: &[VendorSeatCounts],
     positions: &[ReconciliationResult],
 ) -> Vec<VendorComparison> {
-    let mut by_model: BTreeMap<String, (Option<u64>, Option<u64>, Option<u64>)> = BTreeMap::new();
+    // Per model: purchased, in use, pending cancellation.
+    type Sums = (Option<u64>, Option<u64>, Option<u64>);
+    let mut by_model: BTreeMap<String, Sums> = BTreeMap::new();
     for c in counts {
         let key = c.model.clone().unwrap_or_else(|| c.identifier.clone());
         let e = by_model.entry(key).or_default();

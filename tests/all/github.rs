@@ -392,6 +392,13 @@ async fn a_github_app_profile_mints_installation_tokens_and_renews_them_when_the
     let bytes = std::fs::read(&db).unwrap();
     let marker = b"PRIVATE KEY";
     assert!(!bytes.windows(marker.len()).any(|w| w == marker));
+    // Rotating sam's key re-seals the app key: the next run still signs its JWTs.
+    sim.set_latency(Duration::ZERO, Duration::ZERO);
+    tokio::task::block_in_place(|| {
+        let rotated = ok(sam(&db, "", &["key", "rotate"]));
+        assert!(rotated.contains("1 connection(s)"), "{rotated}");
+        ok(sam(&db, "", &["run", "download", "--profile", "p"]));
+    });
     sim.shutdown().await;
 }
 

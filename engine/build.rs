@@ -1,6 +1,6 @@
-//! Builds the spokes bundled into the `sam` binary (today: Confluence Cloud) for
+//! Builds the spokes bundled into the `sam` binary (Confluence Cloud and GitHub Copilot) for
 //! wasm32-wasip2, into `<workspace>/target/guests`, and hands their paths to the crate as
-//! `SAM_BUNDLED_CONFLUENCE_WASM` for `include_bytes!`. With the `bundled-spokes` feature off,
+//! `SAM_BUNDLED_CONFLUENCE_WASM` and `SAM_BUNDLED_GITHUB_COPILOT_WASM` for `include_bytes!`. With the `bundled-spokes` feature off,
 //! nothing is built and `sam` has no built-in spoke.
 
 fn main() {
@@ -12,12 +12,16 @@ fn main() {
     let built = sam_guest_build::build(
         &workspace,
         &workspace.join("target").join("guests"),
-        &["confluence-cloud"],
+        &["confluence-cloud", "github-copilot"],
         &[],
-        &["confluence_cloud"],
+        &["confluence_cloud", "github_copilot"],
     );
     println!(
         "cargo:rustc-env=SAM_BUNDLED_CONFLUENCE_WASM={}",
         built[0].display()
+    );
+    println!(
+        "cargo:rustc-env=SAM_BUNDLED_GITHUB_COPILOT_WASM={}",
+        built[1].display()
     );
 }

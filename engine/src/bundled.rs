@@ -17,6 +17,10 @@ pub struct BundledSpoke {
 #[cfg(feature = "bundled-spokes")]
 pub const CONFLUENCE_WASM_PATH: &str = env!("SAM_BUNDLED_CONFLUENCE_WASM");
 
+/// Where the build put the bundled GitHub Copilot component.
+#[cfg(feature = "bundled-spokes")]
+pub const GITHUB_COPILOT_WASM_PATH: &str = env!("SAM_BUNDLED_GITHUB_COPILOT_WASM");
+
 /// The bundled spokes.
 pub fn all() -> &'static [BundledSpoke] {
     #[cfg(feature = "bundled-spokes")]
@@ -25,7 +29,11 @@ pub fn all() -> &'static [BundledSpoke] {
             name: "confluence-cloud",
             wasm: include_bytes!(env!("SAM_BUNDLED_CONFLUENCE_WASM")),
         };
-        &[CONFLUENCE]
+        const GITHUB_COPILOT: BundledSpoke = BundledSpoke {
+            name: "github-copilot",
+            wasm: include_bytes!(env!("SAM_BUNDLED_GITHUB_COPILOT_WASM")),
+        };
+        &[CONFLUENCE, GITHUB_COPILOT]
     }
     #[cfg(not(feature = "bundled-spokes"))]
     {

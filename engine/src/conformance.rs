@@ -198,7 +198,39 @@ pub async fn run_suite(spoke: &LoadedSpoke, target: &CheckTarget) -> Vec<RuleRes
         .iter()
         .any(|p| p.process == Process::DownloadActivity);
     let since = target.now - i64::from(spoke.manifest().activity_lookback_days.max(1)) * 86_400;
-    if has_activity {
+    if has_activity && spoke.manifest().activity_from_download {
+        // The activity rides on the download pages: every seat must carry it, with a time
+        // that is not in the future; the download's own rules cover ending and resuming.
+        let missing = subscriptions.iter().find(|s| match &s.activity {
+            None => true,
+            Some(ActivityStatus::Seen(seen)) => seen.at < 0 || seen.at > target.now + 86_400,
+            Some(_) => false,
+        });
+        results.push(RuleResult::new(
+            "activity.terminates",
+            "every downloaded seat carries its activity (activity-from-download)",
+            match missing {
+                Some(s) => fail(format!(
+                    "{} has no activity, or one outside any window: {:?}",
+                    s.external_user_id, s.activity
+                )),
+                None if subscriptions.is_empty() => {
+                    Outcome::Skip("the download returned no seats".into())
+                }
+                None => Outcome::Pass,
+            },
+        ));
+        results.push(RuleResult::new(
+            "activity.resumes",
+            "activity resumes with the download's cursor",
+            Outcome::Skip("activity comes with the download pages (download.resumes)".into()),
+        ));
+        results.push(RuleResult::new(
+            "activity.lookup",
+            "lookup-activity answers exactly once for each user asked about",
+            check_lookup(spoke, target, since, &subscriptions).await,
+        ));
+    } else if has_activity {
         let (terminates, resumes) = check_activity(spoke, target, since).await;
         results.push(RuleResult::new(
             "activity.terminates",
@@ -399,7 +431,13 @@ async fn walk_download(spoke: &LoadedSpoke, target: &CheckTarget) -> Result<Down
                     s.identifier
                 ));
             }
-            if let Some(group) = s.granted_by.iter().find(|g| !selected.contains(g.as_str())) {
+            // With nothing selected (a spoke whose scope is optional or absent), every grant
+            // is in scope.
+            if let Some(group) = s
+                .granted_by
+                .iter()
+                .find(|g| !selected.is_empty() && !selected.contains(g.as_str()))
+            {
                 return Err(format!(
                     "page {page_no}: {} is granted by `{group}`, which is not selected",
                     s.external_user_id
@@ -645,10 +683,10 @@ impl ReclaimChecks {
 /// The seat the reclaim rules act on: the last unprotected one the download reported, with
 /// every group that granted it.
 fn reclaim_victim(target: &CheckTarget, subscriptions: &[Subscription]) -> Option<SubscriptionRef> {
-    let victim = subscriptions
-        .iter()
-        .rev()
-        .find(|s| !target.protected_users.contains(&s.external_user_id))?;
+    // A seat the vendor already cancelled has nothing left to take.
+    let victim = subscriptions.iter().rev().find(|s| {
+        !target.protected_users.contains(&s.external_user_id) && s.pending_cancellation.is_none()
+    })?;
     let granted_by: Vec<String> = subscriptions
         .iter()
         .filter(|s| {

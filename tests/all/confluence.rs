@@ -448,6 +448,9 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
             ActivityStatus::Unknown(reason) => {
                 panic!("unknown for {}: {reason}", answer.external_user_id)
             }
+            ActivityStatus::NoneOrNever => {
+                panic!("none-or-never for {}", answer.external_user_id)
+            }
         }
     }
     assert!(

@@ -9,6 +9,7 @@ mod confluence;
 mod daemon;
 mod daemon_cli;
 mod damage;
+mod github;
 mod http_gate;
 mod limits;
 mod loading;

@@ -613,6 +613,7 @@ async fn activity_records_last_activity_and_users_without_any() {
                 );
             }
             ActivityState::Unknown(_) => {}
+            ActivityState::NoneOrNever => panic!("Confluence never says none-or-never: {record:?}"),
         }
     }
     assert!(seen > holders.len() / 3, "seen {seen} of {}", holders.len());
@@ -679,6 +680,8 @@ impl FakeSource {
                 account_type: AccountType::Human,
                 granted_by: vec!["g".into()],
                 granted_at: Some(1_600_000_000),
+                pending_cancellation: None,
+                activity: None,
             })
             .collect();
         Self {
@@ -692,6 +695,7 @@ impl FakeSource {
                 }],
                 activity_lookback_days: 60,
                 daily_lookups: false,
+                activity_from_download: false,
             },
             subs,
             page_size: page_size.max(1),

@@ -19,6 +19,11 @@ pub fn confluence_spoke_wasm() -> &'static str {
     sam_engine::bundled::CONFLUENCE_WASM_PATH
 }
 
+/// The GitHub Copilot spoke component (`plugins/github-copilot`), built for wasm32-wasip2.
+pub fn github_copilot_spoke_wasm() -> &'static str {
+    sam_engine::bundled::GITHUB_COPILOT_WASM_PATH
+}
+
 /// The fixture spoke built with its `broken` feature: it repeats records across pages.
 pub fn broken_spoke_wasm() -> &'static str {
     env!("BROKEN_SPOKE_WASM")

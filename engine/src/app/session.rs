@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{AppError, store_failure};
-use crate::auth::{AuthSetupError, Keyring, OAuthCredentials, secrets};
+use crate::auth::{
+    AppInstallation, AppInstallationCredentials, AuthSetupError, Keyring, OAuthCredentials, secrets,
+};
 use crate::config::Settings;
 use crate::contract::Config;
 use crate::host::{CredentialProvider, GateSession, LoadedSpoke, SpokeHost, StaticToken};
@@ -130,6 +132,66 @@ pub fn setup_error(e: AuthSetupError) -> AppError {
     }
 }
 
+/// The secret slot of an app installation's private key (under the connection's alias).
+pub const APP_KEY_SLOT: &str = "app_private_key";
+
+/// The credential of an app installation profile: the spoke must offer the
+/// `app-installation` scheme; the key file is read, checked to be an RSA key and sealed.
+pub fn app_installation_auth(
+    settings: &Settings,
+    manifest: &crate::contract::Manifest,
+    alias: &str,
+    app_id: &str,
+    installation_id: &str,
+    key_file: Option<&Path>,
+) -> Result<AuthKind, AppError> {
+    let token_path = std::iter::once(&manifest.auth)
+        .chain(manifest.auth_alternatives.iter())
+        .find_map(|scheme| match scheme {
+            crate::contract::AuthScheme::AppInstallation(app) => Some(app.token_path.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "spoke `{}` does not offer app installation authentication",
+                manifest.id
+            ))
+        })?;
+    if app_id.trim().is_empty() || app_id.chars().any(char::is_control) {
+        return Err(AppError::Invalid(
+            "--app-id must be the app's id or client id".into(),
+        ));
+    }
+    if installation_id.is_empty() || !installation_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(AppError::Invalid(
+            "--installation-id must be the installation's number".into(),
+        ));
+    }
+    let key_file = key_file.ok_or_else(|| AppError::Invalid("give --app-key-file".into()))?;
+    let pem = std::fs::read_to_string(key_file).map_err(|e| {
+        AppError::Invalid(format!(
+            "cannot read the app key {}: {e}",
+            key_file.display()
+        ))
+    })?;
+    let pem = crate::auth::Secret::new(pem);
+    // Refuse a file that is not an RSA private key now, not at the first run.
+    let probe = AppInstallation {
+        app_id: app_id.to_string(),
+        installation_id: installation_id.to_string(),
+        private_key_pem: pem.clone(),
+    };
+    AppInstallationCredentials::new(&probe, "https://api.github.com/".into())
+        .map_err(|e| AppError::Invalid(format!("{}: {e}", key_file.display())))?;
+    let keyring = keyring(settings)?;
+    Ok(AuthKind::AppInstallation {
+        app_id: app_id.to_string(),
+        installation_id: installation_id.to_string(),
+        token_path,
+        private_key: keyring.seal(&crate::auth::slot(alias, APP_KEY_SLOT), pem.expose()),
+    })
+}
+
 /// The credential provider of a connection.
 pub fn credentials_for(
     store: &Arc<Store>,
@@ -146,6 +208,34 @@ pub fn credentials_for(
                 ))
             })?;
             Ok(Arc::new(StaticToken::new(token)))
+        }
+        AuthKind::AppInstallation {
+            app_id,
+            installation_id,
+            token_path,
+            private_key,
+        } => {
+            let keyring = keyring(settings)?;
+            let pem = keyring
+                .open(
+                    &crate::auth::slot(&connection.alias, APP_KEY_SLOT),
+                    private_key,
+                )
+                .map_err(|e| AppError::Invalid(e.to_string()))?;
+            let url = crate::auth::app_installation::token_url(
+                &connection.connection_url,
+                token_path,
+                installation_id,
+            )
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+            let installation = AppInstallation {
+                app_id: app_id.clone(),
+                installation_id: installation_id.clone(),
+                private_key_pem: pem,
+            };
+            let credentials = AppInstallationCredentials::new(&installation, url)
+                .map_err(|e| AppError::Invalid(e.to_string()))?;
+            Ok(Arc::new(credentials))
         }
         AuthKind::OAuth2 { credential_key, .. } => {
             let keyring = keyring(settings)?;

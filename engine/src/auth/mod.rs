@@ -9,11 +9,13 @@
 //! request, and where a connection's endpoints are when a simulator or sandbox stands in for
 //! the vendor.
 
+pub mod app_installation;
 pub mod callback;
 pub mod oauth;
 pub mod provider;
 pub mod secrets;
 
+pub use app_installation::{AppInstallation, AppInstallationCredentials, AppSetupError};
 pub use callback::{CallbackListener, is_loopback_host, is_loopback_redirect};
 pub use oauth::{
     AccessibleSite, AuthError, AuthorizationRequest, CallbackParams, OAuthApp, Tokens,
@@ -73,7 +75,7 @@ pub fn app_of(record: &OAuthConnection, keyring: &Keyring) -> Result<OAuthApp, A
 pub fn oauth_scheme(manifest: &Manifest) -> Option<&Oauth2AuthorizationCode> {
     match &manifest.auth {
         AuthScheme::Oauth2AuthorizationCode(o) => Some(o),
-        AuthScheme::BearerToken => None,
+        AuthScheme::BearerToken | AuthScheme::AppInstallation(_) => None,
     }
 }
 
@@ -244,6 +246,9 @@ mod tests {
                     "https://api.atlassian.com/oauth/token/accessible-resources".into(),
                 ),
             }),
+            auth_alternatives: vec![],
+            scope: None,
+            activity_from_download: false,
             connection_url_template: "https://api.atlassian.com/ex/confluence/{cloud-id}".into(),
             config_fields: vec![ConfigField {
                 name: "cloud-id".into(),

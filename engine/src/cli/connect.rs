@@ -323,6 +323,11 @@ pub(super) async fn connect(
                     "profile `{name}` uses a bearer token from ${variable}, not OAuth: nothing to connect"
                 )));
             }
+            AuthKind::AppInstallation { app_id, .. } => {
+                return Err(CliError::User(format!(
+                    "profile `{name}` authenticates as app {app_id}'s installation, not OAuth: nothing to connect (sam mints its tokens)"
+                )));
+            }
         };
         (profile, connection, existing)
     };

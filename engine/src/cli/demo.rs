@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// one that is removed at the end.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
+    /// The bundled spoke to demonstrate: `confluence-cloud` (OAuth 3LO, product-access
+    /// groups) or `github-copilot` (a GitHub App, the organization's Copilot seats).
+    #[arg(long, default_value = "confluence-cloud", value_name = "SPOKE")]
+    pub spoke: String,
 }
 
 #[cfg(not(feature = "simulator"))]
@@ -81,7 +85,13 @@ pub(super) async fn run(
         key_file: dir.join("key"),
         ..settings.clone()
     };
-    let result = walk(host, &demo_settings, &args, out).await;
+    let result = match args.spoke.as_str() {
+        "confluence-cloud" => walk(host, &demo_settings, &args, out).await,
+        "github-copilot" => super::demo_github::walk(host, &demo_settings, &args, out).await,
+        other => Err(CliError::User(format!(
+            "no demo for spoke `{other}`: choose confluence-cloud or github-copilot"
+        ))),
+    };
     // The commands of this run use the demo's settings; later ones get the caller's back.
     crate::config::set_current(settings.clone());
     if temporary {
@@ -160,6 +170,9 @@ async fn walk(
             config: Vec::new(),
             groups: Vec::new(),
             token_env: None,
+            app_id: None,
+            installation_id: None,
+            app_key_file: None,
             display_name: Some("Confluence Demo".into()),
             no_activity: false,
             no_reclaim: false,
@@ -334,7 +347,7 @@ async fn walk(
 
 /// Runs one `sam` command line (as an admin would type it) on the demo's database.
 #[cfg(feature = "simulator")]
-async fn command(
+pub(super) async fn command(
     host: &SpokeHost,
     db: &std::path::Path,
     args: &[&str],
@@ -372,7 +385,7 @@ async fn command(
 /// Subscriptions, activity and the seats unused for longer than the look-back (the removal
 /// candidates the reclamation rule would propose), for the demo's last step.
 #[cfg(feature = "simulator")]
-fn summary(store: &crate::store::Store, profile: &str) -> Result<String, CliError> {
+pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<String, CliError> {
     use super::profile::store_failure;
     use crate::model::{AccountType, DAY, format_utc};
     use crate::pipeline::{Clock, SystemClock};

@@ -16,7 +16,7 @@ use crate::app::session::keyring;
 use crate::auth::secrets::{self, pending_path, write_key_file};
 use crate::auth::{KeyError, KeySource, Keyring, MasterKey, slot};
 use crate::config::Settings;
-use crate::model::{OAuthConnection, SealedSecret};
+use crate::model::{AuthKind, OAuthConnection, SealedSecret};
 use crate::store::WriteError;
 
 /// `sam key` subcommands.
@@ -101,6 +101,22 @@ fn rotate(settings: &Settings, ring: Keyring, out: &mut dyn Write) -> Result<(),
                         })?;
                 record.secret = new_ring.seal(&slot, plain.expose());
                 tx.put_extra_credential(&record)?;
+            }
+            // App installation private keys live sealed in their connection.
+            for mut connection in tx.all_connections()? {
+                let alias = connection.alias.clone();
+                if let AuthKind::AppInstallation { private_key, .. } = &mut connection.auth {
+                    let slot = slot(&alias, crate::app::session::APP_KEY_SLOT);
+                    let plain =
+                        new_ring
+                            .open(&slot, private_key)
+                            .map_err(|e| WriteError::NotFound {
+                                what: format!("a readable app key of `{alias}` ({e})"),
+                            })?;
+                    *private_key = new_ring.seal(&slot, plain.expose());
+                    tx.put_connection(&connection)?;
+                    n += 1;
+                }
             }
             Ok::<_, WriteError>(n)
         })

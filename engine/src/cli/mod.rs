@@ -8,6 +8,7 @@ mod daemon;
 mod db;
 mod demo;
 mod engine;
+mod demo_github;
 mod groups;
 mod jobs;
 mod key;

@@ -233,11 +233,78 @@ fn url_target(
     })
 }
 
+/// The kit against the bundled GitHub simulator (for a spoke whose manifest reaches
+/// api.github.com): a classic owner token, the organization's every seat in scope, a storm of
+/// secondary rate limits on the seat listing as the quota storm.
+#[cfg(feature = "simulator")]
+async fn check_against_github_simulator(
+    spoke: &LoadedSpoke,
+    seats: usize,
+) -> Result<Vec<RuleResult>, CliError> {
+    use github_sim::{Endpoint, FaultConfig, RateLimitConfig, SimConfig, SimHandle, Simulator};
+
+    struct Controls(Arc<SimHandle>);
+    impl conformance::VendorControls for Controls {
+        fn start_quota_storm(&self) {
+            self.0.set_fault(
+                Endpoint::ListSeats,
+                FaultConfig {
+                    secondary_storm: u32::MAX,
+                    ..FaultConfig::default()
+                },
+            );
+        }
+        fn calm(&self) {
+            self.0.clear_faults();
+        }
+    }
+
+    let sim = Simulator::start(SimConfig {
+        seats,
+        rate_limit: RateLimitConfig::unlimited(),
+        log_calls: false,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| CliError::Failure(format!("cannot start the GitHub simulator: {e}")))?;
+    let sim = Arc::new(sim);
+    let token = sim
+        .mint_classic_token(&["manage_billing:copilot", "admin:org"])
+        .map_err(|e| CliError::Failure(format!("the GitHub simulator minted no token: {e}")))?;
+    let grants = ["127.0.0.1".to_string()];
+    let session = |token: String| {
+        spoke
+            .session(&sim.base_url(), &grants, Arc::new(StaticToken::new(token)))
+            .map_err(|e| CliError::User(e.to_string()))
+    };
+    let target = CheckTarget {
+        session: session(token)?,
+        rejected_session: session("sam-conformance-invalid-token".into())?,
+        config: Config {
+            values: vec![("org".into(), sim.org().to_string())],
+            selected_groups: Vec::new(),
+        },
+        now: now_epoch(),
+        allow_writes: true,
+        protected_users: vec![sim.owner_login()],
+        vendor: Some(Arc::new(Controls(sim.clone()))),
+    };
+    Ok(conformance::run_suite(spoke, &target).await)
+}
+
 #[cfg(feature = "simulator")]
 async fn check_against_simulator(
     spoke: &LoadedSpoke,
     users: usize,
 ) -> Result<Vec<RuleResult>, CliError> {
+    if spoke
+        .manifest()
+        .allowed_hosts
+        .iter()
+        .any(|h| h == "api.github.com")
+    {
+        return check_against_github_simulator(spoke, users).await;
+    }
     use confluence_sim::{FaultConfig, RateLimitConfig, SimConfig, SimHandle, Simulator};
 
     struct Controls(Arc<SimHandle>);
@@ -534,6 +601,36 @@ pub fn inspect_text(manifest: &Manifest, contract: &str) -> String {
         AuthScheme::BearerToken => {
             details.add_row(["Authentication", "Bearer token"]);
         }
+        AuthScheme::AppInstallation(app) => {
+            details.add_row(["Authentication", "App installation (RS256 JWT)"]);
+            details.add_row(["Token path", &app.token_path]);
+        }
+    }
+    for alternative in &manifest.auth_alternatives {
+        let (name, detail) = match alternative {
+            AuthScheme::Oauth2AuthorizationCode(o) => {
+                ("OAuth 2.0 authorization code", o.token_url.clone())
+            }
+            AuthScheme::BearerToken => ("Bearer token", String::new()),
+            AuthScheme::AppInstallation(app) => {
+                ("App installation (RS256 JWT)", app.token_path.clone())
+            }
+        };
+        details.add_row([
+            "Alternative authentication".to_string(),
+            format!("{name} {detail}").trim().to_string(),
+        ]);
+    }
+    let scope = match &manifest.scope {
+        Some(scope) if scope.required => {
+            format!("{} (at least one): {}", scope.noun, scope.description)
+        }
+        Some(scope) => format!("{} (optional): {}", scope.noun, scope.description),
+        None => "nothing to select".to_string(),
+    };
+    details.add_row(["Profile scope".to_string(), scope]);
+    if manifest.activity_from_download {
+        details.add_row(["Activity", "reported with the download (no extra calls)"]);
     }
     details.add_row(["Connection URL", &manifest.connection_url_template]);
     details.add_row(["Allowed hosts", &manifest.allowed_hosts.join(", ")]);

@@ -119,6 +119,15 @@ pub struct CreateArgs {
     /// Use a bearer token read from this environment variable instead of OAuth.
     #[arg(long, value_name = "VAR")]
     pub token_env: Option<String>,
+    /// Authenticate as an app installation (a GitHub App): the app's id or client id.
+    #[arg(long, value_name = "ID", requires_all = ["installation_id", "app_key_file"], conflicts_with = "token_env")]
+    pub app_id: Option<String>,
+    /// The app installation's id (with --app-id).
+    #[arg(long, value_name = "ID", requires = "app_id")]
+    pub installation_id: Option<String>,
+    /// The app's private key, PEM (with --app-id); stored sealed with sam's key.
+    #[arg(long, value_name = "FILE", requires = "app_id")]
+    pub app_key_file: Option<std::path::PathBuf>,
     /// Name shown to admins and in job names [default: the name].
     #[arg(long)]
     pub display_name: Option<String>,
@@ -353,11 +362,19 @@ async fn create(
         reclaim: !args.no_reclaim,
     };
     let alias = auth::child_alias(&manifest.id, processes, &args.name);
-    let auth_kind = match &args.token_env {
-        Some(variable) => AuthKind::StaticTokenEnv {
+    let auth_kind = match (&args.token_env, &args.app_id) {
+        (_, Some(app_id)) => super::session::app_installation_auth(
+            &settings,
+            &manifest,
+            &alias,
+            app_id,
+            args.installation_id.as_deref().unwrap_or_default(),
+            args.app_key_file.as_deref(),
+        )?,
+        (Some(variable), None) => AuthKind::StaticTokenEnv {
             variable: variable.clone(),
         },
-        None => {
+        (None, None) => {
             if auth::oauth_scheme(&manifest).is_none() {
                 return Err(CliError::User(format!(
                     "spoke `{}` authenticates with a bearer token: pass --token-env VAR",
@@ -375,7 +392,7 @@ async fn create(
         None => {
             let (url, missing) =
                 auth::fill_template(&manifest.connection_url_template, &config, None);
-            if !missing.is_empty() && args.token_env.is_some() {
+            if !missing.is_empty() && (args.token_env.is_some() || args.app_id.is_some()) {
                 return Err(CliError::User(format!(
                     "give --connection-url, or --config {}=... to fill the spoke's connection URL {}",
                     missing.join("=... --config "),
@@ -443,7 +460,9 @@ async fn create(
             "next: sam connect {} --client-id ID --client-secret-env VAR",
             profile.name
         ),
-        AuthKind::StaticTokenEnv { .. } => format!("next: sam groups list {}", profile.name),
+        AuthKind::StaticTokenEnv { .. } | AuthKind::AppInstallation { .. } => {
+            format!("next: sam profile validate {}", profile.name)
+        }
     };
     write_out(
         out,
@@ -608,6 +627,11 @@ async fn show(
         let auth = match &c.auth {
             AuthKind::StaticTokenEnv { variable } => format!("bearer token from ${variable}"),
             AuthKind::OAuth2 { .. } => "OAuth 2.0 (3LO)".to_string(),
+            AuthKind::AppInstallation {
+                app_id,
+                installation_id,
+                ..
+            } => format!("app {app_id}, installation {installation_id}"),
         };
         text.push_str(&format!("Connection:   {} ({auth})\n", c.connection_url));
     }
@@ -921,9 +945,18 @@ pub(super) async fn validate(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let opened = open_profile_session(host, store, settings, name).await?;
-    if opened.config.selected_groups.is_empty() {
+    // The spoke declares what scopes a profile; only a required selection blocks validation.
+    if let Some(scope) = opened
+        .spoke
+        .manifest()
+        .scope
+        .as_ref()
+        .filter(|s| s.required)
+        && opened.config.selected_groups.is_empty()
+    {
         return Err(CliError::User(format!(
-            "profile `{name}` has no product-access groups: list them with `sam groups list {name}` and select with `sam groups add {name} <group>...`"
+            "profile `{name}` has no {noun}: list them with `sam groups list {name}` and select with `sam groups add {name} <id>...`",
+            noun = scope.noun
         )));
     }
     for field in opened

@@ -363,7 +363,58 @@ pub(super) fn run_reconcile(
     let store = open_store(db)?;
     let results = reconcile::run(&store, &SystemClock).map_err(store_failure)?;
     let format = super::output::ListFormat { json, csv: false };
-    print_positions(out, &results, format)
+    print_positions(out, &results, format)?;
+    if !json {
+        print_vendor_counts(&store, &results, out)?;
+    }
+    Ok(())
+}
+
+/// The vendor's own seat counts beside the positions (nothing when no spoke reports any).
+fn print_vendor_counts(
+    store: &crate::store::Store,
+    results: &[ReconciliationResult],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let counts = store
+        .read()
+        .map_err(store_failure)?
+        .vendor_seat_counts()
+        .map_err(store_failure)?;
+    let rows = reconcile::vendor::compare(&counts, results);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let mut warnings = Vec::new();
+    let mut body = Vec::new();
+    for r in &rows {
+        body.push(vec![
+            r.model.clone(),
+            n(r.purchased),
+            n(r.in_use),
+            n(r.pending_cancellation),
+            n(r.rights_owned),
+            n(r.rights_used),
+        ]);
+        warnings.extend(r.warnings.iter().map(|w| format!("{}: {w}", r.model)));
+    }
+    let t = super::output::table(
+        &[
+            "Model",
+            "Vendor: purchased",
+            "Vendor: in use",
+            "Vendor: pending cancellation",
+            "Entitlements: owned",
+            "sam: used",
+        ],
+        body,
+    );
+    let mut text = format!("seats as the vendor reports them:\n{t}\n");
+    for w in warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    write_out(out, &text)
 }
 
 pub(super) fn position(
@@ -384,13 +435,18 @@ pub(super) fn position(
         Some(m) => read.reconciliation_history(m).map_err(store_failure)?,
         None => read.latest_positions().map_err(store_failure)?,
     };
+    drop(read);
     if results.is_empty() && !args.format.json && !args.format.csv {
         return write_out(
             out,
             "no license position yet: run `sam run reconcile` (it also runs after each download)\n",
         );
     }
-    print_positions(out, &results, args.format)
+    print_positions(out, &results, args.format)?;
+    if !args.format.json && !args.format.csv {
+        print_vendor_counts(&store, &results, out)?;
+    }
+    Ok(())
 }
 
 fn print_positions(

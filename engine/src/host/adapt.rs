@@ -80,6 +80,15 @@ impl Up<new::Manifest> for old::Manifest {
                 }
                 old::AuthScheme::BearerToken => new::AuthScheme::BearerToken,
             },
+            // 0.1.0 had one scheme, the group picker as its only scoping (required, as the
+            // Confluence-shaped contract assumed) and activity only from its own exports.
+            auth_alternatives: Vec::new(),
+            scope: Some(new::ScopeSelection {
+                noun: "groups".into(),
+                description: "the groups whose members hold the seats".into(),
+                required: true,
+            }),
+            activity_from_download: false,
             connection_url_template: self.connection_url_template,
             config_fields: self
                 .config_fields
@@ -198,6 +207,8 @@ impl Up<new::SubscriptionPage> for old::SubscriptionPage {
                     },
                     granted_by: s.granted_by,
                     granted_at: s.granted_at,
+                    pending_cancellation: None,
+                    activity: None,
                 })
                 .collect(),
             next_cursor: self.next_cursor,

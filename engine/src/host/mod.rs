@@ -1256,6 +1256,31 @@ impl LoadedSpoke {
         )
     }
 
+    /// Calls `vendor-seat-counts` (0.2.0). A 0.1.0 spoke has no such export and reports no
+    /// counts: the answer is an empty list, without instantiating it.
+    pub async fn vendor_seat_counts(
+        &self,
+        session: &Arc<GateSession>,
+        config: &Config,
+    ) -> Result<Vec<crate::contract::VendorSeatCount>, CallError> {
+        let Pre::V0_2(pre) = &self.pre else {
+            return Ok(Vec::new());
+        };
+        let started = Instant::now();
+        let mut store = self.new_store("vendor-seat-counts", session);
+        let instance = self.instantiate(
+            "vendor-seat-counts",
+            pre.instantiate_async(&mut store).await,
+            &store,
+        )?;
+        let outcome = instance
+            .sam_spoke_connector()
+            .call_vendor_seat_counts(&mut store, config)
+            .await;
+        self.stats.add_export(started.elapsed());
+        self.finish("vendor-seat-counts", store, outcome)
+    }
+
     /// A store for one call: the sandbox's limits, the memory limiter and the deadline.
     fn new_store(&self, call: &'static str, session: &Arc<GateSession>) -> Store<HostState> {
         self.stats.export_calls.fetch_add(1, Ordering::Relaxed);

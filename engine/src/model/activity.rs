@@ -16,6 +16,9 @@ pub enum ActivityState {
     NoneInWindow,
     /// The vendor could not tell, with its reason.
     Unknown(String),
+    /// The vendor keeps no activity for the user: none within its retention period, or never
+    /// (GitHub Copilot's null `last_activity_at`). Appended last, so older records decode.
+    NoneOrNever,
 }
 
 /// The kind of evidence behind a last-activity date (the contract's `activity-source`).

@@ -22,6 +22,19 @@ pub enum AuthKind {
         /// Scopes granted at consent.
         scopes: Vec<String>,
     },
+    /// An app installation (a GitHub App): the engine signs JWTs with the app's private key
+    /// (sealed here with the engine's key) and mints installation tokens at `token_path`.
+    /// Appended last, so older records decode.
+    AppInstallation {
+        /// The JWT's issuer: the app's id or client id.
+        app_id: String,
+        /// The installation id.
+        installation_id: String,
+        /// The spoke's token path (with `{installation-id}`), relative to the connection URL.
+        token_path: String,
+        /// The app's private key (PEM), sealed.
+        private_key: super::SealedSecret,
+    },
 }
 
 /// The connection & credential alias of one profile.

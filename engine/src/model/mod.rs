@@ -20,6 +20,7 @@ pub mod software;
 pub mod subscription;
 pub mod token;
 pub mod trust;
+pub mod vendor;
 
 pub use activity::{ActivityKind, ActivityState, UserActivityRecord, UserActivityRecordV5};
 pub use audit::{AuditAction, AuditEntry, AuditEntryV5};
@@ -46,6 +47,7 @@ pub use subscription::{
 };
 pub use token::{ApiToken, Role};
 pub use trust::{PinOrigin, PinnedPermissions, PluginPin, ProfileLimits};
+pub use vendor::{PendingCancellation, VendorSeatCounts};
 
 /// Seconds since the Unix epoch, UTC.
 pub type EpochSeconds = i64;

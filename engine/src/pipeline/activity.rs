@@ -8,6 +8,8 @@
 //! Lookup batches follow the vendor's pace: a call should take at most a third of its
 //! deadline, so slow answers make the next batch smaller (and fast ones larger again, up to the
 //! pipeline's batch), and a batch that ran past the deadline is asked again in quarters.
+//! A spoke whose manifest says `activity-from-download` reports activity with the seats: the
+//! download writes it, and this run makes no calls.
 
 use crate::contract::{ActivityStatus, UserActivity};
 use crate::model::{
@@ -60,6 +62,11 @@ impl Pipeline<'_> {
             .and_then(|p| p.analyze_from);
         let window = analyze_from.unwrap_or(limit).max(limit).min(since);
         let daily = source.info().daily_lookups;
+        if source.info().activity_from_download {
+            // The download pages carried each holder's activity and the download wrote it:
+            // nothing to ask the spoke (no calls); the run only records its window.
+            run.checkpoint.phase = RunPhase::Finishing;
+        }
 
         let mut ahead = Ahead::new();
         let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
@@ -353,7 +360,7 @@ fn validate(
         let text = match &a.status {
             ActivityStatus::Seen(seen) => Some(&seen.source),
             ActivityStatus::Unknown(reason) => Some(reason),
-            ActivityStatus::NoneInWindow => None,
+            ActivityStatus::NoneInWindow | ActivityStatus::NoneOrNever => None,
         };
         if let Some(text) = text
             && text.len() > field_bytes
@@ -423,6 +430,11 @@ pub fn apply_status(
         ActivityStatus::NoneInWindow => {
             if record.last_activity.is_none_or(|last| last < since) {
                 record.state = ActivityState::NoneInWindow;
+            }
+        }
+        ActivityStatus::NoneOrNever => {
+            if record.last_activity.is_none_or(|last| last < since) {
+                record.state = ActivityState::NoneOrNever;
             }
         }
         ActivityStatus::Unknown(reason) => {

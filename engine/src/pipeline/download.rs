@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use crate::contract::{self, SubscriptionPage};
 use crate::model::{
-    AccountType, AuditAction, JobResult, ProcessKind, RunPhase, SoftwareModel, StagedSubscription,
-    SubscriptionIdentifier,
+    AccountType, AuditAction, JobResult, PendingCancellation, ProcessKind, RunPhase, SoftwareModel,
+    StagedSubscription, SubscriptionIdentifier, VendorSeatCounts,
 };
 use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
@@ -76,6 +76,15 @@ impl Pipeline<'_> {
                 for text in s.display_name.iter_mut().chain(s.email.iter_mut()) {
                     crate::host::untrusted::make_inert(text);
                 }
+                match &mut s.activity {
+                    Some(contract::ActivityStatus::Seen(seen)) => {
+                        crate::host::untrusted::make_inert(&mut seen.source)
+                    }
+                    Some(contract::ActivityStatus::Unknown(reason)) => {
+                        crate::host::untrusted::make_inert(reason)
+                    }
+                    _ => {}
+                }
             }
             // Ask for the next pages now: the vendor serves them (and, on a source that reads
             // ahead, the spoke parses them) while this one is written.
@@ -133,9 +142,10 @@ impl Pipeline<'_> {
         let spoke_id = source.info().spoke_id.clone();
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());
         let now = self.clock.now();
-        self.complete(&mut run, source.counts(), |tx, job| {
+        let result = self.complete(&mut run, source.counts(), |tx, job| {
             let merged = tx.merge_staged_run(&spoke_id, &staged, now)?;
             tx.clear_staging(&profile_name)?;
+            tx.prune_pending_cancellations(&profile_name, run_id)?;
             let ended = merged.ended;
             job.ended = ended;
             job.upserted += merged.upserted;
@@ -151,7 +161,45 @@ impl Pipeline<'_> {
                 )?;
             }
             Ok(())
-        })
+        })?;
+        self.record_vendor_seat_counts(source, &profile_name).await;
+        Ok(result)
+    }
+
+    /// After a complete download, asks the source for the vendor's own seat counts and
+    /// replaces the profile's stored ones. A failure is logged and leaves the previous counts:
+    /// the download itself succeeded.
+    async fn record_vendor_seat_counts<S: PageSource>(&self, source: &S, profile: &str) {
+        let counts = match source.vendor_seat_counts().await {
+            Ok(counts) => counts,
+            Err(e) => {
+                tracing::warn!(profile, error = %e, "the vendor's seat counts could not be read");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let spoke_id = source.info().spoke_id.clone();
+        let written = self.store.write(|tx| {
+            let mut rows = Vec::with_capacity(counts.len());
+            for c in &counts {
+                let model = tx
+                    .identifier(&spoke_id, &c.identifier)?
+                    .and_then(|i| i.model);
+                rows.push(VendorSeatCounts {
+                    profile: profile.to_string(),
+                    identifier: c.identifier.clone(),
+                    model,
+                    purchased: c.purchased,
+                    in_use: c.in_use,
+                    pending_cancellation: c.pending_cancellation,
+                    reported_at: now,
+                });
+            }
+            tx.replace_vendor_seat_counts(profile, &rows)
+        });
+        if let Err(e) = written {
+            tracing::warn!(profile, error = %e, "the vendor's seat counts could not be stored");
+        }
     }
 }
 
@@ -220,6 +268,28 @@ fn check_record_size(s: &contract::Subscription, limits: &PipelineLimits) -> Res
             )));
         }
     }
+    let activity_text = match &s.activity {
+        Some(contract::ActivityStatus::Seen(seen)) => Some(&seen.source),
+        Some(contract::ActivityStatus::Unknown(reason)) => Some(reason),
+        _ => None,
+    };
+    if let Some(text) = activity_text
+        && text.len() > limits.field_bytes
+    {
+        return Err(oversized(format!(
+            "its activity text is {} bytes, more than {}",
+            text.len(),
+            limits.field_bytes
+        )));
+    }
+    if let Some(contract::ActivityStatus::Seen(seen)) = &s.activity
+        && seen.at < 0
+    {
+        return Err(oversized(format!(
+            "activity time {} is before 1970",
+            seen.at
+        )));
+    }
     if s.granted_by.len() > limits.grants {
         return Err(oversized(format!(
             "granted by {} groups, more than {}",
@@ -274,6 +344,31 @@ fn stage_page(
                 m
             }
         };
+        // What the vendor reports with the seat besides who holds it: a pending cancellation
+        // (kept per run; the run's completion drops the ones it did not report) and, for a
+        // spoke that says `activity-from-download`, the holder's last activity ("update if
+        // later", as the activity run writes it).
+        if let Some(ends_at) = s.pending_cancellation {
+            tx.put_pending_cancellation(&PendingCancellation {
+                profile: profile.to_string(),
+                identifier: s.identifier.clone(),
+                external_user_id: s.external_user_id.clone(),
+                ends_at,
+                run: run_id,
+            })?;
+        }
+        if let Some(status) = &s.activity {
+            let existing = tx.activity(profile, &s.external_user_id)?;
+            if let Some(record) = super::activity::apply_status(
+                existing.as_ref(),
+                profile,
+                &s.external_user_id,
+                status,
+                now,
+            ) {
+                tx.put_activity(&record)?;
+            }
+        }
         let mut granted_by = s.granted_by;
         granted_by.sort();
         entries.push(StagedSubscription {

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::ReadAhead;
-use crate::contract::{ActivityPage, Config, SpokeError, SubscriptionPage, UserActivity};
+use crate::contract::{
+    ActivityPage, Config, SpokeError, SubscriptionPage, UserActivity, VendorSeatCount,
+};
 use crate::host::{CallError, GateSession, LoadedSpoke};
 use crate::model::EpochSeconds;
 
@@ -36,6 +38,9 @@ pub struct SourceInfo {
     /// configured, such as Atlassian's organization API key for last-active dates): holders
     /// whose record shows no activity inside the window are then asked again, once a day.
     pub daily_lookups: bool,
+    /// Whether the download pages carry each seat's activity (the activity run then makes
+    /// no calls).
+    pub activity_from_download: bool,
 }
 
 /// A failed source call.
@@ -119,6 +124,13 @@ pub trait PageSource: Send + Sync {
         user_ids: &[String],
     ) -> impl Future<Output = Result<Vec<UserActivity>, SourceError>> + Send;
 
+    /// The vendor's own seat counts per identifier (none by default).
+    fn vendor_seat_counts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<VendorSeatCount>, SourceError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
     /// Requests made so far (monotonic).
     fn counts(&self) -> CallCounts;
 
@@ -156,6 +168,7 @@ impl SpokeSource {
                 .collect(),
             activity_lookback_days: m.activity_lookback_days,
             daily_lookups: session.routes().iter().any(|r| r.credential.is_some()),
+            activity_from_download: m.activity_from_download,
         };
         Self {
             spoke,
@@ -227,6 +240,13 @@ impl PageSource for SpokeSource {
         Ok(self
             .spoke
             .lookup_activity(&self.session, &self.config, since, user_ids)
+            .await?)
+    }
+
+    async fn vendor_seat_counts(&self) -> Result<Vec<VendorSeatCount>, SourceError> {
+        Ok(self
+            .spoke
+            .vendor_seat_counts(&self.session, &self.config)
             .await?)
     }
 

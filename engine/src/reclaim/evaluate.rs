@@ -82,7 +82,11 @@ pub fn stale_since(
         Some(at) if at > cutoff => None,
         Some(at) => Some(Some(at)),
         None => match record.state {
-            ActivityState::NoneInWindow if rule.include_no_activity => Some(None),
+            ActivityState::NoneInWindow | ActivityState::NoneOrNever
+                if rule.include_no_activity =>
+            {
+                Some(None)
+            }
             _ => None,
         },
     }
@@ -211,6 +215,12 @@ pub fn identify(
             open.insert(seat, c);
         }
     }
+    // Seats the vendor has already cancelled (they end at the cycle's end): nothing to take.
+    let pending: std::collections::BTreeSet<(String, String)> = tx
+        .pending_cancellations_in(&profile.name)?
+        .into_iter()
+        .map(|p| (p.external_user_id, p.identifier))
+        .collect();
     let mut rules: BTreeMap<String, Option<ReclamationRule>> = BTreeMap::new();
     // Streamed: a large tenant's subscriptions are never all in memory at once.
     tx.for_each_profile_subscription(&profile.name, |_, sub| -> Result<(), WriteError> {
@@ -248,7 +258,11 @@ pub fn identify(
         let Some(rule) = rule.filter(|r| r.active) else {
             return Ok(());
         };
-        let excluded = reclamation_exclusion(&profile.spoke_id, &sub, &rule, &exclusions);
+        let excluded = if pending.contains(&seat) {
+            Some("the vendor has already cancelled the seat (pending cancellation)".to_string())
+        } else {
+            reclamation_exclusion(&profile.spoke_id, &sub, &rule, &exclusions)
+        };
         if excluded.is_some() {
             summary.excluded_seats += 1;
         }

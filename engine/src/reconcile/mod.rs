@@ -4,9 +4,11 @@
 //! profile, license exclusions, activity and the reclamation rules' thresholds — and writes one
 //! [`ReconciliationResult`](crate::model::ReconciliationResult) per software model with its
 //! time, so the history shows the trend. It runs on demand and after each download.
+//! [`vendor`] sets the vendor's own seat counts (where a spoke reports them) beside it.
 
 pub mod position;
 mod runner;
+pub mod vendor;
 
 pub use position::{SeatFacts, UnitCosts, compute_position, unit_costs};
 pub use runner::{ReconcileError, run, seat_facts};

@@ -204,6 +204,11 @@ impl WriteTx {
         }
     }
 
+    /// Every connection.
+    pub fn all_connections(&self) -> Result<Vec<Connection>, WriteError> {
+        self.adm_all(CONNECTIONS)
+    }
+
     /// Inserts or replaces a connection.
     pub fn put_connection(&self, connection: &Connection) -> Result<(), WriteError> {
         self.adm_put(CONNECTIONS, &write_key(&[&connection.alias])?, connection)

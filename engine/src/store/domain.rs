@@ -37,7 +37,7 @@ fn result_key(r: &ReconciliationResult) -> Result<String, WriteError> {
 }
 
 impl WriteTx {
-    fn all_in<T: serde::de::DeserializeOwned>(
+    pub(super) fn all_in<T: serde::de::DeserializeOwned>(
         &self,
         def: Def,
         prefix: &[&str],

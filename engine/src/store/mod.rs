@@ -21,6 +21,7 @@ pub mod maintenance;
 mod profile_settings;
 pub mod schema;
 mod staging;
+mod vendor;
 
 use std::fmt::Display;
 use std::ops::Bound;
@@ -108,6 +109,10 @@ pub mod tables {
     pub const RECLAIM_INTENTS: Def = TableDefinition::new("reclaim_intents");
     /// A profile's reclaim run in progress (`profile`): the cap's count across resumes.
     pub const RECLAIM_RUNS: Def = TableDefinition::new("reclaim_runs");
+    /// Seats the vendor reports cancelled and still held, by profile + identifier + user.
+    pub const PENDING_CANCELLATIONS: Def = TableDefinition::new("pending_cancellations");
+    /// The vendor's own seat counts, by profile + identifier.
+    pub const VENDOR_SEAT_COUNTS: Def = TableDefinition::new("vendor_seat_counts");
 
     /// The component each profile's runs are pinned to (`profile`).
     pub const PLUGIN_PINS: Def = TableDefinition::new("plugin_pins");
@@ -137,6 +142,8 @@ pub mod tables {
         RECLAIM_RUNS,
         PLUGIN_PINS,
         PROFILE_LIMITS,
+        PENDING_CANCELLATIONS,
+        VENDOR_SEAT_COUNTS,
     ];
 }
 
@@ -832,6 +839,8 @@ fn table_name(def: Def) -> &'static str {
         "license_cost_overrides",
         "plugin_pins",
         "profile_limits",
+        "pending_cancellations",
+        "vendor_seat_counts",
     ];
     let name = redb::TableHandle::name(&def);
     NAMES.into_iter().find(|n| *n == name).unwrap_or("record")

@@ -196,6 +196,14 @@ impl Guest for Component {
                 extra_parameters: m.auth.extra_parameters,
                 accessible_resources_url: m.auth.accessible_resources_url,
             }),
+            auth_alternatives: Vec::new(),
+            // Confluence scopes a profile by its product-access groups, and one is needed.
+            scope: Some(wit::ScopeSelection {
+                noun: "product-access groups".into(),
+                description: "the groups whose members hold a Confluence seat".into(),
+                required: true,
+            }),
+            activity_from_download: false,
             connection_url_template: m.connection_url_template,
             config_fields: m
                 .config_fields
@@ -300,6 +308,8 @@ impl Guest for Component {
                         },
                         granted_by: s.granted_by,
                         granted_at: s.granted_at,
+                        pending_cancellation: None,
+                        activity: None,
                     })
                     .collect(),
                 next_cursor: p.next_cursor,
@@ -373,6 +383,13 @@ impl Guest for Component {
             &from_wit_changes(changes),
         )
         .map_err(to_wit_error)
+    }
+
+    fn vendor_seat_counts(
+        _config: wit::Config,
+    ) -> Result<Vec<wit::VendorSeatCount>, wit::SpokeError> {
+        // Confluence's APIs report no purchased or billed seat count.
+        Ok(Vec::new())
     }
 }
 

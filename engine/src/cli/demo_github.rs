@@ -1,0 +1,224 @@
+//! `sam demo --spoke github-copilot`: the whole job on the bundled GitHub simulator. It starts
+//! the simulator with a seeded organization (direct and team-granted Copilot seats, pending
+//! cancellations, idle holders), creates a profile that authenticates as the simulator's
+//! GitHub App (sam signs the JWT with the app's private key, stored sealed, and mints the
+//! installation tokens), validates, publishes, downloads the seats (their activity comes on
+//! the same pages), records a sample entitlement, reclaims (a dry run unless `--reclaim`),
+//! reconciles (the vendor's own seat counts beside the entitlement) and prints where the
+//! seats stand. Same folder rules as the Confluence demo.
+
+use std::io::Write;
+
+use super::demo::DemoArgs;
+use super::{CliError, write_out};
+use crate::config::Settings;
+use crate::host::SpokeHost;
+
+#[cfg(not(feature = "simulator"))]
+pub(super) async fn walk(
+    _host: &SpokeHost,
+    _settings: &Settings,
+    _args: &DemoArgs,
+    _out: &mut dyn Write,
+) -> Result<(), CliError> {
+    Err(CliError::User(
+        "this sam was built without the bundled simulators (feature `simulator`)".into(),
+    ))
+}
+
+#[cfg(feature = "simulator")]
+pub(super) async fn walk(
+    host: &SpokeHost,
+    settings: &Settings,
+    args: &DemoArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use github_sim::{RateLimitConfig, SimConfig, Simulator};
+
+    use super::demo::{command, summary};
+    use super::profile::{CreateArgs, ProfileCommand, open_store};
+    use super::run::RunCommand;
+
+    crate::config::set_current(settings.clone());
+    let db = settings.db.clone();
+    let dir = db
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let step =
+        |out: &mut dyn Write, n: u32, text: &str| write_out(out, &format!("\n== {n}. {text}\n"));
+
+    step(out, 1, "Start the bundled GitHub simulator")?;
+    let sim = Simulator::start(SimConfig {
+        seats: args.users,
+        seed: args.seed,
+        rate_limit: RateLimitConfig::unlimited(),
+        log_calls: false,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| CliError::Failure(format!("cannot start the GitHub simulator: {e}")))?;
+    let key_file = dir.join("github-app.pem");
+    std::fs::write(&key_file, sim.app_private_key_pem())
+        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", key_file.display())))?;
+    write_out(
+        out,
+        &format!(
+            "simulator at {} (organization {}, {} Copilot seats)\nGitHub App: id {}, installation {}, private key {}\n",
+            sim.base_url(),
+            sim.org(),
+            sim.seat_count(),
+            sim.app_id(),
+            sim.installation_id(),
+            key_file.display()
+        ),
+    )?;
+
+    step(
+        out,
+        2,
+        "Create the integration profile (Draft), authenticated as the GitHub App",
+    )?;
+    super::profile::run(
+        host,
+        Some(&db),
+        ProfileCommand::Create(CreateArgs {
+            name: "demo".into(),
+            spoke: PathBuf::from("github-copilot"),
+            connection_url: Some(sim.base_url()),
+            grant_hosts: vec!["127.0.0.1".into()],
+            config: vec![format!("org={}", sim.org())],
+            groups: Vec::new(),
+            token_env: None,
+            app_id: Some(sim.app_id().to_string()),
+            installation_id: Some(sim.installation_id().to_string()),
+            app_key_file: Some(key_file.clone()),
+            display_name: Some("GitHub Copilot Demo".into()),
+            no_activity: false,
+            no_reclaim: false,
+            analyze_from: None,
+        }),
+        out,
+    )
+    .await?;
+
+    step(
+        out,
+        3,
+        "Validate (the seat listing and the billing summary)",
+    )?;
+    {
+        let store = Arc::new(open_store(Some(&db))?);
+        super::profile::validate(host, &store, settings, "demo", false, out).await?;
+    }
+
+    step(
+        out,
+        4,
+        "Publish: software models, reclamation rules, scheduled jobs",
+    )?;
+    {
+        let store = open_store(Some(&db))?;
+        super::profile::publish(host, &store, "demo", out).await?;
+    }
+
+    step(
+        out,
+        5,
+        "Download the seats (with each seat's last activity, on the same pages)",
+    )?;
+    super::run::run(
+        host,
+        Some(&db),
+        RunCommand::Download {
+            profile: "demo".into(),
+            json: false,
+        },
+        out,
+    )
+    .await?;
+
+    step(out, 6, "Activity (already on the seat pages: no calls)")?;
+    super::run::run(
+        host,
+        Some(&db),
+        RunCommand::Activity {
+            profile: "demo".into(),
+            json: false,
+        },
+        out,
+    )
+    .await?;
+
+    let active = {
+        let store = open_store(Some(&db))?;
+        let read = store.read().map_err(super::profile::store_failure)?;
+        read.subscription_counts("demo")
+            .map_err(super::profile::store_failure)?
+            .0
+    };
+
+    step(out, 7, "Record a sample entitlement")?;
+    // Seats bought: the active seats rounded up to the next 50, at Copilot Business's list
+    // price per user and month.
+    let rights = (active / 50 + 1) * 50;
+    command(
+        host,
+        &db,
+        &[
+            "entitlements",
+            "add",
+            "github/github copilot/business",
+            "--rights",
+            &rights.to_string(),
+            "--unit-cost",
+            "19",
+            "--note",
+            "sam demo sample",
+        ],
+        out,
+    )
+    .await?;
+
+    if args.reclaim {
+        step(out, 8, "Reclaim the unused seats (within the per-run cap)")?;
+        command(host, &db, &["run", "reclaim", "--profile", "demo"], out).await?;
+    } else {
+        step(out, 8, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
+        command(
+            host,
+            &db,
+            &["run", "reclaim", "--profile", "demo", "--dry-run"],
+            out,
+        )
+        .await?;
+    }
+
+    step(
+        out,
+        9,
+        "Reconcile: the license position, with GitHub's own seat counts",
+    )?;
+    command(host, &db, &["run", "reconcile"], out).await?;
+
+    step(
+        out,
+        10,
+        "Where the seats stand, and the top removal candidates",
+    )?;
+    let store = open_store(Some(&db))?;
+    write_out(out, &summary(&store, "demo")?)?;
+    drop(store);
+    if args.reclaim {
+        command(host, &db, &["candidates", "list", "--profile", "demo"], out).await?;
+    }
+    write_out(
+        out,
+        "\nReal organizations use the same commands: see the GitHub section of docs/admin-guide.md.\n",
+    )?;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -327,7 +327,7 @@ pub async fn open_profile_session(
                 .oauth_connection(credential_key)
                 .map_err(store_failure)?
                 .map(|c| c.granted_scopes),
-            AuthKind::StaticTokenEnv { .. } => None,
+            AuthKind::StaticTokenEnv { .. } | AuthKind::AppInstallation { .. } => None,
         };
         (profile, connection, groups, limits, granted_scopes)
     };

@@ -86,7 +86,8 @@ pub struct SubscriptionView {
     pub last_activity: Option<EpochSeconds>,
     /// Where the last activity comes from (the activity source the spoke named).
     pub activity_source: Option<String>,
-    /// `seen`, `none-in-window` (none inside the look-back: not "never") or `unknown`.
+    /// `seen`, `none-in-window` (none inside the look-back: not "never"), `none-or-never`
+    /// (the vendor reports none, in its retention or ever) or `unknown`.
     pub activity: String,
     /// Whole days since the last activity, at the time of the query.
     pub activity_age_days: Option<i64>,
@@ -247,6 +248,7 @@ fn view(
         activity: match activity.map(|a| &a.state) {
             Some(ActivityState::Seen) => "seen".into(),
             Some(ActivityState::NoneInWindow) => "none-in-window".into(),
+            Some(ActivityState::NoneOrNever) => "none-or-never".into(),
             Some(ActivityState::Unknown(_)) | None => "unknown".into(),
         },
         activity_age_days: last.map(|at| (now - at).max(0) / DAY),

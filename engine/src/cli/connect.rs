@@ -278,7 +278,7 @@ fn already_connected(store: &Store, name: &str) -> Result<bool, CliError> {
             .map_err(store_failure)?
             .map(|c| c.auth)
         {
-            Some(AuthKind::StaticTokenEnv { .. }) => true,
+            Some(AuthKind::StaticTokenEnv { .. } | AuthKind::AppInstallation { .. }) => true,
             Some(AuthKind::OAuth2 { credential_key, .. }) => read
                 .oauth_connection(&credential_key)
                 .map_err(store_failure)?

@@ -363,7 +363,7 @@ async fn create(
     };
     let alias = auth::child_alias(&manifest.id, processes, &args.name);
     let auth_kind = match (&args.token_env, &args.app_id) {
-        (_, Some(app_id)) => super::session::app_installation_auth(
+        (_, Some(app_id)) => crate::app::session::app_installation_auth(
             &settings,
             &manifest,
             &alias,

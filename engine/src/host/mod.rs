@@ -968,7 +968,13 @@ impl LoadedSpoke {
         credentials: Arc<dyn CredentialProvider>,
         overrides: LimitOverrides,
     ) -> Result<Arc<GateSession>, http_gate::SessionError> {
-        self.session_full(connection_url, granted_hosts, credentials, overrides, Vec::new())
+        self.session_full(
+            connection_url,
+            granted_hosts,
+            credentials,
+            overrides,
+            Vec::new(),
+        )
     }
 
     /// [`Self::session`] with the profile's second credentials.

@@ -30,25 +30,14 @@ pub fn permissions_of(manifest: &Manifest) -> PinnedPermissions {
         })
         .collect();
     processes.sort();
-    let auth = match &manifest.auth {
-        AuthScheme::BearerToken => vec!["bearer-token".to_string()],
-        AuthScheme::Oauth2AuthorizationCode(oauth) => {
-            let mut lines = vec![
-                format!("authorize-url {}", oauth.authorize_url),
-                format!("token-url {}", oauth.token_url),
-            ];
-            if let Some(audience) = &oauth.audience {
-                lines.push(format!("audience {audience}"));
-            }
-            if let Some(url) = &oauth.accessible_resources_url {
-                lines.push(format!("accessible-resources-url {url}"));
-            }
-            let mut scopes = oauth.base_scopes.clone();
-            scopes.sort();
-            lines.extend(scopes.into_iter().map(|s| format!("base-scope {s}")));
-            lines
-        }
-    };
+    let mut auth = scheme_lines(&manifest.auth);
+    for alternative in &manifest.auth_alternatives {
+        auth.extend(
+            scheme_lines(alternative)
+                .into_iter()
+                .map(|l| format!("alternative {l}")),
+        );
+    }
     PinnedPermissions {
         spoke_id: manifest.id.clone(),
         version: manifest.version.clone(),
@@ -275,5 +264,29 @@ mod tests {
         let new = perms(&["a", "b\x1b[2Jc"], &[]);
         let lines = diff(&old, &new);
         assert!(lines.iter().all(|l| !l.contains('\x1b')), "{lines:?}");
+    }
+}
+
+/// A scheme's pinned lines: what it sends the admin's credential to.
+fn scheme_lines(scheme: &AuthScheme) -> Vec<String> {
+    match scheme {
+        AuthScheme::BearerToken => vec!["bearer-token".to_string()],
+        AuthScheme::AppInstallation(app) => vec![format!("app-installation {}", app.token_path)],
+        AuthScheme::Oauth2AuthorizationCode(oauth) => {
+            let mut lines = vec![
+                format!("authorize-url {}", oauth.authorize_url),
+                format!("token-url {}", oauth.token_url),
+            ];
+            if let Some(audience) = &oauth.audience {
+                lines.push(format!("audience {audience}"));
+            }
+            if let Some(url) = &oauth.accessible_resources_url {
+                lines.push(format!("accessible-resources-url {url}"));
+            }
+            let mut scopes = oauth.base_scopes.clone();
+            scopes.sort();
+            lines.extend(scopes.into_iter().map(|s| format!("base-scope {s}")));
+            lines
+        }
     }
 }

@@ -22,7 +22,20 @@ pub enum ActivityState {
 }
 
 /// The kind of evidence behind a last-activity date (the contract's `activity-source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ActivityKind {
     /// The vendor's own last-active date (viewing counts; Atlassian's organization API).
     LastActive,

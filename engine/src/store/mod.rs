@@ -120,7 +120,7 @@ pub mod tables {
     pub const PROFILE_LIMITS: Def = TableDefinition::new("profile_limits");
 
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 21] = [
+    pub const RECORD_TABLES: [Def; 23] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -819,7 +819,7 @@ impl WriteTx {
 }
 
 fn table_name(def: Def) -> &'static str {
-    const NAMES: [&str; 19] = [
+    const NAMES: [&str; 21] = [
         "profiles",
         "connections",
         "selected_groups",

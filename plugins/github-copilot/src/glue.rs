@@ -177,6 +177,8 @@ fn seat_activity(seat: &wire::Seat) -> wit::ActivityStatus {
                 }
                 _ => "Copilot last activity".into(),
             },
+            // GitHub's own last-activity time for the seat (any Copilot use counts).
+            kind: wit::ActivitySource::LastActive,
         }),
         None => wit::ActivityStatus::NoneOrNever,
     }
@@ -277,6 +279,8 @@ impl Guest for Component {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };
         wit::Manifest {
+            // One credential serves every request (the token or the app installation's).
+            extra_credentials: Vec::new(),
             id: "github-copilot".into(),
             display_name: "GitHub Copilot".into(),
             publisher: "GitHub".into(),
@@ -406,6 +410,10 @@ impl Guest for Component {
                 .map(|t| wit::Group {
                     name: t.name.unwrap_or_else(|| t.slug.clone()),
                     id: t.slug,
+                    // A team grants a seat only once it is assigned Copilot; the team
+                    // listing does not say which teams are, nor cheaply how many members.
+                    access: wit::GroupAccess::Unknown,
+                    member_count: None,
                 })
                 .collect(),
             next_cursor: next.map(|_| (page + 1).to_string()),

@@ -193,7 +193,7 @@ fn a_bundled_spoke_is_found_by_name() {
     assert!(
         error
             .to_string()
-            .contains("bundled spoke (confluence-cloud)"),
+            .contains("bundled spoke (confluence-cloud, github-copilot)"),
         "{error}"
     );
 }

@@ -640,7 +640,6 @@ impl GateSession {
                     &request.body,
                     token.expose(),
                     budget,
-                    attempt_timeout,
                 ),
             )
             .await
@@ -828,7 +827,6 @@ impl GateSession {
         body: &Option<Vec<u8>>,
         token: &str,
         budget: &CallBudget,
-        timeout: Duration,
     ) -> Result<Response, HttpError> {
         let policy = &self.gate.policy;
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
@@ -837,7 +835,7 @@ impl GateSession {
             .gate
             .client
             .request(method, url.clone())
-            .timeout(timeout);
+            .timeout(self.attempt_timeout());
         for (name, value) in headers {
             builder = builder.header(name.as_str(), value.as_str());
         }

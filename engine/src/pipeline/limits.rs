@@ -235,8 +235,10 @@ pub fn parse_value(def: &LimitDef, text: &str) -> Result<u64, LimitError> {
 pub fn show(unit: Unit, value: u64) -> String {
     match unit {
         Unit::Seconds => format!("{value}s"),
-        Unit::Bytes if value >= MIB && value % MIB == 0 => format!("{}MiB", value / MIB),
-        Unit::Bytes if value >= 1024 && value % 1024 == 0 => format!("{}KiB", value / 1024),
+        Unit::Bytes if value >= MIB && value.is_multiple_of(MIB) => format!("{}MiB", value / MIB),
+        Unit::Bytes if value >= 1024 && value.is_multiple_of(1024) => {
+            format!("{}KiB", value / 1024)
+        }
         Unit::Bytes | Unit::Count => value.to_string(),
     }
 }

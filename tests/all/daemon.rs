@@ -1,7 +1,7 @@
 //! The daemon (issue 8): the scheduler driven by a [`ManualClock`] (cron firing times, the
 //! order of a profile's jobs, a run missed while the daemon was down runs once at start,
 //! retries with capped backoff), a quota pause against the simulator that resumes at the
-//! top of the hour from the checkpoint, the HTTP API (/healthz, /metrics, POST /runs), and
+//! top of the hour from the checkpoint, the HTTP API (/healthz, /metrics, POST /api/v1/runs), and
 //! the real binary: SIGTERM mid-run, restart, and the result equals an uninterrupted run
 //! (no duplicate, no lost record), with `sam run` handed to the running daemon.
 
@@ -632,9 +632,11 @@ async fn sigterm_mid_run_then_restart_completes_with_no_duplicate_and_no_lost_re
         .unwrap();
     assert_eq!(health["status"], "ok");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let api_token = sam_engine::app::tokens::read_local_token(&db).expect("the daemon's token");
     loop {
         let text = client
             .get(format!("http://{addr}/metrics"))
+            .bearer_auth(&api_token)
             .send()
             .await
             .unwrap()

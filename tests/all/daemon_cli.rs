@@ -151,6 +151,23 @@ fn the_views_and_tokens_work_through_the_daemon() {
         assert_eq!(mode, 0o600, "{}", token.display());
     }
 
+    // The real daemon refuses a request without a token, and one for a foreign Host.
+    for (host, expected) in [(d.addr.as_str(), "401"), ("attacker.example", "403")] {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&d.addr).unwrap();
+        write!(
+            stream,
+            "GET /api/v1/subscriptions HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{host}: {answer}"
+        );
+    }
+
     let subs = d.json(&["subscriptions", "list", "--json"]);
     let total = subs["total"].as_u64().unwrap();
     assert!(total > 0, "{subs}");

@@ -215,6 +215,30 @@ pub fn check(
     })
 }
 
+/// A scheme's pinned lines: what it sends the admin's credential to.
+fn scheme_lines(scheme: &AuthScheme) -> Vec<String> {
+    match scheme {
+        AuthScheme::BearerToken => vec!["bearer-token".to_string()],
+        AuthScheme::AppInstallation(app) => vec![format!("app-installation {}", app.token_path)],
+        AuthScheme::Oauth2AuthorizationCode(oauth) => {
+            let mut lines = vec![
+                format!("authorize-url {}", oauth.authorize_url),
+                format!("token-url {}", oauth.token_url),
+            ];
+            if let Some(audience) = &oauth.audience {
+                lines.push(format!("audience {audience}"));
+            }
+            if let Some(url) = &oauth.accessible_resources_url {
+                lines.push(format!("accessible-resources-url {url}"));
+            }
+            let mut scopes = oauth.base_scopes.clone();
+            scopes.sort();
+            lines.extend(scopes.into_iter().map(|s| format!("base-scope {s}")));
+            lines
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,29 +288,5 @@ mod tests {
         let new = perms(&["a", "b\x1b[2Jc"], &[]);
         let lines = diff(&old, &new);
         assert!(lines.iter().all(|l| !l.contains('\x1b')), "{lines:?}");
-    }
-}
-
-/// A scheme's pinned lines: what it sends the admin's credential to.
-fn scheme_lines(scheme: &AuthScheme) -> Vec<String> {
-    match scheme {
-        AuthScheme::BearerToken => vec!["bearer-token".to_string()],
-        AuthScheme::AppInstallation(app) => vec![format!("app-installation {}", app.token_path)],
-        AuthScheme::Oauth2AuthorizationCode(oauth) => {
-            let mut lines = vec![
-                format!("authorize-url {}", oauth.authorize_url),
-                format!("token-url {}", oauth.token_url),
-            ];
-            if let Some(audience) = &oauth.audience {
-                lines.push(format!("audience {audience}"));
-            }
-            if let Some(url) = &oauth.accessible_resources_url {
-                lines.push(format!("accessible-resources-url {url}"));
-            }
-            let mut scopes = oauth.base_scopes.clone();
-            scopes.sort();
-            lines.extend(scopes.into_iter().map(|s| format!("base-scope {s}")));
-            lines
-        }
     }
 }

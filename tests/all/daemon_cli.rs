@@ -171,6 +171,13 @@ fn the_views_and_tokens_work_through_the_daemon() {
     let subs = d.json(&["subscriptions", "list", "--json"]);
     let total = subs["total"].as_u64().unwrap();
     assert!(total > 0, "{subs}");
+    // Each seat says where its holder's last activity comes from, and what kind it is.
+    let rows = subs["subscriptions"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|s| s["activity_source"].is_string() && s["activity_kind"].is_string()),
+        "{subs}"
+    );
     let first = &subs["subscriptions"][0];
     let user = first["user"].as_str().unwrap().to_string();
     let seats = d.json(&["subscriptions", "show", &user, "--json"]);

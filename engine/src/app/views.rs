@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, App, AppError, store_failure};
 use crate::model::{
-    AccountType, ActivityState, AuditAction, AuditEntry, DAY, EpochSeconds, Role, SoftwareModel,
-    Subscription, SubscriptionIdentifier, UserActivityRecord,
+    AccountType, ActivityKind, ActivityState, AuditAction, AuditEntry, DAY, EpochSeconds, Role,
+    SoftwareModel, Subscription, SubscriptionIdentifier, UserActivityRecord,
 };
 use crate::store::{ReadTx, WriteError};
 
@@ -86,6 +86,9 @@ pub struct SubscriptionView {
     pub last_activity: Option<EpochSeconds>,
     /// Where the last activity comes from (the activity source the spoke named).
     pub activity_source: Option<String>,
+    /// The kind of evidence: the vendor's last-active date, content created or updated, a
+    /// contribution.
+    pub activity_kind: Option<ActivityKind>,
     /// `seen`, `none-in-window` (none inside the look-back: not "never"), `none-or-never`
     /// (the vendor reports none, in its retention or ever) or `unknown`.
     pub activity: String,
@@ -245,6 +248,7 @@ fn view(
         ended_at: sub.ended_at,
         last_activity: last,
         activity_source: activity.and_then(|a| a.source.clone()),
+        activity_kind: activity.and_then(|a| a.kind),
         activity: match activity.map(|a| &a.state) {
             Some(ActivityState::Seen) => "seen".into(),
             Some(ActivityState::NoneInWindow) => "none-in-window".into(),

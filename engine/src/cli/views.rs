@@ -207,10 +207,22 @@ fn subscription_rows(rows: &[SubscriptionView]) -> Vec<Vec<String>> {
                     format!("ended {}", when(s.ended_at))
                 },
                 activity_text(s),
-                opt(s.activity_source.as_deref()),
+                match (&s.activity_source, s.activity_kind) {
+                    (Some(source), Some(kind)) => format!("{source} ({})", kind_name(kind)),
+                    (Some(source), None) => source.clone(),
+                    (None, _) => "-".into(),
+                },
             ]
         })
         .collect()
+}
+
+/// The kind of evidence as JSON and flags name it.
+fn kind_name(kind: crate::model::ActivityKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Parses `YYYY-MM-DD` or an RFC 3339 time.

@@ -203,11 +203,10 @@ impl Remote {
 
 /// Runs an operation in this process for `actor`: the role check, then the operation, with
 /// every audit entry it writes attributed to the actor.
-pub async fn local<Q, A, F>(actor: &Actor, role: Role, name: &str, run: F) -> Result<A, AppError>
+pub async fn local<A, F>(actor: &Actor, role: Role, name: &str, run: F) -> Result<A, AppError>
 where
     F: std::future::Future<Output = Result<A, AppError>>,
 {
-    let _ = std::marker::PhantomData::<Q>;
     actor.require(role, &format!("`{name}`"))?;
     crate::store::with_actor(actor.name.clone(), run).await
 }
@@ -234,7 +233,7 @@ macro_rules! operations {
                 pub async fn $name(&self, request: $req) -> Result<$resp, AppError> {
                     match self {
                         Engine::Local { app, actor } => {
-                            local::<$req, _, _>(actor, Role::$role, stringify!($name),
+                            local(actor, Role::$role, stringify!($name),
                                 app.$name(actor, request)).await
                         }
                         Engine::Remote(remote) => {
@@ -284,7 +283,7 @@ macro_rules! operations {
                     Ok(Query(r)) => r,
                     Err(e) => return error_response(AppError::Invalid(e.body_text())),
                 };
-                answer(local::<$req, _, _>(&actor, Role::$role, stringify!($name),
+                answer(local(&actor, Role::$role, stringify!($name),
                     state.$name(&actor, request)).await)
             },
         )
@@ -298,7 +297,7 @@ macro_rules! operations {
                     Ok(Json(r)) => r,
                     Err(e) => return error_response(AppError::Invalid(e.body_text())),
                 };
-                answer(local::<$req, _, _>(&actor, Role::$role, stringify!($name),
+                answer(local(&actor, Role::$role, stringify!($name),
                     state.$name(&actor, request)).await)
             },
         )

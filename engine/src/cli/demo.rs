@@ -121,7 +121,6 @@ async fn walk(
 
     use super::connect::{Browser, ConnectArgs, connect};
     use super::profile::{CreateArgs, ProfileCommand, open_store};
-    use super::run::RunCommand;
     use crate::auth::Secret;
 
     crate::config::set_current(settings.clone());
@@ -256,36 +255,8 @@ async fn walk(
     }
 
     step(out, 7, "Download subscriptions")?;
-    super::run::run(
-        host,
-        Some(&db),
-        RunCommand::Download {
-            profile: "demo".into(),
-            json: false,
-        },
-        out,
-    )
-    .await?;
-
-    step(out, 8, "Download activity")?;
-    super::run::run(
-        host,
-        Some(&db),
-        RunCommand::Activity {
-            profile: "demo".into(),
-            json: false,
-        },
-        out,
-    )
-    .await?;
-
-    let active = {
-        let store = open_store(Some(&db))?;
-        let read = store.read().map_err(super::profile::store_failure)?;
-        read.subscription_counts("demo")
-            .map_err(super::profile::store_failure)?
-            .0
-    };
+    let active =
+        download_and_count(host, &db, out, &mut |out| step(out, 8, "Download activity")).await?;
 
     step(out, 9, "Record a sample entitlement")?;
     // Rights bought: the active seats rounded up to the next 50, at Confluence Standard's
@@ -347,6 +318,42 @@ async fn walk(
 
 /// Runs one `sam` command line (as an admin would type it) on the demo's database.
 #[cfg(feature = "simulator")]
+/// The demo's downloads: subscriptions, then (after `between`, which prints the step's
+/// heading) activity; answers the profile's active seats, which the sample entitlement is
+/// sized from.
+pub(super) async fn download_and_count(
+    host: &SpokeHost,
+    db: &std::path::Path,
+    out: &mut dyn Write,
+    between: &mut dyn FnMut(&mut dyn Write) -> Result<(), CliError>,
+) -> Result<u64, CliError> {
+    use super::run::RunCommand;
+    for activity in [false, true] {
+        if activity {
+            between(out)?;
+        }
+        let profile = "demo".to_string();
+        let command = if activity {
+            RunCommand::Activity {
+                profile,
+                json: false,
+            }
+        } else {
+            RunCommand::Download {
+                profile,
+                json: false,
+            }
+        };
+        super::run::run(host, Some(db), command, out).await?;
+    }
+    let store = super::profile::open_store(Some(db))?;
+    let read = store.read().map_err(super::profile::store_failure)?;
+    Ok(read
+        .subscription_counts("demo")
+        .map_err(super::profile::store_failure)?
+        .0)
+}
+
 pub(super) async fn command(
     host: &SpokeHost,
     db: &std::path::Path,

@@ -40,7 +40,6 @@ pub(super) async fn walk(
 
     use super::demo::{command, summary};
     use super::profile::{CreateArgs, ProfileCommand, open_store};
-    use super::run::RunCommand;
 
     crate::config::set_current(settings.clone());
     let db = settings.db.clone();
@@ -130,36 +129,10 @@ pub(super) async fn walk(
         5,
         "Download the seats (with each seat's last activity, on the same pages)",
     )?;
-    super::run::run(
-        host,
-        Some(&db),
-        RunCommand::Download {
-            profile: "demo".into(),
-            json: false,
-        },
-        out,
-    )
+    let active = super::demo::download_and_count(host, &db, out, &mut |out| {
+        step(out, 6, "Activity (already on the seat pages: no calls)")
+    })
     .await?;
-
-    step(out, 6, "Activity (already on the seat pages: no calls)")?;
-    super::run::run(
-        host,
-        Some(&db),
-        RunCommand::Activity {
-            profile: "demo".into(),
-            json: false,
-        },
-        out,
-    )
-    .await?;
-
-    let active = {
-        let store = open_store(Some(&db))?;
-        let read = store.read().map_err(super::profile::store_failure)?;
-        read.subscription_counts("demo")
-            .map_err(super::profile::store_failure)?
-            .0
-    };
 
     step(out, 7, "Record a sample entitlement")?;
     // Seats bought: the active seats rounded up to the next 50, at Copilot Business's list

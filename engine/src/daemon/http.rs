@@ -209,3 +209,44 @@ pub fn read_runtime_file(db: &Path) -> Option<SocketAddr> {
         .parse()
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Guard;
+
+    #[test]
+    fn only_the_daemons_own_names_and_the_operators_are_accepted() {
+        let guard = Guard::new(
+            "127.0.0.1:8977".parse().unwrap(),
+            &["Sam.Example.org".to_string()],
+            false,
+        );
+        for ok in [
+            "127.0.0.1:8977",
+            "localhost:8977",
+            "[::1]:8977",
+            "sam.example.org",
+        ] {
+            assert!(guard.host_allowed(ok), "{ok}");
+        }
+        for refused in [
+            "localhost:8978",
+            "localhost",
+            "attacker.example",
+            "sam.example.org.attacker.example",
+            "",
+        ] {
+            assert!(!guard.host_allowed(refused), "{refused}");
+        }
+        assert!(guard.origin_allowed("https://sam.example.org"));
+        assert!(guard.origin_allowed("http://localhost:8977"));
+        for refused in [
+            "null",
+            "http://attacker.example",
+            "sam.example.org",
+            "file://x",
+        ] {
+            assert!(!guard.origin_allowed(refused), "{refused}");
+        }
+    }
+}

@@ -752,33 +752,24 @@ impl LimitOverrides {
     /// `base` with these overrides applied.
     pub fn apply(&self, base: &SandboxLimits) -> SandboxLimits {
         let mut limits = base.clone();
-        if let Some(v) = self.call_deadline {
-            limits.call_deadline = v;
+        macro_rules! overridden {
+            ($($field:ident),+) => {$(
+                if let Some(v) = self.$field {
+                    limits.$field = v;
+                }
+            )+};
         }
-        if let Some(v) = self.memory_cap {
-            limits.memory_cap = v;
-        }
-        if let Some(v) = self.requests_per_call {
-            limits.requests_per_call = v;
-        }
-        if let Some(v) = self.response_bytes_per_call {
-            limits.response_bytes_per_call = v;
-        }
-        if let Some(v) = self.log_bytes_per_call {
-            limits.log_bytes_per_call = v;
-        }
-        if let Some(v) = self.max_memories {
-            limits.max_memories = v;
-        }
-        if let Some(v) = self.max_tables {
-            limits.max_tables = v;
-        }
-        if let Some(v) = self.max_instances {
-            limits.max_instances = v;
-        }
-        if let Some(v) = self.log_message_max {
-            limits.log_message_max = v;
-        }
+        overridden!(
+            call_deadline,
+            memory_cap,
+            requests_per_call,
+            response_bytes_per_call,
+            log_bytes_per_call,
+            max_memories,
+            max_tables,
+            max_instances,
+            log_message_max
+        );
         limits
     }
 }

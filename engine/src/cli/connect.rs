@@ -6,32 +6,29 @@
 //! callback on a loopback listener bound before the URL is printed (or takes the redirected
 //! URL or the code pasted on standard input, or later with `--code`), checks the state,
 //! exchanges the code, reads accessible-resources and picks the site (asking when there are
-//! several, or `--site`). Only then is anything written: the OAuth app (client secret
-//! sealed), the tokens (sealed), the site's cloud id in the profile's config and the
-//! connection URL, in one transaction. `--auth-base`/`--api-base` (or the explicit URLs) let
+//! several, or `--site`). Only then is anything written, through the engine (this process,
+//! or the daemon holding the database: [`crate::app::profiles`]): the OAuth app (client
+//! secret sealed by the engine), the tokens (sealed), the site's cloud id in the profile's
+//! config and the connection URL, in one transaction. The browser, the listener and the
+//! code exchange stay in this process. `--auth-base`/`--api-base` (or the explicit URLs) let
 //! a simulator or a vendor sandbox stand in for the vendor's hosts.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::profile::{open_store, store_failure, write_failure};
 use super::{CliError, write_out};
-use crate::app::session::{keyring, load_profile_spoke};
+use crate::app::Engine;
+use crate::app::profiles::{ProfileName, SavePending, StoreConnection};
+use crate::app::session::load_profile_spoke;
 use crate::auth::{
-    self, AccessibleSite, AuthError, CallbackListener, CallbackParams, Keyring, OAuthApp, Secret,
-    required_scopes, slot,
+    self, AccessibleSite, AuthError, CallbackListener, CallbackParams, OAuthApp, Secret,
+    required_scopes,
 };
 use crate::config::Settings;
 use crate::host::SpokeHost;
-use crate::model::{
-    AuditAction, AuthKind, CredentialStatus, OAuthConnection, OAuthEndpoints, OAuthSite,
-    PendingAuthorization,
-};
-use crate::pipeline::{Clock, SystemClock};
-use crate::store::{Store, WriteError};
+use crate::model::OAuthSite;
 
 /// Arguments of `sam connect`.
 #[derive(Debug, Args, Clone, Default)]
@@ -110,19 +107,20 @@ pub(super) async fn run(
     args: ConnectArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = Arc::new(open_store(Some(&settings.db))?);
+    let engine = super::engine::engine(host, settings, false).await?;
     let browser = if args.no_browser {
         Browser::PrintOnly
     } else {
         Browser::System
     };
-    connect(host, &store, settings, &args, None, browser, out).await
+    connect(host, &engine, settings, &args, None, browser, out).await
 }
 
-/// Runs the consent for `args.profile` (see the module doc).
+/// Runs the consent for `args.profile` (see the module doc): the browser dance here, the
+/// reads and writes through the engine (this process, or the daemon holding the database).
 pub(super) async fn connect(
     host: &SpokeHost,
-    store: &Arc<Store>,
+    engine: &Engine,
     settings: &Settings,
     args: &ConnectArgs,
     secret: Option<Secret>,
@@ -130,39 +128,20 @@ pub(super) async fn connect(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let name = args.profile.as_str();
-    let (profile, connection, existing) = {
-        let read = store.read().map_err(store_failure)?;
-        let profile = read
-            .profile(name)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-        let connection = read
-            .connection(&profile.connection)
-            .map_err(store_failure)?
-            .ok_or_else(|| {
-                CliError::Failure(format!(
-                    "profile `{name}` refers to connection `{}`, which does not exist",
-                    profile.connection
-                ))
-            })?;
-        let existing = match &connection.auth {
-            AuthKind::OAuth2 { credential_key, .. } => read
-                .oauth_connection(credential_key)
-                .map_err(store_failure)?,
-            AuthKind::StaticTokenEnv { variable } => {
-                return Err(CliError::User(format!(
-                    "profile `{name}` uses a bearer token from ${variable}, not OAuth: nothing to connect"
-                )));
-            }
-        };
-        (profile, connection, existing)
+    let context = engine
+        .connections_context(ProfileName {
+            name: name.to_string(),
+        })
+        .await?;
+    let (profile, connection, existing) = (context.profile, context.connection, context.existing);
+    let unreadable = || {
+        CliError::User(
+            existing
+                .as_ref()
+                .and_then(|e| e.unreadable.clone())
+                .unwrap_or_else(|| "a stored secret cannot be opened".into()),
+        )
     };
-    let AuthKind::OAuth2 { credential_key, .. } = &connection.auth else {
-        return Err(CliError::User(format!(
-            "profile `{name}` does not use OAuth"
-        )));
-    };
-    let credential_key = credential_key.clone();
     let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
     let manifest = spoke.manifest().clone();
     let scheme = auth::oauth_scheme(&manifest)
@@ -173,7 +152,6 @@ pub(super) async fn connect(
             ))
         })?
         .clone();
-    let keyring = keyring(settings)?;
 
     // The OAuth app: flags first, then what is stored.
     let client_id = args
@@ -194,9 +172,10 @@ pub(super) async fn connect(
             ))
         })?),
         None => match existing.as_ref().and_then(|e| e.client_secret.as_ref()) {
-            Some(sealed) => keyring
-                .open(&slot(&credential_key, "client_secret"), sealed)
-                .map_err(|e| CliError::User(e.to_string()))?,
+            Some(plain) => Secret::new(plain.clone()),
+            None if existing.as_ref().is_some_and(|e| e.unreadable.is_some()) => {
+                return Err(unreadable());
+            }
             None => {
                 return Err(CliError::User(format!(
                     "no OAuth client secret for profile `{name}`: pass --client-secret-env VAR with the secret in $VAR"
@@ -241,13 +220,16 @@ pub(super) async fn connect(
     // Before anything is sent or printed: the client secret and the code cross these.
     app.check_endpoints().map_err(auth_error)?;
     let scopes = required_scopes(&manifest, profile.processes);
-    let now = SystemClock.now();
 
     // The code: from --code (finishing a consent started with --no-listen), the listener,
     // or standard input.
     let (code, verifier) = match &args.code {
         Some(pasted) => {
-            let pending = existing.as_ref().and_then(|e| e.pending.clone()).ok_or_else(|| {
+            let pending = existing.as_ref().and_then(|e| e.pending.clone());
+            if pending.is_none() && existing.as_ref().is_some_and(|e| e.unreadable.is_some()) {
+                return Err(unreadable());
+            }
+            let pending = pending.ok_or_else(|| {
                 CliError::User(format!(
                     "no consent is pending for profile `{name}`: run `sam connect {name} --no-listen` first, then pass the redirected URL with --code"
                 ))
@@ -258,15 +240,8 @@ pub(super) async fn connect(
                     pending.redirect_uri
                 )));
             }
-            let state = keyring
-                .open(&slot(&credential_key, "state"), &pending.state)
-                .map_err(|e| CliError::User(e.to_string()))?;
-            let verifier = pending
-                .pkce_verifier
-                .as_ref()
-                .map(|v| keyring.open(&slot(&credential_key, "pkce_verifier"), v))
-                .transpose()
-                .map_err(|e| CliError::User(e.to_string()))?;
+            let state = Secret::new(pending.state.clone());
+            let verifier = pending.pkce_verifier.clone().map(Secret::new);
             let code = CallbackParams::from_pasted(pasted)
                 .and_then(|p| p.into_code(Some(&state)))
                 .map_err(auth_error)?;
@@ -339,19 +314,21 @@ pub(super) async fn connect(
                         open_browser(request.url.as_str());
                     }
                     // Keep the state so the code can be pasted now or later.
-                    save_pending(
-                        store,
-                        &keyring,
-                        &credential_key,
-                        name,
-                        &client_id,
-                        &client_secret,
-                        &redirect_uri,
-                        &endpoints,
-                        &request,
-                        args.pkce,
-                        now,
-                    )?;
+                    engine
+                        .connections_pending(SavePending {
+                            profile: name.to_string(),
+                            client_id: client_id.clone(),
+                            client_secret: client_secret.expose().to_string(),
+                            redirect_uri: redirect_uri.clone(),
+                            endpoints: endpoints.clone(),
+                            pkce: args.pkce,
+                            state: request.state.expose().to_string(),
+                            pkce_verifier: request
+                                .pkce_verifier
+                                .as_ref()
+                                .map(|v| v.expose().to_string()),
+                        })
+                        .await?;
                     let stdin = std::io::stdin();
                     let mut line = String::new();
                     if stdin.is_terminal() {
@@ -436,77 +413,32 @@ pub(super) async fn connect(
     {
         granted_hosts.push(host);
     }
-    let expires_at = tokens.expires_in.map(|s| now + s);
-    let refresh = tokens
-        .refresh_token
-        .as_ref()
-        .map(|t| t.expose().to_string());
-    let record = OAuthConnection {
-        credential_key: credential_key.clone(),
-        profile: name.to_string(),
-        client_id: client_id.clone(),
-        client_secret: Some(keyring.seal(
-            &slot(&credential_key, "client_secret"),
-            client_secret.expose(),
-        )),
-        redirect_uri: redirect_uri.clone(),
-        endpoints: endpoints.clone(),
-        pkce: args.pkce,
-        requested_scopes: scopes.clone(),
-        granted_scopes: granted.clone(),
-        site: site.as_ref().map(|s| OAuthSite {
-            id: s.id.clone(),
-            url: s.url.clone(),
-            name: s.name.clone(),
-        }),
-        access_token: Some(keyring.seal(
-            &slot(&credential_key, "access_token"),
-            tokens.access_token.expose(),
-        )),
-        access_expires_at: expires_at,
-        access_lifetime: tokens.expires_in,
-        refresh_token: refresh
-            .as_deref()
-            .map(|r| keyring.seal(&slot(&credential_key, "refresh_token"), r)),
-        status: CredentialStatus::Connected,
-        pending: None,
-        connected_at: Some(now),
-        refreshed_at: None,
-        refresh_count: 0,
-    };
-    let site_changed = existing
-        .as_ref()
-        .and_then(|e| e.site.as_ref())
-        .map(|s| &s.id)
-        != site.as_ref().map(|s| &s.id);
-    store
-        .write(|tx| {
-            tx.put_oauth_connection(&record)?;
-            let mut c = connection.clone();
-            c.connection_url = connection_url.clone();
-            c.granted_hosts = granted_hosts.clone();
-            tx.put_connection(&c)?;
-            let mut p = profile.clone();
-            p.config = config.clone();
-            tx.put_profile(&p)?;
-            if site_changed {
-                tx.clear_validation(name)?;
-            }
-            tx.audit(
-                now,
-                Some(name),
-                AuditAction::ConnectionChanged,
-                format!(
-                    "connected to {} with scopes {}",
-                    site.as_ref()
-                        .map_or(connection_url.as_str(), |s| s.url.as_str()),
-                    granted.join(" ")
-                ),
-                None,
-            )?;
-            Ok::<_, WriteError>(())
+    engine
+        .connections_store(StoreConnection {
+            profile: name.to_string(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.expose().to_string(),
+            redirect_uri: redirect_uri.clone(),
+            endpoints: endpoints.clone(),
+            pkce: args.pkce,
+            requested_scopes: scopes.clone(),
+            granted_scopes: granted.clone(),
+            site: site.as_ref().map(|s| OAuthSite {
+                id: s.id.clone(),
+                url: s.url.clone(),
+                name: s.name.clone(),
+            }),
+            access_token: tokens.access_token.expose().to_string(),
+            expires_in: tokens.expires_in,
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose().to_string()),
+            config: config.clone(),
+            connection_url: connection_url.clone(),
+            granted_hosts: granted_hosts.clone(),
         })
-        .map_err(write_failure)?;
+        .await?;
     let mut text = match &site {
         Some(s) => format!(
             "connected profile `{name}` to {} ({}, cloud id {})\n",
@@ -530,70 +462,6 @@ pub(super) async fn connect(
         "next: sam groups list {name}, then sam groups add {name} <group>...\n"
     ));
     write_out(out, &text)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save_pending(
-    store: &Arc<Store>,
-    keyring: &Keyring,
-    credential_key: &str,
-    profile: &str,
-    client_id: &str,
-    client_secret: &Secret,
-    redirect_uri: &str,
-    endpoints: &OAuthEndpoints,
-    request: &auth::AuthorizationRequest,
-    pkce: bool,
-    now: i64,
-) -> Result<(), CliError> {
-    let pending = PendingAuthorization {
-        state: keyring.seal(&slot(credential_key, "state"), request.state.expose()),
-        pkce_verifier: request
-            .pkce_verifier
-            .as_ref()
-            .map(|v| keyring.seal(&slot(credential_key, "pkce_verifier"), v.expose())),
-        redirect_uri: redirect_uri.to_string(),
-        started_at: now,
-    };
-    store
-        .write(|tx| {
-            let mut record =
-                tx.oauth_connection(credential_key)?
-                    .unwrap_or_else(|| OAuthConnection {
-                        credential_key: credential_key.to_string(),
-                        profile: profile.to_string(),
-                        client_id: client_id.to_string(),
-                        client_secret: None,
-                        redirect_uri: redirect_uri.to_string(),
-                        endpoints: endpoints.clone(),
-                        pkce,
-                        requested_scopes: Vec::new(),
-                        granted_scopes: Vec::new(),
-                        site: None,
-                        access_token: None,
-                        access_expires_at: None,
-                        access_lifetime: None,
-                        refresh_token: None,
-                        status: CredentialStatus::NotConnected,
-                        pending: None,
-                        connected_at: None,
-                        refreshed_at: None,
-                        refresh_count: 0,
-                    });
-            // The app settings of this attempt are kept with the pending state, so `--code`
-            // finishes with the same ones; the connection's tokens are untouched.
-            record.client_id = client_id.to_string();
-            record.client_secret = Some(keyring.seal(
-                &slot(credential_key, "client_secret"),
-                client_secret.expose(),
-            ));
-            record.redirect_uri = redirect_uri.to_string();
-            record.endpoints = endpoints.clone();
-            record.pkce = pkce;
-            record.pending = Some(pending.clone());
-            tx.put_oauth_connection(&record)
-        })
-        .map_err(write_failure)
 }
 
 fn choose_site(

@@ -105,8 +105,6 @@ async fn walk(
     args: &DemoArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    use std::sync::Arc;
-
     use confluence_sim::{RateLimitConfig, SimConfig, Simulator};
 
     use super::connect::{Browser, ConnectArgs, connect};
@@ -151,7 +149,7 @@ async fn walk(
     step(out, 2, "Create the integration profile (Draft)")?;
     super::profile::run(
         host,
-        Some(&db),
+        settings,
         ProfileCommand::Create(CreateArgs {
             name: "demo".into(),
             spoke: PathBuf::from("confluence-cloud"),
@@ -170,7 +168,7 @@ async fn walk(
     .await?;
     super::profile::run(
         host,
-        Some(&db),
+        settings,
         ProfileCommand::Show {
             name: "demo".into(),
             json: false,
@@ -185,7 +183,7 @@ async fn walk(
         "Connect with OAuth 2.0 (3LO): consent, callback, token, site",
     )?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
+        let engine = super::engine::engine(host, settings, false).await?;
         let connect_args = ConnectArgs {
             profile: "demo".into(),
             client_id: Some(sim.client_id().to_string()),
@@ -198,7 +196,7 @@ async fn walk(
         let secret = Secret::new(sim.client_secret());
         connect(
             host,
-            &store,
+            &engine,
             settings,
             &connect_args,
             Some(secret),
@@ -210,16 +208,8 @@ async fn walk(
 
     step(out, 4, "Select the product-access group")?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
-        super::groups::add(
-            host,
-            &store,
-            settings,
-            "demo",
-            &["confluence-users".to_string()],
-            out,
-        )
-        .await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::groups::add(&engine, "demo", &["confluence-users".to_string()], out).await?;
     }
 
     step(
@@ -228,8 +218,8 @@ async fn walk(
         "Validate the connection (download and activity APIs)",
     )?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
-        super::profile::validate(host, &store, settings, "demo", false, out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::validate(&engine, "demo", false, out).await?;
     }
 
     step(
@@ -238,8 +228,8 @@ async fn walk(
         "Publish: software models, reclamation rules, scheduled jobs",
     )?;
     {
-        let store = open_store(Some(&db))?;
-        super::profile::publish(host, &store, "demo", out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::publish(&engine, "demo", out).await?;
     }
 
     step(out, 7, "Download subscriptions")?;

@@ -25,7 +25,7 @@ use crate::app::profiles::*;
 use crate::config::Settings;
 use crate::host::SpokeHost;
 use crate::model::{AuthKind, CredentialStatus, ProcessSet, format_utc};
-use crate::store::{OpenError, Store, WriteError};
+use crate::store::{OpenError, Store};
 
 /// `sam profile` subcommands.
 #[derive(Debug, Subcommand)]
@@ -189,15 +189,6 @@ pub(super) fn store_failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }
 
-/// A write error: user errors for what the admin asked wrong, failures for the rest.
-pub(super) fn write_failure(e: WriteError) -> CliError {
-    match e {
-        WriteError::AlreadyExists { .. }
-        | WriteError::InvalidKey(_)
-        | WriteError::NotFound { .. } => CliError::User(e.to_string()),
-        other => store_failure(other),
-    }
-}
 pub(super) async fn run(
     host: &SpokeHost,
     settings: &Settings,

@@ -90,6 +90,24 @@ impl DaemonUnderTest {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("sam {args:?}: {e}\n{text}"))
     }
 
+    /// A raw `GET path` to the daemon with its local admin token: the whole HTTP answer.
+    pub(crate) fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let token =
+            std::fs::read_to_string(sam_engine::app::tokens::token_file(&self.db())).unwrap();
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            token.trim()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
     /// The daemon holds the file: nothing else can open it (so what succeeded was served by
     /// the daemon).
     pub(crate) fn assert_held(&self) {

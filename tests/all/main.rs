@@ -8,6 +8,7 @@ mod cli;
 mod confluence;
 mod daemon;
 mod daemon_cli;
+mod daemon_cli_profiles;
 mod damage;
 mod github;
 mod http_gate;

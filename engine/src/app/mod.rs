@@ -7,8 +7,10 @@
 //! daemon that holds the database (over its API), so a command behaves the same with or
 //! without a daemon running. Nothing below this layer knows which surface called.
 
+pub mod connections;
 pub mod jobs;
 pub mod ops;
+pub mod profiles;
 pub mod runs;
 pub mod session;
 pub mod tokens;

@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::connections::*;
+use super::profiles::*;
 use super::tokens::{CreatedToken, TokenView};
 use super::views::*;
 use super::{Actor, App, AppError};
@@ -373,8 +375,46 @@ operations! {
     audit_show: Get "/audit/show", Viewer, AuditEntryQuery => AuditEntry;
 
     // ---- profiles, groups, jobs, connections, keys (app/profiles.rs) ----
-
-
+    /// Create an integration profile (Draft) for a spoke.
+    profiles_create: Post "/profiles", Admin, CreateProfile => ProfileCreated;
+    /// List the integration profiles.
+    profiles_list: Get "/profiles", Viewer, ProfilesQuery => ProfileList;
+    /// One profile: status, processes, alias and scopes, connection, groups, jobs, runs.
+    profiles_show: Get "/profiles/show", Viewer, ProfileName => ProfileView;
+    /// Change a profile's settings (changed processes return a published profile to Draft).
+    profiles_set: Post "/profiles/set", Admin, SetProfile => ProfileUpdated;
+    /// Validate a profile's connection through its spoke (download and activity, never reclaim).
+    profiles_validate: Post "/profiles/validate", Admin, ProfileName => ValidationReport;
+    /// Publish a validated profile: software models, reclamation rules, scheduled jobs.
+    profiles_publish: Post "/profiles/publish", Admin, ProfileName => ProfilePublished;
+    /// Delete a profile: subscriptions and jobs go, candidates are closed, rules stay.
+    profiles_delete: Post "/profiles/delete", Admin, ProfileName => ProfileDeleted;
+    /// The groups of a profile's site (through the spoke), marked when selected.
+    groups_list: Get "/groups", Viewer, GroupsQuery => GroupList;
+    /// Select product-access groups of a profile (ids or names).
+    groups_add: Post "/groups/add", Admin, ChangeGroups => GroupsChanged;
+    /// Unselect product-access groups of a profile (ids or names).
+    groups_remove: Post "/groups/remove", Admin, ChangeGroups => GroupsChanged;
+    /// The scheduled jobs.
+    jobs_list: Get "/jobs", Viewer, JobsQuery => JobList;
+    /// One scheduled job and its recent results.
+    jobs_show: Get "/jobs/show", Viewer, JobQuery => JobView;
+    /// Edit a scheduled job's schedule, or pause and resume it.
+    jobs_set: Post "/jobs/set", Admin, SetJob => crate::model::ScheduledJob;
+    /// What a consent for a profile needs (never a stored secret).
+    connections_context: Get "/connections/context", Admin, ConnectQuery => ConnectContext;
+    /// Keep a started consent's state (sealed) so its code can be pasted later.
+    connections_pending: Post "/connections/pending", Admin, SavePending => ConnectionSaved;
+    /// Finish a consent: exchange the code, pick the site, store the tokens sealed.
+    connections_complete: Post "/connections/complete", Admin, CompleteConsent => ConsentCompleted;
+    /// Store second credentials a profile's spoke declares (sealed).
+    connections_credentials: Post "/connections/credentials", Admin, StoreCredentials => CredentialsStored;
+    /// A profile's limits: every limit, its value and its default.
+    profiles_limits: Get "/profiles/limits", Viewer, ProfileName => ProfileLimitsView;
+    /// Set or reset a profile's limits.
+    profiles_limits_set: Post "/profiles/limits/set", Admin, SetLimits => ProfileLimitsView;
+    /// Re-encrypt every stored secret with a new key.
+    key_rotate: Post "/key/rotate", Admin, RotateKey => KeyRotated;
 
     // ---- candidates, undo, rules, exclusions, entitlements, position (app/reclaim.rs) ----
 

@@ -136,14 +136,15 @@ pub fn setup_error(e: AuthSetupError) -> AppError {
 pub const APP_KEY_SLOT: &str = "app_private_key";
 
 /// The credential of an app installation profile: the spoke must offer the
-/// `app-installation` scheme; the key file is read, checked to be an RSA key and sealed.
+/// `app-installation` scheme; the key (PEM, read by the surface) is checked to be an RSA key
+/// and sealed.
 pub fn app_installation_auth(
     settings: &Settings,
     manifest: &crate::contract::Manifest,
     alias: &str,
     app_id: &str,
     installation_id: &str,
-    key_file: Option<&Path>,
+    key_pem: Option<&str>,
 ) -> Result<AuthKind, AppError> {
     let token_path = std::iter::once(&manifest.auth)
         .chain(manifest.auth_alternatives.iter())
@@ -167,14 +168,10 @@ pub fn app_installation_auth(
             "--installation-id must be the installation's number".into(),
         ));
     }
-    let key_file = key_file.ok_or_else(|| AppError::Invalid("give --app-key-file".into()))?;
-    let pem = std::fs::read_to_string(key_file).map_err(|e| {
-        AppError::Invalid(format!(
-            "cannot read the app key {}: {e}",
-            key_file.display()
-        ))
+    let pem = key_pem.filter(|p| !p.trim().is_empty()).ok_or_else(|| {
+        AppError::Invalid("give --app-key-file (the app's private key, PEM)".into())
     })?;
-    let pem = crate::auth::Secret::new(pem);
+    let pem = crate::auth::Secret::new(pem.to_string());
     // Refuse a file that is not an RSA private key now, not at the first run.
     let probe = AppInstallation {
         app_id: app_id.to_string(),
@@ -182,7 +179,7 @@ pub fn app_installation_auth(
         private_key_pem: pem.clone(),
     };
     AppInstallationCredentials::new(&probe, "https://api.github.com/".into())
-        .map_err(|e| AppError::Invalid(format!("{}: {e}", key_file.display())))?;
+        .map_err(|e| AppError::Invalid(format!("the app key: {e}")))?;
     let keyring = keyring(settings)?;
     Ok(AuthKind::AppInstallation {
         app_id: app_id.to_string(),

@@ -1,37 +1,31 @@
 //! `sam connect <profile>`: the OAuth 2.0 (3LO) consent that turns a Draft profile's
 //! connection & credential alias into a working connection, as the guide's "Create and Get
-//! OAuth Token" step. It builds the authorize URL from the spoke's manifest (audience, the
-//! processes' scopes plus `offline_access`, a random state, `prompt=consent`, PKCE when
-//! asked), opens a browser where there is one and always prints the URL, receives the
-//! callback on a loopback listener bound before the URL is printed (or takes the redirected
-//! URL or the code pasted on standard input, or later with `--code`), checks the state,
-//! exchanges the code, reads accessible-resources and picks the site (asking when there are
-//! several, or `--site`). Only then is anything written: the OAuth app (client secret
-//! sealed), the tokens (sealed), the site's cloud id in the profile's config and the
-//! connection URL, in one transaction. `--auth-base`/`--api-base` (or the explicit URLs) let
-//! a simulator or a vendor sandbox stand in for the vendor's hosts.
+//! OAuth Token" step. This module runs the browser part: it asks the engine (this process,
+//! or the daemon holding the database) what the consent needs, builds the authorize URL
+//! (audience, the processes' scopes plus `offline_access`, a random state, `prompt=consent`,
+//! PKCE when asked), opens a browser where there is one and always prints the URL, receives
+//! the callback on a loopback listener bound before the URL is printed (or takes the
+//! redirected URL or code pasted on standard input, or later with `--code`) and checks its
+//! state. The engine finishes it ([`crate::app::connections`]): the code exchange, the site
+//! (`--site` when the token reaches several), the connection URL, and the OAuth app and
+//! tokens stored sealed in one transaction; stored secrets never come back out.
+//! `--credential-env`/`--org-api-key-env` store a spoke's second credentials.
+//! `--auth-base`/`--api-base` (or the explicit URLs) let a simulator or a vendor sandbox
+//! stand in for the vendor's hosts.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::profile::{open_store, store_failure, write_failure};
 use super::{CliError, write_out};
-use crate::app::session::{keyring, load_profile_spoke};
-use crate::auth::{
-    self, AccessibleSite, AuthError, CallbackListener, CallbackParams, Keyring, OAuthApp, Secret,
-    required_scopes, slot,
+use crate::app::Engine;
+use crate::app::connections::{
+    CompleteConsent, ConnectQuery, ConsentCompleted, CredentialValue, SavePending, StoreCredentials,
 };
+use crate::auth::{self, AuthError, CallbackListener, CallbackParams, OAuthApp, Secret};
 use crate::config::Settings;
 use crate::host::SpokeHost;
-use crate::model::{
-    AuditAction, AuthKind, CredentialStatus, OAuthConnection, OAuthEndpoints, OAuthSite,
-    PendingAuthorization,
-};
-use crate::pipeline::{Clock, SystemClock};
-use crate::store::{Store, WriteError};
 
 /// Arguments of `sam connect`.
 #[derive(Debug, Args, Clone, Default)]
@@ -94,21 +88,35 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// The second credentials asked for: `(name, variable)`.
-    fn extra_credentials(&self) -> Result<Vec<(String, String)>, CliError> {
-        let mut out = Vec::new();
+    /// The second credentials asked for, their values read from the environment.
+    fn extra_credentials(&self) -> Result<Vec<CredentialValue>, CliError> {
+        let mut wanted = Vec::new();
         for item in &self.credential_env {
             let (name, var) = item.split_once('=').ok_or_else(|| {
                 CliError::User(format!(
                     "--credential-env `{item}`: write NAME=VAR (for example org-api-key=ORG_KEY)"
                 ))
             })?;
-            out.push((name.trim().to_string(), var.trim().to_string()));
+            wanted.push((name.trim().to_string(), var.trim().to_string()));
         }
         if let Some(var) = &self.org_api_key_env {
-            out.push(("org-api-key".to_string(), var.trim().to_string()));
+            wanted.push(("org-api-key".to_string(), var.trim().to_string()));
         }
-        Ok(out)
+        wanted
+            .into_iter()
+            .map(|(name, var)| {
+                let value = std::env::var(&var)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| {
+                        CliError::User(format!(
+                            "the `{name}` of profile `{}` is read from ${var}, which is not set",
+                            self.profile
+                        ))
+                    })?;
+                Ok(CredentialValue { name, value })
+            })
+            .collect()
     }
 
     /// Whether anything but second credentials was asked (so a consent is wanted).
@@ -122,107 +130,6 @@ impl ConnectArgs {
             || self.resources_url.is_some()
             || self.auth_base.is_some()
     }
-}
-
-/// Stores the second credentials `args` names for its profile (sealed), each with the
-/// target its requests go to: the manifest's prefix, rebased onto `--api-base` or the
-/// connection's stored API base when the connection points at a simulator. Returns how many.
-async fn store_extra_credentials(
-    host: &SpokeHost,
-    store: &Arc<Store>,
-    settings: &Settings,
-    args: &ConnectArgs,
-    out: &mut dyn Write,
-) -> Result<usize, CliError> {
-    let wanted = args.extra_credentials()?;
-    if wanted.is_empty() {
-        return Ok(0);
-    }
-    let name = args.profile.as_str();
-    let (profile, api_base) = {
-        let read = store.read().map_err(store_failure)?;
-        let profile = read
-            .profile(name)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-        let stored_base = match read
-            .connection(&profile.connection)
-            .map_err(store_failure)?
-            .map(|c| c.auth)
-        {
-            Some(AuthKind::OAuth2 { credential_key, .. }) => read
-                .oauth_connection(&credential_key)
-                .map_err(store_failure)?
-                .and_then(|c| c.endpoints.api_base_override),
-            _ => None,
-        };
-        (profile, args.api_base.clone().or(stored_base))
-    };
-    let spoke = load_profile_spoke(host, &profile.spoke_path).await?;
-    let declared = spoke.manifest().extra_credentials.clone();
-    let keyring = keyring(settings)?;
-    let now = SystemClock.now();
-    let mut records = Vec::new();
-    for (cred, var) in wanted {
-        let Some(entry) = declared.iter().find(|d| d.name == cred) else {
-            let known: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
-            return Err(CliError::User(format!(
-                "spoke `{}` declares no second credential `{cred}` (it declares: {})",
-                spoke.id(),
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        };
-        let value = std::env::var(&var)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| {
-                CliError::User(format!(
-                    "the `{cred}` of profile `{name}` is read from ${var}, which is not set"
-                ))
-            })?;
-        let target = match &api_base {
-            Some(base) => auth::rebase(&entry.url_prefix, base).map_err(|e| {
-                CliError::User(format!(
-                    "cannot rebase {} onto {base}: {e}",
-                    entry.url_prefix
-                ))
-            })?,
-            None => entry.url_prefix.clone(),
-        };
-        records.push(crate::model::ExtraCredentialRecord {
-            profile: name.to_string(),
-            name: cred.clone(),
-            declared_prefix: entry.url_prefix.clone(),
-            target_prefix: target,
-            secret: keyring.seal(
-                &crate::model::ExtraCredentialRecord::slot(name, &cred),
-                value.trim(),
-            ),
-            added_at: now,
-        });
-    }
-    let count = records.len();
-    store
-        .write(|tx| {
-            for r in &records {
-                tx.put_extra_credential(r)?;
-            }
-            Ok::<_, WriteError>(())
-        })
-        .map_err(write_failure)?;
-    for r in &records {
-        writeln!(
-            out,
-            "stored `{}` for profile `{name}` (sent only to {})",
-            r.name, r.target_prefix
-        )
-        .map_err(|e| CliError::Failure(e.to_string()))?;
-    }
-    Ok(count)
 }
 
 /// Who completes the consent in the browser.
@@ -251,47 +158,40 @@ pub(super) async fn run(
     args: ConnectArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = Arc::new(open_store(Some(&settings.db))?);
+    let engine = super::engine::engine(host, settings, false).await?;
     let browser = if args.no_browser {
         Browser::PrintOnly
     } else {
         Browser::System
     };
-    if store_extra_credentials(host, &store, settings, &args, out).await? > 0
-        && !args.wants_consent()
-        && already_connected(&store, &args.profile)?
-    {
-        return Ok(());
+    let extra = args.extra_credentials()?;
+    if !extra.is_empty() {
+        let stored = engine
+            .connections_credentials(StoreCredentials {
+                profile: args.profile.clone(),
+                credentials: extra,
+                api_base: args.api_base.clone(),
+            })
+            .await?;
+        let mut text = String::new();
+        for c in &stored.stored {
+            text.push_str(&format!(
+                "stored `{}` for profile `{}` (sent only to {})\n",
+                c.name, args.profile, c.target
+            ));
+        }
+        write_out(out, &text)?;
+        if stored.connected && !args.wants_consent() {
+            return Ok(());
+        }
     }
-    connect(host, &store, settings, &args, None, browser, out).await
+    connect(&engine, settings, &args, None, browser, out).await
 }
 
-/// Whether the profile's connection can already get tokens (or needs none: a static token).
-fn already_connected(store: &Store, name: &str) -> Result<bool, CliError> {
-    let read = store.read().map_err(store_failure)?;
-    let Some(profile) = read.profile(name).map_err(store_failure)? else {
-        return Ok(false);
-    };
-    Ok(
-        match read
-            .connection(&profile.connection)
-            .map_err(store_failure)?
-            .map(|c| c.auth)
-        {
-            Some(AuthKind::StaticTokenEnv { .. } | AuthKind::AppInstallation { .. }) => true,
-            Some(AuthKind::OAuth2 { credential_key, .. }) => read
-                .oauth_connection(&credential_key)
-                .map_err(store_failure)?
-                .is_some_and(|c| c.status == CredentialStatus::Connected),
-            None => false,
-        },
-    )
-}
-
-/// Runs the consent for `args.profile` (see the module doc).
+/// Runs the consent for `args.profile` (see the module doc): the browser dance here, the
+/// rest in the engine (this process, or the daemon holding the database).
 pub(super) async fn connect(
-    host: &SpokeHost,
-    store: &Arc<Store>,
+    engine: &Engine,
     settings: &Settings,
     args: &ConnectArgs,
     secret: Option<Secret>,
@@ -299,153 +199,85 @@ pub(super) async fn connect(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let name = args.profile.as_str();
-    let (profile, connection, existing) = {
-        let read = store.read().map_err(store_failure)?;
-        let profile = read
-            .profile(name)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-        let connection = read
-            .connection(&profile.connection)
-            .map_err(store_failure)?
-            .ok_or_else(|| {
-                CliError::Failure(format!(
-                    "profile `{name}` refers to connection `{}`, which does not exist",
-                    profile.connection
-                ))
-            })?;
-        let existing = match &connection.auth {
-            AuthKind::OAuth2 { credential_key, .. } => read
-                .oauth_connection(credential_key)
-                .map_err(store_failure)?,
-            AuthKind::StaticTokenEnv { variable } => {
-                return Err(CliError::User(format!(
-                    "profile `{name}` uses a bearer token from ${variable}, not OAuth: nothing to connect"
-                )));
-            }
-            AuthKind::AppInstallation { app_id, .. } => {
-                return Err(CliError::User(format!(
-                    "profile `{name}` authenticates as app {app_id}'s installation, not OAuth: nothing to connect (sam mints its tokens)"
-                )));
-            }
-        };
-        (profile, connection, existing)
-    };
-    let AuthKind::OAuth2 { credential_key, .. } = &connection.auth else {
-        return Err(CliError::User(format!(
-            "profile `{name}` does not use OAuth"
-        )));
-    };
-    let credential_key = credential_key.clone();
-    let spoke = crate::app::session::load_trusted_spoke(host, store, &profile).await?;
-    let manifest = spoke.manifest().clone();
-    let scheme = auth::oauth_scheme(&manifest)
-        .ok_or_else(|| {
-            CliError::User(format!(
-                "spoke `{}` does not authenticate with OAuth",
-                manifest.id
-            ))
-        })?
-        .clone();
-    let keyring = keyring(settings)?;
+    let context = engine
+        .connections_context(ConnectQuery {
+            name: name.to_string(),
+            auth_base: args.auth_base.clone(),
+            api_base: args.api_base.clone(),
+            fresh_endpoints: args.authorize_url.is_some()
+                || args.token_url.is_some()
+                || args.resources_url.is_some(),
+        })
+        .await?;
+    let mut endpoints = context.endpoints.clone();
+    if let Some(u) = &args.authorize_url {
+        endpoints.authorize_url = u.clone();
+    }
+    if let Some(u) = &args.token_url {
+        endpoints.token_url = u.clone();
+    }
+    if let Some(u) = &args.resources_url {
+        endpoints.accessible_resources_url = Some(u.clone());
+    }
 
-    // The OAuth app: flags first, then what is stored.
+    // The OAuth app: flags first, then what is stored (the engine keeps the secret).
     let client_id = args
         .client_id
         .clone()
-        .or_else(|| existing.as_ref().map(|e| e.client_id.clone()))
+        .or_else(|| context.client_id.clone())
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| {
             CliError::User(format!(
                 "no OAuth client id for profile `{name}`: pass --client-id (from the app's Settings page in the developer console)"
             ))
         })?;
-    let client_secret = match &args.client_secret_env {
-        _ if secret.is_some() => secret.clone().unwrap_or_else(|| Secret::new("")),
-        Some(var) => Secret::new(std::env::var(var).map_err(|_| {
+    let client_secret = match (secret, &args.client_secret_env) {
+        (Some(secret), _) => Some(secret),
+        (None, Some(var)) => Some(Secret::new(std::env::var(var).map_err(|_| {
             CliError::User(format!(
                 "--client-secret-env {var}: the variable is not set; export the app's client secret in it"
             ))
-        })?),
-        None => match existing.as_ref().and_then(|e| e.client_secret.as_ref()) {
-            Some(sealed) => keyring
-                .open(&slot(&credential_key, "client_secret"), sealed)
-                .map_err(|e| CliError::User(e.to_string()))?,
-            None => {
-                return Err(CliError::User(format!(
+        })?)),
+        (None, None) if context.has_client_secret => None,
+        (None, None) => {
+            return Err(CliError::User(context.unreadable.clone().unwrap_or_else(|| {
+                format!(
                     "no OAuth client secret for profile `{name}`: pass --client-secret-env VAR with the secret in $VAR"
-                )));
-            }
-        },
-    };
-    let overridden = args.auth_base.is_some()
-        || args.api_base.is_some()
-        || args.authorize_url.is_some()
-        || args.token_url.is_some()
-        || args.resources_url.is_some();
-    let endpoints = match (&existing, overridden) {
-        (Some(e), false) => e.endpoints.clone(),
-        _ => {
-            let mut e =
-                auth::endpoints_for(&scheme, args.auth_base.as_deref(), args.api_base.as_deref())
-                    .map_err(auth_error)?;
-            if let Some(u) = &args.authorize_url {
-                e.authorize_url = u.clone();
-            }
-            if let Some(u) = &args.token_url {
-                e.token_url = u.clone();
-            }
-            if let Some(u) = &args.resources_url {
-                e.accessible_resources_url = Some(u.clone());
-            }
-            e
+                )
+            })));
         }
     };
     let redirect_uri = args
         .redirect_uri
         .clone()
-        .or_else(|| existing.as_ref().map(|e| e.redirect_uri.clone()))
+        .or_else(|| context.redirect_uri.clone())
         .unwrap_or_else(|| settings.redirect_uri.clone());
     let app = OAuthApp {
         client_id: client_id.clone(),
-        client_secret: client_secret.clone(),
+        client_secret: client_secret.clone().unwrap_or_else(|| Secret::new("")),
         redirect_uri: redirect_uri.clone(),
         endpoints: endpoints.clone(),
     };
     // Before anything is sent or printed: the client secret and the code cross these.
     app.check_endpoints().map_err(auth_error)?;
-    let scopes = required_scopes(&manifest, profile.processes);
-    let now = SystemClock.now();
+    let complete =
+        |code: Option<String>, verifier: Option<Secret>, pasted: Option<String>| CompleteConsent {
+            profile: name.to_string(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.as_ref().map(|s| s.expose().to_string()),
+            redirect_uri: redirect_uri.clone(),
+            endpoints: endpoints.clone(),
+            pkce: args.pkce,
+            code,
+            pkce_verifier: verifier.map(|v| v.expose().to_string()),
+            pasted,
+            site: args.site.clone(),
+        };
 
-    // The code: from --code (finishing a consent started with --no-listen), the listener,
-    // or standard input.
-    let (code, verifier) = match &args.code {
-        Some(pasted) => {
-            let pending = existing.as_ref().and_then(|e| e.pending.clone()).ok_or_else(|| {
-                CliError::User(format!(
-                    "no consent is pending for profile `{name}`: run `sam connect {name} --no-listen` first, then pass the redirected URL with --code"
-                ))
-            })?;
-            if pending.redirect_uri != redirect_uri {
-                return Err(CliError::User(format!(
-                    "the pending consent used redirect URI {}, not {redirect_uri}: run `sam connect {name}` again",
-                    pending.redirect_uri
-                )));
-            }
-            let state = keyring
-                .open(&slot(&credential_key, "state"), &pending.state)
-                .map_err(|e| CliError::User(e.to_string()))?;
-            let verifier = pending
-                .pkce_verifier
-                .as_ref()
-                .map(|v| keyring.open(&slot(&credential_key, "pkce_verifier"), v))
-                .transpose()
-                .map_err(|e| CliError::User(e.to_string()))?;
-            let code = CallbackParams::from_pasted(pasted)
-                .and_then(|p| p.into_code(Some(&state)))
-                .map_err(auth_error)?;
-            (code, verifier)
-        }
+    // The code: from --code (finishing a consent started with --no-listen: the engine checks
+    // it against the pending state), the listener, or standard input.
+    let request = match &args.code {
+        Some(pasted) => complete(None, None, Some(pasted.clone())),
         None => {
             let listen = !args.no_listen && auth::is_loopback_redirect(&redirect_uri);
             // Bind before printing the URL, so a taken port is reported before consent.
@@ -458,11 +290,11 @@ pub(super) async fn connect(
             } else {
                 None
             };
-            let request = app
+            let authorization = app
                 .authorization(
-                    &scopes,
-                    scheme.audience.as_deref(),
-                    &scheme.extra_parameters,
+                    &context.scopes,
+                    context.audience.as_deref(),
+                    &context.extra_parameters,
                     args.pkce,
                 )
                 .map_err(auth_error)?;
@@ -470,8 +302,8 @@ pub(super) async fn connect(
                 out,
                 &format!(
                     "Open this URL in a browser and grant access (scopes: {}):\n{}\n",
-                    scopes.join(" "),
-                    request.url
+                    context.scopes.join(" "),
+                    authorization.url
                 ),
             )?;
             let _ = out.flush();
@@ -488,12 +320,12 @@ pub(super) async fn connect(
                     let waiting = listener.wait(Duration::from_secs(args.timeout));
                     let params = match browser {
                         Browser::System => {
-                            open_browser(request.url.as_str());
+                            open_browser(authorization.url.as_str());
                             waiting.await
                         }
                         Browser::PrintOnly => waiting.await,
                         Browser::Follow => {
-                            let url = request.url.to_string();
+                            let url = authorization.url.to_string();
                             let follow = tokio::spawn(async move { follow_url(&url).await });
                             let params = waiting.await;
                             if let Ok(Err(e)) = follow.await
@@ -505,27 +337,32 @@ pub(super) async fn connect(
                         }
                     }
                     .map_err(auth_error)?;
-                    let code = params.into_code(Some(&request.state)).map_err(auth_error)?;
-                    (code, request.pkce_verifier)
+                    let code = params
+                        .into_code(Some(&authorization.state))
+                        .map_err(auth_error)?;
+                    complete(Some(code), authorization.pkce_verifier, None)
                 }
                 None => {
                     if browser == Browser::System {
-                        open_browser(request.url.as_str());
+                        open_browser(authorization.url.as_str());
                     }
-                    // Keep the state so the code can be pasted now or later.
-                    save_pending(
-                        store,
-                        &keyring,
-                        &credential_key,
-                        name,
-                        &client_id,
-                        &client_secret,
-                        &redirect_uri,
-                        &endpoints,
-                        &request,
-                        args.pkce,
-                        now,
-                    )?;
+                    // Keep the state (sealed by the engine) so the code can be pasted now or
+                    // later.
+                    engine
+                        .connections_pending(SavePending {
+                            profile: name.to_string(),
+                            client_id: client_id.clone(),
+                            client_secret: client_secret.as_ref().map(|s| s.expose().to_string()),
+                            redirect_uri: redirect_uri.clone(),
+                            endpoints: endpoints.clone(),
+                            pkce: args.pkce,
+                            state: authorization.state.expose().to_string(),
+                            pkce_verifier: authorization
+                                .pkce_verifier
+                                .as_ref()
+                                .map(|v| v.expose().to_string()),
+                        })
+                        .await?;
                     let stdin = std::io::stdin();
                     let mut line = String::new();
                     if stdin.is_terminal() {
@@ -541,292 +378,44 @@ pub(super) async fn connect(
                         );
                     }
                     let code = CallbackParams::from_pasted(&line)
-                        .and_then(|p| p.into_code(Some(&request.state)))
+                        .and_then(|p| p.into_code(Some(&authorization.state)))
                         .map_err(auth_error)?;
-                    (code, request.pkce_verifier)
+                    complete(Some(code), authorization.pkce_verifier, None)
                 }
             }
         }
     };
+    let done = engine.connections_complete(request).await?;
+    print_connected(name, &done, out)
+}
 
-    let tokens = app
-        .exchange_code(&code, verifier.as_ref())
-        .await
-        .map_err(auth_error)?;
-    if tokens.refresh_token.is_none() {
-        return Err(CliError::User(
-            "the vendor issued no refresh token: the app must allow offline_access (it is requested); check the app's permissions in the developer console".into(),
-        ));
-    }
-    let granted = tokens.scopes.clone().unwrap_or_else(|| scopes.clone());
-    let missing: Vec<&String> = scopes.iter().filter(|s| !granted.contains(s)).collect();
-
-    // The site.
-    let site = match &endpoints.accessible_resources_url {
-        Some(url) => {
-            let sites = auth::oauth::accessible_resources(url, &tokens.access_token)
-                .await
-                .map_err(auth_error)?;
-            Some(choose_site(
-                name,
-                &sites,
-                args.site.as_deref(),
-                existing.as_ref().and_then(|e| e.site.as_ref()),
-            )?)
-        }
-        None => None,
-    };
-
-    // The connection URL: the template filled with the site id, on the API stand-in if any.
-    let mut config = profile.config.clone();
-    let site_field = manifest
-        .config_fields
-        .iter()
-        .find(|f| {
-            manifest
-                .connection_url_template
-                .contains(&format!("{{{}}}", f.name))
-        })
-        .map(|f| f.name.clone());
-    if let (Some(site), Some(field)) = (&site, &site_field) {
-        config.retain(|(k, _)| k != field);
-        config.push((field.clone(), site.id.clone()));
-    }
-    let (connection_url, unfilled) = auth::fill_template(
-        &manifest.connection_url_template,
-        &config,
-        endpoints.api_base_override.as_deref(),
-    );
-    if !unfilled.is_empty() {
-        return Err(CliError::User(format!(
-            "the connection URL still needs {}: set it with `sam profile set {name} --config {}=...`",
-            unfilled.join(", "),
-            unfilled[0]
-        )));
-    }
-    let mut granted_hosts = connection.granted_hosts.clone();
-    if let Some(host) = auth::loopback_grant(&connection_url)
-        && !granted_hosts.contains(&host)
-    {
-        granted_hosts.push(host);
-    }
-    let expires_at = tokens.expires_in.map(|s| now + s);
-    let refresh = tokens
-        .refresh_token
-        .as_ref()
-        .map(|t| t.expose().to_string());
-    let record = OAuthConnection {
-        credential_key: credential_key.clone(),
-        profile: name.to_string(),
-        client_id: client_id.clone(),
-        client_secret: Some(keyring.seal(
-            &slot(&credential_key, "client_secret"),
-            client_secret.expose(),
-        )),
-        redirect_uri: redirect_uri.clone(),
-        endpoints: endpoints.clone(),
-        pkce: args.pkce,
-        requested_scopes: scopes.clone(),
-        granted_scopes: granted.clone(),
-        site: site.as_ref().map(|s| OAuthSite {
-            id: s.id.clone(),
-            url: s.url.clone(),
-            name: s.name.clone(),
-        }),
-        access_token: Some(keyring.seal(
-            &slot(&credential_key, "access_token"),
-            tokens.access_token.expose(),
-        )),
-        access_expires_at: expires_at,
-        access_lifetime: tokens.expires_in,
-        refresh_token: refresh
-            .as_deref()
-            .map(|r| keyring.seal(&slot(&credential_key, "refresh_token"), r)),
-        status: CredentialStatus::Connected,
-        pending: None,
-        connected_at: Some(now),
-        refreshed_at: None,
-        refresh_count: 0,
-    };
-    let site_changed = existing
-        .as_ref()
-        .and_then(|e| e.site.as_ref())
-        .map(|s| &s.id)
-        != site.as_ref().map(|s| &s.id);
-    store
-        .write(|tx| {
-            tx.put_oauth_connection(&record)?;
-            let mut c = connection.clone();
-            c.connection_url = connection_url.clone();
-            c.granted_hosts = granted_hosts.clone();
-            tx.put_connection(&c)?;
-            let mut p = profile.clone();
-            p.config = config.clone();
-            tx.put_profile(&p)?;
-            if site_changed {
-                tx.clear_validation(name)?;
-            }
-            tx.audit(
-                now,
-                Some(name),
-                AuditAction::ConnectionChanged,
-                format!(
-                    "connected to {} with scopes {}",
-                    site.as_ref()
-                        .map_or(connection_url.as_str(), |s| s.url.as_str()),
-                    granted.join(" ")
-                ),
-                None,
-            )?;
-            Ok::<_, WriteError>(())
-        })
-        .map_err(write_failure)?;
-    let mut text = match &site {
+fn print_connected(
+    name: &str,
+    done: &ConsentCompleted,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut text = match &done.site {
         Some(s) => format!(
             "connected profile `{name}` to {} ({}, cloud id {})\n",
             s.url, s.name, s.id
         ),
         None => format!("connected profile `{name}`\n"),
     };
-    text.push_str(&format!("  connection URL: {connection_url}\n"));
-    text.push_str(&format!("  scopes granted: {}\n", granted.join(" ")));
-    if !missing.is_empty() {
+    text.push_str(&format!("  connection URL: {}\n", done.connection_url));
+    text.push_str(&format!(
+        "  scopes granted: {}\n",
+        done.granted_scopes.join(" ")
+    ));
+    if !done.missing_scopes.is_empty() {
         text.push_str(&format!(
             "  warning: not granted: {} (the processes that need them will fail validation)\n",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
+            done.missing_scopes.join(" ")
         ));
     }
     text.push_str(&format!(
         "next: sam groups list {name}, then sam groups add {name} <group>...\n"
     ));
     write_out(out, &text)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save_pending(
-    store: &Arc<Store>,
-    keyring: &Keyring,
-    credential_key: &str,
-    profile: &str,
-    client_id: &str,
-    client_secret: &Secret,
-    redirect_uri: &str,
-    endpoints: &OAuthEndpoints,
-    request: &auth::AuthorizationRequest,
-    pkce: bool,
-    now: i64,
-) -> Result<(), CliError> {
-    let pending = PendingAuthorization {
-        state: keyring.seal(&slot(credential_key, "state"), request.state.expose()),
-        pkce_verifier: request
-            .pkce_verifier
-            .as_ref()
-            .map(|v| keyring.seal(&slot(credential_key, "pkce_verifier"), v.expose())),
-        redirect_uri: redirect_uri.to_string(),
-        started_at: now,
-    };
-    store
-        .write(|tx| {
-            let mut record =
-                tx.oauth_connection(credential_key)?
-                    .unwrap_or_else(|| OAuthConnection {
-                        credential_key: credential_key.to_string(),
-                        profile: profile.to_string(),
-                        client_id: client_id.to_string(),
-                        client_secret: None,
-                        redirect_uri: redirect_uri.to_string(),
-                        endpoints: endpoints.clone(),
-                        pkce,
-                        requested_scopes: Vec::new(),
-                        granted_scopes: Vec::new(),
-                        site: None,
-                        access_token: None,
-                        access_expires_at: None,
-                        access_lifetime: None,
-                        refresh_token: None,
-                        status: CredentialStatus::NotConnected,
-                        pending: None,
-                        connected_at: None,
-                        refreshed_at: None,
-                        refresh_count: 0,
-                    });
-            // The app settings of this attempt are kept with the pending state, so `--code`
-            // finishes with the same ones; the connection's tokens are untouched.
-            record.client_id = client_id.to_string();
-            record.client_secret = Some(keyring.seal(
-                &slot(credential_key, "client_secret"),
-                client_secret.expose(),
-            ));
-            record.redirect_uri = redirect_uri.to_string();
-            record.endpoints = endpoints.clone();
-            record.pkce = pkce;
-            record.pending = Some(pending.clone());
-            tx.put_oauth_connection(&record)
-        })
-        .map_err(write_failure)
-}
-
-fn choose_site(
-    profile: &str,
-    sites: &[AccessibleSite],
-    wanted: Option<&str>,
-    current: Option<&OAuthSite>,
-) -> Result<AccessibleSite, CliError> {
-    let list = || {
-        sites
-            .iter()
-            .map(|s| format!("{} ({})", s.url, s.id))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if sites.is_empty() {
-        return Err(CliError::User(
-            "the consent reaches no site: consent as a user of the site (a site admin for reclaim), or check that the app is installed on it".into(),
-        ));
-    }
-    let norm = |s: &str| s.trim().trim_end_matches('/').to_ascii_lowercase();
-    if let Some(wanted) = wanted {
-        return sites
-            .iter()
-            .find(|s| norm(&s.url) == norm(wanted) || s.id == wanted.trim() || norm(&s.name) == norm(wanted))
-            .cloned()
-            .ok_or_else(|| {
-                CliError::User(format!(
-                    "the token cannot reach site {wanted}; it reaches: {}. Pass one of those with --site, or consent as a user of {wanted}",
-                    list()
-                ))
-            });
-    }
-    if sites.len() == 1 {
-        return Ok(sites[0].clone());
-    }
-    if let Some(current) = current
-        && let Some(s) = sites.iter().find(|s| s.id == current.id)
-    {
-        return Ok(s.clone());
-    }
-    if std::io::stdin().is_terminal() {
-        eprintln!("The consent reaches several sites (one site per profile):");
-        for (i, s) in sites.iter().enumerate() {
-            eprintln!("  {}. {} ({}, cloud id {})", i + 1, s.url, s.name, s.id);
-        }
-        eprint!("Which one for profile `{profile}`? [1-{}] ", sites.len());
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        if let Ok(n) = line.trim().parse::<usize>()
-            && (1..=sites.len()).contains(&n)
-        {
-            return Ok(sites[n - 1].clone());
-        }
-    }
-    Err(CliError::User(format!(
-        "the consent reaches several sites ({}): pass --site URL to pick the one for profile `{profile}`",
-        list()
-    )))
 }
 
 /// Opens `url` in the system browser where there is a display; never fails.

@@ -115,8 +115,6 @@ async fn walk(
     args: &DemoArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    use std::sync::Arc;
-
     use confluence_sim::{RateLimitConfig, SimConfig, Simulator};
 
     use super::connect::{Browser, ConnectArgs, connect};
@@ -160,7 +158,7 @@ async fn walk(
     step(out, 2, "Create the integration profile (Draft)")?;
     super::profile::run(
         host,
-        Some(&db),
+        settings,
         ProfileCommand::Create(CreateArgs {
             name: "demo".into(),
             spoke: PathBuf::from("confluence-cloud"),
@@ -182,7 +180,7 @@ async fn walk(
     .await?;
     super::profile::run(
         host,
-        Some(&db),
+        settings,
         ProfileCommand::Show {
             name: "demo".into(),
             json: false,
@@ -197,7 +195,7 @@ async fn walk(
         "Connect with OAuth 2.0 (3LO): consent, callback, token, site",
     )?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
+        let engine = super::engine::engine(host, settings, false).await?;
         let connect_args = ConnectArgs {
             profile: "demo".into(),
             client_id: Some(sim.client_id().to_string()),
@@ -209,8 +207,7 @@ async fn walk(
         };
         let secret = Secret::new(sim.client_secret());
         connect(
-            host,
-            &store,
+            &engine,
             settings,
             &connect_args,
             Some(secret),
@@ -222,16 +219,8 @@ async fn walk(
 
     step(out, 4, "Select the product-access group")?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
-        super::groups::add(
-            host,
-            &store,
-            settings,
-            "demo",
-            &["confluence-users".to_string()],
-            out,
-        )
-        .await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::groups::add(&engine, "demo", &["confluence-users".to_string()], out).await?;
     }
 
     step(
@@ -240,8 +229,8 @@ async fn walk(
         "Validate the connection (download and activity APIs)",
     )?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
-        super::profile::validate(host, &store, settings, "demo", false, out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::validate(&engine, "demo", false, out).await?;
     }
 
     step(
@@ -250,8 +239,8 @@ async fn walk(
         "Publish: software models, reclamation rules, scheduled jobs",
     )?;
     {
-        let store = open_store(Some(&db))?;
-        super::profile::publish(host, &store, "demo", out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::publish(&engine, "demo", out).await?;
     }
 
     step(out, 7, "Download subscriptions")?;

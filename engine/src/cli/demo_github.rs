@@ -34,7 +34,6 @@ pub(super) async fn walk(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     use std::path::PathBuf;
-    use std::sync::Arc;
 
     use github_sim::{RateLimitConfig, SimConfig, Simulator};
 
@@ -83,7 +82,7 @@ pub(super) async fn walk(
     )?;
     super::profile::run(
         host,
-        Some(&db),
+        settings,
         ProfileCommand::Create(CreateArgs {
             name: "demo".into(),
             spoke: PathBuf::from("github-copilot"),
@@ -110,8 +109,8 @@ pub(super) async fn walk(
         "Validate (the seat listing and the billing summary)",
     )?;
     {
-        let store = Arc::new(open_store(Some(&db))?);
-        super::profile::validate(host, &store, settings, "demo", false, out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::validate(&engine, "demo", false, out).await?;
     }
 
     step(
@@ -120,8 +119,8 @@ pub(super) async fn walk(
         "Publish: software models, reclamation rules, scheduled jobs",
     )?;
     {
-        let store = open_store(Some(&db))?;
-        super::profile::publish(host, &store, "demo", out).await?;
+        let engine = super::engine::engine(host, settings, false).await?;
+        super::profile::publish(&engine, "demo", out).await?;
     }
 
     step(

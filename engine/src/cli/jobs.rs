@@ -8,9 +8,10 @@ use std::io::Write;
 
 use clap::Subcommand;
 
-use super::profile::{open_read_store, open_store, store_failure, write_failure};
 use super::{CliError, write_out};
+use crate::app::profiles::{JobQuery, JobsQuery, SetJob};
 use crate::config::Settings;
+use crate::host::SpokeHost;
 use crate::model::format_utc;
 
 /// `sam jobs` subcommands.
@@ -45,34 +46,40 @@ pub enum JobsCommand {
     },
 }
 
-pub(super) fn run(
+pub(super) async fn run(
+    host: &SpokeHost,
     settings: &Settings,
     command: JobsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = if matches!(command, JobsCommand::Set { .. }) {
-        open_store(Some(&settings.db))?
-    } else {
-        open_read_store(Some(&settings.db))?
-    };
-    if let JobsCommand::Set {
-        name,
-        schedule,
-        active,
-    } = command
-    {
-        return set(&store, &name, schedule, active, out);
-    }
-    let read = store.read().map_err(store_failure)?;
+    let read_only = !matches!(command, JobsCommand::Set { .. });
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
-        JobsCommand::Set { .. } => Ok(()),
+        JobsCommand::Set {
+            name,
+            schedule,
+            active,
+        } => {
+            let job = engine
+                .jobs_set(SetJob {
+                    name,
+                    schedule,
+                    active,
+                })
+                .await?;
+            write_out(
+                out,
+                &format!(
+                    "job `{}`: schedule `{}`, next run {}, {}\n",
+                    job.name,
+                    job.schedule,
+                    format_utc(job.next_run),
+                    if job.active { "active" } else { "paused" }
+                ),
+            )
+        }
         JobsCommand::List { profile, format } => {
-            let jobs: Vec<_> = read
-                .scheduled_jobs()
-                .map_err(store_failure)?
-                .into_iter()
-                .filter(|j| profile.as_ref().is_none_or(|p| &j.profile == p))
-                .collect();
+            let jobs = engine.jobs_list(JobsQuery { profile }).await?.jobs;
             let rows: Vec<Vec<String>> = jobs
                 .iter()
                 .map(|j| {
@@ -97,27 +104,11 @@ pub(super) fn run(
             .print(format, out)
         }
         JobsCommand::Show { name, json } => {
-            let job = read
-                .scheduled_job(&name)
-                .map_err(store_failure)?
-                .ok_or_else(|| {
-                    CliError::User(format!(
-                        "no scheduled job named `{name}`: see `sam jobs list`"
-                    ))
-                })?;
-            let results: Vec<_> = read
-                .job_results()
-                .map_err(store_failure)?
-                .into_iter()
-                .filter(|r| r.profile == job.profile && r.process == job.process)
-                .rev()
-                .take(10)
-                .collect();
+            let view = engine.jobs_show(JobQuery { name }).await?;
             if json {
-                let doc = serde_json::json!({ "job": job, "recent_results": results });
-                let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
-                return write_out(out, &format!("{text}\n"));
+                return super::output::json_out(out, &view);
             }
+            let job = &view.job;
             let mut text = format!(
                 "Job:      {}\nProfile:  {}\nProcess:  {}\nSchedule: {}\nNext run: {}\nActive:   {}\n",
                 job.name,
@@ -127,7 +118,7 @@ pub(super) fn run(
                 format_utc(job.next_run),
                 job.active
             );
-            for r in &results {
+            for r in &view.recent_results {
                 text.push_str(&format!(
                     "Run {}: {} {}, started {}, {} records, {} calls, {} errors\n",
                     r.id,
@@ -145,57 +136,4 @@ pub(super) fn run(
             write_out(out, &text)
         }
     }
-}
-
-fn set(
-    store: &crate::store::Store,
-    name: &str,
-    schedule: Option<String>,
-    active: Option<bool>,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    use crate::pipeline::Clock;
-    let now = crate::pipeline::SystemClock.now();
-    let next = match &schedule {
-        Some(expr) => Some(
-            crate::daemon::schedule::Schedule::parse(expr)
-                .map_err(|e| CliError::User(e.to_string()))?
-                .next_after(now)
-                .ok_or_else(|| {
-                    CliError::User(format!("the schedule `{expr}` never fires again"))
-                })?,
-        ),
-        None => None,
-    };
-    let job = store
-        .write(|tx| {
-            let Some(mut job) = tx.scheduled_job(name)? else {
-                return Ok(None);
-            };
-            if let (Some(expr), Some(next)) = (&schedule, next) {
-                job.schedule = expr.trim().to_string();
-                job.next_run = next;
-            }
-            if let Some(active) = active {
-                job.active = active;
-            }
-            tx.put_scheduled_job(&job)?;
-            Ok::<_, crate::store::WriteError>(Some(job))
-        })
-        .map_err(write_failure)?
-        .ok_or_else(|| {
-            CliError::User(format!(
-                "no scheduled job named `{name}`: see `sam jobs list`"
-            ))
-        })?;
-    write_out(
-        out,
-        &format!(
-            "job `{}`: schedule `{}`, next run {}, {}\n",
-            job.name,
-            job.schedule,
-            format_utc(job.next_run),
-            if job.active { "active" } else { "paused" }
-        ),
-    )
 }

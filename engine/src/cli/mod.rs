@@ -217,7 +217,7 @@ async fn dispatch(
         let host = build_host(&cli)?;
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,
-            Command::Profile(command) => profile::run(&host, cli.db.as_deref(), command, out).await,
+            Command::Profile(command) => profile::run(&host, &settings, command, out).await,
             Command::Run(command) => run::run(&host, cli.db.as_deref(), command, out).await,
             Command::Candidates(command) => {
                 reclaim::candidates(&host, cli.db.as_deref(), command, out).await
@@ -231,10 +231,10 @@ async fn dispatch(
             Command::Position(args) => reconcile::position(cli.db.as_deref(), args, out),
             Command::Connect(args) => connect::run(&host, &settings, args, out).await,
             Command::Groups(command) => groups::run(&host, &settings, command, out).await,
-            Command::Jobs(command) => jobs::run(&settings, command, out),
+            Command::Jobs(command) => jobs::run(&host, &settings, command, out).await,
             Command::Daemon(args) => daemon::run(&host, &settings, args, out).await,
             Command::Demo(args) => demo::run(&host, &settings, args, out).await,
-            Command::Key(command) => key::run(&settings, command, out),
+            Command::Key(command) => key::run(&host, &settings, command, out).await,
             Command::Db(command) => db::run(cli.db.as_deref(), command, out).await,
             Command::Subscriptions(command) => {
                 let engine = engine::engine(&host, &settings, true).await?;

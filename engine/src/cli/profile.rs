@@ -10,28 +10,22 @@
 //! for download and activity (never reclaim); `publish` needs a validation of the current
 //! processes and creates the software models, the reclamation rules and the scheduled jobs.
 //! `delete` removes subscriptions and jobs, closes removal candidates as Closed Skipped and
-//! keeps rules. Every change is one transaction: all of it or nothing.
+//! keeps rules. Every change is one transaction: all of it or nothing. The logic is the
+//! engine's ([`crate::app::profiles`]); this module parses, calls and prints.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{CliError, write_out};
-use crate::app::session::{load_profile_spoke, open_profile_session, resolve_spoke};
-use crate::auth::{self, enabled_processes, required_scopes};
+use crate::app::Engine;
+use crate::app::profiles::*;
 use crate::config::Settings;
-use crate::contract::{Manifest, Process};
 use crate::host::SpokeHost;
-use crate::model::{
-    AuditAction, AuthKind, Connection, CredentialStatus, DAY, EpochSeconds, IntegrationProfile,
-    ProcessSet, ProfileStatus, ProfileValidation, ScheduledJob, SelectedGroup, SoftwareModel,
-    ValidationCheckRecord, format_utc,
-};
-use crate::pipeline::{Clock, SystemClock};
-use crate::store::{OpenError, Store, WriteError, WriteTx};
+use crate::model::{AuthKind, CredentialStatus, ProcessSet, format_utc};
+use crate::store::{OpenError, Store};
 
 /// `sam profile` subcommands.
 #[derive(Debug, Subcommand)]
@@ -222,247 +216,111 @@ pub(super) fn store_failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }
 
-/// A write error: user errors for what the admin asked wrong, failures for the rest.
-pub(super) fn write_failure(e: WriteError) -> CliError {
-    match e {
-        WriteError::AlreadyExists { .. }
-        | WriteError::InvalidKey(_)
-        | WriteError::NotFound { .. } => CliError::User(e.to_string()),
-        other => store_failure(other),
-    }
-}
-
-fn settings() -> Result<Arc<Settings>, CliError> {
-    crate::config::current().map_err(|e| CliError::User(e.to_string()))
-}
-
 pub(super) async fn run(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     command: ProfileCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    let read_only = match &command {
+        ProfileCommand::List { .. } | ProfileCommand::Show { .. } => true,
+        ProfileCommand::Limits { set, reset, .. } => set.is_empty() && reset.is_empty(),
+        _ => false,
+    };
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
-        ProfileCommand::Create(args) => create(host, db, args, out).await,
-        ProfileCommand::List { format } => list(db, format, out),
-        ProfileCommand::Show { name, json } => show(host, db, &name, json, out).await,
-        ProfileCommand::Set(args) => set(host, db, args, out).await,
+        ProfileCommand::Create(args) => {
+            let created = engine.profiles_create(create_request(args)?).await?;
+            print_created(&created, out)
+        }
+        ProfileCommand::List { format } => {
+            let list = engine.profiles_list(ProfilesQuery {}).await?;
+            print_list(&list, format, out)
+        }
+        ProfileCommand::Show { name, json } => {
+            let view = engine.profiles_show(ProfileName { name }).await?;
+            print_show(&view, json, out)
+        }
+        ProfileCommand::Set(args) => {
+            let updated = engine
+                .profiles_set(SetProfile {
+                    name: args.name,
+                    display_name: args.display_name,
+                    activity: args.activity,
+                    reclaim: args.reclaim,
+                    analyze_from: args.analyze_from,
+                    config: args.config,
+                })
+                .await?;
+            print_updated(&updated, out)
+        }
         ProfileCommand::Limits {
             name,
             set,
             reset,
             json,
-        } => limits(host, db, &name, &set, &reset, json, out),
-        ProfileCommand::Validate { name, json } => {
-            let store = Arc::new(open_store(db)?);
-            validate(host, &store, &*settings()?, &name, json, out).await
+        } => {
+            let view = if set.is_empty() && reset.is_empty() {
+                engine.profiles_limits(ProfileName { name }).await?
+            } else {
+                engine
+                    .profiles_limits_set(SetLimits { name, set, reset })
+                    .await?
+            };
+            print_limits(&view, json, out)
         }
-        ProfileCommand::Publish { name } => {
-            let store = open_store(db)?;
-            publish(host, &store, &name, out).await
-        }
-        ProfileCommand::Delete { name, yes } => delete(db, &name, yes, out),
+        ProfileCommand::Validate { name, json } => validate(&engine, &name, json, out).await,
+        ProfileCommand::Publish { name } => publish(&engine, &name, out).await,
+        ProfileCommand::Delete { name, yes } => delete(&engine, &name, yes, out).await,
     }
 }
 
-fn parse_config(items: &[String]) -> Result<Vec<(String, String)>, CliError> {
-    items
-        .iter()
-        .map(|item| {
-            let (k, v) = item.split_once('=').ok_or_else(|| {
-                CliError::User(format!("--config {item:?} is not of the form key=value"))
-            })?;
-            Ok((k.trim().to_string(), v.to_string()))
-        })
-        .collect()
-}
-
-fn parse_analyze_from(
-    text: &str,
-    manifest: &Manifest,
-    now: EpochSeconds,
-) -> Result<Option<EpochSeconds>, CliError> {
-    if text == "default" {
-        return Ok(None);
-    }
-    let (at, bare_date) = crate::model::parse_instant(text).ok_or_else(|| {
-        CliError::User(format!(
-            "--analyze-from {text:?} is neither a date-time with its zone (RFC 3339, e.g. 2026-10-01T08:30:00+02:00) nor a YYYY-MM-DD date"
-        ))
-    })?;
-    // The look-back is exact: a date-time must be inside it to the second. A bare date is
-    // accepted when any of its day is (a run then starts no earlier than the look-back
-    // allows at its own start: the pipeline clamps the window).
-    let limit = now - i64::from(manifest.activity_lookback_days) * DAY;
-    let earliest = if bare_date { limit - DAY + 1 } else { limit };
-    if at < earliest {
-        return Err(CliError::User(format!(
-            "--analyze-from {text} is more than {} days back, the spoke's look-back limit: pick a later date",
-            manifest.activity_lookback_days
-        )));
-    }
-    if at > now + DAY {
-        return Err(CliError::User(format!(
-            "--analyze-from {text} is in the future"
-        )));
-    }
-    Ok(Some(at))
-}
-
-/// Refuses a display name another profile uses (job names are made from it).
-fn check_display_name(tx: &WriteTx, name: &str, display_name: &str) -> Result<(), CliError> {
-    if display_name.trim().is_empty() || display_name.chars().any(char::is_control) {
-        return Err(CliError::User(
-            "the display name must be non-empty, without control characters".into(),
-        ));
-    }
-    let taken = tx
-        .all_profiles()
-        .map_err(store_failure)?
-        .into_iter()
-        .any(|p| p.name != name && p.display_name == display_name);
-    if taken {
-        return Err(CliError::User(format!(
-            "another profile is already displayed as `{display_name}` (job names are made from it): choose another --display-name"
-        )));
-    }
-    Ok(())
-}
-
-async fn create(
-    host: &SpokeHost,
-    db: Option<&Path>,
-    args: CreateArgs,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    if args.name.trim().is_empty() || args.name.chars().any(char::is_control) {
-        return Err(CliError::User(
-            "the profile name must be non-empty, without control characters".into(),
-        ));
-    }
-    let settings = settings()?;
-    let config = parse_config(&args.config)?;
-    if let Some(url) = &args.connection_url
-        && url::Url::parse(url).is_err()
-    {
-        return Err(CliError::User(format!(
-            "--connection-url {url:?} is not a URL"
-        )));
-    }
-    let spoke_path = resolve_spoke(&args.spoke, &settings)?;
-    let spoke = load_profile_spoke(host, &spoke_path).await?;
-    let manifest = spoke.manifest().clone();
-    let now = SystemClock.now();
-    let analyze_from = match &args.analyze_from {
+/// The request of `sam profile create`: a spoke given as a file is sent as its absolute
+/// path (the daemon may run elsewhere).
+pub(super) fn create_request(args: CreateArgs) -> Result<CreateProfile, CliError> {
+    let spoke = if args.spoke.is_file() {
+        std::fs::canonicalize(&args.spoke)
+            .map_err(|e| {
+                CliError::User(format!("cannot read spoke {}: {e}", args.spoke.display()))
+            })?
+            .display()
+            .to_string()
+    } else {
+        args.spoke.to_string_lossy().into_owned()
+    };
+    let app_key_pem = match &args.app_key_file {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            CliError::User(format!("cannot read the app key {}: {e}", path.display()))
+        })?),
         None => None,
-        Some(text) => parse_analyze_from(text, &manifest, now)?,
     };
-    let processes = ProcessSet {
-        activity: !args.no_activity,
-        reclaim: !args.no_reclaim,
-    };
-    let alias = auth::child_alias(&manifest.id, processes, &args.name);
-    let auth_kind = match (&args.token_env, &args.app_id) {
-        (_, Some(app_id)) => crate::app::session::app_installation_auth(
-            &settings,
-            &manifest,
-            &alias,
-            app_id,
-            args.installation_id.as_deref().unwrap_or_default(),
-            args.app_key_file.as_deref(),
-        )?,
-        (Some(variable), None) => AuthKind::StaticTokenEnv {
-            variable: variable.clone(),
-        },
-        (None, None) => {
-            if auth::oauth_scheme(&manifest).is_none() {
-                return Err(CliError::User(format!(
-                    "spoke `{}` authenticates with a bearer token: pass --token-env VAR",
-                    manifest.id
-                )));
-            }
-            AuthKind::OAuth2 {
-                credential_key: format!("{}.{}", manifest.id, args.name),
-                scopes: required_scopes(&manifest, processes),
-            }
-        }
-    };
-    let connection_url = match &args.connection_url {
-        Some(url) => url.clone(),
-        None => {
-            let (url, missing) =
-                auth::fill_template(&manifest.connection_url_template, &config, None);
-            if !missing.is_empty() && (args.token_env.is_some() || args.app_id.is_some()) {
-                return Err(CliError::User(format!(
-                    "give --connection-url, or --config {}=... to fill the spoke's connection URL {}",
-                    missing.join("=... --config "),
-                    manifest.connection_url_template
-                )));
-            }
-            url
-        }
-    };
-    let display_name = args
-        .display_name
-        .clone()
-        .unwrap_or_else(|| args.name.clone());
-    let profile = IntegrationProfile {
-        name: args.name.clone(),
-        display_name: display_name.clone(),
-        spoke_id: manifest.id.clone(),
-        spoke_path,
-        status: ProfileStatus::Draft,
-        processes,
-        analyze_from,
-        config,
-        connection: alias.clone(),
-        created_at: now,
-    };
-    let connection = Connection {
-        alias,
-        connection_url,
-        granted_hosts: args.grant_hosts.clone(),
-        auth: auth_kind,
-    };
-    let groups: Vec<SelectedGroup> = args
-        .groups
-        .iter()
-        .map(|g| SelectedGroup {
-            profile: args.name.clone(),
-            group_id: g.clone(),
-            name: None,
-        })
-        .collect();
-    let store = open_store(db)?;
-    let tx = store.begin_write().map_err(store_failure)?;
-    check_display_name(&tx, &profile.name, &display_name)?;
-    let pin =
-        crate::host::trust::pin_for(&profile.name, &spoke, now, crate::model::PinOrigin::Created);
-    let written = (|| {
-        tx.create_profile(&profile, &connection, &groups)?;
-        tx.put_plugin_pin(&pin)?;
-        tx.audit(
-            now,
-            Some(&profile.name),
-            AuditAction::ProfileCreated,
-            format!(
-                "profile `{}` created for spoke `{}`",
-                profile.name, profile.spoke_id
-            ),
-            None,
-        )?;
-        Ok::<_, WriteError>(())
-    })();
-    written.map_err(write_failure)?;
-    tx.commit().map_err(store_failure)?;
-    let next = match &connection.auth {
-        AuthKind::OAuth2 { .. } => format!(
+    Ok(CreateProfile {
+        name: args.name,
+        spoke,
+        connection_url: args.connection_url,
+        grant_hosts: args.grant_hosts,
+        config: args.config,
+        groups: args.groups,
+        token_env: args.token_env,
+        app_id: args.app_id,
+        installation_id: args.installation_id,
+        app_key_pem,
+        display_name: args.display_name,
+        no_activity: args.no_activity,
+        no_reclaim: args.no_reclaim,
+        analyze_from: args.analyze_from,
+    })
+}
+
+pub(super) fn print_created(created: &ProfileCreated, out: &mut dyn Write) -> Result<(), CliError> {
+    let profile = &created.profile;
+    let next = if created.oauth {
+        format!(
             "next: sam connect {} --client-id ID --client-secret-env VAR",
             profile.name
-        ),
-        AuthKind::StaticTokenEnv { .. } | AuthKind::AppInstallation { .. } => {
-            format!("next: sam profile validate {}", profile.name)
-        }
+        )
+    } else {
+        format!("next: sam profile validate {}", profile.name)
     };
     write_out(
         out,
@@ -473,16 +331,12 @@ async fn create(
     )
 }
 
-fn list(
-    db: Option<&Path>,
+fn print_list(
+    list: &ProfileList,
     format: super::output::ListFormat,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_read_store(db)?;
-    let profiles = store
-        .read()
-        .and_then(|r| r.profiles())
-        .map_err(store_failure)?;
+    let profiles = &list.profiles;
     let rows: Vec<Vec<String>> = profiles
         .iter()
         .map(|p| {
@@ -497,7 +351,7 @@ fn list(
         })
         .collect();
     super::output::Listing {
-        records: &profiles,
+        records: profiles,
         header: &[
             "Name",
             "Display name",
@@ -523,90 +377,22 @@ pub(super) fn processes_text(p: ProcessSet) -> String {
     parts.join(", ")
 }
 
-async fn show(
-    host: &SpokeHost,
-    db: Option<&Path>,
-    name: &str,
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    let store = open_read_store(db)?;
-    let read = store.read().map_err(store_failure)?;
-    let profile = read
-        .profile(name)
-        .map_err(store_failure)?
-        .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-    let connection = read
-        .connection(&profile.connection)
-        .map_err(store_failure)?;
-    let oauth = match connection.as_ref().map(|c| &c.auth) {
-        Some(AuthKind::OAuth2 { credential_key, .. }) => read
-            .oauth_connection(credential_key)
-            .map_err(store_failure)?,
-        _ => None,
-    };
-    let validation = read.validation(name).map_err(store_failure)?;
-    let groups = read.selected_groups(name).map_err(store_failure)?;
-    let (active, ended) = read.subscription_counts(name).map_err(store_failure)?;
-    let jobs: Vec<_> = read
-        .scheduled_jobs()
-        .map_err(store_failure)?
-        .into_iter()
-        .filter(|j| j.profile == name)
-        .collect();
-    let runs: Vec<_> = read
-        .job_results()
-        .map_err(store_failure)?
-        .into_iter()
-        .filter(|j| j.profile == name)
-        .collect();
-    drop(read);
-    drop(store);
-    let recent: Vec<_> = runs.iter().rev().take(5).cloned().collect();
-    // The scopes come from the spoke's manifest (the processes' rows plus base scopes).
-    let scopes = match load_profile_spoke(host, &profile.spoke_path).await {
-        Ok(spoke) => required_scopes(spoke.manifest(), profile.processes),
-        Err(_) => match connection.as_ref().map(|c| &c.auth) {
-            Some(AuthKind::OAuth2 { scopes, .. }) => scopes.clone(),
-            _ => Vec::new(),
-        },
-    };
-    let parent_alias = auth::parent_alias(&profile.spoke_id, profile.processes);
-    let validated = validation
-        .as_ref()
-        .is_some_and(|v| v.processes == profile.processes && v.connection == profile.connection);
+fn print_show(view: &ProfileView, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
     if json {
-        let oauth_doc = oauth.as_ref().map(|o| {
-            serde_json::json!({
-                "client_id": o.client_id,
-                "redirect_uri": o.redirect_uri,
-                "endpoints": o.endpoints,
-                "status": o.status,
-                "site": o.site,
-                "requested_scopes": o.requested_scopes,
-                "granted_scopes": o.granted_scopes,
-                "access_expires_at": o.access_expires_at,
-                "connected_at": o.connected_at,
-                "refreshed_at": o.refreshed_at,
-                "refresh_count": o.refresh_count,
-            })
-        });
-        let doc = serde_json::json!({
-            "profile": profile,
-            "alias": { "parent": parent_alias, "child": profile.connection },
-            "scopes": scopes,
-            "connection": connection,
-            "oauth": oauth_doc,
-            "validated": validated,
-            "validation": validation,
-            "selected_groups": groups,
-            "scheduled_jobs": jobs,
-            "subscriptions": { "active": active, "ended": ended },
-            "recent_jobs": recent,
-        });
-        let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
-        return write_out(out, &format!("{text}\n"));
+        return super::output::json_out(out, view);
     }
+    let profile = &view.profile;
+    let name = profile.name.as_str();
+    let parent_alias = &view.alias.parent;
+    let scopes = &view.scopes;
+    let connection = &view.connection;
+    let oauth = &view.oauth;
+    let validation = &view.validation;
+    let validated = view.validated;
+    let groups = &view.selected_groups;
+    let jobs = &view.scheduled_jobs;
+    let recent = &view.recent_jobs;
+    let (active, ended) = (view.subscriptions.active, view.subscriptions.ended);
     let mut text = format!(
         "Profile:      {}\nDisplay name: {}\nSpoke:        {} ({})\nStatus:       {:?}\nProcesses:    {}\nAnalyze from: {}\nCreated:      {}\nAlias:        {} (parent {})\nScopes:       {}\n",
         profile.name,
@@ -675,13 +461,13 @@ async fn show(
     for (k, v) in &profile.config {
         text.push_str(&format!("Config:       {k} = {v}\n"));
     }
-    for g in &groups {
+    for g in groups {
         match &g.name {
             Some(n) => text.push_str(&format!("Group:        {} ({n})\n", g.group_id)),
             None => text.push_str(&format!("Group:        {}\n", g.group_id)),
         }
     }
-    for j in &jobs {
+    for j in jobs {
         text.push_str(&format!(
             "Job:          {} (schedule `{}`, next {})\n",
             j.name,
@@ -689,8 +475,17 @@ async fn show(
             format_utc(j.next_run)
         ));
     }
+    if let Some(pin) = &view.pin {
+        text.push_str(&format!(
+            "Component:    sha256 {} (version {}, {} {})\n",
+            pin.sha256,
+            pin.version,
+            pin.origin,
+            format_utc(pin.pinned_at)
+        ));
+    }
     text.push_str(&format!("Subscriptions: {active} active, {ended} ended\n"));
-    for j in &recent {
+    for j in recent {
         text.push_str(&format!(
             "Run {}: {} {}, {} pages, {} records, {} calls\n",
             j.id,
@@ -707,328 +502,46 @@ async fn show(
     write_out(out, &text)
 }
 
-/// `sam profile limits`: reads (read-only) or changes (one transaction, audited) a profile's
-/// limits, then prints them all.
-fn limits(
-    host: &SpokeHost,
-    db: Option<&Path>,
-    name: &str,
-    assignments: &[String],
-    resets: &[String],
-    json: bool,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    use crate::pipeline::limits as pl;
-    let base = host.limits();
-    let user = |e: pl::LimitError| CliError::User(e.to_string());
-    let (stored, changes) = if assignments.is_empty() && resets.is_empty() {
-        let store = open_read_store(db)?;
-        let read = store.read().map_err(store_failure)?;
-        if read.profile(name).map_err(store_failure)?.is_none() {
-            return Err(CliError::User(format!("no profile named `{name}`")));
-        }
-        (
-            read.profile_limits(name).map_err(store_failure)?,
-            Vec::new(),
-        )
-    } else {
-        let store = open_store(db)?;
-        let now = SystemClock.now();
-        let tx = store.begin_write().map_err(store_failure)?;
-        if tx.profile(name).map_err(write_failure)?.is_none() {
-            return Err(CliError::User(format!("no profile named `{name}`")));
-        }
-        let mut stored = tx.profile_limits(name).map_err(write_failure)?;
-        let mut changes: Vec<String> = pl::reset(&mut stored, resets)
-            .map_err(user)?
-            .into_iter()
-            .map(|n| format!("{n}: back to the default"))
-            .collect();
-        changes.extend(pl::set(&mut stored, assignments, base).map_err(user)?);
-        tx.put_profile_limits(&stored).map_err(write_failure)?;
-        tx.audit(
-            now,
-            Some(name),
-            AuditAction::LimitsChanged,
-            format!("limits of profile `{name}`: {}", changes.join(", ")),
-            None,
-        )
-        .map_err(write_failure)?;
-        tx.commit().map_err(store_failure)?;
-        (stored, changes)
-    };
-    let rows = pl::rows(&stored, base);
-    if json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({
-            "profile": name,
-            "changed": changes,
-            "limits": rows,
-        }))
-        .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
-        return write_out(out, &format!("{text}\n"));
+fn print_updated(updated: &ProfileUpdated, out: &mut dyn Write) -> Result<(), CliError> {
+    let p = &updated.profile;
+    if !updated.changed {
+        return write_out(out, &format!("profile `{}` unchanged\n", p.name));
     }
-    let mut text = String::new();
-    for change in &changes {
-        text.push_str(&format!("{change}\n"));
-    }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(110)
-        .set_header(["Limit", "Value", "Default", "Bounds"]);
-    for row in &rows {
-        let value = if row.set {
-            format!("{} (set)", row.value)
-        } else {
-            row.value.clone()
-        };
-        table.add_row([row.name, value.as_str(), row.default.as_str(), row.what]);
-    }
-    text.push_str(&format!("Limits of profile `{name}`\n{table}\n"));
-    write_out(out, &text)
-}
-
-async fn set(
-    host: &SpokeHost,
-    db: Option<&Path>,
-    args: SetArgs,
-    out: &mut dyn Write,
-) -> Result<(), CliError> {
-    let store = open_store(db)?;
-    let profile = store
-        .read()
-        .and_then(|r| r.profile(&args.name))
-        .map_err(store_failure)?
-        .ok_or_else(|| CliError::User(format!("no profile named `{}`", args.name)))?;
-    let spoke = crate::app::session::load_trusted_spoke(host, &store, &profile).await?;
-    let manifest = spoke.manifest().clone();
-    let now = SystemClock.now();
-    let mut updated = profile.clone();
-    let mut notes: Vec<String> = Vec::new();
-    if let Some(d) = &args.display_name {
-        updated.display_name = d.clone();
-    }
-    if let Some(a) = args.activity {
-        updated.processes.activity = a;
-    }
-    if let Some(r) = args.reclaim {
-        updated.processes.reclaim = r;
-    }
-    if let Some(text) = &args.analyze_from {
-        updated.analyze_from = parse_analyze_from(text, &manifest, now)?;
-    }
-    for (k, v) in parse_config(&args.config)? {
-        updated.config.retain(|(key, _)| key != &k);
-        updated.config.push((k, v));
-    }
-    if updated == profile {
-        return write_out(out, &format!("profile `{}` unchanged\n", profile.name));
-    }
-    let processes_changed = updated.processes != profile.processes;
-    let tx = store.begin_write().map_err(store_failure)?;
-    check_display_name(&tx, &updated.name, &updated.display_name)?;
-    let result = (|| -> Result<(), WriteError> {
-        if processes_changed {
-            let new_alias = auth::child_alias(&manifest.id, updated.processes, &updated.name);
-            let scopes = required_scopes(&manifest, updated.processes);
-            if let Some(mut connection) = tx.connection(&profile.connection)? {
-                tx.delete_connection(&connection.alias)?;
-                connection.alias = new_alias.clone();
-                if let AuthKind::OAuth2 {
-                    credential_key,
-                    scopes: wanted,
-                } = &mut connection.auth
-                {
-                    *wanted = scopes.clone();
-                    if let Some(mut record) = tx.oauth_connection(credential_key)? {
-                        let missing: Vec<&String> = scopes
-                            .iter()
-                            .filter(|s| !record.granted_scopes.contains(s))
-                            .collect();
-                        if !missing.is_empty() && record.status == CredentialStatus::Connected {
-                            let why = format!(
-                                "the processes now need scope(s) {} that were not granted",
-                                missing
-                                    .iter()
-                                    .map(|s| s.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            );
-                            notes.push(format!("{why}: run `sam connect {}`", updated.name));
-                            record.status = CredentialStatus::ReconsentNeeded(why);
-                            tx.put_oauth_connection(&record)?;
-                        }
-                    }
-                }
-                tx.put_connection(&connection)?;
-            }
-            updated.connection = new_alias;
-            notes.push(format!(
-                "connection & credential alias is now {} (scopes: {})",
-                updated.connection,
-                scopes.join(" ")
-            ));
-            tx.clear_validation(&updated.name)?;
-            if profile.status == ProfileStatus::Published {
-                updated.status = ProfileStatus::Draft;
-                tx.audit(
-                    now,
-                    Some(&updated.name),
-                    AuditAction::ProfileUnpublished,
-                    "processes changed after publishing: back to Draft",
-                    None,
-                )?;
-                notes.push(format!(
-                    "the processes changed after publishing, so the profile is Draft again: run `sam profile validate {0}` then `sam profile publish {0}`",
-                    updated.name
-                ));
-            } else {
-                notes.push(format!(
-                    "validate again: sam profile validate {}",
-                    updated.name
-                ));
-            }
-            if profile.processes.activity && !updated.processes.activity {
-                let job = job_name(&profile.display_name, "Activity");
-                if tx.delete_scheduled_job(&job)? {
-                    notes.push(format!("deleted job `{job}`"));
-                }
-            }
-        }
-        if updated.display_name != profile.display_name {
-            for mut job in tx.scheduled_jobs_of(&updated.name)? {
-                let old = job.name.clone();
-                job.name = old.replacen(&profile.display_name, &updated.display_name, 1);
-                tx.delete_scheduled_job(&old)?;
-                tx.put_scheduled_job(&job)?;
-            }
-        }
-        tx.put_profile(&updated)?;
-        tx.audit(
-            now,
-            Some(&updated.name),
-            AuditAction::ProfileChanged,
-            format!("profile `{}` changed", updated.name),
-            None,
-        )?;
-        Ok(())
-    })();
-    result.map_err(write_failure)?;
-    tx.commit().map_err(store_failure)?;
     let mut text = format!(
         "updated profile `{}` ({:?}, processes: {})\n",
-        updated.name,
-        updated.status,
-        processes_text(updated.processes)
+        p.name,
+        p.status,
+        processes_text(p.processes)
     );
-    for n in notes {
+    for n in &updated.notes {
         text.push_str(&format!("  {n}\n"));
     }
     write_out(out, &text)
 }
 
-/// The processes `validate` checks: the enabled ones except reclaim (never written to).
-fn validated_processes(processes: ProcessSet) -> Vec<Process> {
-    enabled_processes(processes)
-        .into_iter()
-        .filter(|p| *p != Process::Reclaim)
-        .collect()
-}
-
+/// `sam profile validate`: the checks as a table (or JSON); a failed check fails the command.
 pub(super) async fn validate(
-    host: &SpokeHost,
-    store: &Arc<Store>,
-    settings: &Settings,
+    engine: &Engine,
     name: &str,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let opened = open_profile_session(host, store, settings, name).await?;
-    // The spoke declares what scopes a profile; only a required selection blocks validation.
-    if let Some(scope) = opened
-        .spoke
-        .manifest()
-        .scope
-        .as_ref()
-        .filter(|s| s.required)
-        && opened.config.selected_groups.is_empty()
-    {
-        return Err(CliError::User(format!(
-            "profile `{name}` has no {noun}: list them with `sam groups list {name}` and select with `sam groups add {name} <id>...`",
-            noun = scope.noun
-        )));
-    }
-    for field in opened
-        .spoke
-        .manifest()
-        .config_fields
-        .iter()
-        .filter(|f| f.required)
-    {
-        if !opened.config.values.iter().any(|(k, _)| k == &field.name) {
-            return Err(CliError::User(format!(
-                "profile `{name}` lacks config `{}` ({}): set it with `sam profile set {name} --config {}=...` or run `sam connect {name}`",
-                field.name, field.label, field.name
-            )));
-        }
-    }
-    let processes = validated_processes(opened.profile.processes);
-    let checks = opened
-        .spoke
-        .validate(&opened.session, &opened.config, &processes)
-        .await
-        .map_err(|e| {
-            CliError::Failure(format!(
-                "validation of profile `{name}` could not run: {}",
-                e.kind
-            ))
-        })?;
-    let records: Vec<ValidationCheckRecord> = checks
-        .iter()
-        .map(|c| ValidationCheckRecord {
-            process: c.process.label().to_string(),
-            description: c.description.clone(),
-            error: c.outcome.as_ref().err().map(|e| e.describe()),
+    let report = engine
+        .profiles_validate(ProfileName {
+            name: name.to_string(),
         })
-        .collect();
+        .await?;
+    let records = &report.checks;
     let failed = records.iter().filter(|r| r.error.is_some()).count();
-    let now = SystemClock.now();
-    let validation = ProfileValidation {
-        profile: name.to_string(),
-        validated_at: now,
-        processes: opened.profile.processes,
-        connection: opened.profile.connection.clone(),
-        checks: records.clone(),
-    };
-    store
-        .write(|tx| {
-            if failed == 0 {
-                tx.put_validation(&validation)?;
-                tx.audit(
-                    now,
-                    Some(name),
-                    AuditAction::ProfileValidated,
-                    format!("{} checks passed", records.len()),
-                    None,
-                )?;
-            } else {
-                tx.clear_validation(name)?;
-            }
-            Ok::<_, WriteError>(())
-        })
-        .map_err(store_failure)?;
     if json {
-        let doc = serde_json::json!({ "profile": name, "passed": failed == 0, "checks": records });
-        let text = serde_json::to_string_pretty(&doc).map_err(store_failure)?;
-        write_out(out, &format!("{text}\n"))?;
+        super::output::json_out(out, &report)?;
     } else {
         let mut table = Table::new();
         table
             .load_preset(UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic)
             .set_header(["Process", "Check", "Result"]);
-        for r in &records {
+        for r in records {
             table.add_row([
                 r.process.clone(),
                 r.description.clone(),
@@ -1040,7 +553,11 @@ pub(super) async fn validate(
         } else {
             String::new()
         };
-        write_out(out, &format!("{table}\n{}{next}", recheck_note(&opened)))?;
+        let recheck = report
+            .recheck
+            .as_ref()
+            .map_or(String::new(), |r| format!("{r}\n"));
+        write_out(out, &format!("{table}\n{recheck}{next}"))?;
     }
     if failed > 0 {
         return Err(CliError::Failure(format!(
@@ -1051,187 +568,30 @@ pub(super) async fn validate(
     Ok(())
 }
 
-/// What validate and publish say about the reclaim's activity re-check (issue 19): nothing
-/// when reclaim is off, the sources when there are some, and plainly that reclaims will be
-/// refused when there is none.
-fn recheck_note(opened: &crate::app::session::ProfileSession) -> String {
-    if !opened.profile.processes.reclaim {
-        return String::new();
-    }
-    let supplied: Vec<String> = opened
-        .session
-        .routes()
-        .iter()
-        .filter(|r| r.credential.is_some())
-        .map(|r| r.name.clone())
-        .collect();
-    let manifest = opened.spoke.manifest();
-    let sources =
-        crate::reclaim::recheck_sources(manifest, opened.granted_scopes.as_deref(), &supplied);
-    if sources.is_empty() {
-        format!(
-            "reclaim: NO activity re-check source, so reclaims will be refused: {}\n",
-            crate::reclaim::no_recheck_source_reason(manifest)
-        )
-    } else {
-        format!(
-            "reclaim re-checks activity through {}\n",
-            sources.join(" and ")
-        )
-    }
-}
-
-/// `SAM - Refresh <display name> <what>`, as the reference guide names the jobs.
-pub(super) fn job_name(display_name: &str, what: &str) -> String {
-    crate::daemon::schedule::refresh_job_name(display_name, what)
-}
-
-/// The scheduled jobs a published profile has (see [`crate::daemon::schedule::jobs_for`]).
-pub(super) fn jobs_for(profile: &IntegrationProfile, now: EpochSeconds) -> Vec<ScheduledJob> {
-    crate::daemon::schedule::jobs_for(profile, now)
-}
-
-/// Creates the default reclamation rule of each of the published profile's models that has
-/// none (the models of its products, and any its subscriptions carry); returns how many.
-pub(super) fn create_default_rules(
-    tx: &WriteTx,
-    profile: &IntegrationProfile,
-    models: &[String],
-    now: EpochSeconds,
-) -> Result<u64, WriteError> {
-    let mut created = 0;
-    for model in models {
-        if tx.rule(model)?.is_none() {
-            let rule = crate::model::ReclamationRule::default_for(model, now);
-            tx.put_rule(&rule)?;
-            tx.audit(
-                now,
-                Some(&profile.name),
-                AuditAction::RuleChanged,
-                format!(
-                    "default reclamation rule for `{model}` created on publishing: {} days",
-                    rule.inactivity_days
-                ),
-                None,
-            )?;
-            created += 1;
-        }
-    }
-    created += crate::reclaim::ensure_rules(tx, &profile.name, now)?.len() as u64;
-    Ok(created)
-}
-
+/// `sam profile publish`.
 pub(super) async fn publish(
-    host: &SpokeHost,
-    store: &Store,
+    engine: &Engine,
     name: &str,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let (profile, validation) = {
-        let read = store.read().map_err(store_failure)?;
-        let profile = read
-            .profile(name)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-        (profile, read.validation(name).map_err(store_failure)?)
-    };
-    if profile.status == ProfileStatus::Published {
-        return Err(CliError::User(format!(
-            "profile `{name}` is already Published (change it with `sam profile set`, which returns it to Draft when the processes change)"
-        )));
-    }
-    let valid = validation
-        .as_ref()
-        .is_some_and(|v| v.processes == profile.processes && v.connection == profile.connection);
-    if !valid {
-        return Err(CliError::User(format!(
-            "profile `{name}` is not validated for its current processes: run `sam profile validate {name}` first"
-        )));
-    }
-    let spoke = crate::app::session::load_trusted_spoke(host, store, &profile).await?;
-    let manifest = spoke.manifest().clone();
-    let now = SystemClock.now();
-    let jobs = jobs_for(&profile, now);
-    let (models, rules) = store
-        .write(|tx| {
-            let mut models = Vec::new();
-            for product in &manifest.products {
-                let id = SoftwareModel::id_for(
-                    &manifest.publisher,
-                    &product.name,
-                    product.edition.as_deref(),
-                );
-                if tx.model(&id)?.is_none() {
-                    tx.put_model(&SoftwareModel {
-                        id: id.clone(),
-                        publisher: manifest.publisher.clone(),
-                        product: product.name.clone(),
-                        edition: product.edition.clone(),
-                        auto_created: true,
-                        created_at: now,
-                    })?;
-                    tx.audit(
-                        now,
-                        Some(name),
-                        AuditAction::ModelCreated,
-                        format!("software model `{id}` created on publishing `{name}`"),
-                        None,
-                    )?;
-                }
-                models.push(id);
-            }
-            let rules = create_default_rules(tx, &profile, &models, now)?;
-            for job in &jobs {
-                if tx.scheduled_job(&job.name)?.is_none() {
-                    tx.put_scheduled_job(job)?;
-                }
-            }
-            let mut published = profile.clone();
-            published.status = ProfileStatus::Published;
-            tx.put_profile(&published)?;
-            tx.audit(
-                now,
-                Some(name),
-                AuditAction::ProfilePublished,
-                format!("profile `{name}` published"),
-                None,
-            )?;
-            Ok::<_, WriteError>((models, rules))
+    let published = engine
+        .profiles_publish(ProfileName {
+            name: name.to_string(),
         })
-        .map_err(write_failure)?;
+        .await?;
     let mut text = format!("published profile `{name}`\n");
-    if profile.processes.reclaim {
-        let (granted, supplied) = {
-            let read = store.read().map_err(store_failure)?;
-            let granted = match read
-                .connection(&profile.connection)
-                .map_err(store_failure)?
-                .map(|c| c.auth)
-            {
-                Some(crate::model::AuthKind::OAuth2 { credential_key, .. }) => read
-                    .oauth_connection(&credential_key)
-                    .map_err(store_failure)?
-                    .map(|c| c.granted_scopes),
-                _ => None,
-            };
-            let supplied: Vec<String> = read
-                .extra_credentials(name)
-                .map_err(store_failure)?
-                .into_iter()
-                .map(|c| c.name)
-                .collect();
-            (granted, supplied)
-        };
-        if crate::reclaim::recheck_sources(&manifest, granted.as_deref(), &supplied).is_empty() {
-            text.push_str(&format!(
-                "  reclaim: NO activity re-check source, so reclaims will be refused: {}\n",
-                crate::reclaim::no_recheck_source_reason(&manifest)
-            ));
-        }
+    for warning in &published.warnings {
+        text.push_str(&format!("  {warning}\n"));
     }
-    text.push_str(&format!("  software models: {}\n", models.join(", ")));
-    text.push_str(&format!("  reclamation rules created: {rules}\n"));
-    for job in &jobs {
+    text.push_str(&format!(
+        "  software models: {}\n",
+        published.models.join(", ")
+    ));
+    text.push_str(&format!(
+        "  reclamation rules created: {}\n",
+        published.rules_created
+    ));
+    for job in &published.jobs {
         text.push_str(&format!(
             "  job: {} (schedule `{}`)\n",
             job.name, job.schedule
@@ -1240,14 +600,19 @@ pub(super) async fn publish(
     write_out(out, &text)
 }
 
-fn delete(db: Option<&Path>, name: &str, yes: bool, out: &mut dyn Write) -> Result<(), CliError> {
-    let store = open_store(db)?;
-    if store
-        .read()
-        .and_then(|r| r.profile(name))
-        .map_err(store_failure)?
-        .is_none()
-    {
+async fn delete(
+    engine: &Engine,
+    name: &str,
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let exists = engine
+        .profiles_list(ProfilesQuery {})
+        .await?
+        .profiles
+        .iter()
+        .any(|p| p.name == name);
+    if !exists {
         return Err(CliError::User(format!("no profile named `{name}`")));
     }
     if !yes {
@@ -1265,31 +630,48 @@ fn delete(db: Option<&Path>, name: &str, yes: bool, out: &mut dyn Write) -> Resu
             return Err(CliError::User("not deleted".into()));
         }
     }
-    let now = SystemClock.now();
-    let summary = store
-        .write(|tx| {
-            let closed =
-                crate::reclaim::close_for_deleted_profile(tx, name, now, crate::reclaim::ENGINE_ACTOR)?;
-            let mut summary = tx.delete_profile(name)?;
-            summary.candidates_closed += closed;
-            tx.audit(
-                now,
-                Some(name),
-                AuditAction::ProfileDeleted,
-                format!(
-                    "profile `{name}` deleted: {} subscriptions, {} jobs removed; {} candidates closed",
-                    summary.subscriptions, summary.jobs, summary.candidates_closed
-                ),
-                None,
-            )?;
-            Ok::<_, WriteError>(summary)
+    let deleted = engine
+        .profiles_delete(ProfileName {
+            name: name.to_string(),
         })
-        .map_err(write_failure)?;
+        .await?;
     write_out(
         out,
         &format!(
             "deleted profile `{name}`: {} subscriptions and {} jobs removed, {} removal candidates closed as Closed Skipped; reclamation rules kept\n",
-            summary.subscriptions, summary.jobs, summary.candidates_closed
+            deleted.subscriptions, deleted.jobs, deleted.candidates_closed
         ),
     )
+}
+
+/// `sam profile limits`: what changed, then every limit (or JSON).
+fn print_limits(view: &ProfileLimitsView, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    if json {
+        return super::output::json_out(out, view);
+    }
+    let mut text = String::new();
+    for change in &view.changed {
+        text.push_str(&format!("{change}\n"));
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(110)
+        .set_header(["Limit", "Value", "Default", "Bounds"]);
+    for row in &view.limits {
+        let value = if row.set {
+            format!("{} (set)", row.value)
+        } else {
+            row.value.clone()
+        };
+        table.add_row([
+            row.name.as_str(),
+            value.as_str(),
+            row.default.as_str(),
+            row.what.as_str(),
+        ]);
+    }
+    text.push_str(&format!("Limits of profile `{}`\n{table}\n", view.profile));
+    write_out(out, &text)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod confluence;
 mod daemon;
 mod daemon_cli;
+mod daemon_cli_reclaim;
 mod damage;
 mod http_gate;
 mod limits;

@@ -9,6 +9,7 @@
 
 pub mod jobs;
 pub mod ops;
+pub mod reclaim;
 pub mod runs;
 pub mod session;
 pub mod tokens;

@@ -245,7 +245,7 @@ async fn walk(
     step(out, 7, "Download subscriptions")?;
     super::run::run(
         host,
-        Some(&db),
+        settings,
         RunCommand::Download {
             profile: "demo".into(),
             json: false,
@@ -257,7 +257,7 @@ async fn walk(
     step(out, 8, "Download activity")?;
     super::run::run(
         host,
-        Some(&db),
+        settings,
         RunCommand::Activity {
             profile: "demo".into(),
             json: false,
@@ -280,7 +280,7 @@ async fn walk(
     let rights = (active / 50 + 1) * 50;
     command(
         host,
-        &db,
+        settings,
         &[
             "entitlements",
             "add",
@@ -298,12 +298,18 @@ async fn walk(
 
     if args.reclaim {
         step(out, 10, "Reclaim the unused seats (within the per-run cap)")?;
-        command(host, &db, &["run", "reclaim", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["run", "reclaim", "--profile", "demo"],
+            out,
+        )
+        .await?;
     } else {
         step(out, 10, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
         command(
             host,
-            &db,
+            settings,
             &["run", "reclaim", "--profile", "demo", "--dry-run"],
             out,
         )
@@ -311,7 +317,7 @@ async fn walk(
     }
 
     step(out, 11, "Reconcile: the license position")?;
-    command(host, &db, &["run", "reconcile"], out).await?;
+    command(host, settings, &["run", "reconcile"], out).await?;
 
     step(
         out,
@@ -322,7 +328,13 @@ async fn walk(
     write_out(out, &summary(&store, "demo")?)?;
     drop(store);
     if args.reclaim {
-        command(host, &db, &["candidates", "list", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["candidates", "list", "--profile", "demo"],
+            out,
+        )
+        .await?;
     }
     write_out(
         out,
@@ -336,7 +348,7 @@ async fn walk(
 #[cfg(feature = "simulator")]
 async fn command(
     host: &SpokeHost,
-    db: &std::path::Path,
+    settings: &Settings,
     args: &[&str],
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
@@ -357,12 +369,11 @@ async fn command(
     write_out(out, &format!("$ sam {}\n", shown.join(" ")))?;
     let cli = Cli::try_parse_from(std::iter::once("sam").chain(args.iter().copied()))
         .map_err(|e| CliError::Failure(format!("the demo's command is wrong: {e}")))?;
-    let db = Some(db);
     match cli.command {
-        Command::Run(c) => super::run::run(host, db, c, out).await,
-        Command::Candidates(c) => super::reclaim::candidates(host, db, c, out).await,
-        Command::Entitlements(c) => super::reconcile::entitlements(db, c, out),
-        Command::Position(a) => super::reconcile::position(db, a, out),
+        Command::Run(c) => super::run::run(host, settings, c, out).await,
+        Command::Candidates(c) => super::reclaim::candidates(host, settings, c, out).await,
+        Command::Entitlements(c) => super::reconcile::entitlements(host, settings, c, out).await,
+        Command::Position(a) => super::reconcile::position(host, settings, a, out).await,
         other => Err(CliError::Failure(format!(
             "the demo does not run {other:?}"
         ))),

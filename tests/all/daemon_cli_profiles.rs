@@ -162,6 +162,29 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
             .is_empty()
     );
 
+    // Runs through the daemon on the new profile: download, activity, a dry run, a capped
+    // reclaim that removes one seat at the vendor, and its undo.
+    d.ok(&["run", "download", "--profile", "p"]);
+    d.ok(&["run", "activity", "--profile", "p"]);
+    d.ok(&["run", "reclaim", "--profile", "p", "--dry-run"]);
+    d.ok(&["run", "reclaim", "--profile", "p", "--max", "1"]);
+    let candidates = d.json(&["candidates", "list", "--profile", "p", "--all", "--json"]);
+    let reclaimed: Vec<String> = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "closed-complete")
+        .map(|c| c["id"].to_string())
+        .collect();
+    assert_eq!(reclaimed.len(), 1, "{candidates}");
+    let undone = d.ok(&["undo", &reclaimed[0]]);
+    assert!(undone.contains("restored"), "{undone}");
+    // The component the profile runs is the approved one (asked through the daemon).
+    assert!(
+        d.ok(&["plugin", "trust", "p"])
+            .contains("already runs the approved component")
+    );
+
     // Roles: a viewer reads but changes nothing; an approver cannot publish.
     let token_of = |role: &str| {
         let created = d.ok(&["tokens", "create", role, "--role", role]);
@@ -176,6 +199,11 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
     refused(d, &viewer, &["profile", "delete", "p", "--yes"]);
     refused(d, &viewer, &["jobs", "set", &job, "--active", "true"]);
     refused(d, &viewer, &["key", "rotate"]);
+    refused(
+        d,
+        &viewer,
+        &["run", "reclaim", "--profile", "p", "--max", "1"],
+    );
     refused(d, &viewer, &["profile", "limits", "p", "pages=10"]);
     refused(d, &approver, &["profile", "publish", "p"]);
     refused(d, &approver, &["groups", "remove", "p", "confluence-users"]);

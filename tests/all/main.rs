@@ -9,6 +9,7 @@ mod confluence;
 mod daemon;
 mod daemon_cli;
 mod daemon_cli_profiles;
+mod daemon_cli_reclaim;
 mod damage;
 mod github;
 mod http_gate;

@@ -10,7 +10,9 @@
 pub mod connections;
 pub mod jobs;
 pub mod ops;
+pub mod plugins;
 pub mod profiles;
+pub mod reclaim;
 pub mod runs;
 pub mod session;
 pub mod tokens;

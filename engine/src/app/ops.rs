@@ -15,11 +15,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::connections::*;
+use super::plugins::*;
 use super::profiles::*;
+use super::reclaim::*;
 use super::tokens::{CreatedToken, TokenView};
 use super::views::*;
 use super::{Actor, App, AppError};
-use crate::model::{AuditEntry, Role};
+use crate::model::{AuditEntry, RemovalCandidate, Role};
 
 /// An HTTP method of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,8 +417,56 @@ operations! {
     profiles_limits_set: Post "/profiles/limits/set", Admin, SetLimits => ProfileLimitsView;
     /// Re-encrypt every stored secret with a new key.
     key_rotate: Post "/key/rotate", Admin, RotateKey => KeyRotated;
+    /// How a profile's spoke component differs from the approved one.
+    plugins_trust_diff: Get "/plugins/trust", Viewer, TrustQuery => TrustView;
+    /// Approve the spoke component shown (by its sha256) for a profile.
+    plugins_trust: Post "/plugins/trust", Admin, ApproveComponent => TrustView;
 
     // ---- candidates, undo, rules, exclusions, entitlements, position (app/reclaim.rs) ----
+    /// Removal candidates (open ones unless `all`), filtered by profile, state and user.
+    candidates_list: Get "/candidates", Viewer, CandidatesQuery => CandidateList;
+    /// One removal candidate with its transition log.
+    candidates_show: Get "/candidates/show", Viewer, CandidateQuery => RemovalCandidate;
+    /// Record the user's answer to a notification: keep or release.
+    candidates_answer: Post "/candidates/answer", Approver, AnswerCandidate => RemovalCandidate;
+    /// The manager approves the reclaim (or an admin marks a problem resolved).
+    candidates_approve: Post "/candidates/approve", Approver, DecideCandidate => RemovalCandidate;
+    /// The manager rejects the reclaim (or an admin skips the candidate).
+    candidates_reject: Post "/candidates/reject", Approver, DecideCandidate => RemovalCandidate;
+    /// Reclaim the given candidates now (with the same checks and cap as a run).
+    candidates_reclaim: Post "/candidates/reclaim", Admin, ReclaimCandidates => crate::reclaim::ReclaimReport;
+    /// Give a reclaimed seat back.
+    undo: Post "/undo", Admin, UndoRequest => crate::reclaim::UndoReport;
+    /// Run a profile's reclaim subflow (dry run, cap).
+    runs_reclaim: Post "/runs/reclaim", Admin, RunReclaim => crate::reclaim::ReclaimReport;
+    /// Every subflow of a profile in order: download, activity, reclaim, reconcile.
+    runs_all: Post "/runs/all", Admin, RunReclaim => RunAllReport;
+    /// Compute the license position of every software model now.
+    runs_reconcile: Post "/runs/reconcile", Admin, ReconcileBody => PositionList;
+    /// The latest license position of every model, or one model's trend.
+    position: Get "/position", Viewer, PositionQuery => PositionList;
+    /// The reclamation rules (or one model's).
+    rules_show: Get "/rules", Viewer, RulesQuery => RuleList;
+    /// Change a model's reclamation rule (created with the defaults if missing).
+    rules_set: Post "/rules/set", Admin, SetRule => crate::model::ReclamationRule;
+    /// Add an exclusion of a user or an identifier.
+    exclusions_add: Post "/exclusions", Admin, AddExclusion => crate::model::ExclusionRule;
+    /// The exclusions.
+    exclusions_list: Get "/exclusions", Viewer, ExclusionsQuery => ExclusionList;
+    /// Turn an exclusion on or off.
+    exclusions_set: Post "/exclusions/set", Admin, SetActive => crate::model::ExclusionRule;
+    /// Remove an exclusion.
+    exclusions_remove: Post "/exclusions/remove", Admin, RemoveById => Removed;
+    /// Record an entitlement (rights, unit cost, term).
+    entitlements_add: Post "/entitlements", Admin, AddEntitlement => crate::model::Entitlement;
+    /// The entitlements (or one model's).
+    entitlements_list: Get "/entitlements", Viewer, EntitlementsQuery => EntitlementList;
+    /// Turn an entitlement on or off.
+    entitlements_set: Post "/entitlements/set", Admin, SetActive => crate::model::Entitlement;
+    /// Remove an entitlement.
+    entitlements_remove: Post "/entitlements/remove", Admin, RemoveById => Removed;
+    /// Set or clear a model's license cost override.
+    entitlements_cost: Post "/entitlements/cost", Admin, SetCost => CostOverride;
 
 
 

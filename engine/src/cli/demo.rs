@@ -244,8 +244,10 @@ async fn walk(
     }
 
     step(out, 7, "Download subscriptions")?;
-    let active =
-        download_and_count(host, &db, out, &mut |out| step(out, 8, "Download activity")).await?;
+    let active = download_and_count(host, settings, out, &mut |out| {
+        step(out, 8, "Download activity")
+    })
+    .await?;
 
     step(out, 9, "Record a sample entitlement")?;
     // Rights bought: the active seats rounded up to the next 50, at Confluence Standard's
@@ -253,7 +255,7 @@ async fn walk(
     let rights = (active / 50 + 1) * 50;
     command(
         host,
-        &db,
+        settings,
         &[
             "entitlements",
             "add",
@@ -271,12 +273,18 @@ async fn walk(
 
     if args.reclaim {
         step(out, 10, "Reclaim the unused seats (within the per-run cap)")?;
-        command(host, &db, &["run", "reclaim", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["run", "reclaim", "--profile", "demo"],
+            out,
+        )
+        .await?;
     } else {
         step(out, 10, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
         command(
             host,
-            &db,
+            settings,
             &["run", "reclaim", "--profile", "demo", "--dry-run"],
             out,
         )
@@ -284,7 +292,7 @@ async fn walk(
     }
 
     step(out, 11, "Reconcile: the license position")?;
-    command(host, &db, &["run", "reconcile"], out).await?;
+    command(host, settings, &["run", "reconcile"], out).await?;
 
     step(
         out,
@@ -295,7 +303,13 @@ async fn walk(
     write_out(out, &summary(&store, "demo")?)?;
     drop(store);
     if args.reclaim {
-        command(host, &db, &["candidates", "list", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["candidates", "list", "--profile", "demo"],
+            out,
+        )
+        .await?;
     }
     write_out(
         out,
@@ -305,14 +319,13 @@ async fn walk(
     Ok(())
 }
 
-/// Runs one `sam` command line (as an admin would type it) on the demo's database.
-#[cfg(feature = "simulator")]
 /// The demo's downloads: subscriptions, then (after `between`, which prints the step's
 /// heading) activity; answers the profile's active seats, which the sample entitlement is
 /// sized from.
+#[cfg(feature = "simulator")]
 pub(super) async fn download_and_count(
     host: &SpokeHost,
-    db: &std::path::Path,
+    settings: &Settings,
     out: &mut dyn Write,
     between: &mut dyn FnMut(&mut dyn Write) -> Result<(), CliError>,
 ) -> Result<u64, CliError> {
@@ -333,9 +346,9 @@ pub(super) async fn download_and_count(
                 json: false,
             }
         };
-        super::run::run(host, Some(db), command, out).await?;
+        super::run::run(host, settings, command, out).await?;
     }
-    let store = super::profile::open_store(Some(db))?;
+    let store = super::profile::open_store(Some(&settings.db))?;
     let read = store.read().map_err(super::profile::store_failure)?;
     Ok(read
         .subscription_counts("demo")
@@ -343,9 +356,11 @@ pub(super) async fn download_and_count(
         .0)
 }
 
+/// Runs one `sam` command line (as an admin would type it) on the demo's database.
+#[cfg(feature = "simulator")]
 pub(super) async fn command(
     host: &SpokeHost,
-    db: &std::path::Path,
+    settings: &Settings,
     args: &[&str],
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
@@ -366,12 +381,11 @@ pub(super) async fn command(
     write_out(out, &format!("$ sam {}\n", shown.join(" ")))?;
     let cli = Cli::try_parse_from(std::iter::once("sam").chain(args.iter().copied()))
         .map_err(|e| CliError::Failure(format!("the demo's command is wrong: {e}")))?;
-    let db = Some(db);
     match cli.command {
-        Command::Run(c) => super::run::run(host, db, c, out).await,
-        Command::Candidates(c) => super::reclaim::candidates(host, db, c, out).await,
-        Command::Entitlements(c) => super::reconcile::entitlements(db, c, out),
-        Command::Position(a) => super::reconcile::position(db, a, out),
+        Command::Run(c) => super::run::run(host, settings, c, out).await,
+        Command::Candidates(c) => super::reclaim::candidates(host, settings, c, out).await,
+        Command::Entitlements(c) => super::reconcile::entitlements(host, settings, c, out).await,
+        Command::Position(a) => super::reconcile::position(host, settings, a, out).await,
         other => Err(CliError::Failure(format!(
             "the demo does not run {other:?}"
         ))),

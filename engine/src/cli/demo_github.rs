@@ -128,7 +128,7 @@ pub(super) async fn walk(
         5,
         "Download the seats (with each seat's last activity, on the same pages)",
     )?;
-    let active = super::demo::download_and_count(host, &db, out, &mut |out| {
+    let active = super::demo::download_and_count(host, settings, out, &mut |out| {
         step(out, 6, "Activity (already on the seat pages: no calls)")
     })
     .await?;
@@ -139,7 +139,7 @@ pub(super) async fn walk(
     let rights = (active / 50 + 1) * 50;
     command(
         host,
-        &db,
+        settings,
         &[
             "entitlements",
             "add",
@@ -157,12 +157,18 @@ pub(super) async fn walk(
 
     if args.reclaim {
         step(out, 8, "Reclaim the unused seats (within the per-run cap)")?;
-        command(host, &db, &["run", "reclaim", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["run", "reclaim", "--profile", "demo"],
+            out,
+        )
+        .await?;
     } else {
         step(out, 8, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
         command(
             host,
-            &db,
+            settings,
             &["run", "reclaim", "--profile", "demo", "--dry-run"],
             out,
         )
@@ -174,7 +180,7 @@ pub(super) async fn walk(
         9,
         "Reconcile: the license position, with GitHub's own seat counts",
     )?;
-    command(host, &db, &["run", "reconcile"], out).await?;
+    command(host, settings, &["run", "reconcile"], out).await?;
 
     step(
         out,
@@ -185,7 +191,13 @@ pub(super) async fn walk(
     write_out(out, &summary(&store, "demo")?)?;
     drop(store);
     if args.reclaim {
-        command(host, &db, &["candidates", "list", "--profile", "demo"], out).await?;
+        command(
+            host,
+            settings,
+            &["candidates", "list", "--profile", "demo"],
+            out,
+        )
+        .await?;
     }
     write_out(
         out,

@@ -218,17 +218,19 @@ async fn dispatch(
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,
             Command::Profile(command) => profile::run(&host, &settings, command, out).await,
-            Command::Run(command) => run::run(&host, cli.db.as_deref(), command, out).await,
+            Command::Run(command) => run::run(&host, &settings, command, out).await,
             Command::Candidates(command) => {
-                reclaim::candidates(&host, cli.db.as_deref(), command, out).await
+                reclaim::candidates(&host, &settings, command, out).await
             }
-            Command::Undo(args) => reclaim::undo(&host, cli.db.as_deref(), args, out).await,
-            Command::Exclusions(command) => reclaim::exclusions(cli.db.as_deref(), command, out),
-            Command::Rules(command) => reclaim::rules(cli.db.as_deref(), command, out),
+            Command::Undo(args) => reclaim::undo(&host, &settings, args, out).await,
+            Command::Exclusions(command) => {
+                reclaim::exclusions(&host, &settings, command, out).await
+            }
+            Command::Rules(command) => reclaim::rules(&host, &settings, command, out).await,
             Command::Entitlements(command) => {
-                reconcile::entitlements(cli.db.as_deref(), command, out)
+                reconcile::entitlements(&host, &settings, command, out).await
             }
-            Command::Position(args) => reconcile::position(cli.db.as_deref(), args, out),
+            Command::Position(args) => reconcile::position(&host, &settings, args, out).await,
             Command::Connect(args) => connect::run(&host, &settings, args, out).await,
             Command::Groups(command) => groups::run(&host, &settings, command, out).await,
             Command::Jobs(command) => jobs::run(&host, &settings, command, out).await,

@@ -414,67 +414,54 @@ fn load_error(error: LoadError) -> CliError {
 }
 
 /// `sam plugin trust PROFILE`: shows how the profile's component now differs from the
-/// approved one, asks (unless `yes`), and pins it.
+/// approved one, asks (unless `yes`), and has the engine pin the component it showed.
 async fn trust(
     host: &SpokeHost,
     name: &str,
     yes: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    use crate::host::trust;
-    use crate::model::{AuditAction, PinOrigin, PinnedPermissions, format_utc};
-    use crate::pipeline::{Clock, SystemClock};
+    use crate::app::plugins::{ApproveComponent, TrustQuery};
+    use crate::model::format_utc;
     use std::io::IsTerminal;
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
-    let store = super::profile::open_store(Some(&settings.db))?;
-    let (profile, pin) = {
-        let read = store.read().map_err(super::profile::store_failure)?;
-        let profile = read
-            .profile(name)
-            .map_err(super::profile::store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{name}`")))?;
-        let pin = read
-            .plugin_pin(name)
-            .map_err(super::profile::store_failure)?;
-        (profile, pin)
-    };
-    let spoke = crate::app::session::load_profile_spoke(host, &profile.spoke_path).await?;
-    let now = SystemClock.now();
-    let new = trust::pin_for(name, &spoke, now, PinOrigin::Trusted);
-    if pin.as_ref().is_some_and(|p| p.sha256 == new.sha256) {
+    let engine = super::engine::engine(host, &settings, false).await?;
+    let view = engine
+        .plugins_trust_diff(TrustQuery {
+            profile: name.to_string(),
+        })
+        .await?;
+    if view.same {
         return write_out(
             out,
             &format!(
                 "profile `{name}` already runs the approved component (sha256 {})\n",
-                new.sha256
+                view.now.sha256
             ),
         );
     }
-    let empty = PinnedPermissions::default();
-    let old = pin.as_ref().map_or(&empty, |p| &p.permissions);
-    let changes = trust::diff(old, &new.permissions);
     let mut text = format!(
         "profile `{name}`: spoke {}\napproved: {}\nnow:      sha256 {} ({} {})\n",
-        crate::host::untrusted::inert_bounded(&profile.spoke_path, 300),
-        match &pin {
+        crate::host::untrusted::inert_bounded(&view.spoke_path, 300),
+        match &view.approved {
             Some(p) => format!(
                 "sha256 {} ({} {}), {}",
                 p.sha256,
-                p.permissions.spoke_id,
-                p.permissions.version,
-                format_utc(p.pinned_at)
+                p.spoke_id,
+                p.version,
+                p.pinned_at.map_or_else(String::new, format_utc)
             ),
             None => "nothing yet".into(),
         },
-        new.sha256,
-        new.permissions.spoke_id,
-        new.permissions.version,
+        view.now.sha256,
+        view.now.spoke_id,
+        view.now.version,
     );
-    if changes.is_empty() {
+    if view.changes.is_empty() {
         text.push_str("its manifest asks for the same hosts, processes, scopes and auth\n");
     } else {
         text.push_str("what its manifest asks for, against the approved one:\n");
-        for line in &changes {
+        for line in &view.changes {
             text.push_str(&format!("  {line}\n"));
         }
     }
@@ -492,32 +479,17 @@ async fn trust(
             return Err(CliError::User("not approved".into()));
         }
     }
-    store
-        .write(|tx| {
-            tx.put_plugin_pin(&new)?;
-            tx.audit(
-                now,
-                Some(name),
-                AuditAction::PluginTrusted,
-                format!(
-                    "spoke component sha256 {} approved for profile `{name}`{}",
-                    new.sha256,
-                    if changes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", changes.join(", "))
-                    }
-                ),
-                None,
-            )?;
-            Ok::<_, crate::store::WriteError>(())
+    let approved = engine
+        .plugins_trust(ApproveComponent {
+            profile: name.to_string(),
+            sha256: view.now.sha256.clone(),
         })
-        .map_err(super::profile::store_failure)?;
+        .await?;
     write_out(
         out,
         &format!(
             "approved: profile `{name}` now runs sha256 {}\n",
-            new.sha256
+            approved.now.sha256
         ),
     )
 }

@@ -206,12 +206,6 @@ pub(super) fn open_store(db: Option<&Path>) -> Result<Store, CliError> {
     Store::open(db_path(db)?).map_err(open_failure)
 }
 
-/// Opens the store at `db` (or the default path) for a command that only reads: nothing is
-/// written to the file, and a missing file reads as an empty database.
-pub(super) fn open_read_store(db: Option<&Path>) -> Result<Store, CliError> {
-    Store::open_read_only(db_path(db)?).map_err(open_failure)
-}
-
 pub(super) fn store_failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }

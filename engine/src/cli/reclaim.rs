@@ -1,32 +1,23 @@
 //! `sam candidates …`, `sam undo`, `sam exclusions …`, `sam rules …` and `sam run reclaim`:
-//! the admin's side of reclamation. Candidates are listed and shown with their transition
-//! log; the user's answer (keep/release) and the manager's decision (approve/reject) come in
-//! here; `candidates reclaim` acts on selected candidates now and `run reclaim` runs the
-//! profile's reclaim subflow (dry run, cap); `undo` gives a reclaimed seat back. Notices go
-//! to a webhook (`--notify-webhook`, env `SAM_NOTIFY_WEBHOOK`) or, without one, the logs.
+//! parse, call the engine (this process or the daemon, [`super::engine`];
+//! the logic is in [`crate::app::reclaim`]) and print — candidates with their transition
+//! log, a run's report (a summary and the first rows), a rule as a table. Notices go to a
+//! webhook (`--notify-webhook`, env `SAM_NOTIFY_WEBHOOK`) or, without one, the logs.
 
 use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::output::capped_table;
-use super::profile::{open_read_store, open_store, store_failure};
 use super::{CliError, write_out};
+use crate::app::Engine;
+use crate::app::reclaim::*;
+use crate::config::Settings;
 use crate::host::SpokeHost;
-use crate::model::{
-    ExclusionRule, ExclusionScope, ExclusionTarget, ReclamationRule, RemovalCandidate, UserAnswer,
-    format_utc,
-};
-use crate::pipeline::{Clock, SystemClock};
-use crate::reclaim::{
-    self, LogNotifier, Notifier, ReclaimError, ReclaimOptions, ReclaimReport, Reclaimer,
-    SpokeSeats, UndoTarget, WebhookNotifier,
-};
+use crate::model::{ExclusionScope, ReclamationRule, RemovalCandidate, UserAnswer, format_utc};
+use crate::reclaim::{self, ReclaimReport};
 use crate::reconcile::format_money;
-use crate::store::{Store, WriteError};
 
 /// Where notices go.
 #[derive(Debug, Clone, Args)]
@@ -34,17 +25,6 @@ pub struct NotifyArgs {
     /// POST notices as JSON to this URL [default: write them to the logs].
     #[arg(long, env = "SAM_NOTIFY_WEBHOOK", value_name = "URL")]
     pub notify_webhook: Option<String>,
-}
-
-impl NotifyArgs {
-    fn notifier(&self) -> Result<Box<dyn Notifier>, CliError> {
-        match &self.notify_webhook {
-            Some(url) => Ok(Box::new(
-                WebhookNotifier::new(url).map_err(|e| CliError::User(e.to_string()))?,
-            )),
-            None => Ok(Box::new(LogNotifier)),
-        }
-    }
 }
 
 /// Arguments of `sam run reclaim`.
@@ -293,27 +273,8 @@ pub enum RulesCommand {
     },
 }
 
-fn now() -> i64 {
-    SystemClock.now()
-}
-
-fn reclaim_failure(e: ReclaimError) -> CliError {
-    match e {
-        ReclaimError::UnknownProfile(_)
-        | ReclaimError::UnknownCandidate(_)
-        | ReclaimError::UnknownAuditEntry(_)
-        | ReclaimError::NotAReclaim(_)
-        | ReclaimError::NotAwaiting { .. }
-        | ReclaimError::NotUndoable { .. }
-        | ReclaimError::Transition(_)
-        | ReclaimError::WrongSpoke { .. } => CliError::User(e.to_string()),
-        other => CliError::Failure(other.to_string()),
-    }
-}
-
 fn json_out(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(store_failure)?;
-    write_out(out, &format!("{text}\n"))
+    super::output::json_out(out, value)
 }
 
 fn table(header: &[&str]) -> Table {
@@ -324,79 +285,47 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+impl RunReclaimArgs {
+    /// The request of `run reclaim` (and `run all`).
+    pub(super) fn request(&self) -> RunReclaim {
+        RunReclaim {
+            profile: self.profile.clone(),
+            dry_run: self.dry_run,
+            max: self.max,
+            max_percent: self.max_percent,
+            actor: self.actor.clone(),
+            notify_webhook: self.notify.notify_webhook.clone(),
+        }
+    }
+}
+
 /// `sam run reclaim`.
 pub(super) async fn run_reclaim(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     args: RunReclaimArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let options = ReclaimOptions {
-        dry_run: args.dry_run,
-        max_count: args.max,
-        max_percent: Some(args.max_percent.unwrap_or(reclaim::DEFAULT_MAX_PERCENT)),
-        only: None,
-        actor: args.actor.clone(),
-    };
-    if options
-        .max_percent
-        .is_some_and(|p| !(0.0..=100.0).contains(&p))
-    {
-        return Err(CliError::User(
-            "--max-percent must be between 0 and 100".into(),
-        ));
-    }
-    let report = reclaim_with(host, db, &args.profile, options, &args.notify).await?;
-    if report.reclaimed > 0 {
-        reconcile_after(db);
-    }
+    let engine = super::engine::engine(host, settings, false).await?;
+    let _stop = local_stop(&engine);
+    let report = engine.runs_reclaim(args.request()).await?;
     print_report(out, &report, args.json)
 }
 
-/// Reconciles after seats changed (a reclaim or an undo); a failure is only logged.
-fn reconcile_after(db: Option<&Path>) {
-    let outcome = open_store(db)
-        .and_then(|store| crate::reconcile::run(&store, &SystemClock).map_err(store_failure));
-    if let Err(e) = outcome {
-        tracing::warn!(error = %e, "reconciliation after the change failed");
-    }
-}
-
-async fn reclaim_with(
-    host: &SpokeHost,
-    db: Option<&Path>,
-    profile: &str,
-    options: ReclaimOptions,
-    notify: &NotifyArgs,
-) -> Result<ReclaimReport, CliError> {
-    let store = Arc::new(open_store(db)?);
-    let notifier = notify.notifier()?;
-    let seats = open_seats(host, &store, profile).await?;
-    let stop = super::StopOnSignal::install();
-    Reclaimer::new(&store)
-        .notifier(notifier.as_ref())
-        .options(options)
-        .stop_when(stop.flag())
-        .run(&seats, profile)
-        .await
-        .map_err(reclaim_failure)
-}
-
-async fn open_seats(
-    host: &SpokeHost,
-    store: &Arc<Store>,
-    profile: &str,
-) -> Result<SpokeSeats, CliError> {
-    let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
-    let opened = crate::app::session::open_profile_session(host, store, &settings, profile).await?;
-    Ok(SpokeSeats::new(opened.spoke, opened.session, opened.config)
-        .with_granted_scopes(opened.granted_scopes))
+/// On a local run, the CLI's signal handler (the first signal stops the run after the seat
+/// in flight, the second exits).
+fn local_stop(engine: &Engine) -> Option<super::StopOnSignal> {
+    matches!(engine, Engine::Local { .. }).then(super::StopOnSignal::install)
 }
 
 /// Rows a run's report shows people (the rest are counted; `--json` has them all).
 const REPORT_ROWS: usize = 20;
 
-fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<(), CliError> {
+pub(super) fn print_report(
+    out: &mut dyn Write,
+    r: &ReclaimReport,
+    json: bool,
+) -> Result<(), CliError> {
     if json {
         return json_out(out, r);
     }
@@ -527,10 +456,15 @@ fn print_report(out: &mut dyn Write, r: &ReclaimReport, json: bool) -> Result<()
 
 pub(super) async fn candidates(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     command: CandidatesCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    let read_only = matches!(
+        command,
+        CandidatesCommand::List { .. } | CandidatesCommand::Show { .. }
+    );
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
         CandidatesCommand::List {
             profile,
@@ -541,43 +475,25 @@ pub(super) async fn candidates(
             limit,
             format,
         } => {
-            let store = open_read_store(db)?;
-            let mut list = store
-                .read()
-                .and_then(|r| r.all_candidates())
-                .map_err(store_failure)?;
-            let holds = |c: &RemovalCandidate, user: &str| {
-                [
-                    Some(&c.external_user_id),
-                    c.email.as_ref(),
-                    c.display_name.as_ref(),
-                ]
-                .into_iter()
-                .flatten()
-                .any(|u| u.trim().eq_ignore_ascii_case(user.trim()))
+            let sort = match sort {
+                SortArg::Id => CandidateSort::Id,
+                SortArg::User => CandidateSort::User,
+                SortArg::LastActivity => CandidateSort::LastActivity,
+                SortArg::State => CandidateSort::State,
             };
-            list.retain(|c| {
-                profile.as_ref().is_none_or(|p| &c.profile == p)
-                    && state.as_ref().is_none_or(|s| c.state.key() == s.as_str())
-                    && user.as_ref().is_none_or(|u| holds(c, u))
-                    && (all || state.is_some() || !c.state.is_closed())
-            });
-            let state_rank = |c: &RemovalCandidate| {
-                crate::model::CandidateState::KEYS
-                    .iter()
-                    .position(|k| *k == c.state.key())
-            };
-            match sort {
-                SortArg::Id => list.sort_by_key(|c| c.id),
-                SortArg::User => list
-                    .sort_by(|a, b| (&a.external_user_id, a.id).cmp(&(&b.external_user_id, b.id))),
-                SortArg::LastActivity => list.sort_by_key(|c| (c.last_activity, c.id)),
-                SortArg::State => list.sort_by_key(|c| (state_rank(c), c.id)),
-            }
-            let total = list.len();
-            if let Some(limit) = limit {
-                list.truncate(limit);
-            }
+            let CandidateList {
+                candidates: list,
+                total,
+            } = engine
+                .candidates_list(CandidatesQuery {
+                    profile,
+                    state,
+                    user,
+                    all,
+                    sort,
+                    limit,
+                })
+                .await?;
             let rows = list
                 .iter()
                 .map(|c| {
@@ -616,27 +532,22 @@ pub(super) async fn candidates(
             .print(format, out)
         }
         CandidatesCommand::Show { id, json } => {
-            let store = open_read_store(db)?;
-            let c = store
-                .read()
-                .and_then(|r| r.candidate(id))
-                .map_err(store_failure)?
-                .ok_or_else(|| CliError::User(format!("no removal candidate {id}")))?;
+            let c = engine.candidates_show(CandidateQuery { id }).await?;
             if json {
                 return json_out(out, &c);
             }
             write_out(out, &describe(&c))
         }
         CandidatesCommand::Approve { id, actor, reason } => {
-            let store = open_store(db)?;
-            let c = reclaim::decide(&store, id, true, &actor, reason.as_deref(), now())
-                .map_err(reclaim_failure)?;
+            let c = engine
+                .candidates_approve(DecideCandidate { id, actor, reason })
+                .await?;
             write_out(out, &format!("candidate {id} is now {}\n", c.state))
         }
         CandidatesCommand::Reject { id, actor, reason } => {
-            let store = open_store(db)?;
-            let c = reclaim::decide(&store, id, false, &actor, reason.as_deref(), now())
-                .map_err(reclaim_failure)?;
+            let c = engine
+                .candidates_reject(DecideCandidate { id, actor, reason })
+                .await?;
             write_out(out, &format!("candidate {id} is now {}\n", c.state))
         }
         CandidatesCommand::Answer {
@@ -645,15 +556,18 @@ pub(super) async fn candidates(
             actor,
             notify,
         } => {
-            let store = open_store(db)?;
-            let notifier = notify.notifier()?;
             let answer = match answer {
                 AnswerArg::Keep => UserAnswer::Keep,
                 AnswerArg::Release => UserAnswer::Release,
             };
-            let c = reclaim::answer(&store, notifier.as_ref(), id, answer, &actor, now())
-                .await
-                .map_err(reclaim_failure)?;
+            let c = engine
+                .candidates_answer(AnswerCandidate {
+                    id,
+                    answer,
+                    actor,
+                    notify_webhook: notify.notify_webhook,
+                })
+                .await?;
             write_out(out, &format!("candidate {id} is now {}\n", c.state))
         }
         CandidatesCommand::Reclaim {
@@ -663,37 +577,15 @@ pub(super) async fn candidates(
             json,
             notify,
         } => {
-            let profile = {
-                let store = open_store(db)?;
-                let read = store.read().map_err(store_failure)?;
-                let mut profiles = Vec::new();
-                for id in &ids {
-                    let c = read
-                        .candidate(*id)
-                        .map_err(store_failure)?
-                        .ok_or_else(|| CliError::User(format!("no removal candidate {id}")))?;
-                    if !profiles.contains(&c.profile) {
-                        profiles.push(c.profile);
-                    }
-                }
-                if profiles.len() != 1 {
-                    return Err(CliError::User(format!(
-                        "the candidates belong to several profiles ({}); reclaim one profile's at a time",
-                        profiles.join(", ")
-                    )));
-                }
-                profiles.remove(0)
-            };
-            let options = ReclaimOptions {
-                dry_run,
-                only: Some(ids),
-                actor,
-                ..ReclaimOptions::default()
-            };
-            let report = reclaim_with(host, db, &profile, options, &notify).await?;
-            if report.reclaimed > 0 {
-                reconcile_after(db);
-            }
+            let _stop = local_stop(&engine);
+            let report = engine
+                .candidates_reclaim(ReclaimCandidates {
+                    ids,
+                    dry_run,
+                    actor,
+                    notify_webhook: notify.notify_webhook,
+                })
+                .await?;
             print_report(out, &report, json)
         }
     }
@@ -752,37 +644,19 @@ fn describe(c: &RemovalCandidate) -> String {
 
 pub(super) async fn undo(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     args: UndoArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = Arc::new(open_store(db)?);
-    let target = if args.audit {
-        UndoTarget::Audit(args.id)
-    } else {
-        UndoTarget::Candidate(args.id)
-    };
-    let profile = {
-        let read = store.read().map_err(store_failure)?;
-        reclaim::undo::resolve(&read, target)
-            .map_err(reclaim_failure)?
-            .profile
-    };
-    let notifier = args.notify.notifier()?;
-    let seats = open_seats(host, &store, &profile).await?;
-    let report = reclaim::undo(
-        &store,
-        &seats,
-        notifier.as_ref(),
-        target,
-        &args.actor,
-        now(),
-    )
-    .await
-    .map_err(reclaim_failure)?;
-    drop(seats);
-    drop(store);
-    reconcile_after(db);
+    let engine = super::engine::engine(host, settings, false).await?;
+    let report = engine
+        .undo(UndoRequest {
+            id: args.id,
+            audit: args.audit,
+            actor: args.actor,
+            notify_webhook: args.notify.notify_webhook,
+        })
+        .await?;
     if args.json {
         return json_out(out, &report);
     }
@@ -804,17 +678,14 @@ pub(super) async fn undo(
     )
 }
 
-pub(super) fn exclusions(
-    db: Option<&Path>,
+pub(super) async fn exclusions(
+    host: &SpokeHost,
+    settings: &Settings,
     command: ExclusionsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = if matches!(command, ExclusionsCommand::List { .. }) {
-        open_read_store(db)?
-    } else {
-        open_store(db)?
-    };
-    let at = now();
+    let read_only = matches!(command, ExclusionsCommand::List { .. });
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
         ExclusionsCommand::Add {
             user,
@@ -824,63 +695,33 @@ pub(super) fn exclusions(
             inactive,
             note,
         } => {
-            let target = match (user, identifier, spoke) {
-                (Some(u), _, _) if !u.trim().is_empty() => ExclusionTarget::User(u.trim().into()),
-                (_, Some(i), Some(s)) if !i.trim().is_empty() && !s.trim().is_empty() => {
-                    ExclusionTarget::Identifier {
-                        spoke_id: s.trim().into(),
-                        identifier: i.trim().into(),
-                    }
-                }
-                _ => {
-                    return Err(CliError::User(
-                        "give --user, or --identifier with --spoke".into(),
-                    ));
-                }
-            };
             let scope = match scope {
                 ScopeArg::License => ExclusionScope::Reconciliation,
                 ScopeArg::Reclamation => ExclusionScope::Reclamation,
                 ScopeArg::Both => ExclusionScope::Both,
             };
-            let rule = store
-                .write(|tx| {
-                    let id = tx.next_seq("exclusion")?.to_string();
-                    let rule = ExclusionRule {
-                        id,
-                        target,
-                        scope,
-                        active: !inactive,
-                        note,
-                        created_at: at,
-                    };
-                    tx.put_exclusion(&rule)?;
-                    tx.audit(
-                        at,
-                        None,
-                        crate::model::AuditAction::RuleChanged,
-                        format!("exclusion {} added: {}", rule.id, target_text(&rule.target)),
-                        None,
-                    )?;
-                    Ok::<_, WriteError>(rule)
+            let rule = engine
+                .exclusions_add(AddExclusion {
+                    user,
+                    identifier,
+                    spoke,
+                    scope,
+                    inactive,
+                    note,
                 })
-                .map_err(store_failure)?;
+                .await?;
             write_out(
                 out,
                 &format!(
                     "exclusion {} added: {} kept out of {}\n",
                     rule.id,
                     target_text(&rule.target),
-                    scope.label()
+                    rule.scope.label()
                 ),
             )
         }
         ExclusionsCommand::List { format } => {
-            let mut list = store
-                .read()
-                .and_then(|r| r.exclusions())
-                .map_err(store_failure)?;
-            list.sort_by_key(|x| x.id.parse::<u64>().unwrap_or(u64::MAX));
+            let list = engine.exclusions_list(ExclusionsQuery {}).await?.exclusions;
             let rows = list
                 .iter()
                 .map(|x| {
@@ -902,91 +743,27 @@ pub(super) fn exclusions(
             .print(format, out)
         }
         ExclusionsCommand::Set { id, active } => {
-            store
-                .write(|tx| {
-                    let mut x = tx.exclusion(&id)?.ok_or_else(|| WriteError::NotFound {
-                        what: format!("exclusion `{id}`"),
-                    })?;
-                    x.active = active;
-                    tx.put_exclusion(&x)?;
-                    tx.audit(
-                        at,
-                        None,
-                        crate::model::AuditAction::RuleChanged,
-                        format!("exclusion {id} set active={active}"),
-                        None,
-                    )?;
-                    Ok::<_, WriteError>(())
-                })
-                .map_err(user_if_missing)?;
-            write_out(out, &format!("exclusion {id} active: {active}\n"))
+            let x = engine.exclusions_set(SetActive { id, active }).await?;
+            write_out(out, &format!("exclusion {} active: {}\n", x.id, x.active))
         }
         ExclusionsCommand::Remove { id } => {
-            store
-                .write(|tx| {
-                    if !tx.delete_exclusion(&id)? {
-                        return Err(WriteError::NotFound {
-                            what: format!("exclusion `{id}`"),
-                        });
-                    }
-                    tx.audit(
-                        at,
-                        None,
-                        crate::model::AuditAction::RuleChanged,
-                        format!("exclusion {id} removed"),
-                        None,
-                    )?;
-                    Ok(())
-                })
-                .map_err(user_if_missing)?;
-            write_out(out, &format!("exclusion {id} removed\n"))
+            let removed = engine.exclusions_remove(RemoveById { id }).await?;
+            write_out(out, &format!("exclusion {} removed\n", removed.id))
         }
     }
 }
 
-pub(super) fn user_if_missing(e: WriteError) -> CliError {
-    match e {
-        WriteError::NotFound { .. }
-        | WriteError::InvalidKey(_)
-        | WriteError::AlreadyExists { .. } => CliError::User(e.to_string()),
-        other => store_failure(other),
-    }
-}
-
-fn target_text(t: &ExclusionTarget) -> String {
-    match t {
-        ExclusionTarget::User(u) => format!("user {u}"),
-        ExclusionTarget::Identifier {
-            spoke_id,
-            identifier,
-        } => format!("identifier {identifier} ({spoke_id})"),
-    }
-}
-
-pub(super) fn rules(
-    db: Option<&Path>,
+pub(super) async fn rules(
+    host: &SpokeHost,
+    settings: &Settings,
     command: RulesCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = if matches!(command, RulesCommand::Show { .. }) {
-        open_read_store(db)?
-    } else {
-        open_store(db)?
-    };
+    let read_only = matches!(command, RulesCommand::Show { .. });
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
         RulesCommand::Show { model, format } => {
-            let mut list = store
-                .read()
-                .and_then(|r| r.rules())
-                .map_err(store_failure)?;
-            if let Some(m) = &model {
-                list.retain(|r| &r.model == m);
-                if list.is_empty() {
-                    return Err(CliError::User(format!(
-                        "no reclamation rule for model `{m}` (rules are created on publish and by the first reclaim run)"
-                    )));
-                }
-            }
+            let list = engine.rules_show(RulesQuery { model }).await?.rules;
             super::output::Listing {
                 records: &list,
                 header: &[
@@ -1012,60 +789,17 @@ pub(super) fn rules(
             exclude_apps,
             active,
         } => {
-            if threshold_days == Some(0) {
-                return Err(CliError::User("--threshold-days must be at least 1".into()));
-            }
-            let at = now();
-            let rule = store
-                .write(|tx| {
-                    let mut rule = match tx.rule(&model)? {
-                        Some(r) => r,
-                        None if tx.model(&model)?.is_some() => {
-                            ReclamationRule::default_for(&model, at)
-                        }
-                        None => {
-                            return Err(WriteError::NotFound {
-                                what: format!("software model `{model}`"),
-                            });
-                        }
-                    };
-                    if let Some(d) = threshold_days {
-                        rule.inactivity_days = d;
-                    }
-                    if let Some(n) = notify {
-                        rule.notify_user = n;
-                    }
-                    if let Some(d) = days_before_auto {
-                        rule.days_before_auto_reclaim = (d > 0).then_some(d);
-                    }
-                    if let Some(b) = include_no_activity {
-                        rule.include_no_activity = b;
-                    }
-                    if let Some(b) = exclude_apps {
-                        rule.exclude_apps = b;
-                    }
-                    if let Some(b) = active {
-                        rule.active = b;
-                    }
-                    tx.put_rule(&rule)?;
-                    tx.audit(
-                        at,
-                        None,
-                        crate::model::AuditAction::RuleChanged,
-                        format!(
-                            "reclamation rule of `{model}`: {} days, notify {}, auto after {:?} days, no-activity {}, apps excluded {}, active {}",
-                            rule.inactivity_days,
-                            rule.notify_user,
-                            rule.days_before_auto_reclaim,
-                            rule.include_no_activity,
-                            rule.exclude_apps,
-                            rule.active
-                        ),
-                        None,
-                    )?;
-                    Ok(rule)
+            let rule = engine
+                .rules_set(SetRule {
+                    model,
+                    threshold_days,
+                    notify,
+                    days_before_auto,
+                    include_no_activity,
+                    exclude_apps,
+                    active,
                 })
-                .map_err(user_if_missing)?;
+                .await?;
             let mut t = table(&[
                 "Model",
                 "Threshold",

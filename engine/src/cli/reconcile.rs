@@ -1,23 +1,19 @@
-//! `sam entitlements …`, `sam position` and `sam run reconcile`: what was bought (rights or
-//! unlimited, unit cost, currency, term, active; the model's license cost override) and where
-//! the admin stands against it — the latest license position per software model, or one
-//! model's trend — as a table, `--json` or `--csv`.
+//! `sam entitlements …`, `sam position` and `sam run reconcile`: parse, call the engine
+//! (this process or the daemon; the logic is in [`crate::app::reclaim`]) and print what was
+//! bought (rights or unlimited, unit cost, currency, term, active; the model's license cost
+//! override) and where the admin stands against it — the latest license position per
+//! software model, or one model's trend — as a table, `--json` or `--csv`.
 
 use std::io::Write;
-use std::path::Path;
 
 use clap::{Args, Subcommand};
 
-use super::profile::{open_read_store, open_store, store_failure};
-use super::reclaim::user_if_missing;
 use super::{CliError, write_out};
-use crate::model::{
-    AuditAction, Entitlement, LicenseCostOverride, LicenseMetric, ReconciliationResult, Rights,
-    format_utc, parse_date,
-};
-use crate::pipeline::{Clock, SystemClock};
-use crate::reconcile::{self, format_money, parse_money};
-use crate::store::WriteError;
+use crate::app::reclaim::*;
+use crate::config::Settings;
+use crate::host::SpokeHost;
+use crate::model::{ReconciliationResult, Rights, format_utc};
+use crate::reconcile::format_money;
 
 /// `sam entitlements` subcommands.
 #[derive(Debug, Subcommand)]
@@ -109,93 +105,29 @@ pub struct PositionArgs {
     pub format: super::output::ListFormat,
 }
 
-fn currency(text: &str) -> Result<String, CliError> {
-    let c = text.trim().to_ascii_uppercase();
-    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) {
-        Ok(c)
-    } else {
-        Err(CliError::User(format!(
-            "--currency {text:?} is not an ISO 4217 code (three letters)"
-        )))
-    }
-}
-
-fn money(flag: &str, text: &str) -> Result<u64, CliError> {
-    parse_money(text).ok_or_else(|| {
-        CliError::User(format!(
-            "{flag} {text:?} is not an amount (digits, at most two decimals)"
-        ))
-    })
-}
-
-fn date(flag: &str, text: &str) -> Result<i64, CliError> {
-    parse_date(text)
-        .ok_or_else(|| CliError::User(format!("{flag} {text:?} is not a YYYY-MM-DD date")))
-}
-
-pub(super) fn entitlements(
-    db: Option<&Path>,
+pub(super) async fn entitlements(
+    host: &SpokeHost,
+    settings: &Settings,
     command: EntitlementsCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = if matches!(command, EntitlementsCommand::List { .. }) {
-        open_read_store(db)?
-    } else {
-        open_store(db)?
-    };
-    let now = SystemClock.now();
+    let read_only = matches!(command, EntitlementsCommand::List { .. });
+    let engine = super::engine::engine(host, settings, read_only).await?;
     match command {
         EntitlementsCommand::Add(a) => {
-            let unit_cost_minor = money("--unit-cost", &a.unit_cost)?;
-            let currency = currency(&a.currency)?;
-            let start = match &a.start {
-                Some(s) => date("--start", s)?,
-                None => now - now.rem_euclid(crate::model::DAY),
-            };
-            let end = a.end.as_deref().map(|e| date("--end", e)).transpose()?;
-            if end.is_some_and(|e| e <= start) {
-                return Err(CliError::User("--end must be after --start".into()));
-            }
-            let rights = match (a.rights, a.unlimited) {
-                (_, true) => Rights::Unlimited,
-                (Some(n), false) => Rights::Count(n),
-                (None, false) => {
-                    return Err(CliError::User("give --rights N or --unlimited".into()));
-                }
-            };
-            let e = store
-                .write(|tx| {
-                    if tx.model(&a.model)?.is_none() {
-                        return Err(WriteError::NotFound {
-                            what: format!(
-                                "software model `{}` (models are created by the first download)",
-                                a.model
-                            ),
-                        });
-                    }
-                    let e = Entitlement {
-                        id: tx.next_seq("entitlement")?.to_string(),
-                        model: a.model.clone(),
-                        metric: LicenseMetric::UserSubscription,
-                        rights,
-                        unit_cost_minor,
-                        currency: currency.clone(),
-                        start,
-                        end,
-                        active: !a.inactive,
-                        note: a.note.clone(),
-                    };
-                    tx.put_entitlement(&e)?;
-                    tx.audit(
-                        now,
-                        None,
-                        AuditAction::EntitlementChanged,
-                        format!("entitlement {} added for `{}`", e.id, e.model),
-                        None,
-                    )?;
-                    Ok(e)
+            let e = engine
+                .entitlements_add(crate::app::reclaim::AddEntitlement {
+                    model: a.model,
+                    rights: a.rights,
+                    unlimited: a.unlimited,
+                    unit_cost: a.unit_cost,
+                    currency: a.currency,
+                    start: a.start,
+                    end: a.end,
+                    inactive: a.inactive,
+                    note: a.note,
                 })
-                .map_err(user_if_missing)?;
+                .await?;
             write_out(
                 out,
                 &format!(
@@ -208,12 +140,12 @@ pub(super) fn entitlements(
             )
         }
         EntitlementsCommand::List { model, format } => {
-            let mut list = store
-                .read()
-                .and_then(|r| r.entitlements())
-                .map_err(store_failure)?;
-            list.retain(|e| model.as_ref().is_none_or(|m| &e.model == m));
-            list.sort_by_key(|e| (e.model.clone(), e.id.parse::<u64>().unwrap_or(u64::MAX)));
+            let EntitlementList {
+                entitlements: list,
+                at: now,
+            } = engine
+                .entitlements_list(EntitlementsQuery { model })
+                .await?;
             let rows = list
                 .iter()
                 .map(|e| {
@@ -254,91 +186,32 @@ pub(super) fn entitlements(
             .print(format, out)
         }
         EntitlementsCommand::Remove { id } => {
-            store
-                .write(|tx| {
-                    if !tx.delete_entitlement(&id)? {
-                        return Err(WriteError::NotFound {
-                            what: format!("entitlement `{id}`"),
-                        });
-                    }
-                    tx.audit(
-                        now,
-                        None,
-                        AuditAction::EntitlementChanged,
-                        format!("entitlement {id} removed"),
-                        None,
-                    )?;
-                    Ok(())
-                })
-                .map_err(user_if_missing)?;
-            write_out(out, &format!("entitlement {id} removed\n"))
+            let removed = engine.entitlements_remove(RemoveById { id }).await?;
+            write_out(out, &format!("entitlement {} removed\n", removed.id))
         }
         EntitlementsCommand::Set { id, active } => {
-            store
-                .write(|tx| {
-                    let mut e = tx
-                        .entitlements()?
-                        .into_iter()
-                        .find(|e| e.id == id)
-                        .ok_or_else(|| WriteError::NotFound {
-                            what: format!("entitlement `{id}`"),
-                        })?;
-                    e.active = active;
-                    tx.put_entitlement(&e)?;
-                    tx.audit(
-                        now,
-                        None,
-                        AuditAction::EntitlementChanged,
-                        format!("entitlement {id} set active={active}"),
-                        None,
-                    )?;
-                    Ok(())
-                })
-                .map_err(user_if_missing)?;
-            write_out(out, &format!("entitlement {id} active: {active}\n"))
+            let e = engine.entitlements_set(SetActive { id, active }).await?;
+            write_out(out, &format!("entitlement {} active: {}\n", e.id, e.active))
         }
         EntitlementsCommand::Cost {
             model,
             unit_cost,
-            currency: cur,
+            currency,
             clear,
         } => {
-            let value = match (clear, unit_cost) {
-                (true, _) => None,
-                (false, Some(u)) => Some((money("--unit-cost", &u)?, currency(&cur)?)),
-                (false, None) => return Err(CliError::User("give --unit-cost or --clear".into())),
-            };
-            store
-                .write(|tx| {
-                    if tx.model(&model)?.is_none() {
-                        return Err(WriteError::NotFound {
-                            what: format!("software model `{model}`"),
-                        });
-                    }
-                    match &value {
-                        Some((unit, c)) => tx.put_cost_override(&LicenseCostOverride {
-                            model: model.clone(),
-                            unit_cost_minor: *unit,
-                            currency: c.clone(),
-                        })?,
-                        None => {
-                            tx.delete_cost_override(&model)?;
-                        }
-                    }
-                    tx.audit(
-                        now,
-                        None,
-                        AuditAction::EntitlementChanged,
-                        format!("license cost override of `{model}`: {value:?}"),
-                        None,
-                    )?;
-                    Ok(())
+            let answer = engine
+                .entitlements_cost(SetCost {
+                    model,
+                    unit_cost,
+                    currency,
+                    clear,
                 })
-                .map_err(user_if_missing)?;
-            let text = match value {
-                Some((u, c)) => format!(
+                .await?;
+            let model = &answer.model;
+            let text = match answer.cost {
+                Some(o) => format!(
                     "license cost override of {model}: {}\n",
-                    format_money(u, Some(&c))
+                    format_money(o.unit_cost_minor, Some(&o.currency))
                 ),
                 None => format!("license cost override of {model} removed\n"),
             };
@@ -355,40 +228,34 @@ fn rights_text(r: Rights) -> String {
 }
 
 /// `sam run reconcile`.
-pub(super) fn run_reconcile(
-    db: Option<&Path>,
+pub(super) async fn run_reconcile(
+    host: &SpokeHost,
+    settings: &Settings,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = open_store(db)?;
-    let results = reconcile::run(&store, &SystemClock).map_err(store_failure)?;
+    let engine = super::engine::engine(host, settings, false).await?;
+    let answer = engine.runs_reconcile(ReconcileBody {}).await?;
     let format = super::output::ListFormat { json, csv: false };
-    print_positions(out, &results, format)?;
+    print_positions(out, &answer.results, format)?;
     if !json {
-        print_vendor_counts(&store, &results, out)?;
+        print_vendor_counts(&answer.vendor, out)?;
     }
     Ok(())
 }
 
 /// The vendor's own seat counts beside the positions (nothing when no spoke reports any).
 fn print_vendor_counts(
-    store: &crate::store::Store,
-    results: &[ReconciliationResult],
+    rows: &[crate::reconcile::vendor::VendorComparison],
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let counts = store
-        .read()
-        .map_err(store_failure)?
-        .vendor_seat_counts()
-        .map_err(store_failure)?;
-    let rows = reconcile::vendor::compare(&counts, results);
     if rows.is_empty() {
         return Ok(());
     }
     let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
     let mut warnings = Vec::new();
     let mut body = Vec::new();
-    for r in &rows {
+    for r in rows {
         body.push(vec![
             r.model.clone(),
             n(r.purchased),
@@ -417,25 +284,18 @@ fn print_vendor_counts(
     write_out(out, &text)
 }
 
-pub(super) fn position(
-    db: Option<&Path>,
+pub(super) async fn position(
+    host: &SpokeHost,
+    settings: &Settings,
     args: PositionArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let store = if args.refresh {
-        open_store(db)?
-    } else {
-        open_read_store(db)?
-    };
+    let engine = super::engine::engine(host, settings, !args.refresh).await?;
     if args.refresh {
-        reconcile::run(&store, &SystemClock).map_err(store_failure)?;
+        engine.runs_reconcile(ReconcileBody {}).await?;
     }
-    let read = store.read().map_err(store_failure)?;
-    let results = match &args.model {
-        Some(m) => read.reconciliation_history(m).map_err(store_failure)?,
-        None => read.latest_positions().map_err(store_failure)?,
-    };
-    drop(read);
+    let answer = engine.position(PositionQuery { model: args.model }).await?;
+    let results = answer.results;
     if results.is_empty() && !args.format.json && !args.format.csv {
         return write_out(
             out,
@@ -444,12 +304,12 @@ pub(super) fn position(
     }
     print_positions(out, &results, args.format)?;
     if !args.format.json && !args.format.csv {
-        print_vendor_counts(&store, &results, out)?;
+        print_vendor_counts(&answer.vendor, out)?;
     }
     Ok(())
 }
 
-fn print_positions(
+pub(super) fn print_positions(
     out: &mut dyn Write,
     results: &[ReconciliationResult],
     format: super::output::ListFormat,

@@ -4,15 +4,17 @@
 //! "manual") through the pipeline, with a progress bar on a terminal or tracing logs
 //! otherwise, and prints the job summary (or `--json`). A run that stopped resumes from its
 //! checkpoint the next time. While `sam daemon` holds the database, download and activity
-//! runs are handed to it (`POST /runs`), which runs them after the profile's job in flight.
+//! runs are handed to it (`POST /runs`), which runs them after the profile's job in flight;
+//! `run all` through a daemon is one operation (`POST /runs/all`), printed the same way.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
 use clap::Subcommand;
 
 use super::profile::store_failure;
 use super::{CliError, write_out};
+use crate::app::Engine;
+use crate::config::Settings;
 use crate::host::SpokeHost;
 use crate::model::{JobResult, JobTrigger, format_utc};
 use crate::pipeline::{BarProgress, LogProgress, Pipeline, PipelineError, Progress, SpokeSource};
@@ -53,16 +55,21 @@ pub enum RunCommand {
 
 pub(super) async fn run(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     command: RunCommand,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    let db = Some(settings.db.as_path());
     let (profile_name, json, activity) = match command {
         RunCommand::Download { profile, json } => (profile, json, false),
         RunCommand::Activity { profile, json } => (profile, json, true),
-        RunCommand::Reclaim(args) => return super::reclaim::run_reclaim(host, db, args, out).await,
-        RunCommand::Reconcile { json } => return super::reconcile::run_reconcile(db, json, out),
-        RunCommand::All(args) => return Box::pin(run_all(host, db, args, out)).await,
+        RunCommand::Reclaim(args) => {
+            return super::reclaim::run_reclaim(host, settings, args, out).await;
+        }
+        RunCommand::Reconcile { json } => {
+            return super::reconcile::run_reconcile(host, settings, json, out).await;
+        }
+        RunCommand::All(args) => return Box::pin(run_all(host, settings, args, out)).await,
     };
     let process = if activity {
         crate::model::ProcessKind::DownloadActivity
@@ -151,24 +158,16 @@ pub(super) async fn run(
 }
 
 /// `sam run all`: download, activity (when on), reclaim, reconcile, each as its own command
-/// would run it, with a heading per step for people.
+/// would run it, with a heading per step for people. Through a daemon it is one operation
+/// (each step serialised with the profile's jobs), printed the same way at the end.
 async fn run_all(
     host: &SpokeHost,
-    db: Option<&Path>,
+    settings: &Settings,
     args: super::reclaim::RunReclaimArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let profile = args.profile.clone();
     let json = args.json;
-    let activity_on = {
-        let store = super::profile::open_store(db)?;
-        let read = store.read().map_err(store_failure)?;
-        read.profile(&profile)
-            .map_err(store_failure)?
-            .ok_or_else(|| CliError::User(format!("no profile named `{profile}`")))?
-            .processes
-            .activity
-    };
     let heading = |out: &mut dyn Write, step: &str| -> Result<(), CliError> {
         if json {
             Ok(())
@@ -176,10 +175,54 @@ async fn run_all(
             write_out(out, &format!("== {step}\n"))
         }
     };
+    let reclaim_heading = if args.dry_run {
+        "reclaim (dry run)"
+    } else {
+        "reclaim"
+    };
+    let engine = super::engine::engine(host, settings, true).await?;
+    let activity_on = match &engine {
+        Engine::Local { app, .. } => {
+            let read = app.store().read().map_err(store_failure)?;
+            read.profile(&profile)
+                .map_err(store_failure)?
+                .ok_or_else(|| CliError::User(format!("no profile named `{profile}`")))?
+                .processes
+                .activity
+        }
+        Engine::Remote(remote) => {
+            let base = remote.base().to_string();
+            let report = engine.runs_all(args.request()).await?;
+            let by_daemon = |outcome: &crate::daemon::RunOutcome| -> Result<String, CliError> {
+                if json {
+                    serde_json::to_string_pretty(outcome)
+                        .map(|s| s + "\n")
+                        .map_err(store_failure)
+                } else {
+                    Ok(format!(
+                        "run by the daemon at {base}: {}\n",
+                        outcome.summary
+                    ))
+                }
+            };
+            heading(out, "download subscriptions")?;
+            write_out(out, &by_daemon(&report.download)?)?;
+            if let Some(activity) = &report.activity {
+                heading(out, "download activity")?;
+                write_out(out, &by_daemon(activity)?)?;
+            }
+            heading(out, reclaim_heading)?;
+            super::reclaim::print_report(out, &report.reclaim, json)?;
+            heading(out, "reconcile")?;
+            let format = super::output::ListFormat { json, csv: false };
+            return super::reconcile::print_positions(out, &report.positions, format);
+        }
+    };
+    drop(engine);
     heading(out, "download subscriptions")?;
     run(
         host,
-        db,
+        settings,
         RunCommand::Download {
             profile: profile.clone(),
             json,
@@ -191,7 +234,7 @@ async fn run_all(
         heading(out, "download activity")?;
         run(
             host,
-            db,
+            settings,
             RunCommand::Activity {
                 profile: profile.clone(),
                 json,
@@ -200,17 +243,10 @@ async fn run_all(
         )
         .await?;
     }
-    heading(
-        out,
-        if args.dry_run {
-            "reclaim (dry run)"
-        } else {
-            "reclaim"
-        },
-    )?;
-    super::reclaim::run_reclaim(host, db, args, out).await?;
+    heading(out, reclaim_heading)?;
+    super::reclaim::run_reclaim(host, settings, args, out).await?;
     heading(out, "reconcile")?;
-    super::reconcile::run_reconcile(db, json, out)
+    super::reconcile::run_reconcile(host, settings, json, out).await
 }
 
 fn summary(job: &JobResult, json: bool) -> Result<String, CliError> {

@@ -358,6 +358,38 @@ impl Daemon {
         self.run_with_retry(request).await
     }
 
+    /// Runs `work` (a reclaim, an undo: anything that calls the profile's vendor or changes
+    /// its seats outside a scheduled job) the way [`Daemon::run_now`] runs a job: with a
+    /// permit of the daemon's concurrency and under the profile's lock, so it never runs
+    /// beside the profile's scheduled or on-demand job. Only a stored profile gets a lock.
+    pub async fn serialised<F: std::future::Future>(
+        &self,
+        profile: &str,
+        work: F,
+    ) -> Result<F::Output, RunFailure> {
+        let exists = self
+            .store
+            .read()
+            .and_then(|r| r.profile(profile))
+            .map_err(|e| RunFailure::Failed(e.to_string()))?
+            .is_some();
+        if !exists {
+            return Err(RunFailure::Fatal(format!("no profile named `{profile}`")));
+        }
+        let Ok(_permit) = self.semaphore.acquire().await else {
+            return Err(RunFailure::Stopped("the daemon is stopping".into()));
+        };
+        let lock = self.profile_lock(profile);
+        let _held = lock.lock().await;
+        Ok(work.await)
+    }
+
+    /// The flag [`Daemon::shutdown`] raises: long work run through [`Daemon::serialised`]
+    /// stops after its item in flight when it is set.
+    pub fn stop_flag(&self) -> &AtomicBool {
+        &self.stop
+    }
+
     /// `request` if its profile exists (a reconcile, which covers every model, is labelled
     /// `all` unless it names a stored profile); a fatal failure otherwise.
     fn known_request(&self, request: &RunRequest) -> Result<RunRequest, RunFailure> {

@@ -115,7 +115,7 @@ pub fn reclamation_exclusion(
 }
 
 /// What an evaluation changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct IdentifySummary {
     /// Candidates created.
     pub created: Vec<u64>,

@@ -88,7 +88,7 @@ impl ReclaimOptions {
 }
 
 /// One candidate the run acts (or would act) on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PlannedAction {
     /// The candidate.
     pub candidate: u64,
@@ -109,7 +109,7 @@ pub struct PlannedAction {
 }
 
 /// What happened to one candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The seat was taken back.
@@ -141,7 +141,7 @@ impl Outcome {
 }
 
 /// One candidate's outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ActionOutcome {
     /// The candidate.
     pub candidate: u64,
@@ -161,7 +161,7 @@ pub struct ActionOutcome {
 }
 
 /// An amount in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Amount {
     /// The currency (`None` when no cost is known).
     pub currency: Option<String>,
@@ -170,7 +170,7 @@ pub struct Amount {
 }
 
 /// What a run did (or, dry, would do).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ReclaimReport {
     /// The profile.
     pub profile: String,

@@ -28,7 +28,7 @@ pub enum UndoTarget {
 }
 
 /// What an undo did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct UndoReport {
     /// The candidate.
     pub candidate: u64,

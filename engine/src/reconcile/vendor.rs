@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{ReconciliationResult, VendorSeatCounts};
 
 /// One model's vendor-reported counts next to its position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VendorComparison {
     /// The software model (or the identifier, when no model recognizes it).
     pub model: String,

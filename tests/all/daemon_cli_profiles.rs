@@ -246,7 +246,11 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| match &e["action"] {
+            Value::String(s) => s.as_str(),
+            // Actions with data are `{"name": data}`.
+            other => other.as_object().unwrap().keys().next().unwrap().as_str(),
+        })
         .collect();
     for action in [
         "profile-created",

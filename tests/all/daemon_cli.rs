@@ -218,7 +218,21 @@ fn the_views_and_tokens_work_through_the_daemon() {
         .unwrap()
         .to_string();
     d.json(&["models", "show", &model, "--json"]);
-    d.json(&["identifiers", "list", "--json"]);
+    let identifiers = d.json(&["identifiers", "list", "--json"]);
+    let first = &identifiers["identifiers"][0];
+    let mapped = d.ok(&[
+        "identifiers",
+        "map",
+        first["identifier"].as_str().unwrap(),
+        &model,
+        "--spoke",
+        first["spoke_id"].as_str().unwrap(),
+    ]);
+    assert!(mapped.contains(&model), "{mapped}");
+    // A backup while the daemon holds the file, made by the daemon.
+    let copy = d.dir.path().join("copy.redb");
+    d.ok(&["db", "backup", copy.to_str().unwrap()]);
+    assert!(Store::open_read_only(&copy).is_ok(), "the backup opens");
     let unknown = d.sam(&["models", "show", "nobody/nothing"]);
     assert_eq!(
         unknown.status.code(),
@@ -234,6 +248,9 @@ fn the_views_and_tokens_work_through_the_daemon() {
     let actor = audit["entries"][0]["actor"].as_str().unwrap();
     assert!(actor.contains("local-admin"), "{audit}");
     assert_eq!(audit["entries"][0]["action"], "token-created");
+    let seq = audit["entries"][0]["seq"].to_string();
+    let entry = d.json(&["audit", "show", &seq, "--json"]);
+    assert_eq!(entry["action"], "token-created", "{entry}");
 
     // The viewer token reads but cannot create tokens or run anything.
     let as_viewer = |args: &[&str]| {

@@ -179,6 +179,39 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
     assert_eq!(reclaimed.len(), 1, "{candidates}");
     let undone = d.ok(&["undo", &reclaimed[0]]);
     assert!(undone.contains("restored"), "{undone}");
+    // Decisions: with notices on, a run asks the users; an answer each way, the manager's
+    // approval, a reclaim now, and every subflow in a dry run.
+    d.ok(&[
+        "rules",
+        "set",
+        "atlassian/confluence",
+        "--notify",
+        "true",
+        "--days-before-auto",
+        "7",
+    ]);
+    d.ok(&["run", "reclaim", "--profile", "p", "--max", "3"]);
+    let in_state = |state: &str| -> Vec<String> {
+        d.json(&["candidates", "list", "--profile", "p", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] == state)
+            .map(|c| c["id"].to_string())
+            .collect()
+    };
+    let asked = in_state("awaiting-user");
+    assert!(asked.len() >= 2, "{asked:?}");
+    d.ok(&["candidates", "answer", &asked[0], "keep"]);
+    assert!(in_state("awaiting-approval").contains(&asked[0]));
+    d.ok(&["candidates", "approve", &asked[0]]);
+    d.ok(&["candidates", "answer", &asked[1], "release"]);
+    assert!(in_state("awaiting-revocation").contains(&asked[1]));
+    d.ok(&["candidates", "reclaim", &asked[1]]);
+    let done = d.json(&["candidates", "show", &asked[1], "--json"]);
+    assert_eq!(done["state"], "closed-complete", "{done}");
+    d.ok(&["run", "all", "--profile", "p", "--dry-run"]);
+
     // The component the profile runs is the approved one (asked through the daemon).
     assert!(
         d.ok(&["plugin", "trust", "p"])

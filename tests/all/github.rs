@@ -502,3 +502,63 @@ fn the_github_spoke_passes_the_conformance_kit_against_the_simulator() {
         assert_eq!(r["outcome"]["status"], "pass", "{rule}: {json}");
     }
 }
+
+/// Issue 18's backup "while sam runs": a standalone `sam run download` holds the file, yet
+/// another `sam` lists profiles and takes a consistent backup through it, while a change is
+/// refused with the holder named (it would interleave with the run); when the run ends, its
+/// runtime file goes and the file is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_a_run_holds_the_database_reads_and_a_backup_go_through_it_and_changes_wait() {
+    let sim = start(600, RateLimitConfig::unlimited()).await;
+    let token = owner_token(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sam.redb");
+    let runtime = sam_engine::daemon::http::runtime_file(&db);
+    tokio::task::block_in_place(|| create_token_profile(&db, &sim, &token));
+    // Every answer takes 2 s until the checks are done: the run is surely in flight.
+    sim.set_latency(Duration::from_secs(2), Duration::ZERO);
+    let mut run = sam(&db, &token, &["run", "download", "--profile", "p"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sam_engine::daemon::http::read_runtime_file(&db).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the run never served");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let backup = dir.path().join("copy.redb");
+    tokio::task::block_in_place(|| {
+        let listed = ok(sam(&db, &token, &["profile", "list", "--json"]));
+        assert!(listed.contains("\"p\""), "{listed}");
+        ok(sam(
+            &db,
+            &token,
+            &["db", "backup", backup.to_str().unwrap()],
+        ));
+        let refused = fails(sam(
+            &db,
+            &token,
+            &["exclusions", "add", "--user", "someone@example.com"],
+        ));
+        assert!(refused.contains("`sam run download`"), "{refused}");
+    });
+    assert!(run.try_wait().unwrap().is_none(), "the run was in flight");
+    sim.set_latency(Duration::ZERO, Duration::ZERO);
+    let out = tokio::task::block_in_place(|| run.wait_with_output().unwrap());
+    assert!(out.status.success(), "{out:?}");
+    assert!(!runtime.exists(), "the runtime file went with the run");
+    // The copy is a database of its own, with the profile; the original is free again.
+    let copy = Store::open_read_only(&backup).unwrap();
+    assert!(copy.read().unwrap().profile("p").unwrap().is_some());
+    drop(copy);
+    let original = Store::open(&db).unwrap();
+    assert!(
+        !original
+            .read()
+            .unwrap()
+            .subscriptions("p")
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -83,3 +83,51 @@ pub(super) async fn engine(
         Err(error) => Err(CliError::from(crate::app::open_failure(error))),
     }
 }
+
+/// While this process holds the database for a long run, it answers other `sam` commands
+/// on a loopback port named in `<db>.daemon`: reads and backups through the daemon's API
+/// (changes wait for the run). Dropping it stops answering and removes the runtime file.
+pub(super) struct Holder {
+    runtime: std::path::PathBuf,
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Holder {
+    /// Serves `app`'s reads for `what` (e.g. "`sam run download` (pid 42)"); `None` (the run
+    /// goes on alone) when no loopback port or token file can be had.
+    pub(super) async fn start(app: &App, what: &str) -> Option<Holder> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+        let addr = listener.local_addr().ok()?;
+        let now = crate::pipeline::Clock::now(&SystemDaemonClock);
+        if let Err(e) = crate::app::tokens::ensure_local_admin(app.store(), now) {
+            tracing::warn!(error = %e, "other commands cannot reach this run: no token file");
+            return None;
+        }
+        let runtime = crate::daemon::http::runtime_file(app.store().path());
+        std::fs::write(&runtime, format!("{addr}\n")).ok()?;
+        let router = crate::daemon::http::holder_router(
+            app.clone(),
+            crate::daemon::http::Guard::new(addr, &[], false),
+            what.to_string(),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Some(Holder {
+            runtime,
+            addr,
+            task,
+        })
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Only our own runtime file: never one a daemon wrote since.
+        if crate::daemon::http::read_runtime_file_path(&self.runtime) == Some(self.addr) {
+            let _ = std::fs::remove_file(&self.runtime);
+        }
+    }
+}

@@ -308,6 +308,16 @@ pub(super) async fn run_reclaim(
 ) -> Result<(), CliError> {
     let engine = super::engine::engine(host, settings, false).await?;
     let _stop = local_stop(&engine);
+    let _holder = match &engine {
+        Engine::Local { app, .. } => {
+            super::engine::Holder::start(
+                app,
+                &format!("`sam run reclaim` (pid {})", std::process::id()),
+            )
+            .await
+        }
+        Engine::Remote(_) => None,
+    };
     let report = engine.runs_reclaim(args.request()).await?;
     print_report(out, &report, args.json)
 }

@@ -100,6 +100,21 @@ pub(super) async fn run(
         }
     };
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
+    // Other commands read (and back up) through this process while it holds the file.
+    let _holder = super::engine::Holder::start(
+        &crate::app::App::new(
+            store.clone(),
+            host.clone(),
+            (*settings).clone(),
+            std::sync::Arc::new(crate::daemon::SystemDaemonClock),
+        ),
+        &format!(
+            "`sam run {}` (pid {})",
+            if activity { "activity" } else { "download" },
+            std::process::id()
+        ),
+    )
+    .await;
     let opened =
         crate::app::session::open_profile_session(host, &store, &settings, &profile_name).await?;
     if activity && !opened.profile.processes.activity {

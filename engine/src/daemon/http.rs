@@ -12,7 +12,9 @@
 //!   only when the operator says so (`--public-metrics`).
 //!
 //! The runtime file beside the database (`<db>.daemon`) names the address, so the CLI finds
-//! the daemon; the local admin token is in `<db>.token` (mode 0600).
+//! the daemon; the local admin token is in `<db>.token` (mode 0600). A `sam` command that
+//! holds the database for a long run serves the same API for reads and backups
+//! ([`holder_router`]), so other commands keep working meanwhile.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -88,6 +90,26 @@ pub fn router(app: App, guard: Guard) -> Router {
         .merge(metrics_route)
         .with_state(app)
         .layer(middleware::from_fn_with_state(guard, check_host_and_origin))
+}
+
+/// The routes a `sam` command serves while it holds the database for a long run (no daemon
+/// running): the same API and guards, but only reads and backups; a change is refused with
+/// a conflict naming the holder, so it cannot interleave with the run.
+pub fn holder_router(app: App, guard: Guard, holder: String) -> Router {
+    router(app, guard).layer(middleware::from_fn_with_state(holder, reads_only))
+}
+
+async fn reads_only(State(holder): State<String>, request: Request, next: Next) -> Response {
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if read || request.uri().path() == "/api/v1/backup" {
+        return next.run(request).await;
+    }
+    refuse(
+        StatusCode::CONFLICT,
+        AppError::Conflict(format!(
+            "the database is held by {holder} until it ends: reads and backups work meanwhile; run this change again then (or run `sam daemon`, which takes changes while it runs jobs)"
+        )),
+    )
 }
 
 fn refuse(status: StatusCode, error: AppError) -> Response {
@@ -203,11 +225,12 @@ pub fn runtime_file(db: &Path) -> PathBuf {
 
 /// The address a running daemon wrote next to `db`, if any.
 pub fn read_runtime_file(db: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(runtime_file(db))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    read_runtime_file_path(&runtime_file(db))
+}
+
+/// The address in the runtime file `path`, if any.
+pub fn read_runtime_file_path(path: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]

@@ -353,7 +353,9 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
         })
     };
     let a = admin.clone();
-    let job = blocking(move || a.json(&["run", "download", "--profile", "acme", "--json"])).await;
+    let job =
+        blocking(move || a.json(&["run", "download", "--draft", "--profile", "acme", "--json"]))
+            .await;
     done.store(true, Ordering::SeqCst);
     jumper.await.unwrap();
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -372,7 +374,9 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     sim.set_latency(Endpoint::GroupMembers, Duration::ZERO);
     sim.set_access_token_ttl(Duration::from_secs(3600));
     let a = admin.clone();
-    let job = blocking(move || a.json(&["run", "activity", "--profile", "acme", "--json"])).await;
+    let job =
+        blocking(move || a.json(&["run", "activity", "--draft", "--profile", "acme", "--json"]))
+            .await;
     assert_eq!(job["status"], "succeeded", "{job}");
 
     // Clearing activity after publishing: Draft, no activity job, validate again.
@@ -407,7 +411,8 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
     let err = blocking(move || a.fails(&["profile", "publish", "acme"], 2)).await;
     assert!(err.contains("not validated"), "{err}");
     let a = admin.clone();
-    let err = blocking(move || a.fails(&["run", "activity", "--profile", "acme"], 2)).await;
+    let err =
+        blocking(move || a.fails(&["run", "activity", "--draft", "--profile", "acme"], 2)).await;
     assert!(err.contains("does not enable activity"), "{err}");
     let a = admin.clone();
     blocking(move || a.ok(&["profile", "validate", "acme"])).await;

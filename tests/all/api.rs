@@ -90,7 +90,7 @@ pub(crate) async fn serve(public_metrics: bool) -> Served {
 }
 
 fn run_body() -> serde_json::Value {
-    serde_json::json!({ "profile": "p", "process": ProcessKind::Reclaim })
+    serde_json::json!({ "profile": "p", "process": ProcessKind::Reclaim, "draft": true })
 }
 
 #[tokio::test]

@@ -257,7 +257,24 @@ async fn run_all_runs_every_subflow_in_order_and_a_dry_run_reclaims_nothing() {
         String::from_utf8_lossy(&created.stderr)
     );
 
-    let ran = sam(["run", "all", "--profile", "acme", "--dry-run"]
+    // A Draft profile runs only when asked explicitly (issue 24): nothing is called.
+    for run in [["run", "download"], ["run", "all"]] {
+        let refused = sam([run[0], run[1], "--profile", "acme"]
+            .map(String::from)
+            .to_vec())
+        .await
+        .unwrap();
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{err}");
+        assert!(err.contains("is Draft") && err.contains("--draft"), "{err}");
+    }
+    assert_eq!(
+        sim.calls_to(Endpoint::GroupMembers),
+        0,
+        "a refused run calls nothing"
+    );
+
+    let ran = sam(["run", "all", "--draft", "--profile", "acme", "--dry-run"]
         .map(String::from)
         .to_vec())
     .await

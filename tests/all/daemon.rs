@@ -234,6 +234,7 @@ async fn a_failed_job_is_retried_with_capped_backoff() {
     runner.fail_first.store(10, Ordering::SeqCst);
     let failed = d
         .run_with_retry(&RunRequest {
+            draft: false,
             profile: "p".into(),
             process: ProcessKind::DownloadSubscriptions,
             trigger: sam_engine::model::JobTrigger::Schedule,
@@ -403,7 +404,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     let answer = client
         .post(format!("http://{addr}/api/v1/runs"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "profile": "p", "process": "download-subscriptions" }))
+        .json(&serde_json::json!({ "profile": "p", "process": "download-subscriptions", "draft": true }))
         .send()
         .await
         .unwrap();
@@ -446,7 +447,7 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
             .send()
             .await
             .unwrap();
-        assert_eq!(answer.status(), 422);
+        assert_eq!(answer.status(), 404, "an unknown profile is not found");
     }
     let after = client
         .get(format!("http://{addr}/metrics"))
@@ -544,10 +545,16 @@ pub(crate) async fn daemon_addr(db: &Path, child: &mut std::process::Child) -> S
     }
 }
 
+/// Schedules `p`'s download now, as publishing would have (the profile is Published: a
+/// schedule never runs a Draft profile).
 fn schedule_download_now(db: &Path) {
     let store = Store::open(db).unwrap();
     store
         .write(|tx| {
+            if let Some(mut p) = tx.profile("p")? {
+                p.status = sam_engine::model::ProfileStatus::Published;
+                tx.put_profile(&p)?;
+            }
             tx.put_scheduled_job(&job(
                 "p",
                 "subs",
@@ -658,7 +665,7 @@ async fn sigterm_mid_run_then_restart_completes_with_no_duplicate_and_no_lost_re
     // `sam run` while the daemon holds the database: the daemon runs it.
     let (k, t) = (db.clone(), token.clone());
     let out = tokio::task::block_in_place(|| {
-        sam(&k, &t, &["run", "download", "--profile", "p"])
+        sam(&k, &t, &["run", "download", "--draft", "--profile", "p"])
             .output()
             .unwrap()
     });

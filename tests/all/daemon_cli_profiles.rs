@@ -164,10 +164,10 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
 
     // Runs through the daemon on the new profile: download, activity, a dry run, a capped
     // reclaim that removes one seat at the vendor, and its undo.
-    d.ok(&["run", "download", "--profile", "p"]);
-    d.ok(&["run", "activity", "--profile", "p"]);
-    d.ok(&["run", "reclaim", "--profile", "p", "--dry-run"]);
-    d.ok(&["run", "reclaim", "--profile", "p", "--max", "1"]);
+    d.ok(&["run", "download", "--draft", "--profile", "p"]);
+    d.ok(&["run", "activity", "--draft", "--profile", "p"]);
+    d.ok(&["run", "reclaim", "--draft", "--profile", "p", "--dry-run"]);
+    d.ok(&["run", "reclaim", "--draft", "--profile", "p", "--max", "1"]);
     let candidates = d.json(&["candidates", "list", "--profile", "p", "--all", "--json"]);
     let reclaimed: Vec<String> = candidates
         .as_array()
@@ -190,7 +190,7 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
         "--days-before-auto",
         "7",
     ]);
-    d.ok(&["run", "reclaim", "--profile", "p", "--max", "3"]);
+    d.ok(&["run", "reclaim", "--draft", "--profile", "p", "--max", "3"]);
     let in_state = |state: &str| -> Vec<String> {
         d.json(&["candidates", "list", "--profile", "p", "--json"])
             .as_array()
@@ -210,7 +210,7 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
     d.ok(&["candidates", "reclaim", &asked[1]]);
     let done = d.json(&["candidates", "show", &asked[1], "--json"]);
     assert_eq!(done["state"], "closed-complete", "{done}");
-    d.ok(&["run", "all", "--profile", "p", "--dry-run"]);
+    d.ok(&["run", "all", "--draft", "--profile", "p", "--dry-run"]);
 
     // The component the profile runs is the approved one (asked through the daemon).
     assert!(
@@ -235,7 +235,7 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
     refused(
         d,
         &viewer,
-        &["run", "reclaim", "--profile", "p", "--max", "1"],
+        &["run", "reclaim", "--draft", "--profile", "p", "--max", "1"],
     );
     refused(d, &viewer, &["profile", "limits", "p", "pages=10"]);
     refused(d, &approver, &["profile", "publish", "p"]);

@@ -191,6 +191,7 @@ fn reclamation_commands_work_through_the_daemon() {
             &[
                 "run",
                 "reclaim",
+                "--draft",
                 "--profile",
                 list[0]["profile"].as_str().unwrap(),
                 "--dry-run",

@@ -116,14 +116,22 @@ async fn ten_thousand_seats_download_in_one_call_per_page_with_activity_and_pend
         let validated = ok(sam(&db, &token, &["profile", "validate", "p"]));
         assert!(validated.contains("Copilot seats"), "{validated}");
         sim.reset_calls();
-        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     // One call per page of 100, and one for the vendor's seat counts.
     assert_eq!(sim.calls_to(Endpoint::ListSeats), 100);
     assert_eq!(sim.calls_to(Endpoint::CopilotBilling), 1);
     sim.reset_calls();
     tokio::task::block_in_place(|| {
-        ok(sam(&db, &token, &["run", "activity", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "activity", "--draft", "--profile", "p"],
+        ));
     });
     assert!(
         sim.calls_per_endpoint().values().all(|&n| n == 0),
@@ -232,12 +240,20 @@ async fn reclaim_cancels_direct_seats_and_leaves_teams_then_undo_restores_exactl
     let db = dir.path().join("sam.redb");
     tokio::task::block_in_place(|| {
         create_token_profile(&db, &sim, &token);
-        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
-        ok(sam(&db, &token, &["run", "activity", "--profile", "p"]));
         ok(sam(
             &db,
             &token,
-            &["run", "reclaim", "--profile", "p", "--max", "12"],
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "activity", "--draft", "--profile", "p"],
+        ));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "reclaim", "--draft", "--profile", "p", "--max", "12"],
         ));
     });
     let store = Store::open(&db).unwrap();
@@ -369,7 +385,11 @@ async fn a_github_app_profile_mints_installation_tokens_and_renews_them_when_the
             ],
         ));
         sim.reset_calls();
-        ok(sam(&db, "", &["run", "download", "--profile", "p"]));
+        ok(sam(
+            &db,
+            "",
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     assert_eq!(sim.calls_to(Endpoint::ListSeats), 60);
     let minted = sim.calls_to(Endpoint::CreateInstallationToken);
@@ -397,7 +417,11 @@ async fn a_github_app_profile_mints_installation_tokens_and_renews_them_when_the
     tokio::task::block_in_place(|| {
         let rotated = ok(sam(&db, "", &["key", "rotate"]));
         assert!(rotated.contains("1 connection(s)"), "{rotated}");
-        ok(sam(&db, "", &["run", "download", "--profile", "p"]));
+        ok(sam(
+            &db,
+            "",
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     sim.shutdown().await;
 }
@@ -426,7 +450,11 @@ async fn secondary_rate_limits_are_waited_out_on_429_and_typed_on_403_then_the_r
     );
     tokio::task::block_in_place(|| {
         create_token_profile(&db, &sim, &token);
-        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     // A 403 secondary limit (GitHub's other form) is not retried by the engine: the spoke
     // says rate-limited, with GitHub's wait; the run stops and a rerun resumes.
@@ -446,10 +474,18 @@ async fn secondary_rate_limits_are_waited_out_on_429_and_typed_on_403_then_the_r
         },
     );
     tokio::task::block_in_place(|| {
-        let text = fails(sam(&db, &token, &["run", "download", "--profile", "p"]));
+        let text = fails(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
         assert!(text.contains("rate limited"), "{text}");
         assert!(text.contains("secondary rate limit"), "{text}");
-        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     // A primary limit spent: 403 with x-ratelimit-remaining 0 is rate-limited, not forbidden.
     sim.set_rate_limit(RateLimitConfig {
@@ -458,7 +494,11 @@ async fn secondary_rate_limits_are_waited_out_on_429_and_typed_on_403_then_the_r
     });
     sim.clear_faults();
     tokio::task::block_in_place(|| {
-        let text = fails(sam(&db, &token, &["run", "download", "--profile", "p"]));
+        let text = fails(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
         assert!(text.contains("rate limited"), "{text}");
         assert!(!text.contains("forbidden"), "{text}");
     });
@@ -517,11 +557,15 @@ async fn while_a_run_holds_the_database_reads_and_a_backup_go_through_it_and_cha
     tokio::task::block_in_place(|| create_token_profile(&db, &sim, &token));
     // Every answer takes 2 s until the checks are done: the run is surely in flight.
     sim.set_latency(Duration::from_secs(2), Duration::ZERO);
-    let mut run = sam(&db, &token, &["run", "download", "--profile", "p"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = sam(
+        &db,
+        &token,
+        &["run", "download", "--draft", "--profile", "p"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while sam_engine::daemon::http::read_runtime_file(&db).is_none() {
         assert!(std::time::Instant::now() < deadline, "the run never served");

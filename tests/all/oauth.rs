@@ -258,7 +258,7 @@ async fn a_refused_refresh_marks_the_connection_re_consent_needed() {
     // 91 days later the refresh token has died of inactivity.
     sim.clock().advance(Duration::from_secs(91 * 86_400));
     let a = admin.clone();
-    let out = blocking(move || a.run(&["run", "download", "--profile", "p"])).await;
+    let out = blocking(move || a.run(&["run", "download", "--draft", "--profile", "p"])).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     // Said once, as what it is (the error line; the HTTP gate also logs the refusal).

@@ -1444,9 +1444,13 @@ pub(crate) fn create_profile(db: &Path, sim: &SimHandle, token: &str) {
 }
 
 pub(crate) fn run_download(db: &Path, token: &str) -> serde_json::Value {
-    let out = sam(db, token, &["run", "download", "--profile", "p", "--json"])
-        .output()
-        .unwrap();
+    let out = sam(
+        db,
+        token,
+        &["run", "download", "--draft", "--profile", "p", "--json"],
+    )
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -1494,11 +1498,15 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
     sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(250));
     sim.reset_calls();
 
-    let mut child = sam(&killed_db, &token, &["run", "download", "--profile", "p"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sam(
+        &killed_db,
+        &token,
+        &["run", "download", "--draft", "--profile", "p"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while sim.calls_to(Endpoint::GroupMembers) < 5 {
         assert!(

@@ -666,8 +666,16 @@ mod binary {
                     "SAM_TEST_TOKEN",
                 ],
             ));
-            ok(sam(&db, &t, &["run", "download", "--profile", "p"]));
-            ok(sam(&db, &t, &["run", "activity", "--profile", "p"]));
+            ok(sam(
+                &db,
+                &t,
+                &["run", "download", "--draft", "--profile", "p"],
+            ));
+            ok(sam(
+                &db,
+                &t,
+                &["run", "activity", "--draft", "--profile", "p"],
+            ));
         });
         Setup {
             sim,
@@ -798,6 +806,7 @@ async fn kill_9_between_the_vendors_write_and_the_record_loses_no_membership() {
             &[
                 "run",
                 "reclaim",
+                "--draft",
                 "--profile",
                 "p",
                 "--max",
@@ -824,6 +833,7 @@ async fn kill_9_between_the_vendors_write_and_the_record_loses_no_membership() {
                 &[
                     "run",
                     "reclaim",
+                    "--draft",
                     "--profile",
                     "p",
                     "--max",
@@ -876,7 +886,7 @@ async fn sigterm_to_the_daemon_mid_reclaim_answers_the_client_and_records_the_se
         reqwest::Client::new()
             .post(format!("http://{addr}/api/v1/runs"))
             .bearer_auth(api_token)
-            .json(&serde_json::json!({ "profile": "p", "process": "reclaim" }))
+            .json(&serde_json::json!({ "profile": "p", "process": "reclaim", "draft": true }))
             .send()
             .await
     });

@@ -74,8 +74,19 @@ proptest! {
         let owned: u64 = live.iter().map(|e| match e.rights { Rights::Count(n) => n, Rights::Unlimited => 0 }).sum();
         let users: std::collections::BTreeSet<&str> = facts.iter().filter(|f| !f.license_excluded).map(|f| f.user.as_str()).collect();
         prop_assert_eq!(p.rights_used, users.len() as u64);
-        prop_assert_eq!(p.excluded, facts.iter().filter(|f| f.license_excluded).count() as u64);
-        prop_assert!(p.inactive <= p.rights_used);
+        // Issue 24: excluded counts holders, never more than hold the model; with the used
+        // ones they are every distinct holder, however many seats each holds.
+        let held: std::collections::BTreeSet<&str> = facts.iter().map(|f| f.user.as_str()).collect();
+        prop_assert!(p.excluded <= held.len() as u64);
+        prop_assert_eq!(p.rights_used + p.excluded, held.len() as u64);
+        // used = active + inactive: the inactive are the used holders none of whose counted
+        // seats shows activity.
+        let active: std::collections::BTreeSet<&str> = facts
+            .iter()
+            .filter(|f| !f.license_excluded && !f.inactive)
+            .map(|f| f.user.as_str())
+            .collect();
+        prop_assert_eq!(p.rights_used, active.len() as u64 + p.inactive);
         if unlimited {
             prop_assert_eq!(p.rights_owned, None);
             prop_assert_eq!(p.rights_available, None);
@@ -214,6 +225,62 @@ fn the_run_leaves_license_exclusions_out_counts_inactive_seats_and_keeps_each_re
         history.iter().map(|r| r.computed_at).collect::<Vec<_>>(),
         [NOW, NOW + DAY]
     );
+}
+
+/// Issue 24's two profiles on one site: the same ten users hold the model through both
+/// profiles (overlapping groups), four of them excluded from license calculations. Each
+/// holder counts once: used 6, excluded 4 (not 8 seats), inactive among the used only.
+#[test]
+fn two_profiles_on_one_site_count_each_holder_once_and_excluded_never_exceeds_held() {
+    let (_dir, store) = store_with("fake", ProcessSet::default(), &[]);
+    let users: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+    put_seats(
+        &store,
+        &users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| seat(u, if i % 2 == 0 { Act::Recent } else { Act::Old }))
+            .collect::<Vec<_>>(),
+    );
+    store
+        .write(|tx| {
+            // Profile q: the same site (spoke), the same holders and activity.
+            let mut q = tx.profile("p")?.unwrap();
+            let mut connection = tx.connection(&q.connection)?.unwrap();
+            q.name = "q".into();
+            q.display_name = "q".into();
+            q.connection = "fake.subscription_activity_reclaim.q".into();
+            connection.alias = q.connection.clone();
+            tx.create_profile(&q, &connection, &[])?;
+            for u in &users {
+                let mut sub = tx.subscription("p", u, "widget")?.unwrap();
+                sub.profile = "q".into();
+                tx.put_subscription(&sub)?;
+                let mut act = tx.activity("p", u)?.unwrap();
+                act.profile = "q".into();
+                tx.put_activity(&act)?;
+            }
+            for (i, u) in users.iter().take(4).enumerate() {
+                tx.put_exclusion(&ExclusionRule {
+                    id: format!("x{i}"),
+                    target: ExclusionTarget::User(format!("{u}@example.com")),
+                    scope: ExclusionScope::Reconciliation,
+                    active: true,
+                    note: None,
+                    created_at: NOW,
+                })?;
+            }
+            tx.put_entitlement(&ent("1", Rights::Count(8), 1_000))
+        })
+        .unwrap();
+    let results = reconcile::run(&store, &FixedClock::new(NOW)).unwrap();
+    let p = &results.iter().find(|r| r.model == MODEL).unwrap().position;
+    assert_eq!(p.rights_used, 6, "{p:?}");
+    assert_eq!(p.excluded, 4, "holders, not seats: {p:?}");
+    assert!(p.excluded <= 10);
+    // u4..u9 used; the odd ones (u5, u7, u9) inactive.
+    assert_eq!(p.inactive, 3, "{p:?}");
+    assert_eq!(p.rights_available, Some(2));
 }
 
 fn sam(db: &std::path::Path, args: &[&str]) -> Result<String, sam_engine::cli::CliError> {
@@ -364,6 +431,17 @@ fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
         out.contains("acme/widget") && out.contains("Compliant"),
         "{out}"
     );
+    // A manual reconcile is a job result like a scheduled one (issue 24).
+    {
+        let store = sam_engine::store::Store::open_read_only(&db).unwrap();
+        let jobs = store.read().unwrap().job_results().unwrap();
+        assert!(
+            jobs.iter()
+                .any(|j| j.process == sam_engine::model::ProcessKind::Reconcile
+                    && j.trigger == sam_engine::model::JobTrigger::Manual),
+            "{jobs:?}"
+        );
+    }
     let json = sam(&db, &["position", "--json"]).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     let p = &doc[0]["position"];

@@ -147,9 +147,9 @@ fn a_run_without_its_token_is_a_user_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = sam(&db, &["run", "download", "--profile", "acme"]);
+    let out = sam(&db, &["run", "download", "--draft", "--profile", "acme"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SAM_SURELY_UNSET_TOKEN"));
-    let out = sam(&db, &["run", "download", "--profile", "nope"]);
+    let out = sam(&db, &["run", "download", "--draft", "--profile", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -64,12 +64,12 @@ fn a_replaced_spoke_is_refused_until_an_admin_approves_its_manifest_diff() {
         inspected.contains(&format!("sha256: {}", sha256(&wasm))),
         "{inspected}"
     );
-    ok(&admin, &["run", "download", "--profile", "p"]);
+    ok(&admin, &["run", "download", "--draft", "--profile", "p"]);
 
     // The same id, one more host and a write scope.
     std::fs::write(&wasm, with_mode("update")).unwrap();
     let refused = one_line_error(
-        &sam(&admin, &["run", "download", "--profile", "p"]),
+        &sam(&admin, &["run", "download", "--draft", "--profile", "p"]),
         2,
         "run on the update",
     );
@@ -90,14 +90,14 @@ fn a_replaced_spoke_is_refused_until_an_admin_approves_its_manifest_diff() {
     }
     assert!(!diff.contains("- host"), "{diff}");
     one_line_error(
-        &sam(&admin, &["run", "download", "--profile", "p"]),
+        &sam(&admin, &["run", "download", "--draft", "--profile", "p"]),
         2,
         "run after a declined trust",
     );
 
     let approved = ok(&admin, &["plugin", "trust", "p", "--yes"]);
     assert!(approved.contains(&sha256(&wasm)), "{approved}");
-    ok(&admin, &["run", "download", "--profile", "p"]);
+    ok(&admin, &["run", "download", "--draft", "--profile", "p"]);
     let again = ok(&admin, &["plugin", "trust", "p"]);
     assert!(
         again.contains("already runs the approved component"),
@@ -111,7 +111,7 @@ fn a_replaced_spoke_is_refused_until_an_admin_approves_its_manifest_diff() {
     )
     .unwrap();
     let other = one_line_error(
-        &sam(&admin, &["run", "download", "--profile", "p"]),
+        &sam(&admin, &["run", "download", "--draft", "--profile", "p"]),
         2,
         "run on another spoke",
     );
@@ -182,7 +182,7 @@ async fn a_profiles_request_budget_is_set_shown_obeyed_and_reset() {
     assert_eq!(requests["default"], "2000");
     assert_eq!(requests["set"], true);
 
-    let limited = run(args(&["run", "download", "--profile", "p"]))
+    let limited = run(args(&["run", "download", "--draft", "--profile", "p"]))
         .await
         .unwrap();
     let line = one_line_error(&limited, 3, "a run over its budget");
@@ -193,7 +193,7 @@ async fn a_profiles_request_budget_is_set_shown_obeyed_and_reset() {
         .await
         .unwrap();
     assert!(reset.status.success(), "{reset:?}");
-    let unlimited = run(args(&["run", "download", "--profile", "p"]))
+    let unlimited = run(args(&["run", "download", "--draft", "--profile", "p"]))
         .await
         .unwrap();
     let line = one_line_error(&unlimited, 3, "the spoke's own report");
@@ -307,7 +307,7 @@ async fn sams_peak_rss_stays_under_the_profiles_caps_plus_a_stated_overhead() {
     let measure = |profile: &'static str| {
         let admin = admin.clone();
         tokio::task::spawn_blocking(move || {
-            let mut cmd = admin.cmd(&["run", "download", "--profile", profile]);
+            let mut cmd = admin.cmd(&["run", "download", "--draft", "--profile", profile]);
             cmd.env("SAM_TEST_TRUST_TOKEN", "t").env("SAM_LOG", "error");
             peak_rss(cmd)
         })

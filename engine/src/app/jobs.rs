@@ -67,50 +67,17 @@ impl EngineRunner {
 
     /// The reconciliation job, recorded as a job result.
     fn reconcile(&self, request: &RunRequest) -> Result<RunOutcome, RunFailure> {
-        let clock: &dyn Clock = &*self.clock;
-        let started = clock.now();
-        let outcome = crate::reconcile::run(&self.store, clock);
-        let ended = clock.now();
-        let (status, errors, summary) = match &outcome {
-            Ok(results) => (
-                JobStatus::Succeeded,
-                Vec::new(),
-                format!("reconciled {} software models", results.len()),
-            ),
-            Err(e) => (JobStatus::Failed, vec![e.to_string()], e.to_string()),
-        };
-        let job_id = self
-            .store
-            .write(|tx| {
-                let id = tx.next_seq("job")?;
-                tx.put_job_result(&JobResult {
-                    id,
-                    profile: request.profile.clone(),
-                    process: ProcessKind::Reconcile,
-                    trigger: request.trigger,
-                    started_at: started,
-                    ended_at: Some(ended),
-                    status,
-                    attempts: 1,
-                    pages: 0,
-                    records_seen: 0,
-                    upserted: 0,
-                    ended: 0,
-                    api_calls: 0,
-                    retries: 0,
-                    errors,
-                })?;
-                Ok::<_, crate::store::WriteError>(id)
-            })
-            .map_err(|e| RunFailure::Failed(e.to_string()))?;
+        let (outcome, job_id) =
+            reconcile_as_job(&self.store, &*self.clock, &request.profile, request.trigger);
+        let job_id = job_id.map_err(|e| RunFailure::Failed(e.to_string()))?;
         match outcome {
-            Ok(_) => Ok(RunOutcome {
+            Ok(results) => Ok(RunOutcome {
                 job_id: Some(job_id),
-                summary,
+                summary: format!("reconciled {} software models", results.len()),
                 api_calls: 0,
                 reclaimed: 0,
             }),
-            Err(_) => Err(RunFailure::Failed(summary)),
+            Err(e) => Err(RunFailure::Failed(e.to_string())),
         }
     }
 
@@ -129,6 +96,12 @@ impl EngineRunner {
             &request.profile,
         )
         .await
+        .map_err(Self::app_failure)?;
+        // A schedule never runs a Draft profile; on demand only when asked (`--draft`).
+        super::runnable(
+            &opened.profile,
+            request.draft && request.trigger != crate::model::JobTrigger::Schedule,
+        )
         .map_err(Self::app_failure)?;
         let clock: &dyn Clock = &*self.clock;
         match request.process {
@@ -281,4 +254,46 @@ impl JobRunner for EngineRunner {
     ) -> BoxFuture<'a, Result<RunOutcome, RunFailure>> {
         Box::pin(self.run_inner(request, stop))
     }
+}
+
+/// A reconciliation recorded as a job result (issue 24: every reconcile, manual or
+/// scheduled, is one): the positions (or the failure) and the job result's id.
+pub(crate) fn reconcile_as_job(
+    store: &Store,
+    clock: &dyn Clock,
+    profile: &str,
+    trigger: crate::model::JobTrigger,
+) -> (
+    Result<Vec<crate::model::ReconciliationResult>, crate::reconcile::ReconcileError>,
+    Result<u64, crate::store::WriteError>,
+) {
+    let started = clock.now();
+    let outcome = crate::reconcile::run(store, clock);
+    let ended = clock.now();
+    let (status, errors) = match &outcome {
+        Ok(_) => (JobStatus::Succeeded, Vec::new()),
+        Err(e) => (JobStatus::Failed, vec![e.to_string()]),
+    };
+    let job_id = store.write(|tx| {
+        let id = tx.next_seq("job")?;
+        tx.put_job_result(&JobResult {
+            id,
+            profile: profile.to_string(),
+            process: ProcessKind::Reconcile,
+            trigger,
+            started_at: started,
+            ended_at: Some(ended),
+            status,
+            attempts: 1,
+            pages: 0,
+            records_seen: 0,
+            upserted: 0,
+            ended: 0,
+            api_calls: 0,
+            retries: 0,
+            errors,
+        })?;
+        Ok::<_, crate::store::WriteError>(id)
+    });
+    (outcome, job_id)
 }

@@ -189,6 +189,18 @@ impl App {
         self.daemon.as_ref()
     }
 
+    /// Refuses to run a Draft profile unless the caller asked for it (`--draft`): a Draft
+    /// profile is still being set up, so its runs are explicit (and scheduled jobs never run
+    /// one).
+    pub fn check_runnable(&self, profile: &str, draft: bool) -> Result<(), AppError> {
+        let found = self
+            .store()
+            .read()?
+            .profile(profile)?
+            .ok_or_else(|| AppError::NotFound(format!("no profile named `{profile}`")))?;
+        runnable(&found, draft)
+    }
+
     /// The database.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
@@ -225,4 +237,16 @@ impl From<crate::store::ReadError> for AppError {
     fn from(e: crate::store::ReadError) -> Self {
         store_failure(e)
     }
+}
+
+/// Whether `profile` may run: Published, or Draft with `draft` asked (see
+/// [`App::check_runnable`]).
+pub fn runnable(profile: &crate::model::IntegrationProfile, draft: bool) -> Result<(), AppError> {
+    if profile.status == crate::model::ProfileStatus::Draft && !draft {
+        return Err(AppError::Invalid(format!(
+            "profile `{0}` is Draft: publish it (`sam profile publish {0}`) or run it explicitly with --draft",
+            profile.name
+        )));
+    }
+    Ok(())
 }

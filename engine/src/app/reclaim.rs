@@ -162,6 +162,9 @@ pub struct RunReclaim {
     /// POST notices as JSON to this URL (default: the logs).
     #[serde(default)]
     pub notify_webhook: Option<String>,
+    /// Run a Draft profile (a Draft profile runs only when asked explicitly).
+    #[serde(default)]
+    pub draft: bool,
 }
 
 /// `POST /api/v1/undo`: give a reclaimed seat back.
@@ -684,6 +687,7 @@ impl App {
         _actor: &Actor,
         req: RunReclaim,
     ) -> Result<ReclaimReport, AppError> {
+        self.check_runnable(&req.profile, req.draft)?;
         let max_percent = req.max_percent.unwrap_or(reclaim::DEFAULT_MAX_PERCENT);
         if !(0.0..=100.0).contains(&max_percent) {
             return Err(AppError::Invalid(
@@ -712,9 +716,11 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("no profile named `{}`", req.profile)))?
             .processes
             .activity;
+        self.check_runnable(&req.profile, req.draft)?;
         let run = |process| super::runs::RunBody {
             profile: req.profile.clone(),
             process,
+            draft: req.draft,
         };
         let download = self
             .runs_start(actor, run(ProcessKind::DownloadSubscriptions))
@@ -1164,8 +1170,14 @@ impl App {
         _actor: &Actor,
         _req: ReconcileBody,
     ) -> Result<PositionList, AppError> {
-        let results = crate::reconcile::run(self.store(), self.store_clock())
-            .map_err(|e| AppError::Failed(e.to_string()))?;
+        let (outcome, job) = super::jobs::reconcile_as_job(
+            self.store(),
+            self.store_clock(),
+            "all",
+            crate::model::JobTrigger::Manual,
+        );
+        job?;
+        let results = outcome.map_err(|e| AppError::Failed(e.to_string()))?;
         let counts = self.store().read()?.vendor_seat_counts()?;
         let vendor = crate::reconcile::vendor::compare(&counts, &results);
         Ok(PositionList { results, vendor })

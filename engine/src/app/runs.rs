@@ -23,6 +23,9 @@ pub struct RunBody {
     pub profile: String,
     /// `download-subscriptions`, `download-activity`, `reclaim` or `reconcile`.
     pub process: ProcessKind,
+    /// Run a Draft profile (a Draft profile runs only when asked explicitly).
+    #[serde(default)]
+    pub draft: bool,
 }
 
 /// `POST /api/v1/backup`: no parameters (the daemon writes the copy beside the database,
@@ -42,10 +45,14 @@ pub fn run_failure(e: RunFailure) -> AppError {
 impl App {
     /// Runs a process now.
     pub async fn runs_start(&self, _actor: &Actor, body: RunBody) -> Result<RunOutcome, AppError> {
+        if body.process != ProcessKind::Reconcile {
+            self.check_runnable(&body.profile, body.draft)?;
+        }
         let request = RunRequest {
             profile: body.profile,
             process: body.process,
             trigger: JobTrigger::Manual,
+            draft: body.draft,
         };
         match self.daemon() {
             Some(daemon) => daemon.run_now(&request).await.map_err(run_failure),

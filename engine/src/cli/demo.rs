@@ -339,11 +339,13 @@ pub(super) async fn download_and_count(
             RunCommand::Activity {
                 profile,
                 json: false,
+                draft: false,
             }
         } else {
             RunCommand::Download {
                 profile,
                 json: false,
+                draft: false,
             }
         };
         super::run::run(host, settings, command, out).await?;
@@ -392,55 +394,72 @@ pub(super) async fn command(
     }
 }
 
-/// Subscriptions, activity and the seats unused for longer than the look-back (the removal
-/// candidates the reclamation rule would propose), for the demo's last step.
+/// The demo's last step: the same figures `sam position` and `sam candidates list` print,
+/// each named by its definition (issue 24), and the first open removal candidates.
 #[cfg(feature = "simulator")]
 pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<String, CliError> {
     use super::profile::store_failure;
-    use crate::model::{AccountType, DAY, format_utc};
-    use crate::pipeline::{Clock, SystemClock};
+    use crate::model::format_utc;
 
     let read = store.read().map_err(store_failure)?;
-    let subs: Vec<_> = read
+    let seats = read
         .subscriptions(profile)
         .map_err(store_failure)?
         .into_iter()
         .filter(|s| s.active)
-        .collect();
-    let now = SystemClock.now();
-    let cutoff = now - 60 * DAY;
-    let mut recent = 0u64;
-    let mut unused = Vec::new();
-    for s in &subs {
-        let last = read
-            .activity(profile, &s.external_user_id)
-            .map_err(store_failure)?
-            .and_then(|a| a.last_activity);
-        match last {
-            Some(at) if at >= cutoff => recent += 1,
-            _ if s.account_type == AccountType::Human => unused.push((last, s)),
-            _ => {}
+        .count();
+    let mut text = format!("seats held on profile `{profile}`: {seats}\n");
+    for r in read.latest_positions().map_err(store_failure)? {
+        let p = &r.position;
+        if p.rights_used + p.excluded == 0 {
+            continue;
         }
+        let threshold = read
+            .rule(&r.model)
+            .map_err(store_failure)?
+            .map_or(60, |rule| rule.inactivity_days);
+        text.push_str(&format!(
+            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {threshold} days) + {} excluded from license counts\n",
+            r.model,
+            p.rights_used + p.excluded,
+            p.rights_used,
+            p.rights_used - p.inactive,
+            p.inactive,
+            p.excluded
+        ));
     }
-    unused.sort_by_key(|(last, s)| (*last, s.external_user_id.clone()));
-    let mut text = format!(
-        "active seats: {}\nactive in the last 60 days: {recent}\nhuman seats unused for 60+ days (removal candidates): {}\n",
-        subs.len(),
-        unused.len()
-    );
+    let candidates = read.candidates(profile).map_err(store_failure)?;
+    let mut by_state: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for c in &candidates {
+        *by_state.entry(c.state.key()).or_default() += 1;
+    }
+    let open: Vec<_> = candidates.iter().filter(|c| !c.state.is_closed()).collect();
+    text.push_str(&format!(
+        "removal candidates (inactive human seats a rule proposes; apps and reclamation exclusions left out): {} open, {} in all ({})\n",
+        open.len(),
+        candidates.len(),
+        by_state
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let mut table = comfy_table::Table::new();
     table
         .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(["User", "Email", "Last activity"]);
-    for (last, s) in unused.iter().take(10) {
+        .set_header(["Candidate", "User", "Email", "Last activity", "State"]);
+    for c in open.iter().take(10) {
         table.add_row([
-            s.display_name
+            c.id.to_string(),
+            c.display_name
                 .clone()
-                .unwrap_or_else(|| s.external_user_id.clone()),
-            s.email.clone().unwrap_or_default(),
-            last.map_or("never".to_string(), format_utc),
+                .unwrap_or_else(|| c.external_user_id.clone()),
+            c.email.clone().unwrap_or_default(),
+            c.last_activity
+                .map_or_else(|| crate::model::NO_ACTIVITY.to_string(), format_utc),
+            c.state.key().to_string(),
         ]);
     }
-    text.push_str(&format!("top removal candidates:\n{table}\n"));
+    text.push_str(&format!("first open removal candidates:\n{table}\n"));
     Ok(text)
 }

@@ -122,6 +122,15 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// Stops answering and waits until the server has let go of the store.
+    pub(super) async fn finish(mut self) {
+        self.task.abort();
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = task.await;
+    }
+}
+
 impl Drop for Holder {
     fn drop(&mut self) {
         self.task.abort();

@@ -48,6 +48,9 @@ pub struct RunReclaimArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run a Draft profile (runs are explicit until it is published).
+    #[arg(long)]
+    pub draft: bool,
     #[command(flatten)]
     pub notify: NotifyArgs,
 }
@@ -295,6 +298,7 @@ impl RunReclaimArgs {
             max_percent: self.max_percent,
             actor: self.actor.clone(),
             notify_webhook: self.notify.notify_webhook.clone(),
+            draft: self.draft,
         }
     }
 }
@@ -308,7 +312,7 @@ pub(super) async fn run_reclaim(
 ) -> Result<(), CliError> {
     let engine = super::engine::engine(host, settings, false).await?;
     let _stop = local_stop(&engine);
-    let _holder = match &engine {
+    let holder = match &engine {
         Engine::Local { app, .. } => {
             super::engine::Holder::start(
                 app,
@@ -318,8 +322,11 @@ pub(super) async fn run_reclaim(
         }
         Engine::Remote(_) => None,
     };
-    let report = engine.runs_reclaim(args.request()).await?;
-    print_report(out, &report, args.json)
+    let report = engine.runs_reclaim(args.request()).await;
+    if let Some(holder) = holder {
+        holder.finish().await;
+    }
+    print_report(out, &report?, args.json)
 }
 
 /// On a local run, the CLI's signal handler (the first signal stops the run after the seat
@@ -339,8 +346,13 @@ pub(super) fn print_report(
     if json {
         return json_out(out, r);
     }
+    let cap_reason = if r.cap_reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", r.cap_reason)
+    };
     let mut text = format!(
-        "Reclaim on profile {}{}: {} seats, cap {} this run\n  candidates: {} created, {} canceled (activity), {} skipped\n",
+        "Reclaim on profile {}{}: {} seats, cap {} this run{cap_reason}\n",
         r.profile,
         if r.dry_run {
             " (dry run: nothing changed)"
@@ -349,10 +361,30 @@ pub(super) fn print_report(
         },
         r.seats,
         r.cap,
-        r.identify.created.len(),
-        r.identify.canceled.len(),
-        r.identify.skipped.len(),
     );
+    if r.dry_run {
+        text.push_str(&format!(
+            "  candidates: would create {}, would cancel {} (activity), would skip {}\n",
+            r.identify.created.len(),
+            r.identify.canceled.len(),
+            r.identify.skipped.len(),
+        ));
+    } else {
+        // The re-check before revoking cancels candidates too: counted with the others.
+        let rechecked = r
+            .outcomes
+            .iter()
+            .filter(|o| o.outcome == crate::reclaim::Outcome::Canceled)
+            .count();
+        text.push_str(&format!(
+            "  candidates: {} created, {} canceled (activity: {} when identified, {} at the re-check before revoking), {} skipped\n",
+            r.identify.created.len(),
+            r.identify.canceled.len() + rechecked,
+            r.identify.canceled.len(),
+            rechecked,
+            r.identify.skipped.len(),
+        ));
+    }
     if r.resumed > 0 {
         text.push_str(&format!(
             "  {} {} interrupted reclaims from their stored plans first\n",
@@ -422,6 +454,14 @@ pub(super) fn print_report(
             ));
         }
         return write_out(out, &text);
+    }
+    let notified = r
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome == crate::reclaim::Outcome::Notified)
+        .count();
+    if notified > 0 {
+        text.push_str(&format!("  notified {notified} users\n"));
     }
     text.push_str(&format!(
         "  reclaimed {} seats ({} write calls, {} API calls), {} left for later by the cap; savings {}\n",
@@ -514,7 +554,8 @@ pub(super) async fn candidates(
                         c.display_name.clone().unwrap_or_default(),
                         c.model.clone(),
                         c.state.to_string(),
-                        c.last_activity.map_or("none".into(), format_utc),
+                        c.last_activity
+                            .map_or_else(|| crate::model::NO_ACTIVITY.to_string(), format_utc),
                         format_utc(c.created_at),
                     ]
                 })
@@ -616,7 +657,8 @@ fn describe(c: &RemovalCandidate) -> String {
         c.state,
         c.justification,
         c.rule,
-        c.last_activity.map_or("none".into(), format_utc),
+        c.last_activity
+            .map_or_else(|| crate::model::NO_ACTIVITY.to_string(), format_utc),
         format_utc(c.created_at),
     );
     if let Some(t) = c.auto_reclaim_at {

@@ -30,6 +30,9 @@ pub enum RunCommand {
         /// Print the job result as JSON.
         #[arg(long)]
         json: bool,
+        /// Run a Draft profile (runs are explicit until it is published).
+        #[arg(long)]
+        draft: bool,
     },
     /// Download user activity.
     Activity {
@@ -39,6 +42,9 @@ pub enum RunCommand {
         /// Print the job result as JSON.
         #[arg(long)]
         json: bool,
+        /// Run a Draft profile (runs are explicit until it is published).
+        #[arg(long)]
+        draft: bool,
     },
     /// Reclaim unused seats: evaluate the rules, then act on the candidates (cap, dry run).
     Reclaim(super::reclaim::RunReclaimArgs),
@@ -60,9 +66,17 @@ pub(super) async fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let db = Some(settings.db.as_path());
-    let (profile_name, json, activity) = match command {
-        RunCommand::Download { profile, json } => (profile, json, false),
-        RunCommand::Activity { profile, json } => (profile, json, true),
+    let (profile_name, json, draft, activity) = match command {
+        RunCommand::Download {
+            profile,
+            json,
+            draft,
+        } => (profile, json, draft, false),
+        RunCommand::Activity {
+            profile,
+            json,
+            draft,
+        } => (profile, json, draft, true),
         RunCommand::Reclaim(args) => {
             return super::reclaim::run_reclaim(host, settings, args, out).await;
         }
@@ -91,6 +105,7 @@ pub(super) async fn run(
                 .runs_start(crate::app::runs::RunBody {
                     profile: profile_name,
                     process,
+                    draft,
                 })
                 .await?;
             return write_out(
@@ -101,7 +116,7 @@ pub(super) async fn run(
     };
     let settings = crate::config::current().map_err(|e| CliError::User(e.to_string()))?;
     // Other commands read (and back up) through this process while it holds the file.
-    let _holder = super::engine::Holder::start(
+    let holder = super::engine::Holder::start(
         &crate::app::App::new(
             store.clone(),
             host.clone(),
@@ -115,61 +130,71 @@ pub(super) async fn run(
         ),
     )
     .await;
-    let opened =
-        crate::app::session::open_profile_session(host, &store, &settings, &profile_name).await?;
-    if activity && !opened.profile.processes.activity {
-        return Err(CliError::User(format!(
-            "profile `{profile_name}` does not enable activity download"
-        )));
-    }
-    let source = SpokeSource::new(opened.spoke, opened.session, opened.config);
-    let bar = BarProgress::default();
-    let log = LogProgress;
-    let progress: &dyn Progress = if std::io::stderr().is_terminal() && !json {
-        &bar
-    } else {
-        &log
-    };
-    let stop = super::StopOnSignal::install();
-    let pipeline = Pipeline::new(&store)
-        .progress(progress)
-        .trigger(JobTrigger::Manual)
-        .stop_when(stop.flag());
-    let outcome = if activity {
-        pipeline.download_activity(&source, &profile_name).await
-    } else {
-        pipeline
-            .download_subscriptions(&source, &profile_name)
-            .await
-    };
-    match outcome {
-        Ok(job) => {
-            let mut text = summary(&job, json)?;
-            let reconciled = after_download(&store, &profile_name);
-            if !json {
-                text.push_str(&reconciled);
+    let result: Result<(), CliError> = async {
+        let opened =
+            crate::app::session::open_profile_session(host, &store, &settings, &profile_name)
+                .await?;
+        crate::app::runnable(&opened.profile, draft)?;
+        if activity && !opened.profile.processes.activity {
+            return Err(CliError::User(format!(
+                "profile `{profile_name}` does not enable activity download"
+            )));
+        }
+        let source = SpokeSource::new(opened.spoke, opened.session, opened.config);
+        let bar = BarProgress::default();
+        let log = LogProgress;
+        let progress: &dyn Progress = if std::io::stderr().is_terminal() && !json {
+            &bar
+        } else {
+            &log
+        };
+        let stop = super::StopOnSignal::install();
+        let pipeline = Pipeline::new(&store)
+            .progress(progress)
+            .trigger(JobTrigger::Manual)
+            .stop_when(stop.flag());
+        let outcome = if activity {
+            pipeline.download_activity(&source, &profile_name).await
+        } else {
+            pipeline
+                .download_subscriptions(&source, &profile_name)
+                .await
+        };
+        match outcome {
+            Ok(job) => {
+                let mut text = summary(&job, json)?;
+                let reconciled = after_download(&store, &profile_name);
+                if !json {
+                    text.push_str(&reconciled);
+                }
+                write_out(out, &text)
             }
-            write_out(out, &text)
-        }
-        Err(PipelineError::UnknownProfile(name)) => {
-            Err(CliError::User(format!("no profile named `{name}`")))
-        }
-        Err(error) => {
-            if json
-                && let Some(job) = store
-                    .read()
-                    .ok()
-                    .and_then(|r| r.job_results().ok())
-                    .and_then(|jobs| jobs.into_iter().rev().find(|j| j.profile == profile_name))
-            {
-                write_out(out, &summary(&job, true)?)?;
+            Err(PipelineError::UnknownProfile(name)) => {
+                Err(CliError::User(format!("no profile named `{name}`")))
             }
-            Err(
-                crate::app::session::explain_failure(&store, &profile_name, error.to_string())
-                    .into(),
-            )
+            Err(error) => {
+                if json
+                    && let Some(job) = store
+                        .read()
+                        .ok()
+                        .and_then(|r| r.job_results().ok())
+                        .and_then(|jobs| jobs.into_iter().rev().find(|j| j.profile == profile_name))
+                {
+                    write_out(out, &summary(&job, true)?)?;
+                }
+                Err(
+                    crate::app::session::explain_failure(&store, &profile_name, error.to_string())
+                        .into(),
+                )
+            }
         }
     }
+    .await;
+    // The run's store must be free when this returns (the next command may open it).
+    if let Some(holder) = holder {
+        holder.finish().await;
+    }
+    result
 }
 
 /// `sam run all`: download, activity (when on), reclaim, reconcile, each as its own command
@@ -241,6 +266,7 @@ async fn run_all(
         RunCommand::Download {
             profile: profile.clone(),
             json,
+            draft: args.draft,
         },
         out,
     )
@@ -253,6 +279,7 @@ async fn run_all(
             RunCommand::Activity {
                 profile: profile.clone(),
                 json,
+                draft: args.draft,
             },
             out,
         )

@@ -42,6 +42,9 @@ pub struct RunRequest {
     pub process: ProcessKind,
     /// Scheduled or on demand.
     pub trigger: JobTrigger,
+    /// Run a Draft profile (asked explicitly, on demand only; a schedule never runs one).
+    #[serde(default)]
+    pub draft: bool,
 }
 
 /// A successful run.
@@ -306,6 +309,7 @@ impl Daemon {
                 profile: job.profile.clone(),
                 process: job.process,
                 trigger: JobTrigger::Schedule,
+                draft: false,
             };
             let started_at = self.clock.now();
             let outcome = {

@@ -77,6 +77,10 @@ pub fn format_utc(at: EpochSeconds) -> String {
     )
 }
 
+/// What sam prints for a holder with no activity on record: the look-back only covers its
+/// window, so sam never says "never" unless the vendor does.
+pub const NO_ACTIVITY: &str = "none in the look-back";
+
 /// Parses `YYYY-MM-DD` (midnight UTC) into epoch seconds.
 /// Parses a point in time: an RFC 3339 date-time with its zone (`2026-10-01T08:30:00+02:00`,
 /// `…Z`), or a bare `YYYY-MM-DD` (its first second, UTC). The bool says whether it was a bare

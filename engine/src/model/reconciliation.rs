@@ -41,7 +41,8 @@ pub struct LicensePosition {
     pub rights_available: Option<i64>,
     /// Subscriptions without a right (used beyond owned): the rights a true-up needs.
     pub unlicensed: u64,
-    /// Subscriptions left out by license exclusions.
+    /// Holders left out by license exclusions (all their seats of the model excluded);
+    /// `rights_used + excluded` is every distinct holder.
     pub excluded: u64,
     /// Used seats whose holder shows no activity within the model's threshold.
     pub inactive: u64,

@@ -54,10 +54,11 @@ impl SeatActivity {
         }
     }
 
-    /// The age in words ("3 d 4 h", "12 min"), or "never" with no activity.
+    /// The age in words ("3 d 4 h", "12 min"), or [`crate::model::NO_ACTIVITY`] with no
+    /// activity on record.
     pub fn age_label(&self) -> String {
         match self.age_seconds {
-            None => "never".to_string(),
+            None => crate::model::NO_ACTIVITY.to_string(),
             Some(s) => age_words(s),
         }
     }

@@ -85,6 +85,28 @@ impl ReclaimOptions {
         });
         by_percent.min(self.max_count.unwrap_or(u64::MAX))
     }
+
+    /// Which limit set the cap on a profile with `seats` active seats, and why, for people:
+    /// a `--max` held lower by the share says so.
+    pub fn cap_reason(&self, seats: u64) -> String {
+        let cap = self.cap(seats);
+        let percent = |p: f64| {
+            let default = if (p - DEFAULT_MAX_PERCENT).abs() < f64::EPSILON {
+                ", the default"
+            } else {
+                ""
+            };
+            format!("--max-percent {p}{default}: {p}% of {seats} seats, rounded down")
+        };
+        match (self.max_count, self.max_percent) {
+            (Some(max), Some(p)) if cap < max => {
+                format!("--max {max} asked, held to {cap} by {}", percent(p))
+            }
+            (Some(max), _) => format!("--max {max}"),
+            (None, Some(p)) => percent(p),
+            (None, None) => "no cap".to_string(),
+        }
+    }
 }
 
 /// One candidate the run acts (or would act) on.
@@ -182,8 +204,11 @@ pub struct ReclaimReport {
     pub identify: IdentifySummary,
     /// Active seats on the profile.
     pub seats: u64,
-    /// The most reclaims this run may make.
+    /// The most reclaims (and, separately, the most notices) this run may make.
     pub cap: u64,
+    /// Which limit set the cap, and why (`--max 1000 asked, held to 110 by ...`).
+    #[serde(default)]
+    pub cap_reason: String,
     /// Candidates to reclaim (within the cap).
     pub to_reclaim: Vec<PlannedAction>,
     /// Candidates whose user is to be asked first.
@@ -388,6 +413,17 @@ impl<'a> Reclaimer<'a> {
                 _ => {}
             }
         }
+        // The cap bounds notices too (a notice starts a removal): the rest stay Ready for
+        // the next run.
+        let notices_deferred: Vec<u64> = if plan.notify.len() as u64 > cap {
+            plan.notify
+                .split_off(usize::try_from(cap).unwrap_or(usize::MAX))
+                .iter()
+                .map(|c| c.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let planned = |c: &RemovalCandidate| {
             let cost = costs.get(&c.model).cloned().flatten();
             PlannedAction {
@@ -408,9 +444,10 @@ impl<'a> Reclaimer<'a> {
             identify,
             seats: active_seats,
             cap,
+            cap_reason: opts.cap_reason(active_seats),
             to_reclaim: Vec::new(),
             to_notify: plan.notify.iter().map(planned).collect(),
-            deferred_by_cap: Vec::new(),
+            deferred_by_cap: notices_deferred,
             outcomes: Vec::new(),
             reclaimed: 0,
             savings: Vec::new(),

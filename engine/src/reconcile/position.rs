@@ -1,6 +1,8 @@
 //! The license-position arithmetic, as pure functions over plain inputs (so property tests
 //! can hammer it): rights owned from the entitlements in force (unlimited if any is),
-//! rights used as the distinct users holding a seat not excluded from license calculations,
+//! rights used as the distinct users holding a seat not excluded from license calculations
+//! (excluded: the distinct users all of whose seats are excluded, so excluded + used = the
+//! distinct holders),
 //! available = owned - used, unlicensed = used beyond owned, Compliant exactly when used <=
 //! owned or the rights are unlimited; costs from the average entitlement cost per right
 //! (rights-weighted) and the model's override (which prices the true-up and savings first).
@@ -104,19 +106,20 @@ pub fn compute_position(
         })
         .fold(0u64, u64::saturating_add);
 
-    // Distinct holders of non-excluded seats; a holder is inactive when all their seats are.
-    let mut holders: BTreeMap<&str, bool> = BTreeMap::new();
-    let mut excluded = 0u64;
+    // Distinct holders (a user holding the model through two profiles counts once). A
+    // holder uses a right when any of their seats is not excluded, and is inactive when all
+    // those seats are; a holder all of whose seats are excluded counts as excluded. So
+    // held = used + excluded and used = active + inactive, whatever the profiles.
+    let mut holders: BTreeMap<&str, Option<bool>> = BTreeMap::new();
     for s in seats {
-        if s.license_excluded {
-            excluded += 1;
-            continue;
+        let holder = holders.entry(s.user.as_str()).or_insert(None);
+        if !s.license_excluded {
+            *holder = Some(holder.unwrap_or(true) && s.inactive);
         }
-        let all_inactive = holders.entry(s.user.as_str()).or_insert(true);
-        *all_inactive &= s.inactive;
     }
-    let used = holders.len() as u64;
-    let inactive = holders.values().filter(|&&i| i).count() as u64;
+    let used = holders.values().filter(|h| h.is_some()).count() as u64;
+    let excluded = holders.len() as u64 - used;
+    let inactive = holders.values().filter(|h| **h == Some(true)).count() as u64;
 
     let (rights_owned, rights_available, unlicensed, status) = if unlimited {
         (None, None, 0, ComplianceStatus::Compliant)

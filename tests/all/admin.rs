@@ -441,16 +441,24 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
 }
 
 #[test]
-fn sam_demo_runs_the_whole_path_on_its_own() {
+fn sam_demo_runs_the_whole_path_on_its_own_and_its_numbers_agree() {
     let admin = Admin::new();
-    let out = admin.ok(&["demo", "--users", "300"]);
+    let keep = tempfile::tempdir().unwrap();
+    let out = admin.ok(&[
+        "demo",
+        "--users",
+        "300",
+        "--reclaim",
+        "--keep",
+        keep.path().to_str().unwrap(),
+    ]);
     for step in [
         "connected profile `demo`",
         "validated",
         "published profile `demo`",
         "SAM - Refresh Confluence Demo Subscriptions",
         "succeeded",
-        "top removal candidates",
+        "first open removal candidates",
     ] {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");
     }
@@ -458,6 +466,96 @@ fn sam_demo_runs_the_whole_path_on_its_own() {
         !admin.db().exists(),
         "the demo never touches the admin's database"
     );
+
+    // Issue 24: every figure the demo printed is the one `position` and `candidates list`
+    // give, by the same definition.
+    let db = keep.path().join("sam-demo.redb");
+    let on_demo = |args: &[&str]| -> Value {
+        let out = Command::new(sam_bin())
+            .arg("--db")
+            .arg(&db)
+            .arg("--key-file")
+            .arg(keep.path().join("key"))
+            .args(args)
+            .env("SAM_LOG", "warn")
+            .env_remove("SAM_KEY")
+            .env_remove("SAM_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let positions = on_demo(&["position", "--json"]);
+    let candidates = on_demo(&["candidates", "list", "--all", "--json"]);
+    let number_after = |text: &str, marker: &str| -> u64 {
+        let at = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker:?} in:\n{text}"));
+        let digits: String = text[..at]
+            .chars()
+            .rev()
+            .skip_while(|c| *c == ' ')
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        digits.parse().unwrap()
+    };
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("atlassian/confluence: "))
+        .expect("the model's line");
+    let p = &positions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "atlassian/confluence")
+        .unwrap()["position"];
+    let (used, inactive, excluded) = (
+        p["rights_used"].as_u64().unwrap(),
+        p["inactive"].as_u64().unwrap(),
+        p["excluded"].as_u64().unwrap(),
+    );
+    assert_eq!(number_after(line, " holders"), used + excluded, "{line}");
+    assert_eq!(number_after(line, " using a right"), used, "{line}");
+    assert_eq!(number_after(line, " active,"), used - inactive, "{line}");
+    assert_eq!(number_after(line, " inactive:"), inactive, "{line}");
+    assert_eq!(number_after(line, " excluded"), excluded, "{line}");
+    let list = candidates.as_array().unwrap();
+    let open = list
+        .iter()
+        .filter(|c| !c["state"].as_str().unwrap().starts_with("closed"))
+        .count() as u64;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("removal candidates"))
+        .expect("the candidates line");
+    assert_eq!(number_after(line, " open"), open, "{line}");
+    assert_eq!(number_after(line, " in all"), list.len() as u64, "{line}");
+    // The reclaim's own summary: what it created is every candidate (the first run), what
+    // it reclaimed is every closed-complete one.
+    let reclaim = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("candidates: "))
+        .expect("the reclaim's candidates line");
+    assert_eq!(
+        number_after(reclaim, " created"),
+        list.len() as u64,
+        "{reclaim}"
+    );
+    let reclaimed = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("reclaimed "))
+        .expect("the reclaim's result line");
+    let done = list
+        .iter()
+        .filter(|c| c["state"] == "closed-complete")
+        .count() as u64;
+    assert_eq!(number_after(reclaimed, " seats"), done, "{reclaimed}");
+    // A holder counts once: no more inactive than used, no more excluded than held.
+    assert!(inactive <= used);
 }
 
 #[test]

@@ -161,7 +161,7 @@ fn opt(value: Option<&str>) -> String {
 }
 
 fn when(at: Option<EpochSeconds>) -> String {
-    at.map_or("-".into(), |t| format!("{} UTC", format_utc(t)))
+    at.map_or("-".into(), format_utc)
 }
 
 /// Last activity for people: the date and age, or why there is none.
@@ -438,7 +438,7 @@ pub(super) async fn identifiers(
 fn audit_row(e: &AuditEntry) -> Vec<String> {
     vec![
         e.seq.to_string(),
-        format!("{} UTC", format_utc(e.at)),
+        format_utc(e.at),
         e.actor.clone(),
         opt(e.profile.as_deref()),
         action_name(&e.action),

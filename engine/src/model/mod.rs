@@ -55,7 +55,8 @@ pub type EpochSeconds = i64;
 /// Seconds in one day.
 pub const DAY: EpochSeconds = 86_400;
 
-/// `YYYY-MM-DD HH:MM:SS` (UTC) for epoch seconds; for messages and tables.
+/// `YYYY-MM-DD HH:MM:SS UTC` for epoch seconds; for messages and tables (the zone always
+/// written: issue 24).
 pub fn format_utc(at: EpochSeconds) -> String {
     let days = at.div_euclid(DAY);
     let secs = at.rem_euclid(DAY);
@@ -70,7 +71,7 @@ pub fn format_utc(at: EpochSeconds) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
@@ -194,8 +195,8 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         let t = super::parse_date("2024-02-29").unwrap();
-        assert_eq!(super::format_utc(t), "2024-02-29 00:00:00");
-        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::format_utc(t), "2024-02-29 00:00:00 UTC");
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");
         assert!(super::parse_date("2024-13-01").is_none());
     }
 }

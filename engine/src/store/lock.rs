@@ -48,7 +48,7 @@ impl std::fmt::Display for LockHolder {
         }
         write!(
             f,
-            "process {} on host {} (since {} UTC)",
+            "process {} on host {} (since {})",
             self.pid,
             self.host,
             crate::model::format_utc(self.since)

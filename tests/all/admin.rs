@@ -113,32 +113,9 @@ impl Admin {
             "30",
         ];
         args.extend_from_slice(extra);
-        let mut child = self
-            .cmd(&args)
-            .env("SIM_SECRET", secret)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut seen = String::new();
-        loop {
-            let mut line = String::new();
-            if stdout.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            seen.push_str(&line);
-            if line.starts_with("http") && line.contains("/authorize?") {
-                browser(line.trim());
-                break;
-            }
-        }
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-        let mut out = child.wait_with_output().unwrap();
-        seen.push_str(&rest);
-        out.stdout = seen.into_bytes();
-        out
+        let mut cmd = self.cmd(&args);
+        cmd.env("SIM_SECRET", secret);
+        play_browser(cmd, browser)
     }
 }
 
@@ -580,4 +557,33 @@ fn completions_and_plugin_list_and_config() {
         config.contains(&admin.db().display().to_string()),
         "{config}"
     );
+}
+
+/// Runs a `sam connect` command, playing the browser with the authorize URL it prints;
+/// returns its output with everything it printed.
+pub(crate) fn play_browser(mut cmd: Command, browser: impl FnOnce(&str)) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("http") && line.contains("/authorize?") {
+            browser(line.trim());
+            break;
+        }
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    seen.push_str(&rest);
+    out.stdout = seen.into_bytes();
+    out
 }

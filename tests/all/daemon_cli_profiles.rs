@@ -5,7 +5,6 @@
 //! simulator, with what each changed read back; and the roles: a viewer reads but cannot
 //! change, an approver cannot publish.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -300,7 +299,7 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
 /// `sam connect p` against the simulator, the test playing the browser.
 fn connect(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) -> Output {
     let base = sim.base_url();
-    let mut child = cmd(
+    let mut command = cmd(
         d,
         None,
         &[
@@ -320,29 +319,7 @@ fn connect(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str)
             "--timeout",
             "30",
         ],
-    )
-    .env("SIM_SECRET", sim.client_secret())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if line.starts_with("http") && line.contains("/authorize?") {
-            consent(line.trim());
-            break;
-        }
-    }
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let mut out = child.wait_with_output().unwrap();
-    seen.push_str(&rest);
-    out.stdout = seen.into_bytes();
-    out
+    );
+    command.env("SIM_SECRET", sim.client_secret());
+    crate::admin::play_browser(command, consent)
 }

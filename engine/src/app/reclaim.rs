@@ -870,25 +870,39 @@ impl App {
         _actor: &Actor,
         req: RemoveById,
     ) -> Result<Removed, AppError> {
-        let (id, at) = (&req.id, self.now());
+        self.remove_audited("exclusion", req.id, AuditAction::RuleChanged, |tx, id| {
+            tx.delete_exclusion(id)
+        })
+    }
+
+    /// Deletes the `what` with `id` and audits it as `action`, in one transaction; not
+    /// found when there is none.
+    fn remove_audited(
+        &self,
+        what: &str,
+        id: String,
+        action: AuditAction,
+        delete: impl Fn(&crate::store::WriteTx, &str) -> Result<bool, WriteError>,
+    ) -> Result<Removed, AppError> {
+        let now = self.now();
         self.store()
             .write(|tx| {
-                if !tx.delete_exclusion(id)? {
+                if !delete(tx, &id)? {
                     return Err(WriteError::NotFound {
-                        what: format!("exclusion `{id}`"),
+                        what: format!("{what} `{id}`"),
                     });
                 }
                 tx.audit(
-                    at,
+                    now,
                     None,
-                    AuditAction::RuleChanged,
-                    format!("exclusion {id} removed"),
+                    action.clone(),
+                    format!("{what} {id} removed"),
                     None,
                 )?;
                 Ok(())
             })
             .map_err(write_failure)?;
-        Ok(Removed { id: req.id })
+        Ok(Removed { id })
     }
 
     /// The reclamation rules (or one model's).
@@ -1048,25 +1062,12 @@ impl App {
         _actor: &Actor,
         req: RemoveById,
     ) -> Result<Removed, AppError> {
-        let (id, now) = (&req.id, self.now());
-        self.store()
-            .write(|tx| {
-                if !tx.delete_entitlement(id)? {
-                    return Err(WriteError::NotFound {
-                        what: format!("entitlement `{id}`"),
-                    });
-                }
-                tx.audit(
-                    now,
-                    None,
-                    AuditAction::EntitlementChanged,
-                    format!("entitlement {id} removed"),
-                    None,
-                )?;
-                Ok(())
-            })
-            .map_err(write_failure)?;
-        Ok(Removed { id: req.id })
+        self.remove_audited(
+            "entitlement",
+            req.id,
+            AuditAction::EntitlementChanged,
+            |tx, id| tx.delete_entitlement(id),
+        )
     }
 
     /// Turns an entitlement on or off.

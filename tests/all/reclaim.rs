@@ -1146,6 +1146,47 @@ proptest! {
         prop_assert_eq!(store.read().unwrap().audit_log().unwrap().len(), before);
         prop_assert!(report.to_reclaim.len() as u64 <= report.cap);
     }
+
+    /// Issue 24: a dry run and a real run of the same state agree on every count they
+    /// both print (nobody was active in between), and the cap bounds notices as well as
+    /// reclaims.
+    #[test]
+    fn a_dry_run_and_a_real_run_of_the_same_state_agree(
+        t in tenant(),
+        notify in any::<bool>(),
+        max_count in proptest::option::of(0u64..10),
+    ) {
+        let run = |dry_run: bool| {
+            let (dir, store) = store_with(SPOKE, ProcessSet::default(), &[]);
+            put_seats(&store, &t.seats);
+            add_exclusions(&store, &t);
+            if notify {
+                store.write(|tx| {
+                    let mut r = ReclamationRule::default_for(MODEL, NOW);
+                    r.notify_user = true;
+                    tx.put_rule(&r)
+                }).unwrap();
+            }
+            let fake = FakeSeats::default();
+            let recorder = Recorder::default();
+            let options = ReclaimOptions { dry_run, max_count, max_percent: None, ..ReclaimOptions::default() };
+            let report = block_on(Reclaimer::new(&store).clock(&FixedClock::new(NOW)).notifier(&recorder).options(options).run(&fake, "p")).unwrap();
+            let notices = recorder.0.lock().unwrap().len();
+            drop(dir);
+            (report, notices)
+        };
+        let (dry, _) = run(true);
+        let (real, notices) = run(false);
+        prop_assert_eq!(dry.identify.created.len(), real.identify.created.len());
+        prop_assert_eq!(dry.identify.canceled.len(), real.identify.canceled.len());
+        prop_assert_eq!(dry.identify.skipped.len(), real.identify.skipped.len());
+        prop_assert_eq!(dry.cap, real.cap);
+        prop_assert_eq!(&dry.cap_reason, &real.cap_reason);
+        prop_assert_eq!(dry.to_reclaim.len() as u64, real.reclaimed);
+        prop_assert_eq!(dry.to_notify.len(), notices);
+        prop_assert_eq!(dry.deferred_by_cap.len(), real.deferred_by_cap.len());
+        prop_assert!(notices as u64 <= real.cap, "{} notices, cap {}", notices, real.cap);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "SAM_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
+    /// The zone times are shown in: `UTC` or an offset such as `+02:00` [default: UTC].
+    #[arg(long, global = true, env = "SAM_TZ", value_name = "ZONE")]
+    pub tz: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -214,6 +218,14 @@ async fn dispatch(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     {
+        if let Some(tz) = &cli.tz {
+            let offset = crate::model::parse_offset(tz).ok_or_else(|| {
+                CliError::User(format!(
+                    "--tz {tz:?}: give UTC or an offset such as +02:00 or -05:30"
+                ))
+            })?;
+            crate::model::set_display_offset(offset);
+        }
         let host = build_host(&cli)?;
         match cli.command {
             Command::Plugin(command) => plugin::run(&host, command, out).await,

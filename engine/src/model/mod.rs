@@ -55,9 +55,58 @@ pub type EpochSeconds = i64;
 /// Seconds in one day.
 pub const DAY: EpochSeconds = 86_400;
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for epoch seconds; for messages and tables (the zone always
-/// written: issue 24).
+/// The offset from UTC, in seconds, times are shown in (`--tz`); UTC unless set.
+static DISPLAY_OFFSET: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Shows times at `seconds` from UTC from now on (the CLI's `--tz`).
+pub fn set_display_offset(seconds: i32) {
+    DISPLAY_OFFSET.store(seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Parses a display zone: `UTC` (or `Z`), or an offset `+HH:MM`, `-HHMM`, `+HH`, within
+/// 18 hours. `None` otherwise.
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") {
+        return Some(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() > 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = if digits.len() <= 2 {
+        (digits.parse::<i32>().ok()?, 0)
+    } else {
+        let split = digits.len() - 2;
+        (
+            digits[..split].parse::<i32>().ok()?,
+            digits[split..].parse::<i32>().ok()?,
+        )
+    };
+    (h <= 18 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for epoch seconds, or in the `--tz` offset with it written
+/// (`... +02:00`); for messages and tables: a time always carries its zone (issue 24).
 pub fn format_utc(at: EpochSeconds) -> String {
+    let offset = DISPLAY_OFFSET.load(std::sync::atomic::Ordering::Relaxed);
+    let zone = if offset == 0 {
+        "UTC".to_string()
+    } else {
+        let a = offset.abs();
+        format!(
+            "{}{:02}:{:02}",
+            if offset < 0 { '-' } else { '+' },
+            a / 3600,
+            a % 3600 / 60
+        )
+    };
+    let at = at + i64::from(offset);
     let days = at.div_euclid(DAY);
     let secs = at.rem_euclid(DAY);
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -71,7 +120,7 @@ pub fn format_utc(at: EpochSeconds) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} {zone}",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
@@ -197,6 +246,11 @@ mod tests {
         let t = super::parse_date("2024-02-29").unwrap();
         assert_eq!(super::format_utc(t), "2024-02-29 00:00:00 UTC");
         assert_eq!(super::format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::parse_offset("+02:00"), Some(7200));
+        assert_eq!(super::parse_offset("-0530"), Some(-19_800));
+        assert_eq!(super::parse_offset("utc"), Some(0));
+        assert_eq!(super::parse_offset("+25:00"), None);
+        assert_eq!(super::parse_offset("Europe/Paris"), None);
         assert!(super::parse_date("2024-13-01").is_none());
     }
 }

@@ -252,7 +252,12 @@ fn the_views_and_tokens_work_through_the_daemon() {
     assert!(d.ok(&["audit", "list", "--limit", "1"]).contains(" UTC"));
     let shifted = d.ok(&["--tz", "+02:00", "audit", "list", "--limit", "1"]);
     assert!(shifted.contains(" +02:00"), "{shifted}");
-    assert_eq!(d.sam(&["--tz", "Mars/Olympus", "audit", "list"]).status.code(), Some(2));
+    assert_eq!(
+        d.sam(&["--tz", "Mars/Olympus", "audit", "list"])
+            .status
+            .code(),
+        Some(2)
+    );
     let seq = audit["entries"][0]["seq"].to_string();
     let entry = d.json(&["audit", "show", &seq, "--json"]);
     assert_eq!(entry["action"], "token-created", "{entry}");

@@ -175,3 +175,26 @@ async fn the_manifest_is_read_at_load_time() {
     assert_eq!(manifest.allowed_hosts, vec!["127.0.0.1".to_string()]);
     assert!(sam_engine::host::manifest_problems(manifest).is_empty());
 }
+
+/// A frozen contract version stays byte for byte as released: its WIT's sha256 is pinned
+/// here (a change to a frozen file, even a comment, fails this test; a new version gets a
+/// new folder).
+#[test]
+fn frozen_contract_versions_are_byte_for_byte_as_released() {
+    use sha2::{Digest, Sha256};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (version, sha256) in [(
+        "0.1.0",
+        "8500348463404ef91aee86cd173db9bba9a2b40fa199349e1808710275d9c98c",
+    )] {
+        let bytes = std::fs::read(root.join("wit").join(version).join("spoke.wit")).unwrap();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            digest, sha256,
+            "wit/{version}/spoke.wit changed after release"
+        );
+    }
+}

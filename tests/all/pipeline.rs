@@ -800,6 +800,7 @@ impl PageSource for FakeSource {
         Ok(SubscriptionPage {
             subscriptions,
             next_cursor,
+            following_cursors: Vec::new(),
         })
     }
 
@@ -814,6 +815,7 @@ impl PageSource for FakeSource {
         Ok(ActivityPage {
             activities,
             next_cursor,
+            slices: Vec::new(),
         })
     }
 

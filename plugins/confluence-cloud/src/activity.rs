@@ -380,6 +380,7 @@ pub fn download(
             })
             .collect(),
         next_cursor,
+        slices: Vec::new(),
     })
 }
 

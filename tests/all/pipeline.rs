@@ -1493,7 +1493,9 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
         create_profile(&k, s, &t);
         create_profile(&c, s, &t);
     });
-    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(250));
+    // Slow enough that the pages read concurrently (issue 23) still span a durable
+    // checkpoint (one a second) before the kill.
+    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(600));
     sim.reset_calls();
 
     let mut child = sam(&killed_db, &token, &["run", "download", "--profile", "p"])
@@ -1502,7 +1504,7 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while sim.calls_to(Endpoint::GroupMembers) < 5 {
+    while sim.calls_to(Endpoint::GroupMembers) < 6 {
         assert!(
             std::time::Instant::now() < deadline,
             "the run did not get going"
@@ -1513,6 +1515,9 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
     child.kill().unwrap(); // SIGKILL
     let status = tokio::task::block_in_place(|| child.wait()).unwrap();
     assert!(!status.success());
+    // The group's first page told its size, so the killed run read the later pages
+    // concurrently (issue 23): it was killed mid parallel download.
+    assert!(sim.max_in_flight() > 1, "the pages were read concurrently");
 
     // The killed run left committed pages and its checkpoint.
     {
@@ -1522,15 +1527,21 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
             .checkpoint("p", ProcessKind::DownloadSubscriptions)
             .unwrap()
             .expect("an unfinished run");
-        assert!(cp.pages >= 3, "{cp:?}");
+        assert!(cp.pages >= 1, "{cp:?}");
         assert_eq!(staged_users(&read, &cp).len() as u64, cp.records_seen);
         assert!(read.subscriptions("p").unwrap().is_empty());
     }
 
     sim.set_latency(Endpoint::GroupMembers, Duration::ZERO);
     let (k, c, t) = (killed_db.clone(), clean_db.clone(), token.clone());
-    let (resumed, clean) =
-        tokio::task::block_in_place(|| (run_download(&k, &t), run_download(&c, &t)));
+    let resumed = tokio::task::block_in_place(|| run_download(&k, &t));
+    sim.reset_calls();
+    let clean = tokio::task::block_in_place(|| run_download(&c, &t));
+    // Calls per page unchanged: one call per member page, none twice.
+    assert_eq!(
+        serde_json::Value::from(sim.calls_to(Endpoint::GroupMembers)),
+        clean["pages"]
+    );
     assert_eq!(resumed["status"], "succeeded");
     assert_eq!(resumed["attempts"], 2);
     assert_eq!(clean["attempts"], 1);

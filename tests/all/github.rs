@@ -499,7 +499,10 @@ async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() 
         .collect();
     let answered = seat_calls.iter().filter(|&&s| s == 200).count();
     let refused = seat_calls.iter().filter(|&&s| s == 429).count();
-    assert_eq!(answered, 40, "one answered call per page of 100: {seat_calls:?}");
+    assert_eq!(
+        answered, 40,
+        "one answered call per page of 100: {seat_calls:?}"
+    );
     assert!(sim.max_in_flight() > 1, "the pages were read concurrently");
     assert!(
         (1..=10).contains(&refused),
@@ -518,7 +521,11 @@ async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() 
     drop(store);
     // An operator ceiling of 1 pages one request at a time: no refusal at all.
     tokio::task::block_in_place(|| {
-        ok(sam(&db, &token, &["profile", "limits", "p", "concurrency=1"]));
+        ok(sam(
+            &db,
+            &token,
+            &["profile", "limits", "p", "concurrency=1"],
+        ));
     });
     sim.reset_calls();
     tokio::task::block_in_place(|| {

@@ -416,7 +416,10 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
     let cutoff = (since - 86_400).div_euclid(60) * 60;
     let (single, single_pages, _) = scan(Some(format!("a2.{since}.{cutoff}.-."))).await;
     assert!(slices >= 2, "the scan was sliced: {slices} slices");
-    assert_eq!(latest, single, "sliced and single scans give the same activity");
+    assert_eq!(
+        latest, single,
+        "sliced and single scans give the same activity"
+    );
     assert!(
         scan_pages <= single_pages + 1 + slices as u64,
         "{scan_pages} pages sliced, {single_pages} single: at most one extra page per slice"

@@ -666,6 +666,9 @@ struct FakeSource {
     calls: AtomicU64,
     sinces: Mutex<Vec<i64>>,
     lookups: Mutex<Vec<usize>>,
+    /// The scan's first page names this many slices (1: one chain): contiguous parts of the
+    /// scan, each a cursor chain `<slice>/<offset>` of its own.
+    slices: usize,
 }
 
 impl FakeSource {
@@ -707,6 +710,33 @@ impl FakeSource {
             calls: AtomicU64::new(0),
             sinces: Mutex::new(Vec::new()),
             lookups: Mutex::new(Vec::new()),
+            slices: 1,
+        }
+    }
+
+    fn sliced(mut self, slices: usize) -> Self {
+        self.slices = slices.max(1);
+        self
+    }
+
+    /// A page of the sliced scan at `cursor` (`<slice>/<offset>`; none: slice 0's first).
+    fn slice_page(&self, cursor: Option<&str>) -> ActivityPage {
+        let n = self.scan.len();
+        let bounds = |i: usize| (i * n / self.slices, (i + 1) * n / self.slices);
+        let (slice, start) = cursor
+            .and_then(|c| c.split_once('/'))
+            .and_then(|(s, o)| Some((s.parse::<usize>().ok()?, o.parse::<usize>().ok()?)))
+            .unwrap_or((0, 0));
+        let end = (start + self.page_size).min(bounds(slice).1);
+        ActivityPage {
+            activities: self.scan[start.min(end)..end].to_vec(),
+            next_cursor: (end < bounds(slice).1).then(|| format!("{slice}/{end}")),
+            slices: match cursor {
+                None => (1..self.slices)
+                    .map(|i| format!("{i}/{}", bounds(i).0))
+                    .collect(),
+                Some(_) => Vec::new(),
+            },
         }
     }
 
@@ -811,6 +841,9 @@ impl PageSource for FakeSource {
     ) -> Result<ActivityPage, SourceError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.sinces.lock().unwrap().push(since);
+        if self.slices > 1 {
+            return Ok(self.slice_page(cursor));
+        }
         let (activities, next_cursor) = Self::page(&self.scan, cursor, self.page_size);
         Ok(ActivityPage {
             activities,
@@ -1304,11 +1337,15 @@ proptest! {
         crash_seed in 1u64..1000,
         crash_activity in any::<bool>(),
         fail_call in any::<bool>(),
+        slices in 1usize..4,
     ) {
         block_on(async {
             let clock = FixedClock::new(NOW);
             let old = FakeSource::new(&old_users, 5);
-            let new = FakeSource::new(&new_users, page_size).activity(&activity);
+            // The activity scan in `slices` chains (issue 23) when more than one.
+            let new = FakeSource::new(&new_users, page_size)
+                .activity(&activity)
+                .sliced(slices);
             let (_d1, crashed) = store_with_profile("fake", None);
             let (_d2, clean) = store_with_profile("fake", None);
             for store in [&crashed, &clean] {
@@ -1344,6 +1381,18 @@ proptest! {
             p.download_activity(&new, "p").await.unwrap();
 
             prop_assert_eq!(snapshot(&crashed), snapshot(&clean));
+            if slices > 1 {
+                // Sliced and single scans give the same state.
+                let single = FakeSource::new(&new_users, page_size).activity(&activity);
+                let (_d3, one) = store_with_profile("fake", None);
+                let p = Pipeline::new(&one).clock(&clock).lookup_batch(3);
+                clock.advance(-3600);
+                p.download_subscriptions(&old, "p").await.unwrap();
+                clock.advance(3600);
+                p.download_subscriptions(&single, "p").await.unwrap();
+                p.download_activity(&single, "p").await.unwrap();
+                prop_assert_eq!(snapshot(&one), snapshot(&clean));
+            }
             let read = crashed.read().unwrap();
             for process in [ProcessKind::DownloadSubscriptions, ProcessKind::DownloadActivity] {
                 prop_assert!(read.checkpoint("p", process).unwrap().is_none());

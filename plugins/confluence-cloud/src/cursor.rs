@@ -307,7 +307,15 @@ mod tests {
                 Err(SpokeError::InvalidConfig(_))
             ));
         }
-        for bad in ["", "a2.", "a2.100.5", "a2.100.x.-.", "a2.100.5.5.", "a2.100.5.-.=v", "a1.100.x=y"] {
+        for bad in [
+            "",
+            "a2.",
+            "a2.100.5",
+            "a2.100.x.-.",
+            "a2.100.5.5.",
+            "a2.100.5.-.=v",
+            "a1.100.x=y",
+        ] {
             assert!(decode_slice(bad, 100).is_err(), "{bad}");
         }
     }

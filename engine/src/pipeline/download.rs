@@ -8,6 +8,10 @@
 //! subscriptions are merged into the subscriptions table in key order (created, changed,
 //! and every active subscription the run did not report ended, counted and audited): the
 //! subscriptions change only once a complete listing was read.
+//! A page that tells the cursors of the pages after it (`following-cursors`) lets the
+//! read-ahead request those concurrently, one call each, within the run's
+//! [`AdaptiveConcurrency`] (ceiling: the profile's `concurrency` limit); they are still
+//! written and checkpointed in order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -101,6 +101,11 @@ struct Args {
     /// GitHub Copilot seat counts for the GitHub cells, comma-separated (0 skips them).
     #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
     github_seats: Vec<usize>,
+    /// Instead of the cells: the download against the simulator with Atlassian's burst and
+    /// points limits on, at the profile's concurrency ceilings 1 (sequential) and 8, counting
+    /// the 429s (the gate's retries) each gets.
+    #[arg(long)]
+    rate_limits: bool,
     /// Internal: serve a GitHub simulator of `--users` seats.
     #[arg(long, hide = true)]
     serve_github_sim: bool,
@@ -138,6 +143,9 @@ struct Target {
     org_key: String,
     #[serde(default)]
     admin_base: String,
+    /// The profile's concurrency ceiling (0: the default).
+    #[serde(default)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -154,6 +162,9 @@ struct Phase {
     /// Peak RSS while the phase ran (VmHWM, reset before it).
     #[serde(default)]
     peak_rss_mib: f64,
+    /// Requests sent again (after a 429 or a 5xx).
+    #[serde(default)]
+    retries: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -261,7 +272,10 @@ fn main() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     if args.serve_sim {
-        return runtime.block_on(serve_sim(args.users.first().copied().unwrap_or(10_000)));
+        return runtime.block_on(serve_sim(
+            args.users.first().copied().unwrap_or(10_000),
+            args.rate_limits,
+        ));
     }
     if args.serve_github_sim {
         return runtime.block_on(github::serve(args.users.first().copied().unwrap_or(10_000)));
@@ -301,11 +315,14 @@ fn main() -> Result<(), BoxError> {
 
 fn orchestrate(args: &Args) -> Result<(), BoxError> {
     let exe = std::env::current_exe()?;
+    if args.rate_limits {
+        return under_rate_limits(&exe, args);
+    }
     let mut cells = Vec::new();
     for &users in args.users.iter().filter(|&&u| u > 0) {
         for &latency in &args.latency_ms {
             // A fresh simulator per cell: the real reclaim of one cell changes the tenant.
-            let mut sim = SimChild::spawn(&exe, users)?;
+            let mut sim = SimChild::spawn(&exe, users, false)?;
             eprintln!(
                 "scale-bench: simulator with {users} users ({} members in confluence-users) up in {} ms; measuring at {latency} ms per call ...",
                 sim.target.members, sim.target.startup_ms
@@ -419,6 +436,47 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
     });
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
     eprintln!("scale-bench: figures written to {}", json_path.display());
+    Ok(())
+}
+
+/// `--rate-limits`: sam's download against Atlassian's burst (100 GETs a second per
+/// endpoint) and points limits, sequential (concurrency 1) then adaptive (ceiling 8), each
+/// in a fresh simulator: wall time, calls and the 429s waited out (the gate's retries).
+fn under_rate_limits(exe: &Path, args: &Args) -> Result<(), BoxError> {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header([
+        "cell",
+        "concurrency",
+        "download wall",
+        "calls",
+        "429s (retries)",
+    ]);
+    for &users in args.users.iter().filter(|&&u| u > 0) {
+        for &latency in &args.latency_ms {
+            for concurrency in [1usize, 8] {
+                let mut sim = SimChild::spawn(exe, users, true)?;
+                sim.set_latency(latency)?;
+                let mut target = sim.target.clone();
+                target.latency_ms = latency;
+                target.download_only = true;
+                target.concurrency = concurrency;
+                let cell =
+                    child_json::<Cell>(exe, &["--measure", &serde_json::to_string(&target)?]);
+                sim.stop();
+                let d = cell?.download;
+                t.add_row([
+                    format!("{users} users, {latency} ms"),
+                    concurrency.to_string(),
+                    format!("{:.0} ms", d.wall_ms),
+                    d.api_calls.to_string(),
+                    d.retries.to_string(),
+                ]);
+            }
+        }
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("{t}\nload average at the end: {}", load.trim());
     Ok(())
 }
 
@@ -681,9 +739,10 @@ struct SimChild {
 }
 
 impl SimChild {
-    fn spawn(exe: &Path, users: usize) -> Result<Self, BoxError> {
+    fn spawn(exe: &Path, users: usize, rate_limits: bool) -> Result<Self, BoxError> {
         let mut child = Command::new(exe)
             .args(["--serve-sim", "--users", &users.to_string()])
+            .args(rate_limits.then_some("--rate-limits"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -720,10 +779,14 @@ impl SimChild {
     }
 }
 
-async fn serve_sim(users: usize) -> Result<(), BoxError> {
+async fn serve_sim(users: usize, rate_limits: bool) -> Result<(), BoxError> {
     let sim = Simulator::start(SimConfig {
         users,
-        rate_limit: RateLimitConfig::unlimited(),
+        rate_limit: if rate_limits {
+            RateLimitConfig::default()
+        } else {
+            RateLimitConfig::unlimited()
+        },
         log_calls: false,
         ..SimConfig::default()
     })
@@ -747,6 +810,7 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         latency_ms: 0,
         reclaim_max: 0,
         download_only: false,
+        concurrency: 0,
         floor: None,
         org_key: sim.org_api_key().to_string(),
         admin_base: sim.admin_base_url(),
@@ -791,6 +855,7 @@ fn phase_of(
         guest_ms: ms(export.saturating_sub(import)),
         host_ms: ms(wall.saturating_sub(export.saturating_sub(import))),
         peak_rss_mib: 0.0,
+        retries: 0,
     }
 }
 
@@ -871,7 +936,11 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     )?;
     let source = SpokeSource::new(spoke.clone(), session.clone(), config.clone());
     let page_times = PageTimes::default();
-    let pipeline = Pipeline::new(&store).progress(&page_times);
+    let mut limits = sam_engine::pipeline::limits::PipelineLimits::default();
+    if target.concurrency > 0 {
+        limits.concurrency = target.concurrency;
+    }
+    let pipeline = Pipeline::new(&store).progress(&page_times).limits(limits);
     let members = target.members;
 
     // Download.
@@ -881,6 +950,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     let min = members.div_ceil(PAGE).max(1);
     let mut download = phase_of(wall, members, job.api_calls, min, c0, spoke.call_times());
     download.peak_rss_mib = phase_peak_mib();
+    download.retries = job.retries;
     if target.download_only {
         return Ok(Cell {
             download,

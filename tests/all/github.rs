@@ -368,6 +368,9 @@ async fn a_github_app_profile_mints_installation_tokens_and_renews_them_when_the
                 key.to_str().unwrap(),
             ],
         ));
+        // One page at a time, so the download outlives its tokens (concurrent pages would
+        // finish within one).
+        ok(sam(&db, "", &["profile", "limits", "p", "concurrency=1"]));
         sim.reset_calls();
         ok(sam(&db, "", &["run", "download", "--profile", "p"]));
     });

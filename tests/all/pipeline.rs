@@ -348,6 +348,14 @@ async fn a_second_download_changes_nothing_and_a_removed_member_is_ended() {
     );
 }
 
+/// The pipeline's limits with one page request in flight at a time.
+fn sequential() -> sam_engine::pipeline::limits::PipelineLimits {
+    sam_engine::pipeline::limits::PipelineLimits {
+        concurrency: 1,
+        ..Default::default()
+    }
+}
+
 /// Sets a fault on the simulator once `page` is committed.
 struct FaultAfter<'a> {
     sim: &'a SimHandle,
@@ -379,8 +387,11 @@ async fn a_vendor_error_mid_run_stops_with_a_typed_error_and_the_rerun_resumes()
     let (_dir, store) = store_with_profile("confluence-cloud", None);
     let clock = FixedClock::new(NOW);
     let hook = FaultAfter { sim: &sim, page: 2 };
+    // One page request at a time, so the fault set after page 2 meets page 3 (concurrent
+    // paging would have read it already).
     let err = Pipeline::new(&store)
         .clock(&clock)
+        .limits(sequential())
         .hook(&hook)
         .download_subscriptions(&source, "p")
         .await
@@ -542,7 +553,9 @@ async fn a_vendor_slowing_to_twenty_seconds_a_request_still_finishes_without_re_
     let spoke = confluence(&host).await;
     let source = confluence_source(&spoke, &sim, &["confluence-users"]);
     let (_dir, store) = store_with_profile("confluence-cloud", None);
-    let pipeline = Pipeline::new(&store);
+    // The scan's slices one at a time: this is about one request's timeout, and concurrent
+    // pages on a loaded 2-core machine would spend the calls' deadlines on each other.
+    let pipeline = Pipeline::new(&store).limits(sequential());
     pipeline.download_subscriptions(&source, "p").await.unwrap();
     let before = source.session().counts();
     // From 0 to 20 units, 1/5 of a unit more per request: the ceiling after 100 requests.

@@ -308,7 +308,9 @@ impl Pipeline<'_> {
             let Some((cursor, fetched, took)) = in_flight.next().await else {
                 break;
             };
-            pacing.answered(took, source.limit_signals());
+            // The answers wait while this loop writes (they are polled by it), so no
+            // backlog builds up apart from the vendor's pace.
+            pacing.answered(took, source.limit_signals(), false);
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
                 return Err(self.fail(run, source.counts(), err));

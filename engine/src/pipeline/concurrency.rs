@@ -2,7 +2,9 @@
 //! signals: [`AdaptiveConcurrency`] starts low, grows by one after as many healthy answers as
 //! requests are allowed (additive increase), halves when the session saw a limit signal since
 //! the last answer (a 429, `Retry-After`, `RateLimit-Reason`, `X-RateLimit-NearLimit` or an
-//! `X-RateLimit-Remaining` under a tenth of its limit, counted by the gate), holds while
+//! `X-RateLimit-Remaining` under a tenth of its limit, counted by the gate), comes down by one
+//! (to one) while answered pages wait for the caller (its writes, not the vendor, set the
+//! pace, and more requests at once would take CPU from them), holds while
 //! answers take far longer than the fastest seen (the vendor is straining), and never goes
 //! above the operator's ceiling for the profile (the `concurrency` limit). It owns only the
 //! arithmetic; the read-ahead task asks it before each request and tells it each answer.
@@ -80,14 +82,22 @@ impl AdaptiveConcurrency {
         self.state().backoffs
     }
 
-    /// One answer came, after `took`; `signals_now` is the session's limit-signal count now.
-    pub fn answered(&self, took: Duration, signals_now: u64) {
+    /// One answer came, after `took`; `signals_now` is the session's limit-signal count now;
+    /// `backlogged` says pages answered earlier still wait for the caller (it, not the vendor,
+    /// sets the pace, so more requests at once would only take CPU from it: one fewer is
+    /// allowed, down to one).
+    pub fn answered(&self, took: Duration, signals_now: u64, backlogged: bool) {
         let mut s = self.state();
         if signals_now > s.signals_seen {
             s.signals_seen = signals_now;
             s.allowed = (s.allowed / 2).max(1);
             s.healthy = 0;
             s.backoffs += 1;
+            return;
+        }
+        if backlogged {
+            s.allowed = s.allowed.saturating_sub(1).max(1);
+            s.healthy = 0;
             return;
         }
         let fastest = *s.fastest.get_or_insert(took);
@@ -118,13 +128,13 @@ mod tests {
         let c = AdaptiveConcurrency::new(5, 0);
         assert_eq!(c.allowed(), INITIAL);
         for _ in 0..100 {
-            c.answered(FAST, 0);
+            c.answered(FAST, 0, false);
         }
         assert_eq!(c.allowed(), 5, "the ceiling, never more");
         assert_eq!(c.peak(), 5);
         let one = AdaptiveConcurrency::new(1, 0);
         for _ in 0..10 {
-            one.answered(FAST, 0);
+            one.answered(FAST, 0, false);
         }
         assert_eq!(one.allowed(), 1, "a ceiling of 1 is sequential");
         assert_eq!(AdaptiveConcurrency::new(0, 0).allowed(), 1);
@@ -134,33 +144,55 @@ mod tests {
     fn halves_on_a_limit_signal_and_grows_again_after() {
         let c = AdaptiveConcurrency::new(8, 3);
         for _ in 0..100 {
-            c.answered(FAST, 3);
+            c.answered(FAST, 3, false);
         }
         assert_eq!(c.allowed(), 8, "signals before the run do not count");
-        c.answered(FAST, 4);
+        c.answered(FAST, 4, false);
         assert_eq!(c.allowed(), 4);
-        c.answered(FAST, 6);
+        c.answered(FAST, 6, false);
         assert_eq!(c.allowed(), 2);
-        c.answered(FAST, 6);
-        c.answered(FAST, 6);
+        c.answered(FAST, 6, false);
+        c.answered(FAST, 6, false);
         assert_eq!(c.allowed(), 3, "additive increase after the backoff");
         assert_eq!(c.backoffs(), 2);
         for _ in 0..10 {
-            c.answered(FAST, 100 + c.backoffs());
+            c.answered(FAST, 100 + c.backoffs(), false);
         }
         assert_eq!(c.allowed(), 1, "never below one");
     }
 
     #[test]
+    fn a_caller_that_cannot_keep_up_brings_it_down_to_one() {
+        let c = AdaptiveConcurrency::new(8, 0);
+        for _ in 0..100 {
+            c.answered(FAST, 0, false);
+        }
+        assert_eq!(c.allowed(), 8);
+        for _ in 0..3 {
+            c.answered(FAST, 0, true);
+        }
+        assert_eq!(
+            c.allowed(),
+            5,
+            "one fewer per answer the caller had no room for"
+        );
+        for _ in 0..10 {
+            c.answered(FAST, 0, true);
+        }
+        assert_eq!(c.allowed(), 1);
+        assert_eq!(c.backoffs(), 0, "not the vendor's limit");
+    }
+
+    #[test]
     fn slow_answers_hold_the_growth() {
         let c = AdaptiveConcurrency::new(8, 0);
-        c.answered(FAST, 0);
+        c.answered(FAST, 0, false);
         for _ in 0..50 {
-            c.answered(Duration::from_millis(500), 0);
+            c.answered(Duration::from_millis(500), 0, false);
         }
         assert_eq!(c.allowed(), INITIAL, "strained answers do not grow it");
-        c.answered(FAST, 0);
-        c.answered(FAST, 0);
+        c.answered(FAST, 0, false);
+        c.answered(FAST, 0, false);
         assert_eq!(c.allowed(), INITIAL + 1);
     }
 }

@@ -237,7 +237,9 @@ impl<T: Send + 'static> ReadAhead<T> {
                 let Ok((page, took)) = (&mut call.0).await else {
                     return; // the call's task panicked: the caller fetches itself
                 };
-                pacing.answered(took, signals());
+                // Pages handed over and not yet taken: the caller sets the pace.
+                let backlogged = handover.capacity() < handover.max_capacity();
+                pacing.answered(took, signals(), backlogged);
                 if in_flight.is_empty() && known.is_empty() {
                     let (after, following) = next(&page);
                     if let Some(after) = after {

@@ -1,6 +1,7 @@
 //! How many page requests of one run may be in flight at once, adapted to the vendor's
 //! signals: [`AdaptiveConcurrency`] starts low, grows by one after as many healthy answers as
-//! requests are allowed (additive increase), halves when the session saw a limit signal since
+//! requests are allowed (additive increase) but never again up to a level a limit signal came
+//! at, halves when the session saw a limit signal since
 //! the last answer (a 429, `Retry-After`, `RateLimit-Reason`, `X-RateLimit-NearLimit` or an
 //! `X-RateLimit-Remaining` under a tenth of its limit, counted by the gate), comes down by one
 //! (to one) while answered pages wait for the caller (its writes, not the vendor, set the
@@ -33,6 +34,9 @@ pub struct AdaptiveConcurrency {
 #[derive(Debug, Default)]
 struct State {
     allowed: usize,
+    /// Below the level a limit signal came at, once one came: growth stops there for the
+    /// rest of the run, so a burst limit found is not hit again and again.
+    found: Option<usize>,
     healthy: usize,
     signals_seen: u64,
     fastest: Option<Duration>,
@@ -90,6 +94,8 @@ impl AdaptiveConcurrency {
         let mut s = self.state();
         if signals_now > s.signals_seen {
             s.signals_seen = signals_now;
+            let below = s.allowed.saturating_sub(1).max(1);
+            s.found = Some(s.found.map_or(below, |f| f.min(below)));
             s.allowed = (s.allowed / 2).max(1);
             s.healthy = 0;
             s.backoffs += 1;
@@ -109,7 +115,8 @@ impl AdaptiveConcurrency {
             return;
         }
         s.healthy += 1;
-        if s.healthy >= s.allowed && s.allowed < self.ceiling {
+        let most = s.found.map_or(self.ceiling, |f| f.min(self.ceiling));
+        if s.healthy >= s.allowed && s.allowed < most {
             s.allowed += 1;
             s.healthy = 0;
             s.peak = s.peak.max(s.allowed);
@@ -154,6 +161,14 @@ mod tests {
         c.answered(FAST, 6, false);
         c.answered(FAST, 6, false);
         assert_eq!(c.allowed(), 3, "additive increase after the backoff");
+        for _ in 0..100 {
+            c.answered(FAST, 6, false);
+        }
+        assert_eq!(
+            c.allowed(),
+            3,
+            "not again up to the level the limit came at (4)"
+        );
         assert_eq!(c.backoffs(), 2);
         for _ in 0..10 {
             c.answered(FAST, 100 + c.backoffs(), false);

@@ -248,9 +248,10 @@ async fn the_scan_credits_every_contributor_not_only_the_last_editor() {
     );
 
     let mut seen = std::collections::BTreeMap::new();
-    let mut cursor: Option<String> = None;
+    // Every chain of the scan: the first page's and, when it names slices, theirs.
+    let mut chains: Vec<Option<String>> = vec![None];
     let mut pages = 0;
-    loop {
+    while let Some(cursor) = chains.pop() {
         let page = spoke
             .download_activity(&session, &config, since, cursor.as_deref())
             .await
@@ -262,10 +263,8 @@ async fn the_scan_credits_every_contributor_not_only_the_last_editor() {
                 seen.insert(a.external_user_id, s.kind);
             }
         }
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
+        chains.extend(page.slices.into_iter().map(Some));
+        chains.extend(page.next_cursor.map(Some));
     }
     for h in &hidden {
         assert!(

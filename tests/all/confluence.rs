@@ -374,33 +374,57 @@ async fn activity_scan_plus_lookup_matches_ground_truth() {
         .map(|s| s.external_user_id)
         .collect();
 
-    tenant.sim.reset_calls();
-    let mut latest: BTreeMap<String, i64> = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    let mut scan_pages = 0;
-    loop {
-        let page = tenant
-            .spoke
-            .download_activity(&session, &config, since, cursor.as_deref())
-            .await
-            .unwrap();
-        scan_pages += 1;
-        for activity in page.activities {
-            let ActivityStatus::Seen(seen) = activity.status else {
-                panic!("the scan only reports seen activity");
-            };
-            assert!(seen.at >= since, "activity before the window");
-            let entry = latest.entry(activity.external_user_id).or_insert(seen.at);
-            *entry = (*entry).max(seen.at);
+    // The scan as the engine follows it: the first page names time slices (issue 23), each
+    // a cursor chain of its own.
+    let scan = |first: Option<String>| {
+        let (tenant, session, config) = (&tenant, &session, &config);
+        async move {
+            tenant.sim.reset_calls();
+            let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+            let mut chains: Vec<Option<String>> = vec![first];
+            let (mut pages, mut slices) = (0u64, 0usize);
+            while let Some(cursor) = chains.pop() {
+                let page = tenant
+                    .spoke
+                    .download_activity(session, config, since, cursor.as_deref())
+                    .await
+                    .unwrap();
+                pages += 1;
+                for activity in page.activities {
+                    let ActivityStatus::Seen(seen) = activity.status else {
+                        panic!("the scan only reports seen activity");
+                    };
+                    assert!(seen.at >= since, "activity before the window");
+                    let entry = latest.entry(activity.external_user_id).or_insert(seen.at);
+                    *entry = (*entry).max(seen.at);
+                }
+                slices += page.slices.len();
+                chains.extend(page.slices.into_iter().map(Some));
+                chains.extend(page.next_cursor.map(Some));
+            }
+            assert_eq!(
+                tenant.sim.calls_to(Endpoint::Search),
+                pages,
+                "one search call per scan page"
+            );
+            (latest, pages, slices)
         }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let scan_calls = tenant.sim.calls_to(Endpoint::Search);
-    assert_eq!(scan_calls, scan_pages, "one search call per scan page");
-    eprintln!("activity scan: {scan_calls} calls");
+    };
+    let (mut latest, scan_pages, slices) = scan(None).await;
+    // The single chain over the whole window: the one slice from the cutoff (a day before
+    // `since`, minute-aligned), unbounded.
+    let cutoff = (since - 86_400).div_euclid(60) * 60;
+    let (single, single_pages, _) = scan(Some(format!("a2.{since}.{cutoff}.-."))).await;
+    assert!(slices >= 2, "the scan was sliced: {slices} slices");
+    assert_eq!(
+        latest, single,
+        "sliced and single scans give the same activity"
+    );
+    assert!(
+        scan_pages <= single_pages + 1 + slices as u64,
+        "{scan_pages} pages sliced, {single_pages} single: at most one extra page per slice"
+    );
+    eprintln!("activity scan: {scan_pages} calls in {slices} slices, {single_pages} as one chain");
 
     let unseen: Vec<String> = members
         .iter()

@@ -384,6 +384,9 @@ async fn a_github_app_profile_mints_installation_tokens_and_renews_them_when_the
                 key.to_str().unwrap(),
             ],
         ));
+        // One page at a time, so the download outlives its tokens (concurrent pages would
+        // finish within one).
+        ok(sam(&db, "", &["profile", "limits", "p", "concurrency=1"]));
         sim.reset_calls();
         ok(sam(
             &db,
@@ -502,6 +505,77 @@ async fn secondary_rate_limits_are_waited_out_on_429_and_typed_on_403_then_the_r
         assert!(text.contains("rate limited"), "{text}");
         assert!(!text.contains("forbidden"), "{text}");
     });
+    sim.shutdown().await;
+}
+
+/// Issue 23: the seat pages the `Link` header's `last` tells are requested concurrently, and
+/// the concurrency backs off on GitHub's secondary limit on concurrent requests: the
+/// simulator refuses a fourth request in flight (429, `Retry-After: 0`). The run succeeds with
+/// one successful call per page, every seat stored, and few refusals (a run that grew to the
+/// ceiling of 8 regardless would have most of its requests refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() {
+    let limits = RateLimitConfig {
+        secondary: Some(SecondaryLimitConfig {
+            max_concurrent: 3,
+            status: LimitStatus::TooMany,
+            retry_after_secs: Some(0),
+            ..SecondaryLimitConfig::default()
+        }),
+        ..RateLimitConfig::unlimited()
+    };
+    let sim = start(4_000, limits).await;
+    sim.set_latency(Duration::from_millis(20), Duration::ZERO);
+    let token = owner_token(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sam.redb");
+    tokio::task::block_in_place(|| create_token_profile(&db, &sim, &token));
+    sim.reset_calls();
+    tokio::task::block_in_place(|| {
+        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
+    });
+    let seat_calls: Vec<u16> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.endpoint == Some(Endpoint::ListSeats))
+        .map(|c| c.status)
+        .collect();
+    let answered = seat_calls.iter().filter(|&&s| s == 200).count();
+    let refused = seat_calls.iter().filter(|&&s| s == 429).count();
+    assert_eq!(
+        answered, 40,
+        "one answered call per page of 100: {seat_calls:?}"
+    );
+    assert!(sim.max_in_flight() > 1, "the pages were read concurrently");
+    assert!(
+        (1..=10).contains(&refused),
+        "it found the limit and backed off: {refused} refusals for 40 pages"
+    );
+    let store = Store::open(&db).unwrap();
+    let active = store
+        .read()
+        .unwrap()
+        .subscriptions("p")
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.active)
+        .count();
+    assert_eq!(active, sim.seats().len());
+    drop(store);
+    // An operator ceiling of 1 pages one request at a time: no refusal at all.
+    tokio::task::block_in_place(|| {
+        ok(sam(
+            &db,
+            &token,
+            &["profile", "limits", "p", "concurrency=1"],
+        ));
+    });
+    sim.reset_calls();
+    tokio::task::block_in_place(|| {
+        ok(sam(&db, &token, &["run", "download", "--profile", "p"]));
+    });
+    assert_eq!(sim.max_in_flight(), 1, "the operator's ceiling holds");
+    assert_eq!(sim.calls_to(Endpoint::ListSeats), 40);
     sim.shutdown().await;
 }
 

@@ -348,6 +348,14 @@ async fn a_second_download_changes_nothing_and_a_removed_member_is_ended() {
     );
 }
 
+/// The pipeline's limits with one page request in flight at a time.
+fn sequential() -> sam_engine::pipeline::limits::PipelineLimits {
+    sam_engine::pipeline::limits::PipelineLimits {
+        concurrency: 1,
+        ..Default::default()
+    }
+}
+
 /// Sets a fault on the simulator once `page` is committed.
 struct FaultAfter<'a> {
     sim: &'a SimHandle,
@@ -379,8 +387,11 @@ async fn a_vendor_error_mid_run_stops_with_a_typed_error_and_the_rerun_resumes()
     let (_dir, store) = store_with_profile("confluence-cloud", None);
     let clock = FixedClock::new(NOW);
     let hook = FaultAfter { sim: &sim, page: 2 };
+    // One page request at a time, so the fault set after page 2 meets page 3 (concurrent
+    // paging would have read it already).
     let err = Pipeline::new(&store)
         .clock(&clock)
+        .limits(sequential())
         .hook(&hook)
         .download_subscriptions(&source, "p")
         .await
@@ -542,7 +553,9 @@ async fn a_vendor_slowing_to_twenty_seconds_a_request_still_finishes_without_re_
     let spoke = confluence(&host).await;
     let source = confluence_source(&spoke, &sim, &["confluence-users"]);
     let (_dir, store) = store_with_profile("confluence-cloud", None);
-    let pipeline = Pipeline::new(&store);
+    // The scan's slices one at a time: this is about one request's timeout, and concurrent
+    // pages on a loaded 2-core machine would spend the calls' deadlines on each other.
+    let pipeline = Pipeline::new(&store).limits(sequential());
     pipeline.download_subscriptions(&source, "p").await.unwrap();
     let before = source.session().counts();
     // From 0 to 20 units, 1/5 of a unit more per request: the ceiling after 100 requests.
@@ -666,6 +679,9 @@ struct FakeSource {
     calls: AtomicU64,
     sinces: Mutex<Vec<i64>>,
     lookups: Mutex<Vec<usize>>,
+    /// The scan's first page names this many slices (1: one chain): contiguous parts of the
+    /// scan, each a cursor chain `<slice>/<offset>` of its own.
+    slices: usize,
 }
 
 impl FakeSource {
@@ -707,6 +723,33 @@ impl FakeSource {
             calls: AtomicU64::new(0),
             sinces: Mutex::new(Vec::new()),
             lookups: Mutex::new(Vec::new()),
+            slices: 1,
+        }
+    }
+
+    fn sliced(mut self, slices: usize) -> Self {
+        self.slices = slices.max(1);
+        self
+    }
+
+    /// A page of the sliced scan at `cursor` (`<slice>/<offset>`; none: slice 0's first).
+    fn slice_page(&self, cursor: Option<&str>) -> ActivityPage {
+        let n = self.scan.len();
+        let bounds = |i: usize| (i * n / self.slices, (i + 1) * n / self.slices);
+        let (slice, start) = cursor
+            .and_then(|c| c.split_once('/'))
+            .and_then(|(s, o)| Some((s.parse::<usize>().ok()?, o.parse::<usize>().ok()?)))
+            .unwrap_or((0, 0));
+        let end = (start + self.page_size).min(bounds(slice).1);
+        ActivityPage {
+            activities: self.scan[start.min(end)..end].to_vec(),
+            next_cursor: (end < bounds(slice).1).then(|| format!("{slice}/{end}")),
+            slices: match cursor {
+                None => (1..self.slices)
+                    .map(|i| format!("{i}/{}", bounds(i).0))
+                    .collect(),
+                Some(_) => Vec::new(),
+            },
         }
     }
 
@@ -800,6 +843,7 @@ impl PageSource for FakeSource {
         Ok(SubscriptionPage {
             subscriptions,
             next_cursor,
+            following_cursors: Vec::new(),
         })
     }
 
@@ -810,10 +854,14 @@ impl PageSource for FakeSource {
     ) -> Result<ActivityPage, SourceError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.sinces.lock().unwrap().push(since);
+        if self.slices > 1 {
+            return Ok(self.slice_page(cursor));
+        }
         let (activities, next_cursor) = Self::page(&self.scan, cursor, self.page_size);
         Ok(ActivityPage {
             activities,
             next_cursor,
+            slices: Vec::new(),
         })
     }
 
@@ -1302,11 +1350,15 @@ proptest! {
         crash_seed in 1u64..1000,
         crash_activity in any::<bool>(),
         fail_call in any::<bool>(),
+        slices in 1usize..4,
     ) {
         block_on(async {
             let clock = FixedClock::new(NOW);
             let old = FakeSource::new(&old_users, 5);
-            let new = FakeSource::new(&new_users, page_size).activity(&activity);
+            // The activity scan in `slices` chains (issue 23) when more than one.
+            let new = FakeSource::new(&new_users, page_size)
+                .activity(&activity)
+                .sliced(slices);
             let (_d1, crashed) = store_with_profile("fake", None);
             let (_d2, clean) = store_with_profile("fake", None);
             for store in [&crashed, &clean] {
@@ -1342,6 +1394,18 @@ proptest! {
             p.download_activity(&new, "p").await.unwrap();
 
             prop_assert_eq!(snapshot(&crashed), snapshot(&clean));
+            if slices > 1 {
+                // Sliced and single scans give the same state.
+                let single = FakeSource::new(&new_users, page_size).activity(&activity);
+                let (_d3, one) = store_with_profile("fake", None);
+                let p = Pipeline::new(&one).clock(&clock).lookup_batch(3);
+                clock.advance(-3600);
+                p.download_subscriptions(&old, "p").await.unwrap();
+                clock.advance(3600);
+                p.download_subscriptions(&single, "p").await.unwrap();
+                p.download_activity(&single, "p").await.unwrap();
+                prop_assert_eq!(snapshot(&one), snapshot(&clean));
+            }
             let read = crashed.read().unwrap();
             for process in [ProcessKind::DownloadSubscriptions, ProcessKind::DownloadActivity] {
                 prop_assert!(read.checkpoint("p", process).unwrap().is_none());
@@ -1495,7 +1559,9 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
         create_profile(&k, s, &t);
         create_profile(&c, s, &t);
     });
-    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(250));
+    // Slow enough that the pages read concurrently (issue 23) still span a durable
+    // checkpoint (one a second) before the kill.
+    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(600));
     sim.reset_calls();
 
     let mut child = sam(
@@ -1508,7 +1574,7 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
     .spawn()
     .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while sim.calls_to(Endpoint::GroupMembers) < 5 {
+    while sim.calls_to(Endpoint::GroupMembers) < 6 {
         assert!(
             std::time::Instant::now() < deadline,
             "the run did not get going"
@@ -1519,6 +1585,9 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
     child.kill().unwrap(); // SIGKILL
     let status = tokio::task::block_in_place(|| child.wait()).unwrap();
     assert!(!status.success());
+    // The group's first page told its size, so the killed run read the later pages
+    // concurrently (issue 23): it was killed mid parallel download.
+    assert!(sim.max_in_flight() > 1, "the pages were read concurrently");
 
     // The killed run left committed pages and its checkpoint.
     {
@@ -1528,15 +1597,21 @@ async fn kill_9_mid_download_then_rerun_equals_an_uninterrupted_run() {
             .checkpoint("p", ProcessKind::DownloadSubscriptions)
             .unwrap()
             .expect("an unfinished run");
-        assert!(cp.pages >= 3, "{cp:?}");
+        assert!(cp.pages >= 1, "{cp:?}");
         assert_eq!(staged_users(&read, &cp).len() as u64, cp.records_seen);
         assert!(read.subscriptions("p").unwrap().is_empty());
     }
 
     sim.set_latency(Endpoint::GroupMembers, Duration::ZERO);
     let (k, c, t) = (killed_db.clone(), clean_db.clone(), token.clone());
-    let (resumed, clean) =
-        tokio::task::block_in_place(|| (run_download(&k, &t), run_download(&c, &t)));
+    let resumed = tokio::task::block_in_place(|| run_download(&k, &t));
+    sim.reset_calls();
+    let clean = tokio::task::block_in_place(|| run_download(&c, &t));
+    // Calls per page unchanged: one call per member page, none twice.
+    assert_eq!(
+        serde_json::Value::from(sim.calls_to(Endpoint::GroupMembers)),
+        clean["pages"]
+    );
     assert_eq!(resumed["status"], "succeeded");
     assert_eq!(resumed["attempts"], 2);
     assert_eq!(clean["attempts"], 1);

@@ -1,14 +1,19 @@
 //! `scale-bench`: sam at tenant scale against the Confluence simulator on loopback. For each
-//! tenant size (10 000 and 100 000 users by default) and each added latency per call (0 and
-//! 20 ms by default) it measures download, activity, reclaim (dry run, then real within a cap)
+//! tenant size (10 000 and 100 000 users by default) and each added latency per call (0, 20
+//! and 100 ms by default; from 100 ms a tenth of the reclaim cap and one download run) it
+//! measures download, activity, reclaim (dry run, then real within a cap)
 //! and reconcile through the real spoke, gate and store; the API calls of each subflow against
 //! the minimum the API allows; a raw floor (the same pages and lookup queries fetched by a
 //! plain reqwest loop with the same concurrency); time inside the wasm guest against time in
 //! the host and the number of host-guest calls; peak RSS and database size. It also times
-//! reconciliation of 1 000 000 subscriptions written straight into a store.
+//! reconciliation of 1 000 000 subscriptions written straight into a store. Next to each
+//! sequential floor it prints the latency limit: the phase's calls x latency / the allowed
+//! concurrency (the profile's default ceiling, 8), the least time any client could take within
+//! the vendor's limits, and sam's ratio to it. The GitHub Copilot cells
+//! (`scale_bench_github.rs`) download 10 000 and 100 000 seats at 0 and 20 ms the same way.
 //!
 //! ```text
-//! cargo run --release -p sam-tests --bin scale-bench [-- --users 10000,100000 --latency-ms 0,20 --json FILE]
+//! cargo run --release -p sam-tests --bin scale-bench [-- --users 10000,100000 --latency-ms 0,20,100 --github-seats 10000,100000 --github-latency-ms 0,20 --json FILE]
 //! ```
 //!
 //! Processes: the harness spawns itself three ways. `--serve-sim` runs the simulator (the
@@ -42,8 +47,17 @@ use serde_json::Value;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+#[path = "scale_bench_github.rs"]
+mod github;
+
 /// Page size of the member listing and of the scan (the spoke's limit and the API's).
 const PAGE: u64 = 200;
+
+/// Latency (ms) from which a cell counts as a slow WAN (see `orchestrate`).
+const SLOW_MS: u64 = 100;
+
+/// The profile's default ceiling of concurrent page requests: the latency limit's divisor.
+const CONCURRENCY: u64 = sam_engine::pipeline::concurrency::DEFAULT_CEILING as u64;
 
 #[derive(Debug, Parser)]
 #[command(name = "scale-bench")]
@@ -52,8 +66,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
     users: Vec<usize>,
     /// Latency added by the simulator to every call, in ms, comma-separated.
-    #[arg(long = "latency-ms", value_delimiter = ',', default_values_t = [0u64, 20])]
+    #[arg(long = "latency-ms", value_delimiter = ',', default_values_t = [0u64, 20, 100])]
     latency_ms: Vec<u64>,
+    /// Latencies of the GitHub cells, in ms, comma-separated.
+    #[arg(long = "github-latency-ms", value_delimiter = ',', default_values_t = [0u64, 20])]
+    github_latency_ms: Vec<u64>,
     /// Where to write the figures as JSON (default target/scale-bench.json).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -81,6 +98,23 @@ struct Args {
     /// Internal: time reconciliation only.
     #[arg(long, hide = true)]
     reconcile_only: bool,
+    /// GitHub Copilot seat counts for the GitHub cells, comma-separated (0 skips them).
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+    github_seats: Vec<usize>,
+    /// Instead of the cells: the download against the simulator with Atlassian's burst and
+    /// points limits on, at the profile's concurrency ceilings 1 (sequential) and 8, counting
+    /// the 429s (the gate's retries) each gets.
+    #[arg(long)]
+    rate_limits: bool,
+    /// Internal: serve a GitHub simulator of `--users` seats.
+    #[arg(long, hide = true)]
+    serve_github_sim: bool,
+    /// Internal: the GitHub raw floor of one cell.
+    #[arg(long, hide = true)]
+    github_floor: Option<String>,
+    /// Internal: sam's GitHub download of one cell.
+    #[arg(long, hide = true)]
+    github_measure: Option<String>,
 }
 
 /// What the simulator child prints once it listens.
@@ -109,6 +143,9 @@ struct Target {
     org_key: String,
     #[serde(default)]
     admin_base: String,
+    /// The profile's concurrency ceiling (0: the default).
+    #[serde(default)]
+    concurrency: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,6 +162,9 @@ struct Phase {
     /// Peak RSS while the phase ran (VmHWM, reset before it).
     #[serde(default)]
     peak_rss_mib: f64,
+    /// Requests sent again (after a 429 or a 5xx).
+    #[serde(default)]
+    retries: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -232,7 +272,23 @@ fn main() -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     if args.serve_sim {
-        return runtime.block_on(serve_sim(args.users.first().copied().unwrap_or(10_000)));
+        return runtime.block_on(serve_sim(
+            args.users.first().copied().unwrap_or(10_000),
+            args.rate_limits,
+        ));
+    }
+    if args.serve_github_sim {
+        return runtime.block_on(github::serve(args.users.first().copied().unwrap_or(10_000)));
+    }
+    if let Some(target) = &args.github_floor {
+        let cell = runtime.block_on(github::floor(serde_json::from_str(target)?))?;
+        println!("{}", serde_json::to_string(&cell)?);
+        return Ok(());
+    }
+    if let Some(target) = &args.github_measure {
+        let cell = runtime.block_on(github::measure(serde_json::from_str(target)?))?;
+        println!("{}", serde_json::to_string(&cell)?);
+        return Ok(());
     }
     if let Some(target) = &args.floor {
         let target: Target = serde_json::from_str(target)?;
@@ -259,11 +315,14 @@ fn main() -> Result<(), BoxError> {
 
 fn orchestrate(args: &Args) -> Result<(), BoxError> {
     let exe = std::env::current_exe()?;
+    if args.rate_limits {
+        return under_rate_limits(&exe, args);
+    }
     let mut cells = Vec::new();
-    for &users in &args.users {
+    for &users in args.users.iter().filter(|&&u| u > 0) {
         for &latency in &args.latency_ms {
             // A fresh simulator per cell: the real reclaim of one cell changes the tenant.
-            let mut sim = SimChild::spawn(&exe, users)?;
+            let mut sim = SimChild::spawn(&exe, users, false)?;
             eprintln!(
                 "scale-bench: simulator with {users} users ({} members in confluence-users) up in {} ms; measuring at {latency} ms per call ...",
                 sim.target.members, sim.target.startup_ms
@@ -271,7 +330,16 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
             sim.set_latency(latency)?;
             let mut target = sim.target.clone();
             target.latency_ms = latency;
-            target.reclaim_max = args.reclaim_max;
+            // At a slow-WAN latency (100 ms and more) the sequential phases are latency
+            // bound: a tenth of the reclaim cap, and one download run (the noise is small
+            // against the latency).
+            let slow = latency >= SLOW_MS;
+            target.reclaim_max = if slow {
+                (args.reclaim_max / 10).max(1)
+            } else {
+                args.reclaim_max
+            };
+            let download_runs = if slow { 1 } else { args.download_runs };
             // The raw floor in a process of its own (its buffers would count in sam's RSS),
             // then the repeat runs of the download (floor and sam taking turns, each in a
             // child of its own, before anything changes the tenant), then sam in full.
@@ -283,7 +351,7 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
                     repeat.download_only = true;
                     let t = serde_json::to_string(&repeat)?;
                     let mut repeats = Vec::new();
-                    for _ in 1..args.download_runs.max(1) {
+                    for _ in 1..download_runs.max(1) {
                         let floor_ms = child_json::<Floor>(&exe, &["--floor", &t])?.download_ms;
                         let sam = child_json::<Cell>(&exe, &["--measure", &t])?.download;
                         repeats.push((floor_ms, sam));
@@ -326,7 +394,33 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
     } else {
         None
     };
-    let table = render(&cells, reconcile.as_ref());
+    let github_seats: Vec<usize> = args
+        .github_seats
+        .iter()
+        .copied()
+        .filter(|&n| n > 0)
+        .collect();
+    let github_cells = github::cells(
+        &exe,
+        &github_seats,
+        &args.github_latency_ms,
+        args.download_runs,
+    )?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut table = String::new();
+    if !cells.is_empty() {
+        table.push_str(&render(&cells, reconcile.as_ref()));
+        table.push('\n');
+    }
+    if !github_cells.is_empty() {
+        table.push('\n');
+        table.push_str(&github::render(&github_cells));
+        table.push('\n');
+    }
+    table.push_str(&format!("\nload average at the end (1, 5, 15 min): {}", {
+        let parts: Vec<&str> = load.split_whitespace().take(3).collect();
+        parts.join(", ")
+    }));
     println!("{table}");
     let json_path = args
         .json
@@ -336,10 +430,53 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
         "command": "cargo run --release -p sam-tests --bin scale-bench",
         "process": "sam in a fresh child process per cell (VmHWM of that process); simulator in its own process",
         "cells": cells,
+        "github_cells": github_cells,
+        "load_average": load.trim(),
         "reconcile_at_scale": reconcile,
     });
     std::fs::write(&json_path, serde_json::to_string_pretty(&json)?)?;
     eprintln!("scale-bench: figures written to {}", json_path.display());
+    Ok(())
+}
+
+/// `--rate-limits`: sam's download against Atlassian's burst (100 GETs a second per
+/// endpoint) and points limits, sequential (concurrency 1) then adaptive (ceiling 8), each
+/// in a fresh simulator: wall time, calls and the 429s waited out (the gate's retries).
+fn under_rate_limits(exe: &Path, args: &Args) -> Result<(), BoxError> {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header([
+        "cell",
+        "concurrency",
+        "download wall",
+        "calls",
+        "429s (retries)",
+    ]);
+    for &users in args.users.iter().filter(|&&u| u > 0) {
+        for &latency in &args.latency_ms {
+            for concurrency in [1usize, 8] {
+                let mut sim = SimChild::spawn(exe, users, true)?;
+                sim.set_latency(latency)?;
+                let mut target = sim.target.clone();
+                target.latency_ms = latency;
+                target.download_only = true;
+                target.concurrency = concurrency;
+                let cell =
+                    child_json::<Cell>(exe, &["--measure", &serde_json::to_string(&target)?]);
+                sim.stop();
+                let d = cell?.download;
+                t.add_row([
+                    format!("{users} users, {latency} ms"),
+                    concurrency.to_string(),
+                    format!("{:.0} ms", d.wall_ms),
+                    d.api_calls.to_string(),
+                    d.retries.to_string(),
+                ]);
+            }
+        }
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("{t}\nload average at the end: {}", load.trim());
     Ok(())
 }
 
@@ -409,6 +546,20 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
             list(&c.floor.download_runs_ms)
         )
     });
+    // The least time any client could take within the vendor's limits: every call of the
+    // phase at the latency, `CONCURRENCY` at once.
+    let limit = |c: &Cell, p: &Phase, calls: u64| {
+        let limit_ms = calls as f64 * c.latency_ms as f64 / CONCURRENCY as f64;
+        if limit_ms > 0.0 {
+            format!("{limit_ms:.0} ms ({:.2}x)", p.wall_ms / limit_ms)
+        } else {
+            "-".to_string()
+        }
+    };
+    row(
+        "download: latency limit, pages x latency / concurrency 8 (sam's ratio)",
+        &|c| limit(c, &c.download, c.download.min_calls),
+    );
     row("activity: wall (users/s)", &|c| phase(&c.activity));
     row("activity: API calls / minimum", &|c| calls(&c.activity));
     row("activity: raw floor scan + lookups (ratio)", &|c| {
@@ -444,6 +595,14 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
                 c.org.wall_ms, c.org.api_calls, c.org_asked
             )
         },
+    );
+    row(
+        "activity: latency limit, calls x latency / concurrency 8 (sam's ratio)",
+        &|c| limit(c, &c.activity, c.activity.api_calls),
+    );
+    row(
+        "org last-active: latency limit, calls x latency / concurrency 8 (sam's ratio)",
+        &|c| limit(c, &c.org, c.org.api_calls),
     );
     row("activity: changed items, unseen members", &|c| {
         format!("{}, {}", c.floor.changed_items, c.floor.unseen)
@@ -580,9 +739,10 @@ struct SimChild {
 }
 
 impl SimChild {
-    fn spawn(exe: &Path, users: usize) -> Result<Self, BoxError> {
+    fn spawn(exe: &Path, users: usize, rate_limits: bool) -> Result<Self, BoxError> {
         let mut child = Command::new(exe)
             .args(["--serve-sim", "--users", &users.to_string()])
+            .args(rate_limits.then_some("--rate-limits"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -619,10 +779,14 @@ impl SimChild {
     }
 }
 
-async fn serve_sim(users: usize) -> Result<(), BoxError> {
+async fn serve_sim(users: usize, rate_limits: bool) -> Result<(), BoxError> {
     let sim = Simulator::start(SimConfig {
         users,
-        rate_limit: RateLimitConfig::unlimited(),
+        rate_limit: if rate_limits {
+            RateLimitConfig::default()
+        } else {
+            RateLimitConfig::unlimited()
+        },
         log_calls: false,
         ..SimConfig::default()
     })
@@ -646,6 +810,7 @@ async fn serve_sim(users: usize) -> Result<(), BoxError> {
         latency_ms: 0,
         reclaim_max: 0,
         download_only: false,
+        concurrency: 0,
         floor: None,
         org_key: sim.org_api_key().to_string(),
         admin_base: sim.admin_base_url(),
@@ -690,6 +855,7 @@ fn phase_of(
         guest_ms: ms(export.saturating_sub(import)),
         host_ms: ms(wall.saturating_sub(export.saturating_sub(import))),
         peak_rss_mib: 0.0,
+        retries: 0,
     }
 }
 
@@ -770,7 +936,11 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     )?;
     let source = SpokeSource::new(spoke.clone(), session.clone(), config.clone());
     let page_times = PageTimes::default();
-    let pipeline = Pipeline::new(&store).progress(&page_times);
+    let mut limits = sam_engine::pipeline::limits::PipelineLimits::default();
+    if target.concurrency > 0 {
+        limits.concurrency = target.concurrency;
+    }
+    let pipeline = Pipeline::new(&store).progress(&page_times).limits(limits);
     let members = target.members;
 
     // Download.
@@ -780,6 +950,7 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
     let min = members.div_ceil(PAGE).max(1);
     let mut download = phase_of(wall, members, job.api_calls, min, c0, spoke.call_times());
     download.peak_rss_mib = phase_peak_mib();
+    download.retries = job.retries;
     if target.download_only {
         return Ok(Cell {
             download,

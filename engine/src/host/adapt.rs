@@ -212,6 +212,8 @@ impl Up<new::SubscriptionPage> for old::SubscriptionPage {
                 })
                 .collect(),
             next_cursor: self.next_cursor,
+            // A 0.1.0 page tells no cursors ahead: the engine follows them one by one.
+            following_cursors: Vec::new(),
         }
     }
 }
@@ -238,6 +240,7 @@ impl Up<new::ActivityPage> for old::ActivityPage {
         new::ActivityPage {
             activities: self.activities.up(),
             next_cursor: self.next_cursor,
+            slices: Vec::new(),
         }
     }
 }

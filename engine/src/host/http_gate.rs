@@ -281,6 +281,9 @@ pub struct GateSession {
     slowest_answer: AtomicU64,
     /// Second credentials, each for the requests under one URL prefix (issue 19).
     routes: Vec<CredentialRoute>,
+    /// Answers on the connection's own lane that said its limit is reached or near
+    /// ([`limit_signal`]): what adaptive paging concurrency backs off on.
+    limit_signals: AtomicU64,
 }
 
 /// A second credential of a session and the requests it authenticates: those whose URL, as
@@ -398,6 +401,7 @@ impl GateSession {
             overrides: super::LimitOverrides::default(),
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
+            limit_signals: AtomicU64::new(0),
         })
     }
 
@@ -414,6 +418,7 @@ impl GateSession {
             overrides: super::LimitOverrides::default(),
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
+            limit_signals: AtomicU64::new(0),
         }
     }
 
@@ -477,6 +482,12 @@ impl GateSession {
     fn observe_answer(&self, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.slowest_answer.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// Answers on the connection's own lane so far that said the vendor's limit is reached
+    /// or near ([`limit_signal`]); monotonic.
+    pub fn limit_signals(&self) -> u64 {
+        self.limit_signals.load(Ordering::Relaxed)
     }
 
     /// Counts so far.
@@ -663,6 +674,11 @@ impl GateSession {
                 && let Some(wait) = spent_until_reset(&response.headers, policy.max_retry_after)
             {
                 pause_for(pause, wait);
+            }
+            if let (Ok(response), Lane::Main) = (&outcome, lane)
+                && limit_signal(response.status, &response.headers)
+            {
+                self.limit_signals.fetch_add(1, Ordering::Relaxed);
             }
             let wait = match &outcome {
                 Ok(response) if response.status == 401 && !token_refreshed => {
@@ -944,6 +960,35 @@ pub fn spent_until_reset(headers: &[(String, String)], max: Duration) -> Option<
     (wait <= max).then_some(wait)
 }
 
+/// Whether an answer says the vendor's limit is reached or near: a 429; a `Retry-After`; a
+/// `RateLimit-Reason` (Atlassian's reason for a refusal); `X-RateLimit-NearLimit: true`
+/// (Atlassian's warning); or an `X-RateLimit-Remaining` (or GitHub's beta form) of 0 or under a
+/// tenth of its `X-RateLimit-Limit`. Adaptive paging backs off on it.
+pub fn limit_signal(status: u16, headers: &[(String, String)]) -> bool {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    if status == 429
+        || header("retry-after").is_some()
+        || header("ratelimit-reason").is_some()
+        || header("x-ratelimit-nearlimit").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return true;
+    }
+    let number = |name: &str| header(name).and_then(|v| v.parse::<f64>().ok());
+    let remaining =
+        number("x-ratelimit-remaining").or_else(|| number("x-beta-ratelimit-remaining"));
+    let limit = number("x-ratelimit-limit").or_else(|| number("x-beta-ratelimit-limit"));
+    match (remaining, limit) {
+        (Some(remaining), Some(limit)) => remaining <= 0.0 || remaining * 10.0 < limit,
+        (Some(remaining), None) => remaining <= 0.0,
+        _ => false,
+    }
+}
+
 /// Reads a rate-limit reset time: epoch seconds, RFC 3339, or `yyyy-MM-ddTHH:mm[Z]`.
 fn parse_reset(value: &str) -> Option<SystemTime> {
     if let Ok(secs) = value.parse::<u64>() {
@@ -1163,5 +1208,38 @@ mod tests {
                 "{attempt}: {wait:?}"
             );
         }
+    }
+
+    #[test]
+    fn limit_signals_are_429_retry_after_reasons_and_a_low_remaining_budget() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(limit_signal(429, &[]));
+        assert!(limit_signal(200, &h(&[("Retry-After", "1")])));
+        assert!(limit_signal(
+            200,
+            &h(&[("RateLimit-Reason", "confluence-burst-based")])
+        ));
+        assert!(limit_signal(200, &h(&[("X-RateLimit-NearLimit", "true")])));
+        assert!(!limit_signal(
+            200,
+            &h(&[("X-RateLimit-NearLimit", "false")])
+        ));
+        let budget = |remaining: &str| {
+            h(&[
+                ("x-ratelimit-limit", "5000"),
+                ("x-ratelimit-remaining", remaining),
+            ])
+        };
+        assert!(!limit_signal(200, &budget("4999")));
+        assert!(!limit_signal(200, &budget("500")));
+        assert!(limit_signal(200, &budget("499")));
+        assert!(limit_signal(200, &h(&[("x-ratelimit-remaining", "0")])));
+        assert!(!limit_signal(200, &h(&[("x-ratelimit-remaining", "3")])));
+        assert!(!limit_signal(503, &[]));
     }
 }

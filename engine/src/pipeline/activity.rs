@@ -10,6 +10,10 @@
 //! pipeline's batch), and a batch that ran past the deadline is asked again in quarters.
 //! A spoke whose manifest says `activity-from-download` reports activity with the seats: the
 //! download writes it, and this run makes no calls.
+//! A scan whose first page names slices (`activity-page.slices`: disjoint parts of the window,
+//! each a cursor chain of its own) is followed chain by chain concurrently, within the run's
+//! adaptive concurrency; the checkpoint's cursor then lists every unfinished chain's cursor,
+//! so a resumed run asks again exactly the pages it did not write.
 
 use crate::contract::{ActivityStatus, UserActivity};
 use crate::model::{
@@ -18,6 +22,12 @@ use crate::model::{
 };
 use crate::store::{WriteError, WriteTx};
 
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use super::concurrency::AdaptiveConcurrency;
 use super::prefetch::Ahead;
 use super::{
     PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, check_cursor, check_id,
@@ -71,6 +81,12 @@ impl Pipeline<'_> {
         let mut ahead = Ahead::new();
         let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
+            // A sliced scan (its first page named the slices): its chains, concurrently.
+            if let Some(chains) = run.checkpoint.cursor.as_deref().and_then(decode_slices) {
+                self.scan_slices(source, &mut run, &mut paging, chains, since, now)
+                    .await?;
+                continue;
+            }
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
@@ -88,9 +104,22 @@ impl Pipeline<'_> {
                     return Err(self.fail(&mut run, source.counts(), err));
                 }
             };
+            // The scan's first page may name further slices (ignored on later pages): this
+            // page's chain and theirs are then followed concurrently.
+            let chains: Vec<String> = if cursor.is_none() && !page.slices.is_empty() {
+                page.next_cursor
+                    .iter()
+                    .chain(page.slices.iter())
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let checked = validate(&page.activities, now, run.limits.field_bytes)
                 .and_then(|()| check_cursor(cursor.as_deref(), page.next_cursor.as_deref()))
-                .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()));
+                .and_then(|()| own_cursor(page.next_cursor.as_deref()))
+                .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()))
+                .and_then(|()| check_slices(&page.slices, &chains, &mut paging));
             if let Err(fault) = checked {
                 let err = run.fault(fault);
                 return Err(self.fail(&mut run, source.counts(), err));
@@ -99,13 +128,20 @@ impl Pipeline<'_> {
             // Only one: the scan's page writes, not the vendor, set its pace, and reading
             // further ahead took CPU from them (activity was a quarter to a half slower at
             // 0 ms).
-            ahead
-                .after(
-                    page.next_cursor.as_deref(),
-                    |_| None,
-                    |at| async move { source.activity(since, Some(&at)).await },
-                )
-                .await;
+            if chains.is_empty() {
+                ahead
+                    .after(
+                        page.next_cursor.as_deref(),
+                        |_| None,
+                        |at| async move { source.activity(since, Some(&at)).await },
+                    )
+                    .await;
+            }
+            let next = if chains.is_empty() {
+                page.next_cursor.clone()
+            } else {
+                Some(encode_slices(&chains))
+            };
             run.sync_counts(source.counts());
             let durable = run.durability.next_is_durable();
             self.store.write_deferred(durable, |tx| {
@@ -114,8 +150,8 @@ impl Pipeline<'_> {
                 cp.pages += 1;
                 cp.records_seen += page.activities.len() as u64;
                 cp.upserted += upserted;
-                match &page.next_cursor {
-                    Some(next) => cp.cursor = Some(next.clone()),
+                match next {
+                    Some(next) => cp.cursor = Some(next),
                     None => {
                         cp.cursor = None;
                         cp.phase = RunPhase::Lookup { after: None };
@@ -242,6 +278,106 @@ impl Pipeline<'_> {
         })
     }
 
+    /// Follows the chains of a sliced scan (`chains`: the cursor of each unfinished chain's
+    /// next page) concurrently, within the run's adaptive concurrency, until every chain
+    /// ended: each page is written as it arrives, in one transaction with the checkpoint,
+    /// whose cursor lists every unfinished chain's cursor ([`encode_slices`]), so a resumed
+    /// run asks again exactly the pages not written. The phase then moves to the lookups.
+    async fn scan_slices<S: PageSource>(
+        &self,
+        source: &S,
+        run: &mut Run,
+        paging: &mut PagingGuard,
+        mut chains: Vec<String>,
+        since: EpochSeconds,
+        now: EpochSeconds,
+    ) -> Result<(), PipelineError> {
+        let pacing = AdaptiveConcurrency::new(run.limits.concurrency, source.limit_signals());
+        let mut waiting: VecDeque<String> = chains.iter().cloned().collect();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < pacing.allowed()
+                && let Some(cursor) = waiting.pop_front()
+            {
+                in_flight.push(async move {
+                    let started = std::time::Instant::now();
+                    let page = source.activity(since, Some(&cursor)).await;
+                    (cursor, page, started.elapsed())
+                });
+            }
+            let Some((cursor, fetched, took)) = in_flight.next().await else {
+                break;
+            };
+            // The answers wait while this loop writes (they are polled by it), so no
+            // backlog builds up apart from the vendor's pace.
+            pacing.answered(took, source.limit_signals(), false);
+            if let Err(fault) = paging.before_page(run.checkpoint.pages) {
+                let err = run.fault(fault);
+                return Err(self.fail(run, source.counts(), err));
+            }
+            let page = match fetched {
+                Ok(page) => page,
+                Err(e) => {
+                    let err = run.fault(super::call_fault(e));
+                    return Err(self.fail(run, source.counts(), err));
+                }
+            };
+            let checked = validate(&page.activities, now, run.limits.field_bytes)
+                .and_then(|()| check_cursor(Some(&cursor), page.next_cursor.as_deref()))
+                .and_then(|()| own_cursor(page.next_cursor.as_deref()))
+                .and_then(|()| paging.next_cursor(page.next_cursor.as_deref()));
+            if let Err(fault) = checked {
+                let err = run.fault(fault);
+                return Err(self.fail(run, source.counts(), err));
+            }
+            if let Some(at) = chains.iter().position(|c| *c == cursor) {
+                match &page.next_cursor {
+                    Some(next) => {
+                        chains[at] = next.clone();
+                        waiting.push_back(next.clone());
+                    }
+                    None => {
+                        chains.remove(at);
+                    }
+                }
+            }
+            run.sync_counts(source.counts());
+            let durable = run.durability.next_is_durable();
+            self.store.write_deferred(durable, |tx| {
+                let upserted = write_activities(tx, run, &page.activities, since, None)?;
+                let cp = &mut run.checkpoint;
+                cp.pages += 1;
+                cp.records_seen += page.activities.len() as u64;
+                cp.upserted += upserted;
+                if chains.is_empty() {
+                    cp.cursor = None;
+                    cp.phase = RunPhase::Lookup { after: None };
+                } else {
+                    cp.cursor = Some(encode_slices(&chains));
+                }
+                self.save_progress(tx, run)
+            })?;
+            self.committed(run, durable)?;
+        }
+        tracing::debug!(
+            profile = %run.checkpoint.profile,
+            ceiling = pacing.ceiling(),
+            peak = pacing.peak(),
+            backoffs = pacing.backoffs(),
+            "sliced activity scan concurrency"
+        );
+        if !chains.is_empty() {
+            // Every request answered yet chains remain: cannot happen (each answered page
+            // moves or ends its chain); stop rather than loop.
+            let err = run.fault(PageFault::Malformed {
+                index: 0,
+                reason: "the sliced scan's chains did not end".into(),
+            });
+            return Err(self.fail(run, source.counts(), err));
+        }
+        Ok(())
+    }
+
     /// The next batch of seat holders to look up, after `after`: (batch, last holder examined,
     /// whether the holders are exhausted).
     fn lookup_batch_after(
@@ -275,6 +411,62 @@ impl Pipeline<'_> {
             }
         }
     }
+}
+
+/// How a sliced scan's checkpoint cursor starts: the engine's own, never a spoke's (a spoke
+/// cursor starting so is refused).
+const SLICES_PREFIX: &str = "sam-slices/1:";
+
+/// Slices one scan may name, at most.
+pub const MAX_SLICES: usize = 256;
+
+/// The checkpoint cursor of a sliced scan: every unfinished chain's next cursor.
+fn encode_slices(chains: &[String]) -> String {
+    format!(
+        "{SLICES_PREFIX}{}",
+        serde_json::to_string(chains).unwrap_or_default()
+    )
+}
+
+/// The chains of a sliced scan's checkpoint cursor; `None` for a spoke's own cursor.
+fn decode_slices(cursor: &str) -> Option<Vec<String>> {
+    serde_json::from_str(cursor.strip_prefix(SLICES_PREFIX)?).ok()
+}
+
+/// Refuses a spoke cursor that would read as the engine's sliced-scan cursor.
+fn own_cursor(next: Option<&str>) -> Result<(), PageFault> {
+    match next {
+        Some(c) if c.starts_with(SLICES_PREFIX) => Err(PageFault::Malformed {
+            index: 0,
+            reason: format!("a cursor may not start with {SLICES_PREFIX:?}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the slices a first page named (`chains`: its next cursor and the slices): at most
+/// [`MAX_SLICES`], each a cursor within the limit, none twice nor the engine's own.
+fn check_slices(
+    slices: &[String],
+    chains: &[String],
+    paging: &mut PagingGuard,
+) -> Result<(), PageFault> {
+    if slices.is_empty() || chains.is_empty() {
+        return Ok(());
+    }
+    if slices.len() > MAX_SLICES {
+        return Err(PageFault::Malformed {
+            index: 0,
+            reason: format!("{} slices, more than {MAX_SLICES}", slices.len()),
+        });
+    }
+    for slice in slices {
+        check_cursor(None, Some(slice))?;
+        own_cursor(Some(slice))?;
+        // Within the cursor limit, and not one seen before (nor twice).
+        paging.next_cursor(Some(slice))?;
+    }
+    Ok(())
 }
 
 /// Shrinks of one lookup batch after deadline failures before the run gives up (400 users

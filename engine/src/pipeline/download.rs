@@ -8,8 +8,13 @@
 //! subscriptions are merged into the subscriptions table in key order (created, changed,
 //! and every active subscription the run did not report ended, counted and audited): the
 //! subscriptions change only once a complete listing was read.
+//! A page that tells the cursors of the pages after it (`following-cursors`) lets the
+//! read-ahead request those concurrently, one call each, within the run's
+//! [`AdaptiveConcurrency`] (ceiling: the profile's `concurrency` limit); they are still
+//! written and checkpointed in order.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::contract::{self, SubscriptionPage};
 use crate::model::{
@@ -19,10 +24,10 @@ use crate::model::{
 use crate::store::{RepeatedGrant, StagedRun, WriteError, WriteTx};
 
 use super::limits::PipelineLimits;
-use super::prefetch::Ahead;
+use super::prefetch::{Ahead, ReadAheadPaging};
 use super::{
-    PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run, SourceInfo, check_cursor,
-    check_id, first_duplicate,
+    AdaptiveConcurrency, PageFault, PageSource, PagingGuard, Pipeline, PipelineError, Run,
+    SourceInfo, check_cursor, check_id, first_duplicate,
 };
 
 const PROCESS: ProcessKind = ProcessKind::DownloadSubscriptions;
@@ -46,6 +51,16 @@ impl Pipeline<'_> {
             .read()?
             .staged_run(profile, run.checkpoint.run_id)?;
         let mut ahead = Ahead::new();
+        // The run's concurrency: pages a page tells ahead are requested concurrently, as
+        // many at once as the vendor's answers allow, never more than the profile's limit.
+        let read_ahead = ReadAheadPaging {
+            depth: READ_AHEAD_PAGES,
+            cursor_bytes: run.limits.cursor_bytes,
+            pacing: Arc::new(AdaptiveConcurrency::new(
+                run.limits.concurrency,
+                source.limit_signals(),
+            )),
+        };
         let mut paging = PagingGuard::new(&run.limits, run.checkpoint.cursor.as_deref());
         while run.checkpoint.phase == RunPhase::Paging {
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
@@ -88,10 +103,11 @@ impl Pipeline<'_> {
             }
             // Ask for the next pages now: the vendor serves them (and, on a source that reads
             // ahead, the spoke parses them) while this one is written.
+            let following = std::mem::take(&mut page.following_cursors);
             ahead
                 .after(
                     page.next_cursor.as_deref(),
-                    |at| source.read_ahead_subscriptions(at, READ_AHEAD_PAGES),
+                    |at| source.read_ahead_subscriptions(at, following, &read_ahead),
                     |at| async move { source.subscriptions(Some(&at)).await },
                 )
                 .await;
@@ -101,6 +117,7 @@ impl Pipeline<'_> {
             let SubscriptionPage {
                 subscriptions,
                 next_cursor,
+                ..
             } = page;
             let records = subscriptions.len() as u64;
             // The page is staged into `staged` inside the write: should the write fail,
@@ -139,6 +156,13 @@ impl Pipeline<'_> {
             }
             self.committed(&mut run, durable)?;
         }
+        tracing::debug!(
+            profile,
+            ceiling = read_ahead.pacing.ceiling(),
+            peak = read_ahead.pacing.peak(),
+            backoffs = read_ahead.pacing.backoffs(),
+            "download paging concurrency"
+        );
         let spoke_id = source.info().spoke_id.clone();
         let (run_id, profile_name) = (run.checkpoint.run_id, run.checkpoint.profile.clone());
         let now = self.clock.now();

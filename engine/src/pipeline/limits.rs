@@ -140,6 +140,13 @@ pub const LIMITS: &[LimitDef] = &[
         max: MIB,
         what: "one next cursor",
     },
+    LimitDef {
+        name: "concurrency",
+        unit: Unit::Count,
+        min: 1,
+        max: 64,
+        what: "page requests of one run in flight at once, at most (adapts below it)",
+    },
 ];
 
 /// A limit's name or value was refused.
@@ -308,6 +315,7 @@ pub fn default_value(def: &LimitDef, host: &SandboxLimits) -> u64 {
         "record-bytes" => record_limits::RECORD_BYTES as u64,
         "grants" => record_limits::GRANTS as u64,
         "cursor-bytes" => record_limits::CURSOR_BYTES as u64,
+        "concurrency" => super::concurrency::DEFAULT_CEILING as u64,
         _ => 0,
     }
 }
@@ -379,6 +387,9 @@ pub struct PipelineLimits {
     pub grants: usize,
     /// One next cursor, in bytes.
     pub cursor_bytes: usize,
+    /// Page requests of one run in flight at once, at most (the ceiling of
+    /// [`super::concurrency::AdaptiveConcurrency`]).
+    pub concurrency: usize,
 }
 
 impl Default for PipelineLimits {
@@ -389,6 +400,7 @@ impl Default for PipelineLimits {
             record_bytes: record_limits::RECORD_BYTES,
             grants: record_limits::GRANTS,
             cursor_bytes: record_limits::CURSOR_BYTES,
+            concurrency: super::concurrency::DEFAULT_CEILING,
         }
     }
 }
@@ -416,6 +428,9 @@ impl PipelineLimits {
         }
         if let Some(v) = size("cursor-bytes") {
             self.cursor_bytes = v;
+        }
+        if let Some(v) = size("concurrency") {
+            self.concurrency = v.max(1);
         }
         self
     }
@@ -471,6 +486,11 @@ mod tests {
         assert_eq!(o.memory_cap, Some(64 * MIB as usize));
         assert_eq!(o.requests_per_call, None);
         assert_eq!(PipelineLimits::default().with(&limits).max_pages, 10);
+        assert_eq!(PipelineLimits::default().concurrency, 8);
+        set(&mut limits, &["concurrency=4".into()], &host).unwrap();
+        assert_eq!(PipelineLimits::default().with(&limits).concurrency, 4);
+        assert!(set(&mut limits, &["concurrency=0".into()], &host).is_err());
+        reset(&mut limits, &["concurrency".into()]).unwrap();
         let shown = rows(&limits, &host);
         let memory = shown.iter().find(|r| r.name == "memory").unwrap();
         assert!(memory.set && memory.value == "64MiB" && memory.default == "256MiB");

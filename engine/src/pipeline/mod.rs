@@ -13,6 +13,7 @@
 
 pub mod activity;
 pub mod clock;
+pub mod concurrency;
 pub mod download;
 pub mod limits;
 mod prefetch;
@@ -24,7 +25,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use prefetch::ReadAhead;
+pub use concurrency::AdaptiveConcurrency;
+pub use prefetch::{ReadAhead, ReadAheadPaging};
 pub use progress::{BarProgress, LogProgress, NoProgress, Progress};
 pub use source::{CallCounts, PageSource, ProductInfo, SourceError, SourceInfo, SpokeSource};
 

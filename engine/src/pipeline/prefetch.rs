@@ -7,14 +7,22 @@
 //! other for both paged subflows): a task follows the cursors from
 //! page to page, one request at a time, up to a few pages ahead of the caller, so neither the
 //! spoke's parse nor a slow commit (a durable checkpoint) holds up the vendor's next page.
+//! A page that tells the cursors of the pages after it (offsets under a known total) lets the
+//! read-ahead request those concurrently within an [`AdaptiveConcurrency`], one call per
+//! page, still handed over in order.
 //! Nothing of a page read ahead is written before the pages before it commit, so
 //! checkpoints and resume are unchanged; a run that stops or fails drops what was read
 //! ahead (a few calls spent for nothing) and aborts the task.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, MaybeDone, maybe_done};
+
+use super::concurrency::AdaptiveConcurrency;
 
 /// A page requested ahead of need, for one cursor.
 pub(crate) struct Prefetch<'a, T> {
@@ -113,18 +121,57 @@ impl<'a, T: Send + 'static> Ahead<'a, T> {
     }
 }
 
-/// Pages read one after another on a task of their own, ahead of the caller: the task
+/// Pages read on a task of their own, ahead of the caller, and handed over in order: the task
 /// fetches the page at a cursor, hands it over, and goes on with the cursor that page names,
-/// until a page names none or fails; at most `depth` pages wait to be taken. Dropping the
-/// read-ahead aborts the task (and the call it is making).
+/// until a page names none or fails; at most `depth` pages wait to be taken. When a page tells
+/// the cursors of the pages after its next one (`following-cursors`: independently
+/// addressable pages), those are requested concurrently, one call each, as many at once as
+/// its [`AdaptiveConcurrency`] allows, and still handed over in order. Dropping the read-ahead
+/// aborts the task and the calls it is making.
 pub struct ReadAhead<T> {
     pages: tokio::sync::mpsc::Receiver<(String, T)>,
     _task: AbortOnDrop<()>,
 }
 
+/// Cursors a page tells beyond its next one, at most, taken from one page (a longer list is
+/// cut: the page at the last one taken names its own next cursor).
+pub const MAX_FOLLOWING: usize = 10_000;
+
+/// Where a page leads: the cursor after it, and the cursors it tells after that one.
+pub type Continuation = (Option<String>, Vec<String>);
+
+/// How a read-ahead may page: how many pages may wait to be taken, the longest cursor it
+/// follows from a page's `following-cursors` (a list with a longer one is not followed), and
+/// the run's concurrency.
+#[derive(Debug, Clone)]
+pub struct ReadAheadPaging {
+    /// Pages waiting to be taken, at most.
+    pub depth: usize,
+    /// The longest cursor followed, in bytes.
+    pub cursor_bytes: usize,
+    /// The run's concurrency.
+    pub pacing: Arc<AdaptiveConcurrency>,
+}
+
+impl ReadAheadPaging {
+    /// The following cursors of a page worth following: none when one of them is empty or
+    /// longer than the cursor limit; at most [`MAX_FOLLOWING`].
+    pub fn following(&self, cursors: &[String]) -> Vec<String> {
+        let cursors = &cursors[..cursors.len().min(MAX_FOLLOWING)];
+        if cursors
+            .iter()
+            .any(|c| c.is_empty() || c.len() > self.cursor_bytes)
+        {
+            return Vec::new();
+        }
+        cursors.to_vec()
+    }
+}
+
 impl<T: Send + 'static> ReadAhead<T> {
-    /// Starts reading at `cursor`: `fetch` reads one page, `next` names the cursor after it
-    /// (`None` for the last page, or for a failed call, which ends the read-ahead).
+    /// Starts reading at `cursor`, one page at a time: `fetch` reads one page, `next` names
+    /// the cursor after it (`None` for the last page, or for a failed call, which ends the
+    /// read-ahead).
     pub fn spawn<F, Fut>(
         cursor: String,
         depth: usize,
@@ -132,21 +179,76 @@ impl<T: Send + 'static> ReadAhead<T> {
         next: fn(&T) -> Option<String>,
     ) -> Self
     where
-        F: Fn(String) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send,
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        Self::spawn_concurrent(
+            cursor,
+            Vec::new(),
+            depth,
+            fetch,
+            move |page| (next(page), Vec::new()),
+            Arc::new(AdaptiveConcurrency::new(1, 0)),
+            || 0,
+        )
+    }
+
+    /// Starts reading at `cursor`, with `following` the cursors known after it (in order),
+    /// concurrently within `pacing`: `fetch` reads one page (on a task of its own), `next`
+    /// says where a page leads ([`Continuation`]); `signals` is the session's limit-signal
+    /// count, read after each answer. A page's continuation is followed only when it is
+    /// the last page known; before that, the cursors already known are the chain (a page
+    /// that says otherwise is the caller's to notice: it gets a page for another cursor).
+    pub fn spawn_concurrent<F, Fut>(
+        cursor: String,
+        following: Vec<String>,
+        depth: usize,
+        fetch: F,
+        next: impl Fn(&T) -> Continuation + Send + 'static,
+        pacing: Arc<AdaptiveConcurrency>,
+        signals: impl Fn() -> u64 + Send + 'static,
+    ) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
     {
         let (handover, pages) = tokio::sync::mpsc::channel(depth.max(1));
+        let fetch = Arc::new(fetch);
         let task = tokio::spawn(async move {
-            let mut at = cursor;
+            let mut known: VecDeque<String> = std::iter::once(cursor)
+                .chain(following.into_iter().take(MAX_FOLLOWING))
+                .collect();
+            let mut in_flight: VecDeque<(String, AbortOnDrop<(T, Duration)>)> = VecDeque::new();
             loop {
-                let page = fetch(at.clone()).await;
-                let after = next(&page);
+                while in_flight.len() < pacing.allowed()
+                    && let Some(at) = known.pop_front()
+                {
+                    let (fetch, cursor) = (fetch.clone(), at.clone());
+                    let call = tokio::spawn(async move {
+                        let started = Instant::now();
+                        let page = fetch(cursor).await;
+                        (page, started.elapsed())
+                    });
+                    in_flight.push_back((at, AbortOnDrop(call)));
+                }
+                let Some((at, mut call)) = in_flight.pop_front() else {
+                    return; // nothing more known: the chain ended
+                };
+                let Ok((page, took)) = (&mut call.0).await else {
+                    return; // the call's task panicked: the caller fetches itself
+                };
+                // Pages handed over and not yet taken: the caller sets the pace.
+                let backlogged = handover.capacity() < handover.max_capacity();
+                pacing.answered(took, signals(), backlogged);
+                if in_flight.is_empty() && known.is_empty() {
+                    let (after, following) = next(&page);
+                    if let Some(after) = after {
+                        known.push_back(after);
+                        known.extend(following.into_iter().take(MAX_FOLLOWING));
+                    }
+                }
                 if handover.send((at, page)).await.is_err() {
                     return; // the reader is gone
-                }
-                match after {
-                    Some(cursor) => at = cursor,
-                    None => return,
                 }
             }
         });
@@ -372,5 +474,137 @@ mod tests {
             "one read-ahead for the run"
         );
         assert_eq!(fetched.load(Ordering::SeqCst), 4, "pages 2 to 5, once each");
+    }
+
+    /// A vendor of `pages` pages ("1".."pages") answering after `answer`; the page at "1"
+    /// tells the rest. Counts calls, the most in flight at once, and the requests refused
+    /// for going over `burst` at once (each a limit signal, answered after a wait, as the gate
+    /// does after a 429).
+    #[derive(Default)]
+    struct Vendor {
+        calls: AtomicUsize,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+        refused: AtomicUsize,
+    }
+
+    fn read_concurrently(
+        vendor: Arc<Vendor>,
+        pages: u32,
+        burst: usize,
+        pacing: Arc<AdaptiveConcurrency>,
+        honour_signals: bool,
+    ) -> ReadAhead<u32> {
+        let signals = vendor.clone();
+        ReadAhead::spawn_concurrent(
+            "1".into(),
+            Vec::new(),
+            4,
+            move |at: String| {
+                let v = vendor.clone();
+                async move {
+                    v.calls.fetch_add(1, Ordering::SeqCst);
+                    let now = v.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    v.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let over = now > burst;
+                    if over {
+                        v.refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let wait = if over { 25 } else { 5 };
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    v.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    at.parse::<u32>().unwrap_or(0)
+                }
+            },
+            move |&n| match n {
+                1 => (
+                    Some("2".into()),
+                    (3..=pages).map(|k| k.to_string()).collect(),
+                ),
+                n if n < pages => (Some((n + 1).to_string()), Vec::new()),
+                _ => (None, Vec::new()),
+            },
+            pacing,
+            move || {
+                if honour_signals {
+                    signals.refused.load(Ordering::SeqCst) as u64
+                } else {
+                    0
+                }
+            },
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn told_pages_are_read_concurrently_in_order_one_call_each_within_the_ceiling() {
+        let vendor = Arc::new(Vendor::default());
+        let pacing = Arc::new(AdaptiveConcurrency::new(4, 0));
+        let mut ahead = read_concurrently(vendor.clone(), 40, usize::MAX, pacing.clone(), true);
+        for n in 1..=40u32 {
+            assert_eq!(ahead.take(Some(&n.to_string())).await, Some(n), "in order");
+        }
+        assert_eq!(ahead.take(Some("41")).await, None, "the last page ends it");
+        assert_eq!(vendor.calls.load(Ordering::SeqCst), 40, "one call per page");
+        let most = vendor.max_in_flight.load(Ordering::SeqCst);
+        assert!(
+            (2..=4).contains(&most),
+            "{most} in flight at once, ceiling 4"
+        );
+        assert_eq!(pacing.peak(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrency_backs_off_on_a_burst_limit() {
+        // The vendor refuses a fourth request in flight. Adaptive paging finds the limit and
+        // stays near it; ignoring the signals (growing to the ceiling) is refused far more.
+        let run = |honour: bool| async move {
+            let vendor = Arc::new(Vendor::default());
+            let pacing = Arc::new(AdaptiveConcurrency::new(8, 0));
+            let mut ahead = read_concurrently(vendor.clone(), 60, 3, pacing.clone(), honour);
+            for n in 1..=60u32 {
+                assert_eq!(ahead.take(Some(&n.to_string())).await, Some(n));
+            }
+            assert_eq!(vendor.calls.load(Ordering::SeqCst), 60);
+            (vendor.refused.load(Ordering::SeqCst), pacing.backoffs())
+        };
+        let (adaptive, backoffs) = run(true).await;
+        let (blind, _) = run(false).await;
+        assert!(backoffs >= 1, "it backed off");
+        assert!(
+            adaptive <= 15 && adaptive * 3 < blind,
+            "refused {adaptive} times adapting, {blind} times not"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_that_contradicts_the_told_cursors_is_noticed_by_the_caller() {
+        let mut ahead: ReadAhead<(u32, Option<String>)> = ReadAhead::spawn_concurrent(
+            "1".into(),
+            vec!["2".into(), "3".into()],
+            4,
+            |at: String| async move {
+                let n = at.parse::<u32>().unwrap_or(0);
+                // Page 2 says page 9 follows it, not the told page 3.
+                (
+                    n,
+                    Some(if n == 2 {
+                        "9".into()
+                    } else {
+                        (n + 1).to_string()
+                    }),
+                )
+            },
+            |page| (page.1.clone(), Vec::new()),
+            Arc::new(AdaptiveConcurrency::new(4, 0)),
+            || 0,
+        );
+        assert_eq!(ahead.take(Some("1")).await.map(|p| p.0), Some(1));
+        let two = ahead.take(Some("2")).await.expect("page 2");
+        assert_eq!(two.1.as_deref(), Some("9"));
+        assert_eq!(
+            ahead.take(Some("9")).await,
+            None,
+            "the caller asked for 9 and was handed 3: it fetches 9 itself"
+        );
     }
 }

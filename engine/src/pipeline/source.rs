@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::ReadAhead;
+use super::prefetch::ReadAheadPaging;
 use crate::contract::{
     ActivityPage, Config, SpokeError, SubscriptionPage, UserActivity, VendorSeatCount,
 };
@@ -97,17 +98,25 @@ pub trait PageSource: Send + Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<SubscriptionPage, SourceError>> + Send;
 
-    /// The pages of subscriptions from `cursor` on, read on a task of their own up to
-    /// `depth` pages ahead of the caller ([`ReadAhead`]), so that the vendor serves and the
-    /// spoke parses them while the caller writes the pages before. `None` (the default)
-    /// when the source cannot run detached: the caller then prefetches one page at a time
-    /// with [`PageSource::subscriptions`].
+    /// The pages of subscriptions from `cursor` on (`following`: the cursors the page before
+    /// told after it), read on a task of their own up to `paging.depth` pages ahead of the
+    /// caller ([`ReadAhead`]), the pages a page tells requested concurrently within
+    /// `paging.pacing`, so that the vendor serves and the spoke parses them while the caller
+    /// writes the pages before. `None` (the default) when the source cannot run detached:
+    /// the caller then prefetches one page at a time with [`PageSource::subscriptions`].
     fn read_ahead_subscriptions(
         &self,
         _cursor: String,
-        _depth: usize,
+        _following: Vec<String>,
+        _paging: &ReadAheadPaging,
     ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
         None
+    }
+
+    /// Answers so far that said the vendor's limit is reached or near (monotonic; 0 when
+    /// the source cannot tell).
+    fn limit_signals(&self) -> u64 {
+        0
     }
 
     /// One page of the activity scan.
@@ -199,16 +208,20 @@ impl PageSource for SpokeSource {
     fn read_ahead_subscriptions(
         &self,
         cursor: String,
-        depth: usize,
+        following: Vec<String>,
+        paging: &ReadAheadPaging,
     ) -> Option<ReadAhead<Result<SubscriptionPage, SourceError>>> {
         let (spoke, session, config) = (
             self.spoke.clone(),
             self.session.clone(),
             Arc::new(self.config.clone()),
         );
-        Some(ReadAhead::spawn(
+        let signals = self.session.clone();
+        let tells = paging.clone();
+        Some(ReadAhead::spawn_concurrent(
             cursor,
-            depth,
+            paging.following(&following),
+            paging.depth,
             move |at: String| {
                 let (spoke, session, config) = (spoke.clone(), session.clone(), config.clone());
                 async move {
@@ -217,8 +230,17 @@ impl PageSource for SpokeSource {
                         .await?)
                 }
             },
-            |page| page.as_ref().ok().and_then(|p| p.next_cursor.clone()),
+            move |page| match page {
+                Ok(p) => (p.next_cursor.clone(), tells.following(&p.following_cursors)),
+                Err(_) => (None, Vec::new()),
+            },
+            paging.pacing.clone(),
+            move || signals.limit_signals(),
         ))
+    }
+
+    fn limit_signals(&self) -> u64 {
+        self.session.limit_signals()
     }
 
     async fn activity(

@@ -49,7 +49,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{self, LOOKUP_EXPAND, SCAN_EXPAND, SEARCH_LIMIT, SearchPage, SearchResultDto};
-use crate::cursor::{self, ActivityCursor};
+use crate::cursor::{self, ActivityCursor, SliceCursor};
 use crate::errors::{self, Endpoint, SpokeError};
 use crate::http::{Http, HttpError, Response};
 use crate::model::{ActivityKind, ActivityPage, ActivityStatus, EpochSeconds, UserActivity};
@@ -313,20 +313,80 @@ fn next_paging(link: &str) -> Result<Vec<(String, String)>, SpokeError> {
     Ok(paging)
 }
 
-/// One page of the scan.
+/// The CQL of one time slice of the scan: items changed from `from` (and before `until`,
+/// unless it is the newest slice). Adjacent slices share their bound's text, so they are
+/// disjoint and leave no gap whatever time zone the site reads the dates in.
+pub fn slice_cql(from: EpochSeconds, until: Option<EpochSeconds>) -> String {
+    match until {
+        Some(until) => format!(
+            "{ACTIVITY_TYPES} and lastmodified >= \"{}\" and lastmodified < \"{}\" order by lastmodified desc",
+            cql_date(from),
+            cql_date(until)
+        ),
+        None => format!(
+            "{ACTIVITY_TYPES} and lastmodified >= \"{}\" order by lastmodified desc",
+            cql_date(from)
+        ),
+    }
+}
+
+/// Time slices a scan is split into, at most.
+const MAX_SLICES: u64 = 16;
+/// Search pages per slice a split aims at (fewer slices, fewer extra pages).
+const PAGES_PER_SLICE: u64 = 8;
+
+/// The slices of a scan whose first page reported `total` matches, the newest changed at
+/// `newest`: none when the scan is two pages or fewer; else up to [`MAX_SLICES`] slices of
+/// equal time, minute-aligned, from the cutoff to `newest`'s next minute, the newest
+/// unbounded above (it repeats the first page, its one extra page).
+fn slices(since: EpochSeconds, total: u64, newest: EpochSeconds) -> Vec<String> {
+    let pages = total.div_ceil(u64::from(SEARCH_LIMIT));
+    if pages <= 2 {
+        return Vec::new();
+    }
+    let count = (pages / PAGES_PER_SLICE).clamp(2, MAX_SLICES) as i64;
+    let from = since.saturating_sub(TZ_MARGIN).div_euclid(60) * 60;
+    let to = (newest.div_euclid(60) + 1) * 60;
+    let minutes = (to - from) / 60;
+    if minutes < count {
+        return Vec::new();
+    }
+    let bound = |i: i64| from + minutes * i / count * 60;
+    (0..count)
+        .map(|i| {
+            cursor::encode_slice(&SliceCursor {
+                since,
+                from: bound(i),
+                until: (i + 1 < count).then(|| bound(i + 1)),
+                paging: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// One page of the scan. Its first page (no cursor) reads the whole window's newest items
+/// and, for a scan of more than two pages, names the window's time slices
+/// (`activity-page.slices`) instead of a next cursor: each slice is a cursor chain of its
+/// own the engine may follow concurrently, their union the whole window, at most one page
+/// more each than its share.
 pub fn download(
     http: &dyn Http,
     since: EpochSeconds,
     cursor: Option<&str>,
 ) -> Result<ActivityPage, SpokeError> {
-    let paging = match cursor {
-        Some(c) => cursor::decode_activity(c, since)?.paging,
-        None => Vec::new(),
+    let slice = match cursor {
+        Some(c) if c.starts_with("a2.") => Some(cursor::decode_slice(c, since)?),
+        _ => None,
+    };
+    let (cql, paging) = match (&slice, cursor) {
+        (Some(s), _) => (slice_cql(s.from, s.until), s.paging.clone()),
+        (None, Some(c)) => (scan_cql(since), cursor::decode_activity(c, since)?.paging),
+        (None, None) => (scan_cql(since), Vec::new()),
     };
     let page: SearchPage = api::fetch(
         http,
         Endpoint::Search,
-        api::search_expanded(&scan_cql(since), SEARCH_LIMIT, SCAN_EXPAND, &paging),
+        api::search_expanded(&cql, SEARCH_LIMIT, SCAN_EXPAND, &paging),
     )?;
 
     // Each user's latest contribution on this page; at equal times the more exact evidence
@@ -364,13 +424,31 @@ pub fn download(
         }
     ));
 
-    let next_cursor = match page.links.next.as_deref() {
+    let mut next_cursor = match page.links.next.as_deref() {
         Some(link) if !reached_older && !page.results.is_empty() => {
             let paging = next_paging(link)?;
-            Some(cursor::encode_activity(&ActivityCursor { since, paging }))
+            Some(match &slice {
+                Some(s) => cursor::encode_slice(&SliceCursor {
+                    paging,
+                    ..s.clone()
+                }),
+                None => cursor::encode_activity(&ActivityCursor { since, paging }),
+            })
         }
         _ => None,
     };
+    let mut slices = Vec::new();
+    if cursor.is_none()
+        && next_cursor.is_some()
+        && let (Some(total), Some(newest)) =
+            (page.total_size, page.results.first().and_then(changed_at))
+    {
+        slices = self::slices(since, total, newest);
+        if !slices.is_empty() {
+            // The slices cover the whole window, this page's items included.
+            next_cursor = None;
+        }
+    }
     Ok(ActivityPage {
         activities: latest
             .into_iter()
@@ -380,6 +458,7 @@ pub fn download(
             })
             .collect(),
         next_cursor,
+        slices,
     })
 }
 

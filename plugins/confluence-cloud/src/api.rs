@@ -243,6 +243,9 @@ pub struct SearchResultDto {
 pub struct SearchPage {
     #[serde(deserialize_with = "null_default")]
     pub results: Vec<SearchResultDto>,
+    /// How many items match the query, where the API says.
+    #[serde(rename = "totalSize")]
+    pub total_size: Option<u64>,
     #[serde(rename = "_links", deserialize_with = "null_default")]
     pub links: Links,
 }

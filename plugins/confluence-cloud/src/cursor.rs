@@ -10,7 +10,8 @@
 //!   unknown) and `<fingerprint>` is FNV-1a-64 (hex) of the sorted selected group ids.
 //! - download-activity: `a1.<cutoff epoch>.<paging>`, where `<paging>` is the query of the
 //!   search's `_links.next` (without the parameters the spoke sets itself),
-//!   percent-encoded as `k=v&k=v`.
+//!   percent-encoded as `k=v&k=v`; one time slice of it: `a2.<since>.<from>.<until or
+//!   ->.<paging>` (paging empty for the slice's first page).
 
 use crate::errors::SpokeError;
 use crate::http::{decode_component, encode_segment};
@@ -141,6 +142,71 @@ pub fn decode_activity(cursor: &str, since: i64) -> Result<ActivityCursor, Spoke
     })
 }
 
+/// Position of one time slice of `download-activity`: the window's `since`, the slice's
+/// bounds (`lastmodified >= from`, and `< until` unless it is the newest slice) and the search
+/// paging parameters of its next page (none for its first page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SliceCursor {
+    pub since: i64,
+    pub from: i64,
+    pub until: Option<i64>,
+    pub paging: Vec<(String, String)>,
+}
+
+/// `a2.<since>.<from>.<until or ->.<paging>`.
+pub fn encode_slice(c: &SliceCursor) -> String {
+    let paging: Vec<String> = c
+        .paging
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_segment(k), encode_segment(v)))
+        .collect();
+    let until = c.until.map_or_else(|| "-".to_string(), |u| u.to_string());
+    format!("a2.{}.{}.{until}.{}", c.since, c.from, paging.join("&"))
+}
+
+/// Decodes a slice cursor and checks it was made for the same `since`.
+pub fn decode_slice(cursor: &str, since: i64) -> Result<SliceCursor, SpokeError> {
+    let bad = || malformed("download-activity", cursor);
+    let rest = cursor.strip_prefix("a2.").ok_or_else(bad)?;
+    let mut parts = rest.splitn(4, '.');
+    let (Some(epoch), Some(from), Some(until), Some(paging)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let epoch = epoch.parse::<i64>().map_err(|_| bad())?;
+    let from = from.parse::<i64>().map_err(|_| bad())?;
+    let until = match until {
+        "-" => None,
+        u => Some(u.parse::<i64>().map_err(|_| bad())?),
+    };
+    if until.is_some_and(|u| u <= from) {
+        return Err(bad());
+    }
+    let paging = paging
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').ok_or_else(bad)?;
+            if k.is_empty() {
+                return Err(bad());
+            }
+            Ok((decode_component(k), decode_component(v)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if epoch != since {
+        return Err(SpokeError::InvalidConfig(format!(
+            "the activity cursor was made for since={epoch}, not {since}; restart the scan"
+        )));
+    }
+    Ok(SliceCursor {
+        since: epoch,
+        from,
+        until,
+        paging,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +282,41 @@ mod tests {
             "a1.5.novalue",
         ] {
             assert!(decode_activity(bad, 5).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slice_round_trip_and_checks() {
+        for c in [
+            SliceCursor {
+                since: 100,
+                from: 40,
+                until: Some(700),
+                paging: Vec::new(),
+            },
+            SliceCursor {
+                since: 100,
+                from: 700,
+                until: None,
+                paging: vec![("cursor".into(), "x.y&z".into())],
+            },
+        ] {
+            assert_eq!(decode_slice(&encode_slice(&c), 100), Ok(c.clone()));
+            assert!(matches!(
+                decode_slice(&encode_slice(&c), 1),
+                Err(SpokeError::InvalidConfig(_))
+            ));
+        }
+        for bad in [
+            "",
+            "a2.",
+            "a2.100.5",
+            "a2.100.x.-.",
+            "a2.100.5.5.",
+            "a2.100.5.-.=v",
+            "a1.100.x=y",
+        ] {
+            assert!(decode_slice(bad, 100).is_err(), "{bad}");
         }
     }
 }

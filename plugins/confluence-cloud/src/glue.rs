@@ -313,6 +313,7 @@ impl Guest for Component {
                     })
                     .collect(),
                 next_cursor: p.next_cursor,
+                following_cursors: p.following_cursors,
             })
             .map_err(to_wit_error)
     }
@@ -326,6 +327,7 @@ impl Guest for Component {
             .map(|p| wit::ActivityPage {
                 activities: p.activities.into_iter().map(to_wit_activity).collect(),
                 next_cursor: p.next_cursor,
+                slices: p.slices,
             })
             .map_err(to_wit_error)
     }

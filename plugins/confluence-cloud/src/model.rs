@@ -167,6 +167,9 @@ pub struct Subscription {
 pub struct SubscriptionPage {
     pub subscriptions: Vec<Subscription>,
     pub next_cursor: Option<String>,
+    /// The cursors of the group's pages after `next_cursor`, when the vendor reported the
+    /// group's size on this page.
+    pub following_cursors: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,6 +193,8 @@ pub struct UserActivity {
 pub struct ActivityPage {
     pub activities: Vec<UserActivity>,
     pub next_cursor: Option<String>,
+    /// On the scan's first page: the cursors of the window's other time slices.
+    pub slices: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

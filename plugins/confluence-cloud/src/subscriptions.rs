@@ -10,6 +10,12 @@
 //! calls, could only do it by re-reading groups. Within one page a user appears once.
 //! The cursor holds the group index, the member offset and a fingerprint of the selection,
 //! so it resumes exactly and refuses a cursor made for another selection.
+//!
+//! A group's first page asks for the group's size (`shouldReturnTotalSize=true`) and tells
+//! the cursors of the group's later pages (`following-cursors`: offsets are independently
+//! addressable), so the engine may request them concurrently, one call per page as before.
+//! A group that changed size meanwhile only shifts where the chain ends: the page at the
+//! last offset still names what follows it.
 
 use std::collections::BTreeSet;
 
@@ -19,6 +25,9 @@ use crate::errors::{Endpoint, SpokeError};
 use crate::http::Http;
 use crate::manifest::PRODUCT_ID;
 use crate::model::{Config, Subscription, SubscriptionPage};
+
+/// Page cursors told ahead from one page, at most (the engine takes no more).
+const MAX_FOLLOWING: usize = 10_000;
 
 fn in_group(error: SpokeError, group: &str) -> SpokeError {
     match error {
@@ -59,10 +68,13 @@ pub fn download(
         },
     };
     let i = pos.group;
+    // A group's first page asks for the group's size: the pages after it are then known
+    // (offsets under the total), and the engine may ask for them concurrently.
+    let first_of_group = pos.start == 0;
     let page: UserArray = api::fetch(
         http,
         Endpoint::GroupMembers,
-        api::group_members(&groups[i], pos.start, PAGE_LIMIT, false),
+        api::group_members(&groups[i], pos.start, PAGE_LIMIT, first_of_group),
     )
     .map_err(|e| in_group(e, &groups[i]))?;
     let subscriptions: Vec<Subscription> = members(&page)
@@ -91,15 +103,31 @@ pub fn download(
         None if i + 1 < groups.len() => Some((i + 1, 0)),
         None => None,
     };
-    let next_cursor = next.map(|(group, start)| {
+    let encode = |group: usize, start: u64| {
         cursor::encode_download(&DownloadCursor {
             group,
             start,
             fingerprint: pos.fingerprint,
         })
-    });
+    };
+    let next_cursor = next.map(|(group, start)| encode(group, start));
+    // The group's later pages, when its size came with this page: every page of the same
+    // size as this one (the vendor's own page size), up to the total.
+    let following_cursors = match (next, page.total_size) {
+        (Some((group, next_start)), Some(total)) if group == i && first_of_group => {
+            let step = next_start.saturating_sub(pos.start).max(1);
+            (1..)
+                .map(|k| next_start + k * step)
+                .take_while(|start| *start < total)
+                .take(MAX_FOLLOWING)
+                .map(|start| encode(i, start))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(SubscriptionPage {
         subscriptions,
         next_cursor,
+        following_cursors,
     })
 }

@@ -452,6 +452,43 @@ fn several_groups_cost_one_call_per_member_page() {
 }
 
 #[test]
+fn a_groups_first_page_asks_its_size_and_tells_the_later_pages() {
+    let tenant = two_group_tenant(true);
+    let fake = Fake::new(move |r| tenant.serve(r));
+    let cfg = config(&["g-a", "g-b"]);
+    // g-a (3 members): one page, nothing to tell; it leads to g-b's first page.
+    let a = subscriptions::download(&fake, &cfg, None).unwrap();
+    assert!(a.following_cursors.is_empty());
+    let sent = fake.take();
+    assert_eq!(sent[0].query_value("shouldReturnTotalSize"), Some("true"));
+    // g-b (450 members): its first page tells the page after its next one (offset 400).
+    let b0 = subscriptions::download(&fake, &cfg, a.next_cursor.as_deref()).unwrap();
+    assert_eq!(b0.following_cursors.len(), 1, "{:?}", b0.following_cursors);
+    assert_eq!(
+        fake.take()[0].query_value("shouldReturnTotalSize"),
+        Some("true")
+    );
+    // Each told cursor is the page the one before names next, and later pages neither ask
+    // the size nor tell anything.
+    let b1 = subscriptions::download(&fake, &cfg, b0.next_cursor.as_deref()).unwrap();
+    assert_eq!(b1.next_cursor.as_ref(), b0.following_cursors.first());
+    assert!(b1.following_cursors.is_empty());
+    assert_eq!(fake.take()[0].query_value("shouldReturnTotalSize"), None);
+    let b2 = subscriptions::download(&fake, &cfg, Some(&b0.following_cursors[0])).unwrap();
+    assert_eq!(b2.next_cursor, None);
+    assert_eq!(
+        b0.subscriptions.len() + b1.subscriptions.len() + b2.subscriptions.len(),
+        450
+    );
+    // Without a total (a vendor that does not say), nothing is told.
+    let quiet = two_group_tenant(false);
+    let fake = Fake::new(move |r| quiet.serve(r));
+    let a = subscriptions::download(&fake, &cfg, None).unwrap();
+    let b0 = subscriptions::download(&fake, &cfg, a.next_cursor.as_deref()).unwrap();
+    assert!(b0.following_cursors.is_empty());
+}
+
+#[test]
 fn download_rejects_bad_cursor_and_empty_selection() {
     let tenant = two_group_tenant(true);
     let fake = Fake::new(move |r| tenant.serve(r));

@@ -432,7 +432,14 @@ impl Guest for Component {
         let what = "list the organization's Copilot seats";
         let response = send_ok(&request, what)?;
         let list: wire::SeatList = parse(&response.body, what)?;
-        let next = wire::header(&response.headers, "link").and_then(wire::next_link);
+        let link = wire::header(&response.headers, "link");
+        let next = link.and_then(wire::next_link);
+        // The pages after the next one, from the `Link` header's `last`: page numbers are
+        // independently addressable, so the engine may request them concurrently.
+        let following_cursors = match (next.as_deref(), link.and_then(wire::last_link)) {
+            (Some(next), Some(last)) => wire::pages_between(next, &last),
+            _ => Vec::new(),
+        };
         let mut seen = std::collections::BTreeSet::new();
         let subscriptions = list
             .seats
@@ -449,6 +456,7 @@ impl Guest for Component {
         Ok(wit::SubscriptionPage {
             subscriptions,
             next_cursor: next,
+            following_cursors,
         })
     }
 
@@ -461,6 +469,7 @@ impl Guest for Component {
         Ok(wit::ActivityPage {
             activities: Vec::new(),
             next_cursor: None,
+            slices: Vec::new(),
         })
     }
 

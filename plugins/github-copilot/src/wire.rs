@@ -98,6 +98,17 @@ pub fn identifier(plan_type: Option<&str>) -> String {
 
 /// The `rel="next"` URL of a `Link` header, if any.
 pub fn next_link(link: &str) -> Option<String> {
+    rel_link(link, "next")
+}
+
+/// The `rel="last"` URL of a `Link` header, if any.
+pub fn last_link(link: &str) -> Option<String> {
+    rel_link(link, "last")
+}
+
+fn rel_link(link: &str, rel: &str) -> Option<String> {
+    let quoted = format!("rel=\"{rel}\"");
+    let bare = format!("rel={rel}");
     link.split(',').find_map(|part| {
         let mut pieces = part.split(';');
         let url = pieces.next()?.trim();
@@ -105,10 +116,48 @@ pub fn next_link(link: &str) -> Option<String> {
         pieces
             .any(|p| {
                 let p = p.trim();
-                p == "rel=\"next\"" || p == "rel=next"
+                p == quoted || p == bare
             })
             .then(|| url.to_string())
     })
+}
+
+/// Page URLs told ahead from one page, at most (the engine takes no more).
+const MAX_FOLLOWING: u64 = 10_000;
+
+/// The URLs of the pages after `next` up to `last` (both GitHub's links, which differ only
+/// in their `page` parameter): `next` with its `page` number replaced, in place, by each
+/// number after it up to `last`'s, so each is the URL the page before names as its next.
+/// Empty when either has no `page` number or the two differ otherwise.
+pub fn pages_between(next: &str, last: &str) -> Vec<String> {
+    // The URL around its page number, and the number.
+    let split = |url: &str| -> Option<(String, u64, String)> {
+        let query_at = url.find('?')?;
+        let mut offset = query_at + 1;
+        for pair in url[query_at + 1..].split('&') {
+            if let Some(n) = pair.strip_prefix("page=") {
+                let number = n.parse::<u64>().ok()?;
+                let value_at = offset + "page=".len();
+                return Some((
+                    url[..value_at].to_string(),
+                    number,
+                    url[value_at + n.len()..].to_string(),
+                ));
+            }
+            offset += pair.len() + 1;
+        }
+        None
+    };
+    let (Some((head, from, tail)), Some((last_head, to, last_tail))) = (split(next), split(last))
+    else {
+        return Vec::new();
+    };
+    if head != last_head || tail != last_tail || to <= from {
+        return Vec::new();
+    }
+    (from + 1..=to.min(from + MAX_FOLLOWING))
+        .map(|n| format!("{head}{n}{tail}"))
+        .collect()
 }
 
 /// An RFC 3339 timestamp (any offset) as epoch seconds.
@@ -242,6 +291,29 @@ mod tests {
         );
         let last = "<https://api.github.com/x?page=4>; rel=\"prev\", <https://api.github.com/x?page=1>; rel=\"first\"";
         assert_eq!(next_link(last), None);
+        assert_eq!(last_link(last), None);
+        assert_eq!(
+            last_link(link).as_deref(),
+            Some("https://api.github.com/x?page=5")
+        );
+        let next = "https://h/orgs/o/copilot/billing/seats?per_page=100&page=2";
+        let last = "https://h/orgs/o/copilot/billing/seats?per_page=100&page=5";
+        assert_eq!(
+            pages_between(next, last),
+            [3, 4, 5]
+                .map(|n| format!("https://h/orgs/o/copilot/billing/seats?per_page=100&page={n}"))
+        );
+        assert!(pages_between(next, next).is_empty(), "next is the last");
+        assert!(pages_between(next, "https://h/other?per_page=100&page=5").is_empty());
+        assert!(
+            pages_between(
+                next,
+                "https://h/orgs/o/copilot/billing/seats?per_page=50&page=5"
+            )
+            .is_empty()
+        );
+        assert!(pages_between("https://h/x?per_page=100", last).is_empty());
+        assert!(pages_between("https://h/x?page=2&per_page=100", last).is_empty());
     }
 
     #[test]

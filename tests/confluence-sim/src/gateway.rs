@@ -74,7 +74,9 @@ pub(crate) async fn log_layer(State(sim): State<Arc<Sim>>, req: Request, next: N
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let at_ms = sim.clock.now_ms();
+    let in_flight = sim.calls.begin();
     let resp = next.run(req).await;
+    drop(in_flight);
     let endpoint = resp.extensions().get::<Tag>().map(|t| t.0);
     let status = if resp.extensions().get::<Dropped>().is_some() {
         0

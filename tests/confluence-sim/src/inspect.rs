@@ -1,8 +1,9 @@
 //! The inspection side of the simulator: the log of calls made (method, path, query,
-//! status, endpoint) and the per-endpoint counters that tests read through
-//! [`crate::SimHandle`].
+//! status, endpoint), the per-endpoint counters and the most requests answered at once, that
+//! tests read through [`crate::SimHandle`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -28,6 +29,18 @@ pub struct CallRecord {
 #[derive(Debug, Default)]
 pub(crate) struct CallLog {
     inner: Mutex<CallLogInner>,
+    /// Requests being answered now, and the most at once since the last reset.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a request in flight until dropped.
+pub(crate) struct InFlight<'a>(&'a CallLog);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +62,18 @@ impl CallLog {
         }
     }
 
+    /// Counts a request in flight (until the guard is dropped).
+    pub(crate) fn begin(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+
+    /// The most requests in flight at once since the last reset.
+    pub(crate) fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn calls(&self) -> Vec<CallRecord> {
         self.inner.lock().log.clone()
     }
@@ -61,5 +86,6 @@ impl CallLog {
         let mut g = self.inner.lock();
         g.log.clear();
         g.counts.clear();
+        self.max_in_flight.store(0, Ordering::SeqCst);
     }
 }

@@ -497,9 +497,14 @@ impl SimHandle {
             .unwrap_or(0)
     }
 
-    /// Clears the call log and counters.
+    /// Clears the call log and counters (and the most requests seen in flight at once).
     pub fn reset_calls(&self) {
         self.sim.calls.reset();
+    }
+
+    /// The most requests answered at once since the call log was last reset.
+    pub fn max_in_flight(&self) -> u64 {
+        self.sim.calls.max_in_flight()
     }
 
     /// Sets the faults of one endpoint (replacing earlier ones).

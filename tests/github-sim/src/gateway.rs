@@ -102,6 +102,7 @@ pub(crate) async fn api_layer(State(sim): State<Arc<Sim>>, req: Request, next: N
         return next.run(req).await;
     };
     let in_flight = sim.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    sim.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     let _guard = InFlight(&sim);
     let (latency, jitter, fault, rate) = {
         let rt = sim.runtime.read();

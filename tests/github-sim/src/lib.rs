@@ -94,6 +94,8 @@ pub(crate) struct Sim {
     pub limiter: Mutex<Limiter>,
     pub fault_rng: Mutex<SplitMix64>,
     pub in_flight: AtomicU32,
+    /// The most requests in flight at once since the call log was last reset.
+    pub max_in_flight: AtomicU32,
     pub calls: CallLog,
     pub log_calls: bool,
 }
@@ -204,6 +206,7 @@ impl Simulator {
             limiter: Mutex::new(Limiter::default()),
             fault_rng: Mutex::new(SplitMix64::derive(cfg.seed, 5)),
             in_flight: AtomicU32::new(0),
+            max_in_flight: AtomicU32::new(0),
             calls: CallLog::default(),
             log_calls: cfg.log_calls,
         });
@@ -494,9 +497,19 @@ impl SimHandle {
             .unwrap_or(0)
     }
 
-    /// Clears the call log and counters.
+    /// Clears the call log and counters (and the most requests seen in flight at once).
     pub fn reset_calls(&self) {
         self.sim.calls.reset();
+        self.sim
+            .max_in_flight
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The most API requests in flight at once since the call log was last reset.
+    pub fn max_in_flight(&self) -> u32 {
+        self.sim
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sets the faults of one endpoint (replacing earlier ones).

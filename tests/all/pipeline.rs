@@ -569,8 +569,11 @@ async fn a_vendor_slowing_to_twenty_seconds_a_request_still_finishes_without_re_
     let counts = source.session().counts();
     let re_sends = counts.retries - before.retries;
     assert!(re_sends <= 2, "{re_sends} re-sends: {job:?}");
+    // Well past the 10-unit attempt timeout: without the adaptive timeout these answers
+    // would have been re-sent. (The sliced scan makes fewer requests than the one chain
+    // did, so the ramp ends lower than its 20-unit ceiling.)
     assert!(
-        source.session().slowest_answer() >= Duration::from_millis(15 * UNIT),
+        source.session().slowest_answer() >= Duration::from_millis(12 * UNIT),
         "the ramp reached the vendor's answers: {:?}",
         source.session().slowest_answer()
     );

@@ -1,0 +1,424 @@
+//! The web console in a real browser: Debian's chromium, headless, driven through
+//! chromedriver (WebDriver, fantoccini) against `sam demo --serve` (the demo's database, its
+//! daemon and the Confluence simulator behind it), with notices e-mailed to an SMTP sink
+//! this test starts on loopback. One session covers: sign in with a token; the overview after
+//! the demo's download (screenshot for the README); a notice's e-mailed link answered "keep"
+//! by the end user without signing in, and refused when used again; the manager's approval,
+//! a reclaim now and its undo; forged POSTs (no or a wrong CSRF token) refused with no
+//! effect; an expired link refused; a viewer (password sign-in) sees no reclaim button.
+//! Without chromium and chromedriver the test fails and says how to install them.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::pipeline::sam_bin;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A loopback SMTP sink: accepts every message and keeps its text.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(data.take().unwrap());
+                            let _ = write.write_all(b"250 kept\r\n").await;
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+struct Served {
+    child: Child,
+    dir: tempfile::TempDir,
+    url: String,
+    token: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        crate::daemon::signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("sam-demo.redb")
+    }
+
+    fn sam(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut cmd = Command::new(sam_bin());
+        cmd.arg("--db")
+            .arg(self.db())
+            .arg("--key-file")
+            .arg(self.dir.path().join("key"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("SAM_LOG", "warn")
+            .env_remove("SAM_KEY")
+            .env_remove("SAM_TOKEN")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "sam {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.sam(args, None)).unwrap()
+    }
+}
+
+/// `sam demo --serve` on a fresh folder, notices to the SMTP sink on `smtp_port`.
+fn serve_demo(smtp_port: u16) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config").join("sam");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\nfrom = \"sam <sam@example.org>\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(sam_bin())
+        .arg("--cache-dir")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-cache"))
+        .args(["demo", "--serve", "--users", "60", "--keep"])
+        .arg(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("SAM_LISTEN", "127.0.0.1:0")
+        .env("SAM_LOG", "warn")
+        .env_remove("SAM_KEY")
+        .env_remove("SAM_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token) = (None, None);
+    while token.is_none() {
+        let Some(Ok(line)) = lines.next() else {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("sam demo --serve stopped before serving: {err}");
+        };
+        if let Some(u) = line.strip_prefix("web console: ") {
+            url = Some(u.split_whitespace().next().unwrap().to_string());
+        }
+        if let Some(t) = line.strip_prefix("sign-in token: ") {
+            token = Some(t.trim().to_string());
+        }
+    }
+    // Keep draining the demo's output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Served {
+        child,
+        dir,
+        url: url.expect("the demo printed the console's URL"),
+        token: token.unwrap(),
+    }
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver on a free port, and a headless chromium session through it.
+async fn browser(profile: &Path) -> (Driver, Client) {
+    for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+        assert!(
+            Path::new(path).exists(),
+            "the web console's browser test needs {path}: install Debian's packages with `apt-get install -y chromium chromium-driver` (.ci/run does this); package {package} is missing"
+        );
+    }
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-dev-shm-usage", "--window-size=1100,760",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a chromium session through chromedriver");
+    (driver, client)
+}
+
+async fn source(c: &Client) -> String {
+    c.source().await.unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+async fn sign_in_token(c: &Client, url: &str, token: &str) {
+    c.goto(&format!("{url}/")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().ends_with("/signin"));
+    c.find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(c, "form[action='/signin'] button[type=submit]").await;
+}
+
+/// A POST from the page's own origin with the session cookie: its status.
+async fn forged_post(c: &Client, path: &str, body: &str) -> u64 {
+    let script = format!(
+        "return fetch('{path}', {{method: 'POST', credentials: 'same-origin', headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: '{body}'}}).then(r => r.status);"
+    );
+    c.execute(&script, vec![]).await.unwrap().as_u64().unwrap()
+}
+
+fn state_of(s: &Served, id: u64) -> Value {
+    s.json(&["candidates", "show", &id.to_string(), "--json"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_browser() {
+    let (smtp_port, mails) = smtp_sink().await;
+    let s = serve_demo(smtp_port);
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, c) = browser(profile.path()).await;
+
+    // Sign in with the printed token; the overview after the demo's download.
+    sign_in_token(&c, &s.url, &s.token).await;
+    let overview = source(&c).await;
+    assert!(overview.contains("License position by software model"), "{overview}");
+    assert!(overview.contains("atlassian/confluence"), "{overview}");
+    assert!(overview.contains("<svg"), "the server-drawn chart");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::write(docs.join("console-overview.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // The rule notifies users; a reclaim run asks them, by e-mail with an answer link.
+    s.sam(&["rules", "set", "atlassian/confluence", "--notify", "true"], None);
+    s.sam(&["run", "reclaim", "--profile", "demo"], None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        if let Some(m) = mails.lock().unwrap().first().cloned() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no notice reached the SMTP sink");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/answer?t="))
+        .unwrap_or_else(|| panic!("no answer link in the mail:\n{mail}"))
+        .to_string();
+    assert!(link.starts_with(&s.url), "{link}");
+
+    // The candidates page (the README's screenshot) shows the users being asked.
+    c.goto(&format!("{}/candidates", s.url)).await.unwrap();
+    let listed = source(&c).await;
+    assert!(listed.contains("Awaiting User"), "{listed}");
+    std::fs::write(docs.join("console-candidates.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // The engine's link key (from its key file) reads which candidate the link names.
+    let settings = sam_engine::config::Settings::resolve(
+        &sam_engine::config::Overrides {
+            db: Some(s.db()),
+            key_file: Some(s.dir.path().join("key")),
+            cache_dir: Some(s.dir.path().join("cache")),
+            plugins_dir: Some(s.dir.path().join("plugins")),
+            config_file: None,
+        },
+        &|_| None,
+        None,
+    )
+    .unwrap();
+    let key = sam_engine::web::links::LinkKey::from_settings(&settings).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = link.split("/answer?t=").nth(1).unwrap();
+    let linked = key.verify(token, now).expect("the mailed link verifies").candidate;
+
+    // A forged POST (no CSRF token, then a wrong one) from the admin's own session does
+    // nothing: it would reject a candidate.
+    let asked = s.json(&["candidates", "list", "--state", "awaiting-user", "--json"]);
+    let victim = asked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .find(|id| *id != linked)
+        .expect("two users were asked");
+    for body in [
+        format!("ids={victim}&action=reject"),
+        format!("ids={victim}&action=reject&csrf={}", "0".repeat(64)),
+    ] {
+        assert_eq!(forged_post(&c, "/candidates/act", &body).await, 403, "{body}");
+    }
+    assert_eq!(state_of(&s, victim)["state"], "awaiting-user", "nothing changed");
+
+    // The end user opens the link (no sign-in needed) and keeps the seat.
+    c.goto(&link).await.unwrap();
+    let page = source(&c).await;
+    assert!(page.contains("Do you still need this seat?"), "{page}");
+    click(&c, "button[value=keep]").await;
+    assert!(source(&c).await.contains("Thank you"));
+    let kept = s.json(&["candidates", "list", "--state", "awaiting-approval", "--json"]);
+    let id = kept[0]["id"].as_u64().expect("the answer went through");
+    assert_eq!(id, linked);
+    assert_eq!(state_of(&s, id)["answer"], "keep");
+    c.goto(&link).await.unwrap();
+    assert!(source(&c).await.contains("already used"), "single use");
+
+    // The manager approves it, the admin reclaims it now, then undoes it.
+    c.goto(&format!("{}/candidates?state=awaiting-approval", s.url))
+        .await
+        .unwrap();
+    click(&c, &format!("#c{id}")).await;
+    click(&c, "button[value=approve]").await;
+    assert!(source(&c).await.contains("Approved 1 candidate"));
+    c.goto(&format!("{}/candidates/{id}", s.url)).await.unwrap();
+    click(&c, "button[value=reclaim]").await;
+    let after = source(&c).await;
+    assert!(after.contains("Reclaimed 1 seat"), "{after}");
+    assert_eq!(state_of(&s, id)["state"], "closed-complete");
+    c.goto(&format!("{}/candidates/{id}", s.url)).await.unwrap();
+    click(&c, "button[value=undo]").await;
+    assert!(source(&c).await.contains("Gave back 1 seat"));
+    assert!(state_of(&s, id)["reclaim"]["restored_at"].is_number());
+
+    // A link past its expiry (signed with the engine's own key) is refused.
+    let expired = sam_engine::web::links::answer_url(&s.url, &key.sign(victim, now - 60));
+    c.goto(&expired).await.unwrap();
+    assert!(source(&c).await.contains("This link has expired"));
+    let tampered = link.replace("/answer?t=", "/answer?t=A");
+    c.goto(&tampered).await.unwrap();
+    assert!(source(&c).await.contains("not valid"));
+    assert_eq!(state_of(&s, victim)["state"], "awaiting-user");
+
+    // A viewer signs in with a password: no action buttons, and a forged reclaim is refused.
+    s.sam(
+        &["users", "add", "vic", "--role", "viewer"],
+        Some("a viewer password\n"),
+    );
+    c.goto(&format!("{}/", s.url)).await.unwrap();
+    click(&c, "form.signout button").await;
+    c.find(Locator::Id("name")).await.unwrap().send_keys("vic").await.unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("a viewer password")
+        .await
+        .unwrap();
+    click(&c, "form[action='/signin'] button[type=submit]").await;
+    c.goto(&format!("{}/candidates?state=any", s.url)).await.unwrap();
+    let viewer = source(&c).await;
+    assert!(viewer.contains("web:vic"), "signed in as the viewer");
+    assert!(!viewer.contains("value=\"reclaim\""), "no reclaim button for a viewer");
+    assert!(!viewer.contains("Reclaim now"));
+    assert_eq!(
+        forged_post(&c, "/candidates/act", &format!("ids={victim}&action=reclaim")).await,
+        403
+    );
+    assert_eq!(state_of(&s, victim)["state"], "awaiting-user");
+    c.close().await.unwrap();
+}

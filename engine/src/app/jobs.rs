@@ -181,7 +181,7 @@ impl EngineRunner {
                         .with_granted_scopes(opened.granted_scopes);
                 let notifier = crate::web::notices::wrap(
                     &self.settings,
-                    now,
+                    self.clock.now(),
                     Box::new(crate::reclaim::LogNotifier),
                 );
                 let report = crate::reclaim::Reclaimer::new(&self.store)

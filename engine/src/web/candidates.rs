@@ -152,6 +152,7 @@ pub async fn show(
     State(console): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(f): Query<Filters>,
 ) -> Response {
     let session = match auth::require(&console, &headers) {
         Ok(s) => s,
@@ -174,6 +175,7 @@ pub async fn show(
     let role = session.actor.role;
     let body = html! {
         h1 { "Candidate " (c.id) }
+        (layout::notice(f.notice.as_deref()))
         dl {
             dt { "User" } dd { (c.display_name.as_deref().unwrap_or(&c.external_user_id)) " (" (c.external_user_id) ")" @if let Some(e) = &c.email { " · " (e) } }
             dt { "Seat" } dd { (c.model) " · " (c.identifier) " · profile " (c.profile) }

@@ -249,6 +249,22 @@ async fn source(c: &Client) -> String {
     c.source().await.unwrap()
 }
 
+/// The page once it shows `text` (a click's navigation may still be loading).
+async fn page_with(c: &Client, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = source(c).await;
+        if page.contains(text) {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {text:?}:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
@@ -286,8 +302,7 @@ async fn the_console_in_a_browser() {
 
     // Sign in with the printed token; the overview after the demo's download.
     sign_in_token(&c, &s.url, &s.token).await;
-    let overview = source(&c).await;
-    assert!(overview.contains("License position by software model"), "{overview}");
+    let overview = page_with(&c, "License position by software model").await;
     assert!(overview.contains("atlassian/confluence"), "{overview}");
     assert!(overview.contains("<svg"), "the server-drawn chart");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
@@ -304,6 +319,8 @@ async fn the_console_in_a_browser() {
         assert!(Instant::now() < deadline, "no notice reached the SMTP sink");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The body is quoted-printable: join its soft line breaks, decode `=3D`.
+    let mail = mail.replace("=\n", "").replace("=3D", "=");
     let link = mail
         .split_whitespace()
         .find(|w| w.contains("/answer?t="))
@@ -313,8 +330,7 @@ async fn the_console_in_a_browser() {
 
     // The candidates page (the README's screenshot) shows the users being asked.
     c.goto(&format!("{}/candidates", s.url)).await.unwrap();
-    let listed = source(&c).await;
-    assert!(listed.contains("Awaiting User"), "{listed}");
+    page_with(&c, "Awaiting User").await;
     std::fs::write(docs.join("console-candidates.png"), c.screenshot().await.unwrap()).unwrap();
 
     // The engine's link key (from its key file) reads which candidate the link names.
@@ -336,7 +352,10 @@ async fn the_console_in_a_browser() {
         .unwrap()
         .as_secs() as i64;
     let token = link.split("/answer?t=").nth(1).unwrap();
-    let linked = key.verify(token, now).expect("the mailed link verifies").candidate;
+    let linked = key
+        .verify(token, now)
+        .unwrap_or_else(|e| panic!("the mailed link: {e:?}\n{mail}"))
+        .candidate;
 
     // A forged POST (no CSRF token, then a wrong one) from the admin's own session does
     // nothing: it would reject a candidate.
@@ -358,16 +377,15 @@ async fn the_console_in_a_browser() {
 
     // The end user opens the link (no sign-in needed) and keeps the seat.
     c.goto(&link).await.unwrap();
-    let page = source(&c).await;
-    assert!(page.contains("Do you still need this seat?"), "{page}");
+    page_with(&c, "Do you still need this seat?").await;
     click(&c, "button[value=keep]").await;
-    assert!(source(&c).await.contains("Thank you"));
+    page_with(&c, "Thank you").await;
     let kept = s.json(&["candidates", "list", "--state", "awaiting-approval", "--json"]);
     let id = kept[0]["id"].as_u64().expect("the answer went through");
     assert_eq!(id, linked);
     assert_eq!(state_of(&s, id)["answer"], "keep");
     c.goto(&link).await.unwrap();
-    assert!(source(&c).await.contains("already used"), "single use");
+    page_with(&c, "already used").await;
 
     // The manager approves it, the admin reclaims it now, then undoes it.
     c.goto(&format!("{}/candidates?state=awaiting-approval", s.url))
@@ -375,24 +393,23 @@ async fn the_console_in_a_browser() {
         .unwrap();
     click(&c, &format!("#c{id}")).await;
     click(&c, "button[value=approve]").await;
-    assert!(source(&c).await.contains("Approved 1 candidate"));
+    page_with(&c, "Approved 1 candidate").await;
     c.goto(&format!("{}/candidates/{id}", s.url)).await.unwrap();
     click(&c, "button[value=reclaim]").await;
-    let after = source(&c).await;
-    assert!(after.contains("Reclaimed 1 seat"), "{after}");
+    page_with(&c, "Reclaimed 1 seat").await;
     assert_eq!(state_of(&s, id)["state"], "closed-complete");
     c.goto(&format!("{}/candidates/{id}", s.url)).await.unwrap();
     click(&c, "button[value=undo]").await;
-    assert!(source(&c).await.contains("Gave back 1 seat"));
+    page_with(&c, "Gave back 1 seat").await;
     assert!(state_of(&s, id)["reclaim"]["restored_at"].is_number());
 
     // A link past its expiry (signed with the engine's own key) is refused.
     let expired = sam_engine::web::links::answer_url(&s.url, &key.sign(victim, now - 60));
     c.goto(&expired).await.unwrap();
-    assert!(source(&c).await.contains("This link has expired"));
+    page_with(&c, "This link has expired").await;
     let tampered = link.replace("/answer?t=", "/answer?t=A");
     c.goto(&tampered).await.unwrap();
-    assert!(source(&c).await.contains("not valid"));
+    page_with(&c, "This link is not valid").await;
     assert_eq!(state_of(&s, victim)["state"], "awaiting-user");
 
     // A viewer signs in with a password: no action buttons, and a forged reclaim is refused.
@@ -402,6 +419,7 @@ async fn the_console_in_a_browser() {
     );
     c.goto(&format!("{}/", s.url)).await.unwrap();
     click(&c, "form.signout button").await;
+    page_with(&c, "Sign in to sam").await;
     c.find(Locator::Id("name")).await.unwrap().send_keys("vic").await.unwrap();
     c.find(Locator::Id("password"))
         .await
@@ -410,9 +428,9 @@ async fn the_console_in_a_browser() {
         .await
         .unwrap();
     click(&c, "form[action='/signin'] button[type=submit]").await;
+    page_with(&c, "License position").await;
     c.goto(&format!("{}/candidates?state=any", s.url)).await.unwrap();
-    let viewer = source(&c).await;
-    assert!(viewer.contains("web:vic"), "signed in as the viewer");
+    let viewer = page_with(&c, "web:vic").await;
     assert!(!viewer.contains("value=\"reclaim\""), "no reclaim button for a viewer");
     assert!(!viewer.contains("Reclaim now"));
     assert_eq!(

@@ -6,7 +6,7 @@
 //! gets every notice, with the link in it.
 
 use futures::future::BoxFuture;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::header::ContentType;
 use lettre::message::{Body, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -121,10 +121,9 @@ async fn send_mail(smtp: &SmtpConfig, to: &str, notice: &Notice) -> Result<(), N
     let to: Mailbox = to
         .parse()
         .map_err(|e| failed(format!("recipient {to:?}: {e}")))?;
-    // 7bit when it can be (the link stays one unbroken line), else lettre's choice.
-    let text = mail_body(notice);
-    let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::SevenBit)
-        .unwrap_or_else(|_| Body::new(text));
+    // lettre picks the transfer encoding (quoted-printable for long lines: mail clients
+    // decode it, and the link stays whole).
+    let body = Body::new(mail_body(notice));
     let message = Message::builder()
         .from(from)
         .to(to)

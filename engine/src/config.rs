@@ -96,8 +96,17 @@ pub struct Settings {
     pub redirect_uri: String,
     /// The daemon's listen address.
     pub listen: String,
-    /// The web console's public address (`console_url`, `SAM_CONSOLE_URL`), if set.
-    pub console_url: Option<String>,
+    /// The web console's address and the e-mail notices (behind an `Arc`: an `App`
+    /// carries its settings, and most commands never look at these).
+    pub console: Arc<ConsoleSettings>,
+}
+
+/// Where the web console is opened and how notices are e-mailed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// The console's public address (`console_url`, `SAM_CONSOLE_URL`), if set; the daemon
+    /// fills in its own address when not.
+    pub url: Option<String>,
     /// E-mail notices (`[smtp]`), if configured.
     pub smtp: Option<SmtpConfig>,
 }
@@ -242,8 +251,10 @@ impl Settings {
             key_file,
             redirect_uri,
             listen,
-            console_url,
-            smtp: file.smtp,
+            console: Arc::new(ConsoleSettings {
+                url: console_url,
+                smtp: file.smtp,
+            }),
         })
     }
 

@@ -266,7 +266,12 @@ async fn page_with(c: &Client, text: &str) -> String {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn sign_in_token(c: &Client, url: &str, token: &str) {
@@ -306,10 +311,17 @@ async fn the_console_in_a_browser() {
     assert!(overview.contains("atlassian/confluence"), "{overview}");
     assert!(overview.contains("<svg"), "the server-drawn chart");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-    std::fs::write(docs.join("console-overview.png"), c.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        docs.join("console-overview.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // The rule notifies users; a reclaim run asks them, by e-mail with an answer link.
-    s.sam(&["rules", "set", "atlassian/confluence", "--notify", "true"], None);
+    s.sam(
+        &["rules", "set", "atlassian/confluence", "--notify", "true"],
+        None,
+    );
     s.sam(&["run", "reclaim", "--profile", "demo"], None);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mail = loop {
@@ -331,7 +343,11 @@ async fn the_console_in_a_browser() {
     // The candidates page (the README's screenshot) shows the users being asked.
     c.goto(&format!("{}/candidates", s.url)).await.unwrap();
     page_with(&c, "Awaiting User").await;
-    std::fs::write(docs.join("console-candidates.png"), c.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        docs.join("console-candidates.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // The engine's link key (from its key file) reads which candidate the link names.
     let settings = sam_engine::config::Settings::resolve(
@@ -371,16 +387,30 @@ async fn the_console_in_a_browser() {
         format!("ids={victim}&action=reject"),
         format!("ids={victim}&action=reject&csrf={}", "0".repeat(64)),
     ] {
-        assert_eq!(forged_post(&c, "/candidates/act", &body).await, 403, "{body}");
+        assert_eq!(
+            forged_post(&c, "/candidates/act", &body).await,
+            403,
+            "{body}"
+        );
     }
-    assert_eq!(state_of(&s, victim)["state"], "awaiting-user", "nothing changed");
+    assert_eq!(
+        state_of(&s, victim)["state"],
+        "awaiting-user",
+        "nothing changed"
+    );
 
     // The end user opens the link (no sign-in needed) and keeps the seat.
     c.goto(&link).await.unwrap();
     page_with(&c, "Do you still need this seat?").await;
     click(&c, "button[value=keep]").await;
     page_with(&c, "Thank you").await;
-    let kept = s.json(&["candidates", "list", "--state", "awaiting-approval", "--json"]);
+    let kept = s.json(&[
+        "candidates",
+        "list",
+        "--state",
+        "awaiting-approval",
+        "--json",
+    ]);
     let id = kept[0]["id"].as_u64().expect("the answer went through");
     assert_eq!(id, linked);
     assert_eq!(state_of(&s, id)["answer"], "keep");
@@ -420,7 +450,12 @@ async fn the_console_in_a_browser() {
     c.goto(&format!("{}/", s.url)).await.unwrap();
     click(&c, "form.signout button").await;
     page_with(&c, "Sign in to sam").await;
-    c.find(Locator::Id("name")).await.unwrap().send_keys("vic").await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("vic")
+        .await
+        .unwrap();
     c.find(Locator::Id("password"))
         .await
         .unwrap()
@@ -429,14 +464,167 @@ async fn the_console_in_a_browser() {
         .unwrap();
     click(&c, "form[action='/signin'] button[type=submit]").await;
     page_with(&c, "License position").await;
-    c.goto(&format!("{}/candidates?state=any", s.url)).await.unwrap();
+    c.goto(&format!("{}/candidates?state=any", s.url))
+        .await
+        .unwrap();
     let viewer = page_with(&c, "web:vic").await;
-    assert!(!viewer.contains("value=\"reclaim\""), "no reclaim button for a viewer");
+    assert!(
+        !viewer.contains("value=\"reclaim\""),
+        "no reclaim button for a viewer"
+    );
     assert!(!viewer.contains("Reclaim now"));
     assert_eq!(
-        forged_post(&c, "/candidates/act", &format!("ids={victim}&action=reclaim")).await,
+        forged_post(
+            &c,
+            "/candidates/act",
+            &format!("ids={victim}&action=reclaim")
+        )
+        .await,
         403
     );
     assert_eq!(state_of(&s, victim)["state"], "awaiting-user");
     c.close().await.unwrap();
+}
+
+/// The console behind the daemon's guard, without a browser: the Host and Origin checks
+/// apply to it, a page needs a session, and the session cookie's flags (`Secure` only when
+/// the operator's proxy, named by `--allow-host`, says the browser came over https).
+#[tokio::test]
+async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
+    use sam_engine::app::{App, tokens};
+    use sam_engine::daemon::ManualClock;
+    use sam_engine::daemon::http::Guard;
+    use sam_engine::model::Role;
+    use sam_engine::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sam.redb");
+    let store = Arc::new(Store::open(&db).unwrap());
+    let settings = sam_engine::config::Settings::resolve(
+        &sam_engine::config::Overrides {
+            db: Some(db.clone()),
+            cache_dir: Some(dir.path().join("cache")),
+            plugins_dir: Some(dir.path().join("plugins")),
+            key_file: Some(dir.path().join("key")),
+            config_file: None,
+        },
+        &|_| None,
+        None,
+    )
+    .unwrap();
+    let app = App::new(
+        store.clone(),
+        crate::host(),
+        settings,
+        Arc::new(ManualClock::new(crate::daemon::T0)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = sam_engine::daemon::http::router(
+        app,
+        Guard::new(addr, &["sam.example.org".to_string()], false),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let token = tokens::create(&store, crate::daemon::T0, "web", Role::Viewer)
+        .unwrap()
+        .token;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://{addr}{path}");
+    let sign_in = |host: Option<&'static str>, proto: Option<&'static str>| {
+        let mut request = client
+            .post(url("/signin"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"));
+        if let Some(h) = host {
+            request = request.header("host", h);
+        }
+        if let Some(p) = proto {
+            request = request.header("x-forwarded-proto", p);
+        }
+        request.send()
+    };
+
+    // A page needs a session; the sign-in page labels its fields.
+    let page = client.get(url("/candidates")).send().await.unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/signin");
+    let signin = client.get(url("/signin")).send().await.unwrap();
+    assert_eq!(signin.status(), 200);
+    let html = signin.text().await.unwrap();
+    assert!(html.contains("<label for=\"token\">"), "{html}");
+
+    // DNS rebinding (a foreign Host) and a foreign Origin are refused before the console.
+    let rebound = client
+        .get(url("/signin"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let foreign = client
+        .post(url("/signin"))
+        .header("origin", "http://attacker.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert!(foreign.headers().get("set-cookie").is_none());
+
+    // A wrong token gets the sign-in page again, no cookie.
+    let wrong = client
+        .post(url("/signin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=sam_000000000000_00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    // Plain http on loopback: HttpOnly, SameSite=Strict, not Secure; and a forwarded https
+    // claim from a loopback request is not believed.
+    for proto in [None, Some("https")] {
+        let signed = sign_in(None, proto).await.unwrap();
+        assert_eq!(signed.status(), 303);
+        let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Secure"), "{cookie}");
+    }
+    // Through the operator's https proxy: Secure.
+    let proxied = sign_in(Some("sam.example.org"), Some("https"))
+        .await
+        .unwrap();
+    let cookie = proxied.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+
+    // With the session, a page answers; a viewer's POST without the form's token is refused.
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = client
+        .get(url("/candidates"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(!page.text().await.unwrap().contains("Reclaim now"));
+    let forged = client
+        .post(url("/catalog/act"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("action=exclusion-add&user=x%40example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
 }

@@ -198,7 +198,10 @@ async fn main() -> Result<(), BoxError> {
         "console-bench: {} subscriptions, {} requests per page (target: 100 ms)",
         args.subscriptions, args.repeat
     );
-    println!("{:<40} {:>10} {:>10} {:>12}", "page", "median ms", "worst ms", "worst/target");
+    println!(
+        "{:<40} {:>10} {:>10} {:>12}",
+        "page", "median ms", "worst ms", "worst/target"
+    );
     let mut worst_all = Duration::ZERO;
     for page in pages {
         let mut times = Vec::new();
@@ -213,7 +216,11 @@ async fn main() -> Result<(), BoxError> {
             let body = response.bytes().await?;
             times.push(t.elapsed());
             if !status.is_success() {
-                return Err(format!("{page} answered {status}: {}", String::from_utf8_lossy(&body)).into());
+                return Err(format!(
+                    "{page} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )
+                .into());
             }
         }
         times.sort();

@@ -47,9 +47,9 @@ pub fn reclaim_failure(e: ReclaimError) -> AppError {
 /// links and the e-mail copy when configured ([`crate::web::notices`]).
 fn notifier(app: &App, webhook: Option<&str>) -> Result<Box<dyn Notifier>, AppError> {
     let base: Box<dyn Notifier> = match webhook {
-        Some(url) => Box::new(
-            WebhookNotifier::new(url).map_err(|e| AppError::Invalid(e.to_string()))?,
-        ),
+        Some(url) => {
+            Box::new(WebhookNotifier::new(url).map_err(|e| AppError::Invalid(e.to_string()))?)
+        }
         None => Box::new(LogNotifier),
     };
     Ok(crate::web::notices::wrap(app.settings(), app.now(), base))

@@ -64,8 +64,8 @@ pub(super) async fn run(
         .map_err(|e| CliError::Failure(e.to_string()))?;
     // Answer links in notices point at the console: the configured address, else ours.
     let mut settings = settings.clone();
-    settings
-        .console_url
+    Arc::make_mut(&mut settings.console)
+        .url
         .get_or_insert_with(|| format!("http://{bound}"));
     let settings = &settings;
     let store = Arc::new(open_store(Some(&settings.db))?);
@@ -94,7 +94,7 @@ pub(super) async fn run(
         &format!(
             "sam daemon listening on http://{bound} (API token for this machine's admin in {})\nweb console: {} (sign in with that token, or a password from `sam users add`)\n",
             token_file.display(),
-            settings.console_url.as_deref().unwrap_or_default()
+            settings.console.url.as_deref().unwrap_or_default()
         ),
     )?;
     if args.print_token

@@ -54,7 +54,10 @@ impl Guard {
             format!("127.0.0.1:{port}"),
             format!("[::1]:{port}"),
         ];
-        let proxied: Vec<String> = extra.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let proxied: Vec<String> = extra
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         hosts.extend(proxied.iter().cloned());
         hosts.sort();
         hosts.dedup();

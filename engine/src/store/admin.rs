@@ -17,8 +17,9 @@ use super::{
     range_in, write_key,
 };
 use crate::model::{
-    ApiToken, Connection, ConsoleUser, UsedAnswerLink, ExtraCredentialRecord, IntegrationProfile, OAuthConnection,
+    ApiToken, Connection, ConsoleUser, ExtraCredentialRecord, IntegrationProfile, OAuthConnection,
     ProfileValidation, ScheduledJob, SelectedGroup, Subscription, SubscriptionIdentifier,
+    UsedAnswerLink,
 };
 
 /// OAuth connections, by credential key.
@@ -155,7 +156,10 @@ impl WriteTx {
     /// had been used already.
     pub fn use_answer_link(&self, link: &UsedAnswerLink) -> Result<bool, WriteError> {
         let k = write_key(&[&link.id])?;
-        if self.adm_get::<UsedAnswerLink>(USED_ANSWER_LINKS, &k)?.is_some() {
+        if self
+            .adm_get::<UsedAnswerLink>(USED_ANSWER_LINKS, &k)?
+            .is_some()
+        {
             return Ok(false);
         }
         self.adm_put(USED_ANSWER_LINKS, &k, link)?;

@@ -155,11 +155,7 @@ pub async fn page(State(console): State<Shared>, Query(token): Query<Token>) -> 
 }
 
 /// `POST /answer`: the user's answer through the link.
-pub async fn submit(
-    State(console): State<Shared>,
-    _headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn submit(State(console): State<Shared>, _headers: HeaderMap, body: Bytes) -> Response {
     let fields = Fields::parse(&body);
     let verified = match check(&console, fields.get("t")).await {
         Ok(v) => v,
@@ -189,7 +185,11 @@ pub async fn submit(
     let c = match answered {
         Ok(c) => c,
         Err(AppError::Invalid(message)) => {
-            return refusal(StatusCode::CONFLICT, "No answer is needed any more", &message);
+            return refusal(
+                StatusCode::CONFLICT,
+                "No answer is needed any more",
+                &message,
+            );
         }
         Err(e) => return super::error_page(&e, None),
     };
@@ -198,7 +198,11 @@ pub async fn submit(
         candidate: verified.candidate,
         used_at: console.app().now(),
     };
-    match console.app().store().write(|tx| tx.use_answer_link(&record)) {
+    match console
+        .app()
+        .store()
+        .write(|tx| tx.use_answer_link(&record))
+    {
         Ok(true) => {}
         Ok(false) => return used_refusal(),
         Err(e) => return super::error_page(&AppError::Failed(e.to_string()), None),
@@ -231,7 +235,10 @@ mod tests {
             used_at: 10,
         };
         assert!(store.write(|tx| tx.use_answer_link(&link)).unwrap());
-        assert!(!store.write(|tx| tx.use_answer_link(&link)).unwrap(), "reused");
+        assert!(
+            !store.write(|tx| tx.use_answer_link(&link)).unwrap(),
+            "reused"
+        );
         let read = store.read().unwrap();
         assert_eq!(read.used_answer_link(&link.id).unwrap(), Some(link));
         assert_eq!(read.used_answer_link(&"cd".repeat(24)).unwrap(), None);

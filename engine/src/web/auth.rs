@@ -81,7 +81,8 @@ impl Sessions {
 /// The `Set-Cookie` value of a session: `HttpOnly`, `SameSite=Strict`, `Path=/`, and
 /// `Secure` when the browser came over https.
 pub fn session_cookie(id: &str, secure: bool) -> String {
-    let mut cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}");
+    let mut cookie =
+        format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}");
     if secure {
         cookie.push_str("; Secure");
     }
@@ -118,6 +119,7 @@ pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
 }
 
 /// The signed-in session of a request, or the answer to send instead (to the sign-in page).
+#[allow(clippy::result_large_err)] // the refusal is the response itself, sent at once
 pub fn require(console: &Shared, headers: &HeaderMap) -> Result<Session, Response> {
     let now = console.app().now();
     cookie_id(headers)
@@ -127,6 +129,7 @@ pub fn require(console: &Shared, headers: &HeaderMap) -> Result<Session, Respons
 
 /// The session of a form POST, its CSRF token checked: a POST without the session's token
 /// (a forged request from another page) changes nothing and is answered 403.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, sent at once
 pub fn require_post(
     console: &Shared,
     headers: &HeaderMap,
@@ -272,7 +275,10 @@ mod tests {
         other.replace_range(0..1, if other.starts_with('0') { "1" } else { "0" });
         assert!(!csrf_ok(&session, Some(&other)));
         let (_, second) = sessions.start(actor(), 1_000);
-        assert!(!csrf_ok(&session, Some(&second.csrf)), "another session's token");
+        assert!(
+            !csrf_ok(&session, Some(&second.csrf)),
+            "another session's token"
+        );
         // The session itself: found while live, gone when expired or ended.
         assert!(sessions.get(&id, 1_000 + SESSION_SECONDS - 1).is_some());
         assert!(sessions.get(&id, 1_000 + SESSION_SECONDS).is_none());

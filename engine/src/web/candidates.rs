@@ -278,7 +278,11 @@ pub async fn act(State(console): State<Shared>, headers: HeaderMap, body: Bytes)
             }
             Ok(format!(
                 "{} {done} candidate{}",
-                if action == "approve" { "Approved" } else { "Rejected" },
+                if action == "approve" {
+                    "Approved"
+                } else {
+                    "Rejected"
+                },
                 if done == 1 { "" } else { "s" }
             ))
         }
@@ -314,7 +318,10 @@ pub async fn act(State(console): State<Shared>, headers: HeaderMap, body: Bytes)
                 }
                 done += 1;
             }
-            Ok(format!("Gave back {done} seat{}", if done == 1 { "" } else { "s" }))
+            Ok(format!(
+                "Gave back {done} seat{}",
+                if done == 1 { "" } else { "s" }
+            ))
         }
         other => Err(AppError::Invalid(format!("unknown action `{other}`"))),
     };

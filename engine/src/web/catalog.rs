@@ -140,7 +140,9 @@ pub async fn act(State(console): State<Shared>, headers: HeaderMap, body: Bytes)
                 Some(Ok(n)) => Some(n),
                 Some(Err(_)) => {
                     return error_page(
-                        &AppError::Invalid("Rights must be a whole number (or blank for unlimited)".into()),
+                        &AppError::Invalid(
+                            "Rights must be a whole number (or blank for unlimited)".into(),
+                        ),
                         Some(&session),
                     );
                 }
@@ -163,7 +165,13 @@ pub async fn act(State(console): State<Shared>, headers: HeaderMap, body: Bytes)
         "entitlement-active" => engine
             .entitlements_set(SetActive { id: id(), active })
             .await
-            .map(|e| format!("Entitlement {} turned {}", e.id, if active { "on" } else { "off" })),
+            .map(|e| {
+                format!(
+                    "Entitlement {} turned {}",
+                    e.id,
+                    if active { "on" } else { "off" }
+                )
+            }),
         "entitlement-remove" => engine
             .entitlements_remove(RemoveById { id: id() })
             .await
@@ -189,7 +197,13 @@ pub async fn act(State(console): State<Shared>, headers: HeaderMap, body: Bytes)
         "exclusion-active" => engine
             .exclusions_set(SetActive { id: id(), active })
             .await
-            .map(|x| format!("Exclusion {} turned {}", x.id, if active { "on" } else { "off" })),
+            .map(|x| {
+                format!(
+                    "Exclusion {} turned {}",
+                    x.id,
+                    if active { "on" } else { "off" }
+                )
+            }),
         "exclusion-remove" => engine
             .exclusions_remove(RemoveById { id: id() })
             .await

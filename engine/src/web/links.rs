@@ -93,14 +93,17 @@ impl LinkKey {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| LinkError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| LinkError::Invalid)?;
         if payload.len() != 24 {
             return Err(LinkError::Invalid);
         }
         self.mac(&payload)
             .verify_slice(&tag)
             .map_err(|_| LinkError::Invalid)?;
-        let candidate = u64::from_be_bytes(payload[..8].try_into().map_err(|_| LinkError::Invalid)?);
+        let candidate =
+            u64::from_be_bytes(payload[..8].try_into().map_err(|_| LinkError::Invalid)?);
         let expires_at =
             i64::from_be_bytes(payload[8..16].try_into().map_err(|_| LinkError::Invalid)?);
         if now >= expires_at {
@@ -153,7 +156,10 @@ mod tests {
         let foreign = LinkKey::from_bytes([8; 32]).sign(42, 2_000);
         assert_eq!(key().verify(&foreign, 0), Err(LinkError::Invalid));
         assert_eq!(key().verify(payload, 0), Err(LinkError::Invalid));
-        assert_eq!(key().verify(&token[..token.len() - 2], 0), Err(LinkError::Invalid));
+        assert_eq!(
+            key().verify(&token[..token.len() - 2], 0),
+            Err(LinkError::Invalid)
+        );
         assert_eq!(key().verify("..", 0), Err(LinkError::Invalid));
     }
 }

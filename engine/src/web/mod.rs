@@ -172,10 +172,7 @@ pub fn html_page(status: StatusCode, markup: Markup) -> Response {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    headers.insert(
-        "x-content-type-options",
-        "nosniff".parse().expect("static"),
-    );
+    headers.insert("x-content-type-options", "nosniff".parse().expect("static"));
     headers.insert("x-frame-options", "DENY".parse().expect("static"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -189,8 +186,7 @@ pub fn html_page(status: StatusCode, markup: Markup) -> Response {
 /// The page for an error: what happened in words, never a trace. A vendor failure says so
 /// and points at the profile's connection.
 pub fn error_page(error: &AppError, session: Option<&auth::Session>) -> Response {
-    let status =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (title, advice) = match error {
         AppError::Invalid(_) => (
             "That value was not accepted",
@@ -247,7 +243,7 @@ pub fn money(minor: u64, currency: Option<&str>) -> String {
     let digits = units.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);

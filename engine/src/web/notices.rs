@@ -18,12 +18,12 @@ use crate::reclaim::{Notice, NoticeKind, Notifier, NotifyError};
 
 /// `inner` with the console's links and e-mail copies, as `settings` configure them.
 pub fn wrap(settings: &Settings, now: EpochSeconds, inner: Box<dyn Notifier>) -> Box<dyn Notifier> {
-    let links = settings.console_url.as_ref().and_then(|base| {
+    let links = settings.console.url.as_ref().and_then(|base| {
         LinkKey::from_settings(settings)
             .ok()
             .map(|key| (key, base.clone()))
     });
-    let mail = settings.smtp.clone();
+    let mail = settings.console.smtp.clone();
     if links.is_none() && mail.is_none() {
         return inner;
     }

@@ -13,8 +13,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Shared, auth, error_page, html_page, layout, money, when};
-use crate::app::reclaim::{CandidatesQuery, PositionQuery};
 use crate::app::AppError;
+use crate::app::reclaim::{CandidatesQuery, PositionQuery};
 use crate::model::{ComplianceStatus, EpochSeconds, ReconciliationResult};
 
 /// `?notice=`.

@@ -79,10 +79,7 @@ pub async fn show(
         Err(e) => return error_page(&e, Some(&session)),
     };
     let admin = session.actor.role.allows(Role::Admin);
-    let running = v
-        .recent_jobs
-        .iter()
-        .any(|j| j.status == JobStatus::Running);
+    let running = v.recent_jobs.iter().any(|j| j.status == JobStatus::Running);
     let p = &v.profile;
     let body = html! {
         h1 { "Profile " (p.name) }
@@ -130,7 +127,12 @@ pub async fn show(
     };
     html_page(
         StatusCode::OK,
-        layout::page(&format!("Profile {name}"), Some(&session), Some("/profiles"), body),
+        layout::page(
+            &format!("Profile {name}"),
+            Some(&session),
+            Some("/profiles"),
+            body,
+        ),
     )
 }
 
@@ -150,7 +152,10 @@ pub async fn act(
     let back = format!("/profiles/{}", q(&name));
     match fields.get("action").unwrap_or_default() {
         "validate" => {
-            let report = match engine.profiles_validate(ProfileName { name: name.clone() }).await {
+            let report = match engine
+                .profiles_validate(ProfileName { name: name.clone() })
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return error_page(&e, Some(&session)),
             };
@@ -172,7 +177,10 @@ pub async fn act(
                 layout::page("Validation", Some(&session), Some("/profiles"), body),
             )
         }
-        "publish" => match engine.profiles_publish(ProfileName { name: name.clone() }).await {
+        "publish" => match engine
+            .profiles_publish(ProfileName { name: name.clone() })
+            .await
+        {
             Ok(p) => see_other(&format!(
                 "{back}?notice={}",
                 q(&format!(
@@ -327,6 +335,10 @@ pub async fn change_groups(
     see_other(&format!(
         "/profiles/{}?notice={}",
         q(&name),
-        q(&format!("Groups: {} added, {} removed", add.len(), remove.len()))
+        q(&format!(
+            "Groups: {} added, {} removed",
+            add.len(),
+            remove.len()
+        ))
     ))
 }

@@ -92,7 +92,11 @@ pub async fn list(
         inactive_for,
         limit: Some(200),
     };
-    let list = match console.engine(&session.actor).subscriptions_list(query).await {
+    let list = match console
+        .engine(&session.actor)
+        .subscriptions_list(query)
+        .await
+    {
         Ok(l) => l,
         Err(e) => return error_page(&e, Some(&session)),
     };
@@ -116,7 +120,12 @@ pub async fn list(
     };
     html_page(
         StatusCode::OK,
-        layout::page("Subscriptions", Some(&session), Some("/subscriptions"), body),
+        layout::page(
+            "Subscriptions",
+            Some(&session),
+            Some("/subscriptions"),
+            body,
+        ),
     )
 }
 
@@ -157,6 +166,11 @@ pub async fn user(
     };
     html_page(
         StatusCode::OK,
-        layout::page(&format!("Seats of {user}"), Some(&session), Some("/subscriptions"), body),
+        layout::page(
+            &format!("Seats of {user}"),
+            Some(&session),
+            Some("/subscriptions"),
+            body,
+        ),
     )
 }

@@ -6,9 +6,9 @@
 
 use std::sync::LazyLock;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Actor, App, AppError, store_failure, write_failure};
@@ -88,8 +88,11 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
 }
 
 fn password_matches(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A hash to check against when the name is unknown (same cost as a real check).
@@ -176,7 +179,11 @@ impl App {
     }
 
     /// Removes a console user (their sessions end at their next request's expiry).
-    pub async fn users_remove(&self, _actor: &Actor, req: RemoveUser) -> Result<UserView, AppError> {
+    pub async fn users_remove(
+        &self,
+        _actor: &Actor,
+        req: RemoveUser,
+    ) -> Result<UserView, AppError> {
         let now = self.now();
         self.store().write(|tx| {
             let user = tx

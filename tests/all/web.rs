@@ -627,4 +627,95 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+
+    // A bad form value and a vendor that cannot be reached each get a page that says so
+    // in words (an admin's session this time), never a trace.
+    crate::daemon::with_profile(&store, "p");
+    let admin = tokens::create(&store, crate::daemon::T0, "web admin", Role::Admin)
+        .unwrap()
+        .token;
+    let signed = client
+        .post(url("/signin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={admin}"))
+        .send()
+        .await
+        .unwrap();
+    let admin_session = signed.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let bad = client
+        .get(url("/subscriptions?inactive_for=soon"))
+        .header("cookie", &admin_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let text = bad.text().await.unwrap();
+    assert!(text.contains("whole number of days"), "{text}");
+    let lost = client
+        .get(url("/profiles/p/groups"))
+        .header("cookie", &admin_session)
+        .send()
+        .await
+        .unwrap();
+    assert!(lost.status().is_client_error() || lost.status().is_server_error());
+    let text = lost.text().await.unwrap();
+    assert!(text.contains("role=\"alert\""), "{text}");
+    for trace in ["panicked", "RUST_BACKTRACE", "src/"] {
+        assert!(!text.contains(trace), "{text}");
+    }
+
+    // Back to draft, with the form's CSRF token: the profile is Draft and its jobs are gone.
+    store
+        .write(|tx| {
+            let mut p = tx.profile("p")?.unwrap();
+            p.status = sam_engine::model::ProfileStatus::Published;
+            tx.put_profile(&p)?;
+            for job in sam_engine::daemon::schedule::jobs_for(&p, crate::daemon::T0) {
+                tx.put_scheduled_job(&job)?;
+            }
+            Ok::<_, sam_engine::store::WriteError>(())
+        })
+        .unwrap();
+    let page = client
+        .get(url("/profiles/p"))
+        .header("cookie", &admin_session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Back to draft"), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let done = client
+        .post(url("/profiles/p/act"))
+        .header("cookie", &admin_session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&action=unpublish"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let read = store.read().unwrap();
+    assert_eq!(
+        read.profile("p").unwrap().unwrap().status,
+        sam_engine::model::ProfileStatus::Draft
+    );
+    assert!(
+        read.scheduled_jobs()
+            .unwrap()
+            .iter()
+            .all(|j| j.profile != "p")
+    );
 }

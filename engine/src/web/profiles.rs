@@ -1,6 +1,7 @@
 //! Profiles: each integration profile's status, processes, validation, product-access groups
 //! (picked from the vendor's own list), scheduled jobs with their next run, and recent runs;
-//! the admin's actions: validate (the reference guide's results table), publish, and run a
+//! the admin's actions: validate (the reference guide's results table), publish, back to
+//! draft, and run a
 //! process now, whose progress (pages and records so far) the page shows live, reloading
 //! itself while a run is in flight.
 
@@ -101,6 +102,7 @@ pub async fn show(
                 (layout::csrf(&session))
                 button type="submit" name="action" value="validate" { "Validate" }
                 @if p.status == ProfileStatus::Draft { button type="submit" name="action" value="publish" { "Publish" } }
+                @else { button.secondary type="submit" name="action" value="unpublish" { "Back to draft" } }
                 label for="process" { "Run now:" }
                 select #process name="process" {
                     option value="download-subscriptions" { "Download subscriptions" }
@@ -189,6 +191,16 @@ pub async fn act(
                     p.rules_created,
                     p.jobs.len()
                 ))
+            )),
+            Err(e) => error_page(&e, Some(&session)),
+        },
+        "unpublish" => match engine
+            .profiles_unpublish(ProfileName { name: name.clone() })
+            .await
+        {
+            Ok(u) => see_other(&format!(
+                "{back}?notice={}",
+                q(&format!("Back to Draft. {}", u.notes.join("; ")))
             )),
             Err(e) => error_page(&e, Some(&session)),
         },

@@ -32,6 +32,35 @@ pub struct FileConfig {
     pub redirect_uri: Option<String>,
     /// The daemon's listen address.
     pub listen: Option<String>,
+    /// The web console's address as people open it (the reverse proxy's `https://...`);
+    /// answer links in notices start with it. Default: the daemon's own address.
+    pub console_url: Option<String>,
+    /// Removal notices by e-mail (the `[smtp]` table); none when absent.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// How notices are e-mailed (`[smtp]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The relay's host name.
+    pub host: String,
+    /// Its port [default: 587 with `starttls`, 465 with `tls`, 25 with `none`].
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (plain, for a relay on this
+    /// machine).
+    #[serde(default = "default_smtp_tls")]
+    pub tls: String,
+    /// The sender, e.g. `sam <sam@example.org>`.
+    pub from: String,
+    /// The user name to log in with, if the relay wants one.
+    pub username: Option<String>,
+    /// The environment variable holding the password (never the password itself).
+    pub password_env: Option<String>,
+}
+
+fn default_smtp_tls() -> String {
+    "starttls".into()
 }
 
 /// Settings given on the command line (already merged with their environment variables by
@@ -67,6 +96,19 @@ pub struct Settings {
     pub redirect_uri: String,
     /// The daemon's listen address.
     pub listen: String,
+    /// The web console's address and the e-mail notices (behind an `Arc`: an `App`
+    /// carries its settings, and most commands never look at these).
+    pub console: Arc<ConsoleSettings>,
+}
+
+/// Where the web console is opened and how notices are e-mailed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// The console's public address (`console_url`, `SAM_CONSOLE_URL`), if set; the daemon
+    /// fills in its own address when not.
+    pub url: Option<String>,
+    /// E-mail notices (`[smtp]`), if configured.
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// Why the settings could not be resolved.
@@ -200,6 +242,7 @@ impl Settings {
         let listen = env("SAM_LISTEN")
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let console_url = env("SAM_CONSOLE_URL").or(file.console_url);
         Ok(Settings {
             config_file,
             db,
@@ -208,6 +251,10 @@ impl Settings {
             key_file,
             redirect_uri,
             listen,
+            console: Arc::new(ConsoleSettings {
+                url: console_url,
+                smtp: file.smtp,
+            }),
         })
     }
 

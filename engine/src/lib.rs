@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod reclaim;
 pub mod reconcile;
 pub mod store;
+pub mod web;

@@ -25,6 +25,7 @@ mod sandbox;
 mod scripting;
 mod store;
 mod trust;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

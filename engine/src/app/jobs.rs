@@ -152,10 +152,14 @@ impl EngineRunner {
                 let seats =
                     crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
                         .with_granted_scopes(opened.granted_scopes);
-                let notifier = crate::reclaim::LogNotifier;
+                let notifier = crate::web::notices::wrap(
+                    &self.settings,
+                    self.clock.now(),
+                    Box::new(crate::reclaim::LogNotifier),
+                );
                 let report = crate::reclaim::Reclaimer::new(&self.store)
                     .clock(clock)
-                    .notifier(&notifier)
+                    .notifier(notifier.as_ref())
                     .stop_when(stop)
                     .run(&seats, &request.profile)
                     .await

@@ -389,6 +389,8 @@ operations! {
     profiles_validate: Post "/profiles/validate", Admin, ProfileName => ValidationReport;
     /// Publish a validated profile: software models, reclamation rules, scheduled jobs.
     profiles_publish: Post "/profiles/publish", Admin, ProfileName => ProfilePublished;
+    /// Return a published profile to Draft (its scheduled jobs are removed until it is published again).
+    profiles_unpublish: Post "/profiles/unpublish", Admin, ProfileName => ProfileUpdated;
     /// Delete a profile: subscriptions and jobs go, candidates are closed, rules stay.
     profiles_delete: Post "/profiles/delete", Admin, ProfileName => ProfileDeleted;
     /// The groups of a profile's site (through the spoke), marked when selected.
@@ -469,6 +471,13 @@ operations! {
     entitlements_cost: Post "/entitlements/cost", Admin, SetCost => CostOverride;
 
 
+    // ---- web console users (web/users.rs) ----
+    /// Add a web console user with a password (or reset one's password and role).
+    users_add: Post "/users", Admin, crate::web::users::AddUser => crate::web::users::UserView;
+    /// The web console users (names and roles; never a hash).
+    users_list: Get "/users", Admin, crate::web::users::UsersQuery => crate::web::users::UserList;
+    /// Remove a web console user.
+    users_remove: Post "/users/remove", Admin, crate::web::users::RemoveUser => crate::web::users::UserView;
 
     // ---- end of the table ----
 }

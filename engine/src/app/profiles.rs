@@ -1593,3 +1593,53 @@ fn no_job(name: &str) -> AppError {
         "no scheduled job named `{name}`: see `sam jobs list`"
     ))
 }
+
+impl App {
+    /// Returns a published profile to Draft (the web console's "back to draft"): its
+    /// scheduled jobs are removed so nothing runs while it is edited; publishing again
+    /// recreates them with the default schedules.
+    pub async fn profiles_unpublish(
+        &self,
+        _actor: &Actor,
+        req: ProfileName,
+    ) -> Result<ProfileUpdated, AppError> {
+        let now = self.now();
+        self.store().write(|tx| {
+            let mut profile = tx
+                .profile(&req.name)
+                .map_err(write_failure)?
+                .ok_or_else(|| AppError::NotFound(format!("no profile named `{}`", req.name)))?;
+            if profile.status != ProfileStatus::Published {
+                return Ok(ProfileUpdated {
+                    profile,
+                    changed: false,
+                    notes: vec!["the profile is already Draft".into()],
+                });
+            }
+            profile.status = ProfileStatus::Draft;
+            tx.put_profile(&profile).map_err(write_failure)?;
+            let mut notes = Vec::new();
+            for job in tx.scheduled_jobs_of(&profile.name).map_err(write_failure)? {
+                tx.delete_scheduled_job(&job.name).map_err(write_failure)?;
+                notes.push(format!("removed job `{}`", job.name));
+            }
+            tx.audit(
+                now,
+                Some(&profile.name),
+                AuditAction::ProfileUnpublished,
+                "back to Draft",
+                None,
+            )
+            .map_err(write_failure)?;
+            notes.push(format!(
+                "publish again to run its jobs: sam profile publish {}",
+                profile.name
+            ));
+            Ok(ProfileUpdated {
+                profile,
+                changed: true,
+                notes,
+            })
+        })
+    }
+}

@@ -43,14 +43,16 @@ pub fn reclaim_failure(e: ReclaimError) -> AppError {
     }
 }
 
-/// The notifier a request asks for: a webhook, or the logs.
-fn notifier(webhook: Option<&str>) -> Result<Box<dyn Notifier>, AppError> {
-    match webhook {
-        Some(url) => Ok(Box::new(
-            WebhookNotifier::new(url).map_err(|e| AppError::Invalid(e.to_string()))?,
-        )),
-        None => Ok(Box::new(LogNotifier)),
-    }
+/// The notifier a request asks for: a webhook, or the logs; with the web console's answer
+/// links and the e-mail copy when configured ([`crate::web::notices`]).
+fn notifier(app: &App, webhook: Option<&str>) -> Result<Box<dyn Notifier>, AppError> {
+    let base: Box<dyn Notifier> = match webhook {
+        Some(url) => {
+            Box::new(WebhookNotifier::new(url).map_err(|e| AppError::Invalid(e.to_string()))?)
+        }
+        None => Box::new(LogNotifier),
+    };
+    Ok(crate::web::notices::wrap(app.settings(), app.now(), base))
 }
 
 /// The order of a candidates list.
@@ -484,7 +486,7 @@ impl App {
         options: ReclaimOptions,
         webhook: Option<&str>,
     ) -> Result<ReclaimReport, AppError> {
-        let notifier = notifier(webhook)?;
+        let notifier = notifier(self, webhook)?;
         let work = async {
             let opened = super::session::open_profile_session(
                 self.host(),
@@ -630,7 +632,7 @@ impl App {
         _actor: &Actor,
         req: AnswerCandidate,
     ) -> Result<RemovalCandidate, AppError> {
-        let notifier = notifier(req.notify_webhook.as_deref())?;
+        let notifier = notifier(self, req.notify_webhook.as_deref())?;
         reclaim::answer(
             self.store(),
             notifier.as_ref(),
@@ -756,7 +758,7 @@ impl App {
                 .map_err(reclaim_failure)?
                 .profile
         };
-        let notifier = notifier(req.notify_webhook.as_deref())?;
+        let notifier = notifier(self, req.notify_webhook.as_deref())?;
         let work = async {
             let opened = super::session::open_profile_session(
                 self.host(),

@@ -122,6 +122,20 @@ impl MasterKey {
         Self { bytes, id }
     }
 
+    /// A key for another purpose, derived from this one (HMAC-SHA256 of `purpose` under this
+    /// key): e.g. the web console's answer links are signed with
+    /// `derive("sam web answer links v1")`, so no second secret is kept, and rotating this
+    /// key invalidates the links signed before.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
     /// Parses 64 hex digits (surrounding whitespace ignored).
     pub fn from_hex(text: &str, source_name: &str) -> Result<Self, KeyError> {
         let malformed = || KeyError::Malformed {

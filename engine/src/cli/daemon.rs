@@ -36,6 +36,9 @@ pub struct DaemonArgs {
     /// Serve /metrics without a token (for a Prometheus on this machine).
     #[arg(long)]
     pub public_metrics: bool,
+    /// Print the local admin token itself (`sam demo --serve`, for signing in).
+    #[arg(skip)]
+    pub print_token: bool,
 }
 
 pub(super) async fn run(
@@ -53,6 +56,18 @@ pub(super) async fn run(
             "the daemon listens on loopback only; `{addr}` is not a loopback address"
         )));
     }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::Failure(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Failure(e.to_string()))?;
+    // Answer links in notices point at the console: the configured address, else ours.
+    let mut settings = settings.clone();
+    Arc::make_mut(&mut settings.console)
+        .url
+        .get_or_insert_with(|| format!("http://{bound}"));
+    let settings = &settings;
     let store = Arc::new(open_store(Some(&settings.db))?);
     let clock: Arc<dyn DaemonClock> = Arc::new(SystemDaemonClock);
     let runner = Arc::new(EngineRunner::new(
@@ -70,12 +85,6 @@ pub(super) async fn run(
             ..DaemonOptions::default()
         },
     ));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| CliError::Failure(format!("cannot listen on {addr}: {e}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| CliError::Failure(e.to_string()))?;
     let token_file = crate::app::tokens::ensure_local_admin(&store, clock.now())?;
     let runtime = runtime_file(&settings.db);
     std::fs::write(&runtime, format!("{bound}\n"))
@@ -83,10 +92,16 @@ pub(super) async fn run(
     write_out(
         out,
         &format!(
-            "sam daemon listening on http://{bound} (API token for this machine's admin in {})\n",
-            token_file.display()
+            "sam daemon listening on http://{bound} (API token for this machine's admin in {})\nweb console: {} (sign in with that token, or a password from `sam users add`)\n",
+            token_file.display(),
+            settings.console.url.as_deref().unwrap_or_default()
         ),
     )?;
+    if args.print_token
+        && let Some(token) = crate::app::tokens::read_local_token(&settings.db)
+    {
+        write_out(out, &format!("sign-in token: {token}\n"))?;
+    }
     let _ = out.flush();
     tracing::info!(%bound, "daemon started");
 

@@ -38,6 +38,11 @@ pub struct DemoArgs {
     /// groups) or `github-copilot` (a GitHub App, the organization's Copilot seats).
     #[arg(long, default_value = "confluence-cloud", value_name = "SPOKE")]
     pub spoke: String,
+    /// Then keep the demo's daemon running with its web console (and the simulator behind
+    /// it) on the configured listen address, printing the console's URL and a sign-in
+    /// token; stop it with Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 #[cfg(not(feature = "simulator"))]
@@ -86,6 +91,9 @@ pub(super) async fn run(
         ..settings.clone()
     };
     let result = match args.spoke.as_str() {
+        "github-copilot" if args.serve => Err(CliError::User(
+            "--serve is offered with the confluence-cloud demo".into(),
+        )),
         "confluence-cloud" => walk(host, &demo_settings, &args, out).await,
         "github-copilot" => super::demo_github::walk(host, &demo_settings, &args, out).await,
         other => Err(CliError::User(format!(
@@ -315,6 +323,24 @@ async fn walk(
         out,
         "\nReal tenants use the same commands with a real OAuth app: see docs/admin-guide.md.\n",
     )?;
+    if args.serve {
+        step(out, 13, "Serve the web console (Ctrl-C stops it)")?;
+        let served = super::daemon::run(
+            host,
+            settings,
+            super::daemon::DaemonArgs {
+                listen: None,
+                max_concurrent: 4,
+                allow_hosts: Vec::new(),
+                public_metrics: false,
+                print_token: true,
+            },
+            out,
+        )
+        .await;
+        sim.shutdown().await;
+        return served;
+    }
     sim.shutdown().await;
     Ok(())
 }

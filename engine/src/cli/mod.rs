@@ -18,6 +18,7 @@ mod profile;
 mod reclaim;
 mod reconcile;
 mod run;
+mod users;
 mod views;
 
 use std::io::Write;
@@ -126,6 +127,9 @@ pub enum Command {
     /// API tokens of the daemon (roles: viewer, approver, admin).
     #[command(subcommand)]
     Tokens(views::TokensCommand),
+    /// Web console users who sign in with a password (roles: viewer, approver, admin).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Print the resolved settings (config file, environment, defaults).
     Config,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -271,6 +275,11 @@ async fn dispatch(
                 let read_only = matches!(command, views::TokensCommand::List { .. });
                 let engine = engine::engine(&host, &settings, read_only).await?;
                 views::tokens(&engine, command, out).await
+            }
+            Command::Users(command) => {
+                let read_only = matches!(command, users::UsersCommand::List { .. });
+                let engine = engine::engine(&host, &settings, read_only).await?;
+                users::run(&engine, command, out).await
             }
             Command::Config => write_out(out, &settings.describe()),
             Command::Completions { shell } => {

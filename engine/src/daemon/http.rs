@@ -11,6 +11,9 @@
 //!   ([`crate::app::tokens`]); each operation checks the token's role. `/metrics` is open
 //!   only when the operator says so (`--public-metrics`).
 //!
+//! The web console ([`crate::web`]) is served at `/` inside the same Host and Origin guard,
+//! with its own sign-in (a session cookie and CSRF tokens instead of bearer tokens).
+//!
 //! The runtime file beside the database (`<db>.daemon`) names the address, so the CLI finds
 //! the daemon; the local admin token is in `<db>.token` (mode 0600). A `sam` command that
 //! holds the database for a long run serves the same API for reads and backups
@@ -37,6 +40,9 @@ pub struct Guard {
     hosts: Vec<String>,
     /// `/metrics` without a token.
     public_metrics: bool,
+    /// The operator's extra names (a reverse proxy's), whose `X-Forwarded-Proto` the web
+    /// console believes.
+    proxied: Vec<String>,
 }
 
 impl Guard {
@@ -50,12 +56,17 @@ impl Guard {
             format!("127.0.0.1:{port}"),
             format!("[::1]:{port}"),
         ];
-        hosts.extend(extra.iter().map(|h| h.trim().to_ascii_lowercase()));
+        let proxied: Vec<String> = extra
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        hosts.extend(proxied.iter().cloned());
         hosts.sort();
         hosts.dedup();
         Self {
             hosts,
             public_metrics,
+            proxied,
         }
     }
 
@@ -84,11 +95,13 @@ pub fn router(app: App, guard: Guard) -> Router {
             .route("/metrics", get(metrics))
             .layer(middleware::from_fn_with_state(app.clone(), authenticate))
     };
+    let console = crate::web::router(app.clone(), &guard.proxied);
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
         .merge(metrics_route)
         .with_state(app)
+        .merge(console)
         .layer(middleware::from_fn_with_state(guard, check_host_and_origin))
 }
 

@@ -89,6 +89,8 @@ pub enum AuditAction {
     PluginTrusted,
     /// An operator changed a profile's limits (`sam profile limits`).
     LimitsChanged,
+    /// A web console user was added, changed or removed (`sam users`).
+    ConsoleUserChanged,
 }
 
 /// One entry.

@@ -45,7 +45,7 @@ pub use software::{SoftwareModel, SubscriptionIdentifier};
 pub use subscription::{
     AccountType, SeenEntry, StagedSubscription, Subscription, SubscriptionSeen,
 };
-pub use token::{ApiToken, Role};
+pub use token::{ApiToken, ConsoleUser, Role, UsedAnswerLink};
 pub use trust::{PinOrigin, PinnedPermissions, PluginPin, ProfileLimits};
 pub use vendor::{PendingCancellation, VendorSeatCounts};
 

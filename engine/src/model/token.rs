@@ -73,3 +73,30 @@ pub struct ApiToken {
     /// When it was revoked (a revoked token is refused).
     pub revoked_at: Option<EpochSeconds>,
 }
+
+/// A person who signs in to the web console with a password (`sam users add`): the
+/// password's argon2 hash in PHC form, never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConsoleUser {
+    /// The sign-in name, unique.
+    pub name: String,
+    /// What the user may do (the API's roles).
+    pub role: Role,
+    /// The argon2id hash of the password (PHC string: algorithm, parameters, salt, hash).
+    pub password_hash: String,
+    /// When the user was added or last changed.
+    pub created_at: EpochSeconds,
+    /// Who added it.
+    pub created_by: String,
+}
+
+/// A self-service answer link that was used (each link answers once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UsedAnswerLink {
+    /// The link's id (hex of its signed payload).
+    pub id: String,
+    /// The candidate it answered.
+    pub candidate: u64,
+    /// When it was used.
+    pub used_at: EpochSeconds,
+}

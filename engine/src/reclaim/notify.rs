@@ -52,6 +52,10 @@ pub struct Notice {
     pub message: String,
     /// How to answer (the CLI commands), where an answer is expected.
     pub answer_with: Vec<String>,
+    /// The web console's signed, expiring, single-use page where the user answers (no
+    /// sign-in), when the daemon serves a console.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_url: Option<String>,
 }
 
 impl Notice {
@@ -82,6 +86,7 @@ impl Notice {
             auto_reclaim_at: candidate.auto_reclaim_at,
             message,
             answer_with,
+            answer_url: None,
         }
     }
 }

@@ -17,8 +17,9 @@ use super::{
     range_in, write_key,
 };
 use crate::model::{
-    ApiToken, Connection, ExtraCredentialRecord, IntegrationProfile, OAuthConnection,
+    ApiToken, Connection, ConsoleUser, ExtraCredentialRecord, IntegrationProfile, OAuthConnection,
     ProfileValidation, ScheduledJob, SelectedGroup, Subscription, SubscriptionIdentifier,
+    UsedAnswerLink,
 };
 
 /// OAuth connections, by credential key.
@@ -27,6 +28,10 @@ pub const OAUTH_CONNECTIONS: Def = TableDefinition::new("oauth_connections");
 pub const PROFILE_VALIDATIONS: Def = TableDefinition::new("profile_validations");
 /// The daemon API's tokens (hashed), by token id.
 pub const API_TOKENS: Def = TableDefinition::new("api_tokens");
+/// Web console users (argon2 password hashes), by name.
+pub const CONSOLE_USERS: Def = TableDefinition::new("console_users");
+/// Self-service answer links already used, by link id.
+pub const USED_ANSWER_LINKS: Def = TableDefinition::new("used_answer_links");
 /// Profiles' second credentials (issue 19), by profile and name.
 pub const EXTRA_CREDENTIALS: Def = TableDefinition::new("extra_credentials");
 
@@ -35,6 +40,8 @@ fn admin_table_name(def: Def) -> &'static str {
         "oauth_connections" => "oauth_connections",
         "profile_validations" => "profile_validations",
         "api_tokens" => "api_tokens",
+        "console_users" => "console_users",
+        "used_answer_links" => "used_answer_links",
         "extra_credentials" => "extra_credentials",
         "connections" => "connections",
         "selected_groups" => "selected_groups",
@@ -122,6 +129,41 @@ impl WriteTx {
     /// Every API token, revoked ones included.
     pub fn api_tokens(&self) -> Result<Vec<ApiToken>, WriteError> {
         self.adm_all(API_TOKENS)
+    }
+
+    /// Inserts or replaces a web console user.
+    pub fn put_console_user(&self, user: &ConsoleUser) -> Result<(), WriteError> {
+        self.adm_put(CONSOLE_USERS, &write_key(&[&user.name])?, user)
+    }
+
+    /// A web console user by name.
+    pub fn console_user(&self, name: &str) -> Result<Option<ConsoleUser>, WriteError> {
+        match key(&[name]) {
+            Some(k) => self.adm_get(CONSOLE_USERS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a web console user; whether there was one.
+    pub fn delete_console_user(&self, name: &str) -> Result<bool, WriteError> {
+        match key(&[name]) {
+            Some(k) => self.adm_delete(CONSOLE_USERS, &k),
+            None => Ok(false),
+        }
+    }
+
+    /// Records that answer link `link.id` was used; `false` (and nothing written) when it
+    /// had been used already.
+    pub fn use_answer_link(&self, link: &UsedAnswerLink) -> Result<bool, WriteError> {
+        let k = write_key(&[&link.id])?;
+        if self
+            .adm_get::<UsedAnswerLink>(USED_ANSWER_LINKS, &k)?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        self.adm_put(USED_ANSWER_LINKS, &k, link)?;
+        Ok(true)
     }
 
     /// An OAuth connection.
@@ -354,6 +396,27 @@ impl ReadTx {
     /// Every API token, revoked ones included.
     pub fn api_tokens(&self) -> Result<Vec<ApiToken>, ReadError> {
         self.adm_all(API_TOKENS)
+    }
+
+    /// A web console user by name.
+    pub fn console_user(&self, name: &str) -> Result<Option<ConsoleUser>, ReadError> {
+        match key(&[name]) {
+            Some(k) => self.adm_get(CONSOLE_USERS, &k),
+            None => Ok(None),
+        }
+    }
+
+    /// Every web console user, by name.
+    pub fn console_users(&self) -> Result<Vec<ConsoleUser>, ReadError> {
+        self.adm_all(CONSOLE_USERS)
+    }
+
+    /// The record of a used answer link, if it was used.
+    pub fn used_answer_link(&self, id: &str) -> Result<Option<UsedAnswerLink>, ReadError> {
+        match key(&[id]) {
+            Some(k) => self.adm_get(USED_ANSWER_LINKS, &k),
+            None => Ok(None),
+        }
     }
 
     /// An OAuth connection.

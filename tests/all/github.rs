@@ -532,7 +532,11 @@ async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() 
     tokio::task::block_in_place(|| create_token_profile(&db, &sim, &token));
     sim.reset_calls();
     tokio::task::block_in_place(|| {
-        ok(sam(&db, &token, &["run", "download", "--draft", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     let seat_calls: Vec<u16> = sim
         .calls()
@@ -572,7 +576,11 @@ async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() 
     });
     sim.reset_calls();
     tokio::task::block_in_place(|| {
-        ok(sam(&db, &token, &["run", "download", "--draft", "--profile", "p"]));
+        ok(sam(
+            &db,
+            &token,
+            &["run", "download", "--draft", "--profile", "p"],
+        ));
     });
     assert_eq!(sim.max_in_flight(), 1, "the operator's ceiling holds");
     assert_eq!(sim.calls_to(Endpoint::ListSeats), 40);

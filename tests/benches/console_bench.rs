@@ -5,7 +5,7 @@
 //! requests, against the 100 ms target (the ratio is printed; nothing here fails on time).
 //!
 //! ```text
-//! cargo run --release -p sam-tests --bin console-bench [-- --subscriptions 100000]
+//! cargo bench --bench console-bench [-- --subscriptions 100000]
 //! ```
 
 use std::sync::Arc;
@@ -135,7 +135,7 @@ fn fill(store: &Store, n: usize) -> Result<(), BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
+    let args = Args::parse_from(sam_tests::bench_args());
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("console.redb");
     let store = Arc::new(Store::open(&db)?);

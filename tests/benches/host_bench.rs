@@ -1,7 +1,7 @@
 //! Plugin-host benchmark: cold compile of a spoke, warm start from the compile cache, and the
 //! cost of one host-guest call (a fresh instance from the pre-instantiated component plus the
 //! export call), with and without one HTTP round trip to a loopback server. Prints a table and
-//! the same figures as JSON. Run: `cargo run --release -p sam-tests --bin host-bench`.
+//! the same figures as JSON. Run: `cargo bench --bench host-bench`.
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! the runs is printed too.
 //!
 //! ```text
-//! cargo run --release -p sam-tests --bin pipeline-bench -- 10000 100000
+//! cargo bench --bench pipeline-bench -- 10000 100000
 //! ```
 
 use std::sync::Arc;
@@ -200,7 +200,7 @@ async fn activity_phases(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let sizes: Vec<usize> = std::env::args()
+    let sizes: Vec<usize> = sam_tests::bench_args()
         .skip(1)
         .map(|a| a.replace('_', "").parse())
         .collect::<Result<_, _>>()?;

@@ -13,7 +13,7 @@
 //! (`scale_bench_github.rs`) download 10 000 and 100 000 seats at 0 and 20 ms the same way.
 //!
 //! ```text
-//! cargo run --release -p sam-tests --bin scale-bench [-- --users 10000,100000 --latency-ms 0,20,100 --github-seats 10000,100000 --github-latency-ms 0,20 --json FILE]
+//! cargo bench --bench scale-bench [-- --users 10000,100000 --latency-ms 0,20,100 --github-seats 10000,100000 --github-latency-ms 0,20 --json FILE]
 //! ```
 //!
 //! Processes: the harness spawns itself three ways. `--serve-sim` runs the simulator (the
@@ -267,7 +267,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
+    let args = Args::parse_from(sam_tests::bench_args());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -427,7 +427,7 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
         .clone()
         .unwrap_or_else(|| workspace_target().join("scale-bench.json"));
     let json = serde_json::json!({
-        "command": "cargo run --release -p sam-tests --bin scale-bench",
+        "command": "cargo bench --bench scale-bench",
         "process": "sam in a fresh child process per cell (VmHWM of that process); simulator in its own process",
         "cells": cells,
         "github_cells": github_cells,

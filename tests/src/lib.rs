@@ -4,6 +4,12 @@
 
 pub mod loopback;
 
+/// A benchmark's own arguments: the process's, without the `--bench` flag `cargo bench` adds
+/// for a bench target without the libtest harness.
+pub fn bench_args() -> impl Iterator<Item = String> {
+    std::env::args().filter(|a| a != "--bench")
+}
+
 /// The fixture spoke component (`tests/fixture-spokes`), built for wasm32-wasip2.
 pub fn fixture_spoke_wasm() -> &'static str {
     env!("FIXTURE_SPOKE_WASM")

@@ -101,3 +101,18 @@ pub fn build(
         })
         .collect()
 }
+
+/// Copies a built component beside itself under `name` and returns the copy's path: for a
+/// crate built twice into one target directory with different features, where the second
+/// build replaces the first's file.
+pub fn keep_as(built: &Path, name: &str) -> PathBuf {
+    let copy = built.with_file_name(name);
+    std::fs::copy(built, &copy).unwrap_or_else(|e| {
+        panic!(
+            "could not copy {} to {}: {e}",
+            built.display(),
+            copy.display()
+        )
+    });
+    copy
+}

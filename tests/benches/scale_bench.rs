@@ -212,6 +212,14 @@ struct Cell {
     /// Holders the org phase asked the organization API about (one call each).
     #[serde(default)]
     org_asked: u64,
+    /// Atlassian quota points the simulator charged for sam's full run of the cell (download,
+    /// activity with its lookups, the dry and the real reclaim; the org API is not on points).
+    #[serde(default)]
+    points_spent: u64,
+    /// The simulator's hourly points budget for a tenant of this size (what production
+    /// would allow; the bench itself runs with the quota off).
+    #[serde(default)]
+    points_budget: Option<u64>,
     peak_rss_mib: f64,
     db_mib: f64,
     process: String,
@@ -358,7 +366,10 @@ fn orchestrate(args: &Args) -> Result<(), BoxError> {
                     }
                     target.floor = Some(floor);
                     let t = serde_json::to_string(&target)?;
+                    let before = sim.points()?;
                     let mut cell = child_json::<Cell>(&exe, &["--measure", &t])?;
+                    cell.points_spent = sim.points()?.total.saturating_sub(before.total);
+                    cell.points_budget = Some(confluence_sim::RateLimitConfig::budget_for(users));
                     for (floor_ms, sam) in repeats {
                         cell.floor.download_runs_ms.push(floor_ms);
                         cell.download_runs_ms.push(sam.wall_ms);
@@ -588,6 +599,17 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
         },
     );
     row(
+        "Atlassian points: sam's run (download, activity, reclaims) / hourly budget",
+        &|c| match c.points_budget {
+            Some(b) => format!(
+                "{} / {b} ({:.1} %)",
+                c.points_spent,
+                100.0 * c.points_spent as f64 / b as f64
+            ),
+            None => c.points_spent.to_string(),
+        },
+    );
+    row(
         "org last-active, next day: wall, calls (holders asked the org API)",
         &|c| {
             format!(
@@ -731,6 +753,13 @@ fn render(cells: &[Cell], reconcile: Option<&ReconcileAtScale>) -> String {
 
 // ---------------------------------------------------------------- the simulator child
 
+/// What the simulator child says to `points`.
+#[derive(Debug, Serialize, Deserialize)]
+struct PointsSpent {
+    total: u64,
+    this_hour: u64,
+}
+
 struct SimChild {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -771,6 +800,17 @@ impl SimChild {
             return Err(format!("simulator answered {line:?}").into());
         }
         Ok(())
+    }
+
+    /// The points the simulator has charged so far.
+    fn points(&mut self) -> Result<PointsSpent, BoxError> {
+        let stdin = self.stdin.as_mut().ok_or("simulator stdin closed")?;
+        writeln!(stdin, "points")?;
+        stdin.flush()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        serde_json::from_str(&line)
+            .map_err(|e| format!("simulator answered {line:?} to `points`: {e}").into())
     }
 
     fn stop(mut self) {
@@ -826,6 +866,15 @@ async fn serve_sim(users: usize, rate_limits: bool) -> Result<(), BoxError> {
                 ..FaultConfig::default()
             });
             println!("ok");
+        } else if line.trim() == "points" {
+            let usage = sim.points_spent();
+            println!(
+                "{}",
+                serde_json::to_string(&PointsSpent {
+                    total: usage.total,
+                    this_hour: usage.this_hour,
+                })?
+            );
         }
     }
     sim.shutdown().await;
@@ -1111,6 +1160,9 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         reclaim_detail,
         reconcile,
         floor,
+        // Set by the parent, which asks the simulator.
+        points_spent: 0,
+        points_budget: None,
         peak_rss_mib: peak_mib,
         db_mib: mib(db_size),
         process: "sam alone in a fresh child process (VmHWM); the simulator and the raw floor \

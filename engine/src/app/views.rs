@@ -280,16 +280,8 @@ fn each_subscription(
             .collect(),
     };
     for p in profiles {
-        let activity: HashMap<String, UserActivityRecord> = read
-            .activities(&p)
-            .map_err(store_failure)?
-            .into_iter()
-            .map(|a| (a.external_user_id.clone(), a))
-            .collect();
-        read.for_each_subscription(&p, |sub| {
-            f(&sub, activity.get(&sub.external_user_id));
-        })
-        .map_err(store_failure)?;
+        read.for_each_subscription_with_activity(&p, |sub, activity| f(&sub, activity))
+            .map_err(store_failure)?;
     }
     Ok(())
 }

@@ -205,6 +205,12 @@ impl RateLimitConfig {
     /// Marker for "use the tier formula".
     pub const TIER_DEFAULT: u64 = u64::MAX;
 
+    /// Atlassian's hourly points budget for a tenant of `users`: `min(100 000 + 10 × users,
+    /// 500 000)`.
+    pub fn budget_for(users: usize) -> u64 {
+        (100_000 + 10 * users as u64).min(500_000)
+    }
+
     /// No quota and no burst limit.
     pub fn unlimited() -> Self {
         Self {

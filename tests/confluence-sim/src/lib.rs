@@ -181,7 +181,7 @@ impl Simulator {
             .unwrap_or_else(|| format!("ATOA{}", ids.alnum(60)));
         let mut rate = cfg.rate_limit.clone();
         if rate.points_per_hour == Some(RateLimitConfig::TIER_DEFAULT) {
-            rate.points_per_hour = Some((100_000 + 10 * cfg.users as u64).min(500_000));
+            rate.points_per_hour = Some(RateLimitConfig::budget_for(cfg.users));
         }
         let sim = Arc::new(Sim {
             site,

@@ -746,3 +746,100 @@ fn jobs_set_edits_a_schedule_and_jobs_list_shows_the_next_run() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid schedule"));
 }
+
+/// Issue 24: a schedule never runs a Draft profile, with the real runner: the job is due, the
+/// daemon's tick refuses it naming the reason, and the vendor (a loopback peer counting
+/// connections) is never called; the same runner asked on demand with `--draft` goes past
+/// the check (and then reaches for the vendor).
+#[tokio::test]
+async fn a_schedule_never_runs_a_draft_profile_even_with_the_real_runner() {
+    use sam_engine::app::jobs::EngineRunner;
+    use sam_engine::config::{Overrides, Settings};
+    use sam_engine::model::JobTrigger;
+
+    let vendor = sam_tests::loopback::ConnectionCounter::start()
+        .await
+        .unwrap();
+    let (dir, store) = store_with_profile("confluence-cloud", None);
+    store
+        .write(|tx| {
+            let mut connection = tx
+                .connection("confluence-cloud.subscription_activity_reclaim.p")?
+                .unwrap();
+            connection.connection_url = format!("http://127.0.0.1:{}", vendor.port());
+            tx.put_connection(&connection)?;
+            tx.put_scheduled_job(&job(
+                "p",
+                "refresh",
+                ProcessKind::DownloadSubscriptions,
+                DEFAULT_DAILY,
+                T0,
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        store.read().unwrap().profile("p").unwrap().unwrap().status,
+        sam_engine::model::ProfileStatus::Draft
+    );
+    let store = Arc::new(store);
+    let settings = Settings::resolve(
+        &Overrides {
+            db: Some(dir.path().join("sam.redb")),
+            cache_dir: Some(dir.path().join("cache")),
+            plugins_dir: Some(dir.path().join("plugins")),
+            key_file: Some(dir.path().join("key")),
+            config_file: None,
+        },
+        &|_| None,
+        None,
+    )
+    .unwrap();
+    let clock = ManualClock::new(T0);
+    let runner = Arc::new(EngineRunner::new(
+        crate::host(),
+        store.clone(),
+        settings,
+        Arc::new(clock.clone()),
+    ));
+    let daemon = Daemon::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        runner.clone(),
+        DaemonOptions::default(),
+    );
+    let runs = daemon.run_due().await.unwrap();
+    assert_eq!(runs.len(), 1, "the job was due");
+    let refused = format!("{:?}", runs[0].outcome);
+    assert!(
+        runs[0].outcome.is_err() && refused.contains("Draft"),
+        "{refused}"
+    );
+    assert_eq!(
+        vendor.connections(),
+        0,
+        "a refused Draft run calls no vendor"
+    );
+
+    // The same runner on demand with `--draft` passes the check and goes to the vendor.
+    let stop = AtomicBool::new(false);
+    let asked = RunRequest {
+        profile: "p".into(),
+        process: ProcessKind::DownloadSubscriptions,
+        trigger: JobTrigger::Manual,
+        draft: true,
+    };
+    let outcome = sam_engine::daemon::JobRunner::run(&*runner, &asked, &stop).await;
+    assert!(
+        !format!("{outcome:?}").contains("Draft"),
+        "on demand with --draft is not refused: {outcome:?}"
+    );
+    // And scheduled with the flag forced on, still refused: the trigger decides.
+    let forced = RunRequest {
+        trigger: JobTrigger::Schedule,
+        ..asked
+    };
+    let before = vendor.connections();
+    let outcome = sam_engine::daemon::JobRunner::run(&*runner, &forced, &stop).await;
+    assert!(format!("{outcome:?}").contains("Draft"), "{outcome:?}");
+    assert_eq!(vendor.connections(), before);
+}

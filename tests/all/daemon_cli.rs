@@ -282,6 +282,45 @@ fn the_views_and_tokens_work_through_the_daemon() {
     d.ok(&["tokens", "revoke", id]);
     let revoked = as_viewer(&["subscriptions", "list"]);
     assert_eq!(revoked.status.code(), Some(2), "a revoked token is refused");
+
+    // Issue 24: /metrics gives the license position by the figures `sam position` prints.
+    let positions = d.json(&["position", "--json"]);
+    let metrics = d.http_get("/metrics");
+    let gauge = |name: &str, model: &str| -> Option<u64> {
+        let prefix = format!("{name}{{model=\"{model}\"");
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    };
+    let positions = positions.as_array().unwrap();
+    assert!(!positions.is_empty(), "the demo reconciled");
+    for r in positions {
+        let model = r["model"].as_str().unwrap();
+        let p = &r["position"];
+        let field = |f: &str| p[f].as_u64();
+        let used = field("rights_used").unwrap();
+        let excluded = field("excluded").unwrap();
+        let inactive = field("inactive").unwrap();
+        assert_eq!(gauge("sam_license_used", model), Some(used), "{metrics}");
+        assert_eq!(gauge("sam_license_held", model), Some(used + excluded));
+        assert_eq!(gauge("sam_license_active", model), Some(used - inactive));
+        assert_eq!(gauge("sam_license_inactive", model), Some(inactive));
+        assert_eq!(gauge("sam_license_excluded", model), Some(excluded));
+        assert_eq!(gauge("sam_license_owned", model), field("rights_owned"));
+        assert_eq!(
+            gauge("sam_license_over_licensed", model),
+            p["rights_available"].as_i64().map(|a| a.max(0) as u64)
+        );
+        assert_eq!(
+            gauge("sam_license_under_licensed", model),
+            field("unlicensed")
+        );
+        assert_eq!(
+            gauge("sam_license_potential_savings_minor", model),
+            field("potential_savings_minor")
+        );
+    }
     d.assert_held();
     d.stop();
 }

@@ -89,6 +89,22 @@ impl EngineRunner {
         if request.process == ProcessKind::Reconcile {
             return self.reconcile(request);
         }
+        // A schedule never runs a Draft profile; on demand only when asked (`--draft`). Checked
+        // before the session opens: no secret is read and no vendor is called for a refusal.
+        let found = || -> Result<_, AppError> {
+            self.store
+                .read()?
+                .profile(&request.profile)?
+                .ok_or_else(|| {
+                    AppError::NotFound(format!("no profile named `{}`", request.profile))
+                })
+        };
+        let profile = found().map_err(Self::app_failure)?;
+        super::runnable(
+            &profile,
+            request.draft && request.trigger != crate::model::JobTrigger::Schedule,
+        )
+        .map_err(Self::app_failure)?;
         let opened = super::session::open_profile_session(
             &self.host,
             &self.store,
@@ -96,12 +112,6 @@ impl EngineRunner {
             &request.profile,
         )
         .await
-        .map_err(Self::app_failure)?;
-        // A schedule never runs a Draft profile; on demand only when asked (`--draft`).
-        super::runnable(
-            &opened.profile,
-            request.draft && request.trigger != crate::model::JobTrigger::Schedule,
-        )
         .map_err(Self::app_failure)?;
         let clock: &dyn Clock = &*self.clock;
         match request.process {

@@ -325,9 +325,8 @@ pub(super) fn print_positions(
             p.rights_owned.map_or("unlimited".into(), |n| n.to_string()),
             p.rights_used.to_string(),
             p.rights_available.map_or("-".into(), |n| n.to_string()),
-            p.rights_available
-                .map_or("-".into(), |n| n.max(0).to_string()),
-            p.unlicensed.to_string(),
+            p.over_licensed().map_or("-".into(), |n| n.to_string()),
+            p.under_licensed().to_string(),
             p.excluded.to_string(),
             p.inactive.to_string(),
             format_money(p.over_licensed_cost_minor, cur),

@@ -30,7 +30,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::app::ops::error_response;
-use crate::app::{App, AppError};
+use crate::app::{Actor, App, AppError};
 use crate::model::Role;
 
 /// Who the server answers.
@@ -219,14 +219,22 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    match app.daemon() {
-        Some(daemon) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            daemon.metrics().render(),
+    let Some(daemon) = app.daemon() else {
+        return error_response(AppError::Unavailable("no daemon".into()));
+    };
+    let positions = match app
+        .position(
+            &Actor::scheduler(),
+            crate::app::reclaim::PositionQuery::default(),
         )
-            .into_response(),
-        None => error_response(AppError::Unavailable("no daemon".into())),
-    }
+        .await
+    {
+        Ok(p) => p.results,
+        Err(e) => return error_response(e),
+    };
+    let mut body = daemon.metrics().render();
+    body.push_str(&super::metrics::render_positions(&positions));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// The runtime file that names a running daemon's address: `<db>.daemon`.

@@ -1,12 +1,14 @@
 //! The daemon's counters and their Prometheus text exposition (format 0.0.4), written by hand:
 //! a handful of counters and gauges keyed by profile and process do not justify a metrics
 //! registry crate, and hand-written text keeps the names and labels visible in one place.
+//! The license position gauges ([`render_positions`]) come from the stored reconciliations,
+//! through the same figure functions as every other view.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use crate::model::{EpochSeconds, ProcessKind};
+use crate::model::{EpochSeconds, LicensePosition, ProcessKind, ReconciliationResult};
 
 #[derive(Debug, Default, Clone)]
 struct ProcessCounters {
@@ -166,6 +168,83 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The license position of each software model (its latest reconciliation) as gauges, from the
+/// same figures `sam position`, the API and the web console show ([`LicensePosition`]'s fields
+/// and its `over_licensed`, `under_licensed`, `held` and `active`).
+pub fn render_positions(results: &[ReconciliationResult]) -> String {
+    type Figure = fn(&LicensePosition) -> Option<u64>;
+    const FIGURES: &[(&str, &str, Figure)] = &[
+        (
+            "sam_license_held",
+            "Distinct holders of the model (used + excluded).",
+            |p| Some(p.held()),
+        ),
+        (
+            "sam_license_used",
+            "Rights used: distinct holders not excluded.",
+            |p| Some(p.rights_used),
+        ),
+        (
+            "sam_license_active",
+            "Used holders active within the model's threshold.",
+            |p| Some(p.active()),
+        ),
+        (
+            "sam_license_inactive",
+            "Used holders with no activity within the model's threshold.",
+            |p| Some(p.inactive),
+        ),
+        (
+            "sam_license_excluded",
+            "Holders left out by license exclusions.",
+            |p| Some(p.excluded),
+        ),
+        (
+            "sam_license_owned",
+            "Rights owned (absent when unlimited).",
+            |p| p.rights_owned,
+        ),
+        (
+            "sam_license_over_licensed",
+            "Rights owned and not used (absent when unlimited).",
+            |p| p.over_licensed(),
+        ),
+        (
+            "sam_license_under_licensed",
+            "Seats used beyond the rights owned.",
+            |p| Some(p.under_licensed()),
+        ),
+        (
+            "sam_license_true_up_cost_minor",
+            "Cost of the rights a true-up needs, minor units of the currency.",
+            |p| Some(p.true_up_cost_minor),
+        ),
+        (
+            "sam_license_potential_savings_minor",
+            "Inactive seats x unit cost, minor units of the currency.",
+            |p| Some(p.potential_savings_minor),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, figure) in FIGURES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in results {
+            if let Some(v) = figure(&r.position) {
+                let currency = match (name.ends_with("_minor"), &r.position.currency) {
+                    (true, Some(c)) => format!(",currency=\"{}\"", escape(c)),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{model=\"{}\"{currency}}} {v}",
+                    escape(&r.model)
+                );
+            }
+        }
+    }
+    out
 }
 
 fn escape(label: &str) -> String {

@@ -66,6 +66,30 @@ pub struct LicensePosition {
     pub warnings: Vec<String>,
 }
 
+impl LicensePosition {
+    /// Over-licensed: rights owned and not used (the License Workbench's over-licensed
+    /// count); `None` when the rights are unlimited. Its cost is `over_licensed_cost_minor`.
+    pub fn over_licensed(&self) -> Option<u64> {
+        self.rights_available.map(|a| a.max(0) as u64)
+    }
+
+    /// Under-licensed: seats used beyond the rights owned (what a true-up buys). Its cost is
+    /// `true_up_cost_minor`.
+    pub fn under_licensed(&self) -> u64 {
+        self.unlicensed
+    }
+
+    /// Every distinct holder of the model: the used ones and those left out by exclusions.
+    pub fn held(&self) -> u64 {
+        self.rights_used + self.excluded
+    }
+
+    /// Used holders with activity within the model's threshold (used = active + inactive).
+    pub fn active(&self) -> u64 {
+        self.rights_used.saturating_sub(self.inactive)
+    }
+}
+
 /// One model's position at one time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReconciliationResult {

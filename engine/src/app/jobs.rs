@@ -162,7 +162,7 @@ impl EngineRunner {
                 let seats =
                     crate::reclaim::SpokeSeats::new(opened.spoke, opened.session, opened.config)
                         .with_granted_scopes(opened.granted_scopes);
-                let notifier = crate::web::notices::wrap(
+                let notifier = crate::app::notices::wrap(
                     &self.settings,
                     self.clock.now(),
                     Box::new(crate::reclaim::LogNotifier),

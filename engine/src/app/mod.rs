@@ -9,6 +9,7 @@
 
 pub mod connections;
 pub mod jobs;
+pub mod notices;
 pub mod ops;
 pub mod plugins;
 pub mod profiles;
@@ -16,6 +17,7 @@ pub mod reclaim;
 pub mod runs;
 pub mod session;
 pub mod tokens;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;

@@ -473,11 +473,11 @@ operations! {
 
     // ---- web console users (web/users.rs) ----
     /// Add a web console user with a password (or reset one's password and role).
-    users_add: Post "/users", Admin, crate::web::users::AddUser => crate::web::users::UserView;
+    users_add: Post "/users", Admin, crate::app::users::AddUser => crate::app::users::UserView;
     /// The web console users (names and roles; never a hash).
-    users_list: Get "/users", Admin, crate::web::users::UsersQuery => crate::web::users::UserList;
+    users_list: Get "/users", Admin, crate::app::users::UsersQuery => crate::app::users::UserList;
     /// Remove a web console user.
-    users_remove: Post "/users/remove", Admin, crate::web::users::RemoveUser => crate::web::users::UserView;
+    users_remove: Post "/users/remove", Admin, crate::app::users::RemoveUser => crate::app::users::UserView;
 
     // ---- end of the table ----
 }

@@ -44,7 +44,7 @@ pub fn reclaim_failure(e: ReclaimError) -> AppError {
 }
 
 /// The notifier a request asks for: a webhook, or the logs; with the web console's answer
-/// links and the e-mail copy when configured ([`crate::web::notices`]).
+/// links and the e-mail copy when configured ([`crate::app::notices`]).
 fn notifier(app: &App, webhook: Option<&str>) -> Result<Box<dyn Notifier>, AppError> {
     let base: Box<dyn Notifier> = match webhook {
         Some(url) => {
@@ -52,7 +52,7 @@ fn notifier(app: &App, webhook: Option<&str>) -> Result<Box<dyn Notifier>, AppEr
         }
         None => Box::new(LogNotifier),
     };
-    Ok(crate::web::notices::wrap(app.settings(), app.now(), base))
+    Ok(crate::app::notices::wrap(app.settings(), app.now(), base))
 }
 
 /// The order of a candidates list.

@@ -9,8 +9,8 @@ use clap::Subcommand;
 use super::output::{ListFormat, Listing};
 use super::{CliError, write_out};
 use crate::app::ops::Engine;
+use crate::app::users::{AddUser, RemoveUser, UsersQuery};
 use crate::model::{Role, format_utc};
-use crate::web::users::{AddUser, RemoveUser, UsersQuery};
 
 /// `sam users` subcommands.
 #[derive(Debug, Subcommand)]

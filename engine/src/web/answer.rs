@@ -81,15 +81,10 @@ async fn check(console: &Shared, token: Option<&str>) -> Result<Verified, Respon
     let verified = key
         .verify(token, console.app().now())
         .map_err(|e| link_refusal(&e))?;
-    let used = console
-        .app()
-        .store()
-        .read()
-        .and_then(|r| r.used_answer_link(&verified.id));
-    match used {
-        Ok(None) => Ok(verified),
-        Ok(Some(_)) => Err(used_refusal()),
-        Err(e) => Err(super::error_page(&AppError::Failed(e.to_string()), None)),
+    match console.app().answer_link_used(&verified.id) {
+        Ok(false) => Ok(verified),
+        Ok(true) => Err(used_refusal()),
+        Err(e) => Err(super::error_page(&e, None)),
     }
 }
 
@@ -198,14 +193,10 @@ pub async fn submit(State(console): State<Shared>, _headers: HeaderMap, body: By
         candidate: verified.candidate,
         used_at: console.app().now(),
     };
-    match console
-        .app()
-        .store()
-        .write(|tx| tx.use_answer_link(&record))
-    {
+    match console.app().use_answer_link(&record) {
         Ok(true) => {}
         Ok(false) => return used_refusal(),
-        Err(e) => return super::error_page(&AppError::Failed(e.to_string()), None),
+        Err(e) => return super::error_page(&e, None),
     }
     let body = html! {
         section.answer role="status" {

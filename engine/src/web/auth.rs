@@ -190,10 +190,8 @@ fn signin_form(problem: Option<&str>) -> maud::Markup {
 /// `POST /signin`: a token or a name and password; a session cookie on success.
 pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = Fields::parse(&body);
-    let store = console.app().store().clone();
     let outcome = if let Some(token) = fields.get("token") {
-        let token = token.to_string();
-        tokio::task::spawn_blocking(move || crate::app::tokens::verify(&store, &token)).await
+        console.app().sign_in_with_token(token.to_string()).await
     } else {
         let name = fields.get("name").unwrap_or_default().to_string();
         let password = fields
@@ -202,18 +200,17 @@ pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Byt
             .find(|(k, _)| k == "password")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        tokio::task::spawn_blocking(move || super::users::verify(&store, &name, &password)).await
+        console.app().sign_in_with_password(name, password).await
     };
     let actor = match outcome {
-        Ok(Ok(actor)) => actor,
-        Ok(Err(AppError::Unauthorized(_))) => {
+        Ok(actor) => actor,
+        Err(AppError::Unauthorized(_)) => {
             return html_page(
                 StatusCode::UNAUTHORIZED,
                 signin_form(Some("That name and password, or that token, is not valid.")),
             );
         }
-        Ok(Err(e)) => return super::error_page(&e, None),
-        Err(e) => return super::error_page(&AppError::Failed(e.to_string()), None),
+        Err(e) => return super::error_page(&e, None),
     };
     let now = console.app().now();
     let (id, _) = console.sessions.start(actor, now);

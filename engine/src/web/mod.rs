@@ -16,11 +16,9 @@ pub mod candidates;
 pub mod catalog;
 pub mod layout;
 pub mod links;
-pub mod notices;
 pub mod overview;
 pub mod profiles;
 pub mod subscriptions;
-pub mod users;
 
 use std::sync::Arc;
 

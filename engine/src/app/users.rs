@@ -204,6 +204,40 @@ impl App {
     }
 }
 
+impl App {
+    /// The sign-in check of an API token (the console's token sign-in): its actor.
+    pub async fn sign_in_with_token(&self, token: String) -> Result<Actor, AppError> {
+        let store = self.store().clone();
+        tokio::task::spawn_blocking(move || crate::app::tokens::verify(&store, &token))
+            .await
+            .map_err(|e| AppError::Failed(e.to_string()))?
+    }
+
+    /// The sign-in check of a console user's password (argon2, off the async threads).
+    pub async fn sign_in_with_password(
+        &self,
+        name: String,
+        password: String,
+    ) -> Result<Actor, AppError> {
+        let store = self.store().clone();
+        tokio::task::spawn_blocking(move || verify(&store, &name, &password))
+            .await
+            .map_err(|e| AppError::Failed(e.to_string()))?
+    }
+
+    /// Whether the answer link `id` was used already (links are single-use).
+    pub fn answer_link_used(&self, id: &str) -> Result<bool, AppError> {
+        Ok(self.store().read()?.used_answer_link(id)?.is_some())
+    }
+
+    /// Marks an answer link used; false when it was used already (by a concurrent answer).
+    pub fn use_answer_link(&self, record: &crate::model::UsedAnswerLink) -> Result<bool, AppError> {
+        self.store()
+            .write(|tx| tx.use_answer_link(record))
+            .map_err(AppError::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! What the console adds to removal notices: each notice that asks the user gets a signed,
-//! expiring, single-use answer link ([`super::links`]) to the console's answer page (when the
+//! expiring, single-use answer link ([`crate::web::links`]) to the console's answer page (when the
 //! console's address is known: `console_url`, or the daemon's own address), and, when
 //! `[smtp]` is configured, every notice addressed to a user with an e-mail address also goes
 //! out as an e-mail over SMTP (lettre). The webhook or log notifier the caller chose still
@@ -11,10 +11,10 @@ use lettre::message::{Body, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::links::{DEFAULT_LIFETIME, LinkKey, answer_url};
 use crate::config::{Settings, SmtpConfig};
 use crate::model::EpochSeconds;
 use crate::reclaim::{Notice, NoticeKind, Notifier, NotifyError};
+use crate::web::links::{DEFAULT_LIFETIME, LinkKey, answer_url};
 
 /// `inner` with the console's links and e-mail copies, as `settings` configure them.
 pub fn wrap(settings: &Settings, now: EpochSeconds, inner: Box<dyn Notifier>) -> Box<dyn Notifier> {

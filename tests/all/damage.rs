@@ -315,6 +315,15 @@ fn damaged_databases_never_panic_and_are_left_unchanged() {
         if let Err(e) = &outcome {
             assert_one_line(&what, e);
         }
+        // A write that left the file byte for byte as it was leaves the reads as they were
+        // (asked above): ask again only when the file changed.
+        let still_same = match &bytes {
+            Some(bytes) => std::fs::read(&path).is_ok_and(|now| now == *bytes),
+            None => true,
+        };
+        if still_same {
+            continue;
+        }
         for args in READS {
             if let Err(e) = in_process(db, args) {
                 assert_one_line(&format!("{what}, then {args:?}"), &e);

@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use sam_spoke::cursor::{Reader, Writer};
 use sam_spoke::error::{self, Call, json_str};
-use sam_spoke::{Engine, Http, Method, Request, Response, Spoke, SpokeError, validation_check, wit};
+use sam_spoke::{
+    Engine, Http, Method, Request, Response, Spoke, SpokeError, validation_check, wit,
+};
 
 /// Seats per page (the vendor allows 1..=100).
 const PAGE: u32 = 100;

@@ -135,13 +135,23 @@ pub fn validation_check(
 }
 
 /// Registers a [`Spoke`] implementation as the component's `connector` export:
-/// `sam_spoke::export!(MySpoke);` once, at the crate's top level.
+/// `sam_spoke::export!(MySpoke);` once, at the crate's top level. The export exists on
+/// wasm32 only (a host build, for unit tests, only checks that the type is a `Spoke`: the
+/// contract's symbol names are not valid host linker symbols).
 #[macro_export]
 macro_rules! export {
     ($ty:ty) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            fn __sam_spoke_is_a_spoke<T: $crate::Spoke>() {}
+            let _ = __sam_spoke_is_a_spoke::<$ty>;
+        };
+
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         struct __SamSpokeExport;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::sam::spoke::connector::Guest for __SamSpokeExport {
             fn manifest() -> $crate::wit::Manifest {
                 <$ty as $crate::Spoke>::manifest()
@@ -226,6 +236,7 @@ macro_rules! export {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_spoke_world!(__SamSpokeExport with_types_in $crate::bindings);
     };
 }

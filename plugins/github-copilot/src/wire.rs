@@ -122,7 +122,7 @@ impl Call for GitHub<'_> {
         let until_reset = || {
             let reset: i64 = response.header("x-ratelimit-reset")?.trim().parse().ok()?;
             let now = response.header("date").and_then(time::http_date_to_epoch)?;
-            Some((reset - now).max(1) as u64)
+            Some(reset.saturating_sub(now).max(1) as u64)
         };
         let wait = sam_spoke::error::retry_after(response)
             .or_else(|| if remaining_zero { until_reset() } else { None })

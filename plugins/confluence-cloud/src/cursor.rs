@@ -248,6 +248,39 @@ mod tests {
     }
 
     #[test]
+    fn cursors_written_before_the_sdk_still_decode() {
+        // The hand-written encoder kept `.` unescaped in paging values; a checkpoint may hold
+        // such a cursor across an upgrade.
+        assert_eq!(
+            decode_activity("a1.5.cursor=x.y%26z&next=true", 5),
+            Ok(ActivityCursor {
+                since: 5,
+                paging: vec![
+                    ("cursor".into(), "x.y&z".into()),
+                    ("next".into(), "true".into())
+                ],
+            })
+        );
+        assert_eq!(
+            decode_slice("a2.100.40.700.cursor=x.y", 100),
+            Ok(SliceCursor {
+                since: 100,
+                from: 40,
+                until: Some(700),
+                paging: vec![("cursor".into(), "x.y".into())],
+            })
+        );
+        let groups = vec!["a".to_string()];
+        let old = format!("s2.0.200.{:016x}", fingerprint(&groups));
+        assert_eq!(decode_download(&old, &groups).map(|c| c.start), Ok(200));
+        assert_eq!(
+            encode_download(&decode_download(&old, &groups).unwrap()),
+            old
+        );
+        assert_eq!(encode_groups(400), "g1.400");
+    }
+
+    #[test]
     fn slice_round_trip_and_checks() {
         for c in [
             SliceCursor {

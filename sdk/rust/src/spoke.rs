@@ -266,6 +266,9 @@ mod tests {
         }
     }
 
+    // The macro expands for the host too (there it only checks the type is a `Spoke`).
+    crate::export!(Minimal);
+
     fn config() -> wit::Config {
         wit::Config {
             values: Vec::new(),

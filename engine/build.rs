@@ -8,7 +8,7 @@ fn main() {
         return;
     }
     let workspace = sam_guest_build::workspace_root();
-    sam_guest_build::rerun_if_changed(&workspace, &["wit", "plugins"]);
+    sam_guest_build::rerun_if_changed(&workspace, &["wit", "plugins", "sdk"]);
     let built = sam_guest_build::build(
         &workspace,
         &workspace.join("target").join("guests"),

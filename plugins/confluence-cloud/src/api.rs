@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::errors::{self, Endpoint, SpokeError};
+use crate::errors::{Endpoint, SpokeError};
 use crate::http::{Http, Method, Request, Response, encode_segment, split_query};
 use crate::model::{AccountType, Group};
 
@@ -453,8 +453,7 @@ pub fn fetch<T: serde::de::DeserializeOwned>(
     endpoint: Endpoint,
     request: Request,
 ) -> Result<T, SpokeError> {
-    let response = errors::check(endpoint, http.send(request))?;
-    errors::parse(endpoint, &response)
+    sam_spoke::error::fetch_json(http, &endpoint, request)
 }
 
 /// Checks and parses one outcome of a `send_all`.
@@ -462,8 +461,7 @@ pub fn parse_outcome<T: serde::de::DeserializeOwned>(
     endpoint: Endpoint,
     outcome: Result<Response, crate::http::HttpError>,
 ) -> Result<T, SpokeError> {
-    let response = errors::check(endpoint, outcome)?;
-    errors::parse(endpoint, &response)
+    sam_spoke::error::json_outcome(&endpoint, outcome)
 }
 
 /// All groups of one user (`/user/memberof`, following `_links.next`).

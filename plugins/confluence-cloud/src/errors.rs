@@ -1,14 +1,17 @@
-//! Error mapping, all in one place: the spoke's `SpokeError` (a mirror of the WIT
-//! `spoke-error` variant), the `Endpoint` catalogue that knows which OAuth scope each
-//! Confluence call needs, and the translation of vendor answers (status, body, headers) and
-//! of the engine's `http-error` into errors the engine can act on. Atlassian's gateway
-//! answers a missing scope with 401 "scope does not match", so that case becomes
-//! `Forbidden` naming the endpoint's scope; a 403 on a group write means the consenting user
-//! is not a site admin.
+//! Confluence's reading of errors: the `Endpoint` catalogue (what each call is, in words,
+//! and which OAuth scope it needs) as a `sam_spoke::Call`, so the SDK's common mapping of
+//! answers and `http-error`s to `SpokeError` applies with Confluence's refinements:
+//! Atlassian's gateway answers a missing scope with 401 "scope does not match", which
+//! becomes `Forbidden` naming the endpoint's scope; a 403 on a group write means the
+//! consenting user is not a site admin; Confluence's error bodies carry their message in
+//! `message` or `data.errors[0].message.translation`.
 
-use std::fmt;
+use sam_spoke::Call;
+use sam_spoke::error::json_str;
+use sam_spoke::http::{HttpError, Response};
 
-use crate::http::{HttpError, Response};
+pub use sam_spoke::SpokeError;
+pub use sam_spoke::error::excerpt;
 
 /// Scope constants (classic scopes, as in the reference guide's permissions table).
 pub const SCOPE_READ_GROUPS: &str = "read:confluence-groups";
@@ -18,44 +21,6 @@ pub const SCOPE_SEARCH: &str = "search:confluence";
 
 /// Message for a 403 on a group write.
 pub const NOT_SITE_ADMIN: &str = "the consenting user must be a site admin";
-
-/// Why a spoke call failed; mirrors the WIT `spoke-error` variant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SpokeError {
-    Unauthorized(String),
-    Forbidden {
-        message: String,
-        missing_scope: Option<String>,
-    },
-    NotFound(String),
-    RateLimited {
-        message: String,
-        retry_after_seconds: Option<u64>,
-    },
-    InvalidConfig(String),
-    Transient(String),
-    Vendor(String),
-}
-
-impl fmt::Display for SpokeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpokeError::Unauthorized(m) => write!(f, "unauthorized: {m}"),
-            SpokeError::Forbidden {
-                message,
-                missing_scope: Some(s),
-            } => write!(f, "forbidden (missing scope {s}): {message}"),
-            SpokeError::Forbidden { message, .. } => write!(f, "forbidden: {message}"),
-            SpokeError::NotFound(m) => write!(f, "not found: {m}"),
-            SpokeError::RateLimited { message, .. } => write!(f, "rate limited: {message}"),
-            SpokeError::InvalidConfig(m) => write!(f, "invalid config: {m}"),
-            SpokeError::Transient(m) => write!(f, "transient: {m}"),
-            SpokeError::Vendor(m) => write!(f, "vendor: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for SpokeError {}
 
 /// The Confluence operations the spoke calls, each with the scope it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,118 +71,48 @@ impl Endpoint {
     }
 }
 
-/// The longest body excerpt put into an error message.
-const EXCERPT_CHARS: usize = 200;
-
-/// A short, single-line excerpt of a body for error messages.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let flat = flat.trim();
-    let mut out: String = flat.chars().take(EXCERPT_CHARS).collect();
-    if flat.chars().count() > EXCERPT_CHARS {
-        out.push('…');
+impl Call for Endpoint {
+    fn what(&self) -> &str {
+        self.describe()
     }
-    out
-}
 
-/// The human message a Confluence or gateway error body carries, if any: `message`, then
-/// `data.errors[0].message.translation`, then `reason`, then OAuth `error_description`.
-pub fn vendor_message(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let pick = |v: Option<&serde_json::Value>| {
-        v.and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    pick(value.get("message"))
-        .or_else(|| {
-            pick(
-                value
-                    .get("data")
-                    .and_then(|d| d.get("errors"))
-                    .and_then(|e| e.get(0))
-                    .and_then(|e| e.get("message"))
-                    .and_then(|m| m.get("translation")),
-            )
-        })
-        .or_else(|| pick(value.get("reason")))
-        .or_else(|| pick(value.get("error_description")))
-        .or_else(|| {
-            pick(
-                value
-                    .get("errors")
-                    .and_then(|e| e.get(0))
-                    .and_then(|e| e.get("title")),
-            )
-        })
+    /// `message`, then `data.errors[0].message.translation`, then the usual fields.
+    fn message(&self, body: &[u8]) -> Option<String> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        json_str(value.get("message"))
+            .or_else(|| {
+                json_str(
+                    value
+                        .get("data")
+                        .and_then(|d| d.get("errors"))
+                        .and_then(|e| e.get(0))
+                        .and_then(|e| e.get("message"))
+                        .and_then(|m| m.get("translation")),
+                )
+            })
+            .or_else(|| sam_spoke::error::json_message(body))
+    }
+
+    fn classify(&self, response: &Response, message: &str, said: &str) -> Option<SpokeError> {
+        match response.status {
+            401 if said.to_ascii_lowercase().contains("scope does not match") => {
+                Some(SpokeError::Forbidden {
+                    message: message.to_string(),
+                    missing_scope: Some(self.scope().to_string()),
+                })
+            }
+            403 if self.is_group_write() => Some(SpokeError::Forbidden {
+                message: format!("{NOT_SITE_ADMIN} ({message})"),
+                missing_scope: None,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Maps a non-2xx response from `endpoint` to a `SpokeError`.
 pub fn from_status(endpoint: Endpoint, response: &Response) -> SpokeError {
-    let status = response.status;
-    let said = vendor_message(&response.body).unwrap_or_else(|| excerpt(&response.body));
-    let message = if said.is_empty() {
-        format!("{} answered HTTP {status}", endpoint.describe())
-    } else {
-        format!("{} answered HTTP {status}: {said}", endpoint.describe())
-    };
-    match status {
-        401 if said.to_ascii_lowercase().contains("scope does not match") => {
-            SpokeError::Forbidden {
-                message,
-                missing_scope: Some(endpoint.scope().to_string()),
-            }
-        }
-        401 => SpokeError::Unauthorized(message),
-        403 if endpoint.is_group_write() => SpokeError::Forbidden {
-            message: format!("{NOT_SITE_ADMIN} ({message})"),
-            missing_scope: None,
-        },
-        403 => SpokeError::Forbidden {
-            message,
-            missing_scope: None,
-        },
-        404 => SpokeError::NotFound(message),
-        429 => SpokeError::RateLimited {
-            message,
-            retry_after_seconds: response
-                .header("retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok()),
-        },
-        500..=599 => SpokeError::Transient(message),
-        _ => SpokeError::Vendor(message),
-    }
-}
-
-/// Maps the engine's `http-error` for a call to `endpoint`.
-pub fn from_http_error(endpoint: Endpoint, error: HttpError) -> SpokeError {
-    let what = endpoint.describe();
-    match error {
-        HttpError::Denied(reason) => {
-            SpokeError::InvalidConfig(format!("the engine refused to {what}: {reason}"))
-        }
-        HttpError::Timeout => SpokeError::Transient(format!("{what}: no answer in time")),
-        HttpError::Connection(reason) => {
-            SpokeError::Transient(format!("{what}: connection failed: {reason}"))
-        }
-        HttpError::BodyTooLarge(cap) => SpokeError::Vendor(format!(
-            "{what}: the response was larger than the engine's cap of {cap} bytes"
-        )),
-    }
-}
-
-/// A 2xx body that did not parse as the expected JSON.
-pub fn unparsable(endpoint: Endpoint, body: &[u8], error: &serde_json::Error) -> SpokeError {
-    SpokeError::Vendor(format!(
-        "{} answered unexpected JSON ({error}): {}",
-        endpoint.describe(),
-        excerpt(body)
-    ))
+    sam_spoke::error::from_status(&endpoint, response)
 }
 
 /// Checks the outcome of one call: a 2xx response passes, anything else becomes an error.
@@ -225,11 +120,7 @@ pub fn check(
     endpoint: Endpoint,
     outcome: Result<Response, HttpError>,
 ) -> Result<Response, SpokeError> {
-    match outcome {
-        Ok(response) if response.is_success() => Ok(response),
-        Ok(response) => Err(from_status(endpoint, &response)),
-        Err(error) => Err(from_http_error(endpoint, error)),
-    }
+    sam_spoke::error::check(&endpoint, outcome)
 }
 
 /// Parses a 2xx body as `T`, mapping failures to `Vendor`.
@@ -237,7 +128,7 @@ pub fn parse<T: serde::de::DeserializeOwned>(
     endpoint: Endpoint,
     response: &Response,
 ) -> Result<T, SpokeError> {
-    serde_json::from_slice(&response.body).map_err(|e| unparsable(endpoint, &response.body, &e))
+    sam_spoke::error::parse_json(&endpoint, response)
 }
 
 #[cfg(test)]
@@ -284,11 +175,7 @@ mod tests {
         }
         assert!(matches!(
             from_status(Endpoint::ListGroups, &resp(403, "")),
-            SpokeError::Forbidden { .. }
-        ));
-        assert!(matches!(
-            from_status(Endpoint::GroupMembers, &resp(404, "{}")),
-            SpokeError::NotFound(_)
+            SpokeError::Forbidden { ref message, .. } if !message.starts_with(NOT_SITE_ADMIN)
         ));
         assert_eq!(
             from_status(Endpoint::Search, &resp(429, "")),
@@ -297,14 +184,6 @@ mod tests {
                 retry_after_seconds: Some(17)
             }
         );
-        assert!(matches!(
-            from_status(Endpoint::Search, &resp(503, "")),
-            SpokeError::Transient(_)
-        ));
-        match from_status(Endpoint::Search, &resp(400, "<html>bad cql</html>")) {
-            SpokeError::Vendor(m) => assert!(m.contains("bad cql")),
-            other => panic!("{other:?}"),
-        }
         let e = from_status(
             Endpoint::Search,
             &resp(
@@ -313,33 +192,5 @@ mod tests {
             ),
         );
         assert!(matches!(e, SpokeError::Vendor(ref m) if m.contains("Could not parse cql")));
-    }
-
-    #[test]
-    fn http_errors_map() {
-        assert!(matches!(
-            from_http_error(Endpoint::Search, HttpError::Denied("host".into())),
-            SpokeError::InvalidConfig(_)
-        ));
-        assert!(matches!(
-            from_http_error(Endpoint::Search, HttpError::Timeout),
-            SpokeError::Transient(_)
-        ));
-        assert!(matches!(
-            from_http_error(Endpoint::Search, HttpError::Connection("reset".into())),
-            SpokeError::Transient(_)
-        ));
-        assert!(matches!(
-            from_http_error(Endpoint::Search, HttpError::BodyTooLarge(10)),
-            SpokeError::Vendor(_)
-        ));
-    }
-
-    #[test]
-    fn excerpt_is_short_and_flat() {
-        let long = "x\n".repeat(500);
-        let e = excerpt(long.as_bytes());
-        assert!(e.chars().count() <= EXCERPT_CHARS + 1);
-        assert!(!e.contains('\n'));
     }
 }

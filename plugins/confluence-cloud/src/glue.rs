@@ -1,96 +1,11 @@
-//! The thin wit-bindgen layer (compiled for wasm only): generates the bindings for the
-//! `spoke` world, implements [`Http`] over the engine's `http` and `log` imports, converts
-//! the plain model types to and from the generated ones, and exports the connector.
+//! The thin layer over the SDK (compiled for wasm only): implements `sam_spoke::Spoke` by
+//! running the plain modules over the SDK's `Engine` (the engine's `http` and `log`
+//! imports), converts the plain model types to and from the contract's, and exports it.
 
-use crate::export;
-use crate::exports::sam::spoke::connector::Guest;
-use crate::http::{self as plain, Http};
+use sam_spoke::{Engine as Imports, Spoke, SpokeError, wit};
+
 use crate::model;
-use crate::sam::spoke::http as wit_http;
-use crate::sam::spoke::log as wit_log;
-use crate::sam::spoke::types as wit;
 use crate::{activity, groups, manifest, reclaim, subscriptions, validate};
-
-struct Imports;
-
-fn to_wit_request(r: plain::Request) -> wit_http::Request {
-    wit_http::Request {
-        method: match r.method {
-            plain::Method::Get => wit_http::Method::Get,
-            plain::Method::Post => wit_http::Method::Post,
-            plain::Method::Delete => wit_http::Method::Delete,
-        },
-        path: r.path,
-        query: r.query,
-        headers: r.headers,
-        body: r.body,
-    }
-}
-
-fn from_wit_outcome(
-    o: Result<wit_http::Response, wit_http::HttpError>,
-) -> Result<plain::Response, plain::HttpError> {
-    match o {
-        Ok(r) => Ok(plain::Response {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        }),
-        Err(wit_http::HttpError::Denied(m)) => Err(plain::HttpError::Denied(m)),
-        Err(wit_http::HttpError::Timeout) => Err(plain::HttpError::Timeout),
-        Err(wit_http::HttpError::Connection(m)) => Err(plain::HttpError::Connection(m)),
-        Err(wit_http::HttpError::BodyTooLarge(n)) => Err(plain::HttpError::BodyTooLarge(n)),
-    }
-}
-
-impl Http for Imports {
-    fn send(&self, request: plain::Request) -> Result<plain::Response, plain::HttpError> {
-        from_wit_outcome(wit_http::send(&to_wit_request(request)))
-    }
-
-    fn send_all(
-        &self,
-        requests: Vec<plain::Request>,
-    ) -> Vec<Result<plain::Response, plain::HttpError>> {
-        if requests.is_empty() {
-            return Vec::new();
-        }
-        let requests: Vec<wit_http::Request> = requests.into_iter().map(to_wit_request).collect();
-        wit_http::send_all(&requests)
-            .into_iter()
-            .map(from_wit_outcome)
-            .collect()
-    }
-
-    fn debug(&self, message: &str) {
-        wit_log::log(wit_log::Level::Debug, message);
-    }
-}
-
-fn to_wit_error(e: crate::errors::SpokeError) -> wit::SpokeError {
-    use crate::errors::SpokeError as E;
-    match e {
-        E::Unauthorized(m) => wit::SpokeError::Unauthorized(m),
-        E::Forbidden {
-            message,
-            missing_scope,
-        } => wit::SpokeError::Forbidden(wit::Forbidden {
-            message,
-            missing_scope,
-        }),
-        E::NotFound(m) => wit::SpokeError::NotFound(m),
-        E::RateLimited {
-            message,
-            retry_after_seconds,
-        } => wit::SpokeError::RateLimited(wit::RateLimited {
-            message,
-            retry_after_seconds,
-        }),
-        E::InvalidConfig(m) => wit::SpokeError::InvalidConfig(m),
-        E::Transient(m) => wit::SpokeError::Transient(m),
-        E::Vendor(m) => wit::SpokeError::Vendor(m),
-    }
-}
 
 fn to_wit_process(p: model::Process) -> wit::Process {
     match p {
@@ -170,7 +85,7 @@ fn from_wit_changes(changes: Vec<wit::SeatChange>) -> Vec<model::SeatChange> {
 
 struct Component;
 
-impl Guest for Component {
+impl Spoke for Component {
     fn manifest() -> wit::Manifest {
         let m = manifest::manifest();
         wit::Manifest {
@@ -243,55 +158,51 @@ impl Guest for Component {
     fn validate(
         config: wit::Config,
         processes: Vec<wit::Process>,
-    ) -> Result<Vec<wit::ValidationCheck>, wit::SpokeError> {
+    ) -> Result<Vec<wit::ValidationCheck>, SpokeError> {
         let processes: Vec<model::Process> = processes.into_iter().map(from_wit_process).collect();
-        validate::validate(&Imports, &from_wit_config(config), &processes)
-            .map(|checks| {
-                checks
-                    .into_iter()
-                    .map(|c| wit::ValidationCheck {
-                        process: to_wit_process(c.process),
-                        description: c.description,
-                        outcome: c.outcome.map_err(to_wit_error),
-                    })
-                    .collect()
-            })
-            .map_err(to_wit_error)
+        validate::validate(&Imports, &from_wit_config(config), &processes).map(|checks| {
+            checks
+                .into_iter()
+                .map(|c| wit::ValidationCheck {
+                    process: to_wit_process(c.process),
+                    description: c.description,
+                    outcome: c.outcome.map_err(Into::into),
+                })
+                .collect()
+        })
     }
 
     fn list_groups(
         _config: wit::Config,
         cursor: Option<String>,
-    ) -> Result<wit::GroupPage, wit::SpokeError> {
-        groups::list_groups(&Imports, cursor.as_deref())
-            .map(|p| wit::GroupPage {
-                groups: p
-                    .groups
-                    .into_iter()
-                    .map(|g| wit::Group {
-                        id: g.id,
-                        name: g.name,
-                        access: match g.access {
-                            model::GroupAccess::Product => wit::GroupAccess::Product,
-                            model::GroupAccess::Admin => wit::GroupAccess::Admin,
-                            model::GroupAccess::SiteAdmin => wit::GroupAccess::SiteAdmin,
-                            model::GroupAccess::None => wit::GroupAccess::None,
-                            model::GroupAccess::Unknown => wit::GroupAccess::Unknown,
-                        },
-                        member_count: g.member_count,
-                    })
-                    .collect(),
-                next_cursor: p.next_cursor,
-            })
-            .map_err(to_wit_error)
+    ) -> Result<wit::GroupPage, SpokeError> {
+        groups::list_groups(&Imports, cursor.as_deref()).map(|p| wit::GroupPage {
+            groups: p
+                .groups
+                .into_iter()
+                .map(|g| wit::Group {
+                    id: g.id,
+                    name: g.name,
+                    access: match g.access {
+                        model::GroupAccess::Product => wit::GroupAccess::Product,
+                        model::GroupAccess::Admin => wit::GroupAccess::Admin,
+                        model::GroupAccess::SiteAdmin => wit::GroupAccess::SiteAdmin,
+                        model::GroupAccess::None => wit::GroupAccess::None,
+                        model::GroupAccess::Unknown => wit::GroupAccess::Unknown,
+                    },
+                    member_count: g.member_count,
+                })
+                .collect(),
+            next_cursor: p.next_cursor,
+        })
     }
 
     fn download_subscriptions(
         config: wit::Config,
         cursor: Option<String>,
-    ) -> Result<wit::SubscriptionPage, wit::SpokeError> {
-        subscriptions::download(&Imports, &from_wit_config(config), cursor.as_deref())
-            .map(|p| wit::SubscriptionPage {
+    ) -> Result<wit::SubscriptionPage, SpokeError> {
+        subscriptions::download(&Imports, &from_wit_config(config), cursor.as_deref()).map(|p| {
+            wit::SubscriptionPage {
                 subscriptions: p
                     .subscriptions
                     .into_iter()
@@ -314,29 +225,27 @@ impl Guest for Component {
                     .collect(),
                 next_cursor: p.next_cursor,
                 following_cursors: p.following_cursors,
-            })
-            .map_err(to_wit_error)
+            }
+        })
     }
 
     fn download_activity(
         _config: wit::Config,
         since: wit::EpochSeconds,
         cursor: Option<String>,
-    ) -> Result<wit::ActivityPage, wit::SpokeError> {
-        activity::download(&Imports, since, cursor.as_deref())
-            .map(|p| wit::ActivityPage {
-                activities: p.activities.into_iter().map(to_wit_activity).collect(),
-                next_cursor: p.next_cursor,
-                slices: p.slices,
-            })
-            .map_err(to_wit_error)
+    ) -> Result<wit::ActivityPage, SpokeError> {
+        activity::download(&Imports, since, cursor.as_deref()).map(|p| wit::ActivityPage {
+            activities: p.activities.into_iter().map(to_wit_activity).collect(),
+            next_cursor: p.next_cursor,
+            slices: p.slices,
+        })
     }
 
     fn lookup_activity(
         config: wit::Config,
         since: wit::EpochSeconds,
         external_user_ids: Vec<String>,
-    ) -> Result<Vec<wit::UserActivity>, wit::SpokeError> {
+    ) -> Result<Vec<wit::UserActivity>, SpokeError> {
         activity::lookup_all_sources(
             &Imports,
             &from_wit_config(config),
@@ -344,55 +253,47 @@ impl Guest for Component {
             &external_user_ids,
         )
         .map(|list| list.into_iter().map(to_wit_activity).collect())
-        .map_err(to_wit_error)
     }
 
     fn plan_reclaim(
         config: wit::Config,
         subscription: wit::SubscriptionRef,
-    ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
+    ) -> Result<Vec<wit::SeatChange>, SpokeError> {
         reclaim::plan(
             &Imports,
             &from_wit_config(config),
             &from_wit_ref(subscription),
         )
         .map(to_wit_changes)
-        .map_err(to_wit_error)
     }
 
     fn apply_reclaim(
         _config: wit::Config,
         subscription: wit::SubscriptionRef,
         changes: Vec<wit::SeatChange>,
-    ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
+    ) -> Result<Vec<wit::SeatChange>, SpokeError> {
         reclaim::apply(
             &Imports,
             &from_wit_ref(subscription),
             &from_wit_changes(changes),
         )
         .map(to_wit_changes)
-        .map_err(to_wit_error)
     }
 
     fn restore(
         _config: wit::Config,
         subscription: wit::SubscriptionRef,
         changes: Vec<wit::SeatChange>,
-    ) -> Result<(), wit::SpokeError> {
+    ) -> Result<(), SpokeError> {
         reclaim::restore(
             &Imports,
             &from_wit_ref(subscription),
             &from_wit_changes(changes),
         )
-        .map_err(to_wit_error)
     }
 
-    fn vendor_seat_counts(
-        _config: wit::Config,
-    ) -> Result<Vec<wit::VendorSeatCount>, wit::SpokeError> {
-        // Confluence's APIs report no purchased or billed seat count.
-        Ok(Vec::new())
-    }
+    // vendor-seat-counts: the default (none): Confluence's APIs report no purchased or
+    // billed seat count.
 }
 
-export!(Component with_types_in crate);
+sam_spoke::export!(Component);

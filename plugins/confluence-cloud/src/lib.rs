@@ -3,9 +3,11 @@
 //! reached through the engine's `http` import at
 //! `https://api.atlassian.com/ex/confluence/{cloud-id}`.
 //!
-//! All logic lives in plain modules over the [`http::Http`] trait and unit-tests on the host
-//! (`cargo test -p confluence-cloud`); the wit-bindgen glue in `glue` (wasm only) implements
-//! that trait over the imports and converts the plain types to the bindings.
+//! Built on the `sam-spoke` SDK: all logic lives in plain modules over the SDK's
+//! [`http::Http`] trait and unit-tests on the host (`cargo test -p confluence-cloud`); `glue`
+//! implements the SDK's `Spoke` trait over the SDK's `Engine` and converts the plain model
+//! types to the contract's. HTTP types, error mapping, the cursor codec, paging arithmetic
+//! and timestamp parsing come from the SDK.
 //!
 //! - [`manifest`]: identity, permissions table, OAuth 3LO, connection URL, look-back.
 //! - [`validate`]: read-only checks of the download and activity APIs.
@@ -22,15 +24,16 @@
 //!   the manifest's second credential, the organization API key.
 //! - [`reclaim`]: `plan-reclaim` (read), `apply-reclaim` / `restore` (writes) through
 //!   `userByGroupId`.
-//! - [`api`], [`cursor`], [`errors`], [`time`], [`http`], [`model`]: request builders and
-//!   response shapes, cursor formats, error mapping, dates, HTTP types, plain records.
+//! - [`api`], [`cursor`], [`errors`], [`time`], [`model`]: request builders and response
+//!   shapes, what the cursors hold, Confluence's reading of errors, CQL dates, plain records;
+//!   [`http`] is the SDK's.
 
 pub mod activity;
 pub mod api;
 pub mod cursor;
 pub mod errors;
 pub mod groups;
-pub mod http;
+pub use sam_spoke::http;
 pub mod manifest;
 pub mod model;
 pub mod org;
@@ -44,6 +47,3 @@ mod glue;
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(target_arch = "wasm32")]
-wit_bindgen::generate!({ path: "../../wit/0.2.0", world: "spoke" });

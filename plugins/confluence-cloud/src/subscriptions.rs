@@ -26,9 +26,6 @@ use crate::http::Http;
 use crate::manifest::PRODUCT_ID;
 use crate::model::{Config, Subscription, SubscriptionPage};
 
-/// Page cursors told ahead from one page, at most (the engine takes no more).
-const MAX_FOLLOWING: usize = 10_000;
-
 fn in_group(error: SpokeError, group: &str) -> SpokeError {
     match error {
         SpokeError::NotFound(m) => SpokeError::NotFound(format!(
@@ -116,10 +113,8 @@ pub fn download(
     let following_cursors = match (next, page.total_size) {
         (Some((group, next_start)), Some(total)) if group == i && first_of_group => {
             let step = next_start.saturating_sub(pos.start).max(1);
-            (1..)
-                .map(|k| next_start + k * step)
-                .take_while(|start| *start < total)
-                .take(MAX_FOLLOWING)
+            sam_spoke::paging::following_offsets(next_start, step, total)
+                .into_iter()
                 .map(|start| encode(i, start))
                 .collect()
         }

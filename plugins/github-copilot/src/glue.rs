@@ -1,12 +1,16 @@
-//! The exports (wasm only): the manifest, validate, teams as the profile's optional scope,
-//! the seat download with activity, the activity lookup for the reclaim's re-check, plan /
-//! apply / restore, and the vendor's seat counts, over the engine's `http` import.
+//! The exports (wasm only), as the SDK's `Spoke`: the manifest, validate, teams as the
+//! profile's optional scope, the seat download with activity, the activity lookup for the
+//! reclaim's re-check, plan / apply / restore, and the vendor's seat counts, over the SDK's
+//! `Engine` (the engine's `http` import) with GitHub's reading of errors (`wire::GitHub`).
 
-use crate::export;
-use crate::exports::sam::spoke::connector::Guest;
-use crate::sam::spoke::http as wh;
-use crate::sam::spoke::types as wit;
-use crate::wire::{self, Failure};
+use sam_spoke::error;
+use sam_spoke::paging::{last_link, next_link, pages_between};
+use sam_spoke::time::{date_to_epoch, rfc3339_to_epoch};
+use sam_spoke::{
+    Engine, Http, Method, Request, Response, Spoke, SpokeError, validation_check, wit,
+};
+
+use crate::wire::{self, GitHub};
 
 /// Seats per page (GitHub's maximum).
 const PER_PAGE: &str = "100";
@@ -17,7 +21,7 @@ const TEAM_MEMBERSHIP_REMOVED: &str = "team-membership-removed";
 
 struct Component;
 
-fn org(config: &wit::Config) -> Result<String, wit::SpokeError> {
+fn org(config: &wit::Config) -> Result<String, SpokeError> {
     let org = config
         .values
         .iter()
@@ -29,20 +33,20 @@ fn org(config: &wit::Config) -> Result<String, wit::SpokeError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
     {
-        return Err(wit::SpokeError::InvalidConfig(format!(
+        return Err(SpokeError::InvalidConfig(format!(
             "`org` must be the organization's login (letters, digits, dashes), not `{org}`"
         )));
     }
     Ok(org)
 }
 
-fn login_ok(login: &str) -> Result<(), wit::SpokeError> {
+fn login_ok(login: &str) -> Result<(), SpokeError> {
     if login.is_empty()
         || !login.chars().all(|c| {
             c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' || c == '[' || c == ']'
         })
     {
-        return Err(wit::SpokeError::InvalidConfig(format!(
+        return Err(SpokeError::InvalidConfig(format!(
             "`{login}` is not a GitHub login"
         )));
     }
@@ -50,95 +54,49 @@ fn login_ok(login: &str) -> Result<(), wit::SpokeError> {
 }
 
 fn request(
-    method: wh::Method,
+    method: Method,
     path: String,
     query: Vec<(String, String)>,
     body: Option<Vec<u8>>,
-) -> wh::Request {
-    let mut headers = vec![
-        (
-            "accept".to_string(),
-            "application/vnd.github+json".to_string(),
-        ),
-        ("x-github-api-version".to_string(), "2022-11-28".to_string()),
-    ];
+) -> Request {
+    let mut request = Request::new(method, path)
+        .with_query(query)
+        .with_header("accept", "application/vnd.github+json")
+        .with_header("x-github-api-version", "2022-11-28");
     if body.is_some() {
-        headers.push(("content-type".to_string(), "application/json".to_string()));
+        request = request.with_header("content-type", "application/json");
     }
-    wh::Request {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    }
+    request.body = body;
+    request
 }
 
-fn get(path: String, query: Vec<(String, String)>) -> wh::Request {
-    request(wh::Method::Get, path, query, None)
-}
-
-fn to_error(failure: Failure) -> wit::SpokeError {
-    match failure {
-        Failure::Unauthorized(m) => wit::SpokeError::Unauthorized(m),
-        Failure::Forbidden(message, missing_scope) => wit::SpokeError::Forbidden(wit::Forbidden {
-            message,
-            missing_scope,
-        }),
-        Failure::NotFound(m) => wit::SpokeError::NotFound(m),
-        Failure::RateLimited(message, retry_after_seconds) => {
-            wit::SpokeError::RateLimited(wit::RateLimited {
-                message,
-                retry_after_seconds,
-            })
-        }
-        Failure::Transient(m) => wit::SpokeError::Transient(m),
-        Failure::Vendor(m) => wit::SpokeError::Vendor(m),
-    }
-}
-
-fn http_error(e: wh::HttpError, what: &str) -> wit::SpokeError {
-    match e {
-        wh::HttpError::Denied(m) => {
-            wit::SpokeError::InvalidConfig(format!("{what}: the engine refused the request: {m}"))
-        }
-        wh::HttpError::Timeout => wit::SpokeError::Transient(format!("{what}: timed out")),
-        wh::HttpError::Connection(m) => wit::SpokeError::Transient(format!("{what}: {m}")),
-        wh::HttpError::BodyTooLarge(n) => {
-            wit::SpokeError::Vendor(format!("{what}: answer larger than {n} bytes"))
-        }
-    }
+fn get(path: String, query: Vec<(String, String)>) -> Request {
+    request(Method::Get, path, query, None)
 }
 
 /// Sends `r`; a non-2xx answer becomes the contract's error.
-fn send_ok(r: &wh::Request, what: &str) -> Result<wh::Response, wit::SpokeError> {
-    let response = wh::send(r).map_err(|e| http_error(e, what))?;
-    check(response, what)
+fn send_ok(r: Request, what: &str) -> Result<Response, SpokeError> {
+    error::send_ok(&Engine, &GitHub(what), r)
 }
 
-fn check(response: wh::Response, what: &str) -> Result<wh::Response, wit::SpokeError> {
-    if (200..300).contains(&response.status) {
-        Ok(response)
-    } else {
-        Err(to_error(wire::classify(
-            response.status,
-            &response.headers,
-            &response.body,
-            what,
-        )))
-    }
+/// Sends `r`; only a request that got no answer fails.
+fn send(r: Request, what: &str) -> Result<Response, SpokeError> {
+    error::answered(&GitHub(what), Engine.send(r))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, wit::SpokeError> {
-    serde_json::from_slice(body)
-        .map_err(|e| wit::SpokeError::Vendor(format!("{what}: unexpected JSON: {e}")))
+fn check(response: Response, what: &str) -> Result<Response, SpokeError> {
+    error::check(&GitHub(what), Ok(response))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(response: &Response, what: &str) -> Result<T, SpokeError> {
+    error::parse_json(&GitHub(what), response)
 }
 
 fn seats_path(org: &str) -> String {
     format!("/orgs/{org}/copilot/billing/seats")
 }
 
-fn first_seat_page(org: &str) -> wh::Request {
+fn first_seat_page(org: &str) -> Request {
     get(
         seats_path(org),
         vec![
@@ -149,9 +107,8 @@ fn first_seat_page(org: &str) -> wh::Request {
 }
 
 /// A cursor is the `rel="next"` URL GitHub gave; it must stay on the seat listing of `org`.
-fn seat_page_at(org: &str, cursor: &str) -> Result<wh::Request, wit::SpokeError> {
-    let bad =
-        || wit::SpokeError::InvalidConfig(format!("`{cursor}` is not a cursor of this spoke"));
+fn seat_page_at(org: &str, cursor: &str) -> Result<Request, SpokeError> {
+    let bad = || SpokeError::InvalidConfig(format!("`{cursor}` is not a cursor of this spoke"));
     let after_scheme = cursor
         .strip_prefix("https://")
         .or_else(|| cursor.strip_prefix("http://"))
@@ -168,7 +125,7 @@ fn seat_page_at(org: &str, cursor: &str) -> Result<wh::Request, wit::SpokeError>
 }
 
 fn seat_activity(seat: &wire::Seat) -> wit::ActivityStatus {
-    match seat.last_activity_at.as_deref().and_then(wire::timestamp) {
+    match seat.last_activity_at.as_deref().and_then(rfc3339_to_epoch) {
         Some(at) => wit::ActivityStatus::Seen(wit::ActivitySeen {
             at,
             source: match seat.last_activity_editor.as_deref() {
@@ -212,29 +169,28 @@ fn subscription(seat: wire::Seat) -> Option<wit::Subscription> {
         external_user_id: assignee.login,
         account_type,
         granted_by: seat.assigning_team.map(|t| t.slug).into_iter().collect(),
-        granted_at: seat.created_at.as_deref().and_then(wire::timestamp),
+        granted_at: seat.created_at.as_deref().and_then(rfc3339_to_epoch),
         pending_cancellation: seat
             .pending_cancellation_date
             .as_deref()
-            .and_then(wire::date),
+            .and_then(date_to_epoch),
         activity: Some(activity),
     })
 }
 
 /// The user's seat (`GET /orgs/{org}/members/{login}/copilot`); `None` when they hold none.
-fn user_seat(org: &str, login: &str) -> Result<Option<wire::Seat>, wit::SpokeError> {
+fn user_seat(org: &str, login: &str) -> Result<Option<wire::Seat>, SpokeError> {
     login_ok(login)?;
     let what = "read the user's Copilot seat";
-    let response = wh::send(&get(
-        format!("/orgs/{org}/members/{login}/copilot"),
-        Vec::new(),
-    ))
-    .map_err(|e| http_error(e, what))?;
+    let response = send(
+        get(format!("/orgs/{org}/members/{login}/copilot"), Vec::new()),
+        what,
+    )?;
     if response.status == 404 {
         return Ok(None);
     }
     let response = check(response, what)?;
-    parse(&response.body, what).map(Some)
+    parse(&response, what).map(Some)
 }
 
 fn change(kind: &str, target_id: &str, target_name: Option<String>) -> wit::SeatChange {
@@ -245,7 +201,7 @@ fn change(kind: &str, target_id: &str, target_name: Option<String>) -> wit::Seat
     }
 }
 
-fn selected_users(org: &str, method: wh::Method, login: &str) -> wh::Request {
+fn selected_users(org: &str, method: Method, login: &str) -> Request {
     let body = serde_json::json!({ "selected_usernames": [login] }).to_string();
     request(
         method,
@@ -255,14 +211,9 @@ fn selected_users(org: &str, method: wh::Method, login: &str) -> wh::Request {
     )
 }
 
-fn membership(
-    org: &str,
-    method: wh::Method,
-    team: &str,
-    login: &str,
-) -> Result<wh::Request, wit::SpokeError> {
+fn membership(org: &str, method: Method, team: &str, login: &str) -> Result<Request, SpokeError> {
     login_ok(team)?;
-    let body = (method == wh::Method::Put).then(|| br#"{"role":"member"}"#.to_vec());
+    let body = (method == Method::Put).then(|| br#"{"role":"member"}"#.to_vec());
     Ok(request(
         method,
         format!("/orgs/{org}/teams/{team}/memberships/{login}"),
@@ -271,7 +222,7 @@ fn membership(
     ))
 }
 
-impl Guest for Component {
+impl Spoke for Component {
     fn manifest() -> wit::Manifest {
         let perm = |process, role: &str, scopes: &[&str]| wit::ProcessPermission {
             process,
@@ -341,39 +292,38 @@ impl Guest for Component {
     fn validate(
         config: wit::Config,
         processes: Vec<wit::Process>,
-    ) -> Result<Vec<wit::ValidationCheck>, wit::SpokeError> {
+    ) -> Result<Vec<wit::ValidationCheck>, SpokeError> {
         let org = org(&config)?;
         let seats = send_ok(
-            &get(seats_path(&org), vec![("per_page".into(), "1".into())]),
+            get(seats_path(&org), vec![("per_page".into(), "1".into())]),
             "list the organization's Copilot seats",
         )
-        .and_then(|r| parse::<wire::SeatList>(&r.body, "list seats").map(|_| ()));
+        .and_then(|r| parse::<wire::SeatList>(&r, "list seats").map(|_| ()));
         let mut checks = Vec::new();
         for process in processes {
             match process {
                 wit::Process::DownloadSubscriptions => {
-                    checks.push(wit::ValidationCheck {
+                    checks.push(validation_check(
                         process,
-                        description: "list the organization's Copilot seats".into(),
-                        outcome: seats.clone(),
-                    });
+                        "list the organization's Copilot seats",
+                        seats.clone(),
+                    ));
                     let billing = send_ok(
-                        &get(format!("/orgs/{org}/copilot/billing"), Vec::new()),
+                        get(format!("/orgs/{org}/copilot/billing"), Vec::new()),
                         "read the Copilot billing summary",
                     )
-                    .and_then(|r| parse::<wire::Billing>(&r.body, "billing").map(|_| ()));
-                    checks.push(wit::ValidationCheck {
+                    .and_then(|r| parse::<wire::Billing>(&r, "billing").map(|_| ()));
+                    checks.push(validation_check(
                         process,
-                        description: "read the Copilot billing summary (seats bought and in use)"
-                            .into(),
-                        outcome: billing,
-                    });
+                        "read the Copilot billing summary (seats bought and in use)",
+                        billing,
+                    ));
                 }
-                wit::Process::DownloadActivity => checks.push(wit::ValidationCheck {
+                wit::Process::DownloadActivity => checks.push(validation_check(
                     process,
-                    description: "read each seat's last activity (on the seat listing)".into(),
-                    outcome: seats.clone(),
-                }),
+                    "read each seat's last activity (on the seat listing)",
+                    seats.clone(),
+                )),
                 wit::Process::Reclaim => {}
             }
         }
@@ -383,17 +333,17 @@ impl Guest for Component {
     fn list_groups(
         config: wit::Config,
         cursor: Option<String>,
-    ) -> Result<wit::GroupPage, wit::SpokeError> {
+    ) -> Result<wit::GroupPage, SpokeError> {
         let org = org(&config)?;
         let page: u32 = match cursor.as_deref() {
             None => 1,
             Some(c) => c.parse().map_err(|_| {
-                wit::SpokeError::InvalidConfig(format!("`{c}` is not a cursor of this spoke"))
+                SpokeError::InvalidConfig(format!("`{c}` is not a cursor of this spoke"))
             })?,
         };
         let what = "list the organization's teams";
         let response = send_ok(
-            &get(
+            get(
                 format!("/orgs/{org}/teams"),
                 vec![
                     ("per_page".into(), "100".into()),
@@ -402,8 +352,8 @@ impl Guest for Component {
             ),
             what,
         )?;
-        let teams: Vec<wire::Team> = parse(&response.body, what)?;
-        let next = wire::header(&response.headers, "link").and_then(wire::next_link);
+        let teams: Vec<wire::Team> = parse(&response, what)?;
+        let next = response.header("link").and_then(next_link);
         Ok(wit::GroupPage {
             groups: teams
                 .into_iter()
@@ -423,21 +373,21 @@ impl Guest for Component {
     fn download_subscriptions(
         config: wit::Config,
         cursor: Option<String>,
-    ) -> Result<wit::SubscriptionPage, wit::SpokeError> {
+    ) -> Result<wit::SubscriptionPage, SpokeError> {
         let org = org(&config)?;
         let request = match cursor.as_deref() {
             None => first_seat_page(&org),
             Some(c) => seat_page_at(&org, c)?,
         };
         let what = "list the organization's Copilot seats";
-        let response = send_ok(&request, what)?;
-        let list: wire::SeatList = parse(&response.body, what)?;
-        let link = wire::header(&response.headers, "link");
-        let next = link.and_then(wire::next_link);
+        let response = send_ok(request, what)?;
+        let list: wire::SeatList = parse(&response, what)?;
+        let link = response.header("link");
+        let next = link.and_then(next_link);
         // The pages after the next one, from the `Link` header's `last`: page numbers are
         // independently addressable, so the engine may request them concurrently.
-        let following_cursors = match (next.as_deref(), link.and_then(wire::last_link)) {
-            (Some(next), Some(last)) => wire::pages_between(next, &last),
+        let following_cursors = match (next.as_deref(), link.and_then(last_link)) {
+            (Some(next), Some(last)) => pages_between(next, &last),
             _ => Vec::new(),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -460,24 +410,14 @@ impl Guest for Component {
         })
     }
 
-    fn download_activity(
-        _config: wit::Config,
-        _since: wit::EpochSeconds,
-        _cursor: Option<String>,
-    ) -> Result<wit::ActivityPage, wit::SpokeError> {
-        // The activity comes with the seats (`activity-from-download`): nothing to scan.
-        Ok(wit::ActivityPage {
-            activities: Vec::new(),
-            next_cursor: None,
-            slices: Vec::new(),
-        })
-    }
+    // download-activity: the default (an empty page): the activity comes with the seats
+    // (`activity-from-download`), there is nothing to scan.
 
     fn lookup_activity(
         config: wit::Config,
         since: wit::EpochSeconds,
         external_user_ids: Vec<String>,
-    ) -> Result<Vec<wit::UserActivity>, wit::SpokeError> {
+    ) -> Result<Vec<wit::UserActivity>, SpokeError> {
         let org = org(&config)?;
         let mut requests = Vec::with_capacity(external_user_ids.len());
         for login in &external_user_ids {
@@ -490,17 +430,17 @@ impl Guest for Component {
         let answers = if requests.is_empty() {
             Vec::new()
         } else {
-            wh::send_all(&requests)
+            Engine.send_all(requests)
         };
         let what = "read the user's Copilot seat";
         let mut out = Vec::with_capacity(answers.len());
         for (login, answer) in external_user_ids.into_iter().zip(answers) {
-            let response = answer.map_err(|e| http_error(e, what))?;
+            let response = error::answered(&GitHub(what), answer)?;
             let status = if response.status == 404 {
                 wit::ActivityStatus::Unknown("the user holds no Copilot seat".into())
             } else {
                 let response = check(response, what)?;
-                let seat: wire::Seat = parse(&response.body, what)?;
+                let seat: wire::Seat = parse(&response, what)?;
                 match seat_activity(&seat) {
                     wit::ActivityStatus::Seen(s) if s.at < since => {
                         wit::ActivityStatus::NoneInWindow
@@ -519,7 +459,7 @@ impl Guest for Component {
     fn plan_reclaim(
         config: wit::Config,
         subscription: wit::SubscriptionRef,
-    ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
+    ) -> Result<Vec<wit::SeatChange>, SpokeError> {
         let org = org(&config)?;
         let login = &subscription.external_user_id;
         let Some(seat) = user_seat(&org, login)? else {
@@ -544,7 +484,7 @@ impl Guest for Component {
         config: wit::Config,
         subscription: wit::SubscriptionRef,
         changes: Vec<wit::SeatChange>,
-    ) -> Result<Vec<wit::SeatChange>, wit::SpokeError> {
+    ) -> Result<Vec<wit::SeatChange>, SpokeError> {
         let org = org(&config)?;
         let login = subscription.external_user_id.clone();
         login_ok(&login)?;
@@ -552,8 +492,7 @@ impl Guest for Component {
             match c.kind.as_str() {
                 SEAT_CANCELLED => {
                     let what = "cancel the user's Copilot seat";
-                    let response = wh::send(&selected_users(&org, wh::Method::Delete, &login))
-                        .map_err(|e| http_error(e, what))?;
+                    let response = send(selected_users(&org, Method::Delete, &login), what)?;
                     if response.status == 422 {
                         // Already done counts as done: a seat pending cancellation, or gone.
                         match user_seat(&org, &login)? {
@@ -569,16 +508,17 @@ impl Guest for Component {
                 }
                 TEAM_MEMBERSHIP_REMOVED => {
                     let what = "remove the user from the team granting the seat";
-                    let response =
-                        wh::send(&membership(&org, wh::Method::Delete, &c.target_id, &login)?)
-                            .map_err(|e| http_error(e, what))?;
+                    let response = send(
+                        membership(&org, Method::Delete, &c.target_id, &login)?,
+                        what,
+                    )?;
                     // 404: not a member (any more): already done.
                     if response.status != 404 {
                         check(response, what)?;
                     }
                 }
                 other => {
-                    return Err(wit::SpokeError::InvalidConfig(format!(
+                    return Err(SpokeError::InvalidConfig(format!(
                         "`{other}` is not a change this spoke plans"
                     )));
                 }
@@ -591,7 +531,7 @@ impl Guest for Component {
         config: wit::Config,
         subscription: wit::SubscriptionRef,
         changes: Vec<wit::SeatChange>,
-    ) -> Result<(), wit::SpokeError> {
+    ) -> Result<(), SpokeError> {
         let org = org(&config)?;
         let login = subscription.external_user_id.clone();
         login_ok(&login)?;
@@ -601,18 +541,18 @@ impl Guest for Component {
                 // live one), so restoring twice changes nothing.
                 SEAT_CANCELLED => {
                     send_ok(
-                        &selected_users(&org, wh::Method::Post, &login),
+                        selected_users(&org, Method::Post, &login),
                         "assign the user's Copilot seat again",
                     )?;
                 }
                 TEAM_MEMBERSHIP_REMOVED => {
                     send_ok(
-                        &membership(&org, wh::Method::Put, &c.target_id, &login)?,
+                        membership(&org, Method::Put, &c.target_id, &login)?,
                         "put the user back into the team granting the seat",
                     )?;
                 }
                 other => {
-                    return Err(wit::SpokeError::InvalidConfig(format!(
+                    return Err(SpokeError::InvalidConfig(format!(
                         "`{other}` is not a change this spoke plans"
                     )));
                 }
@@ -621,16 +561,14 @@ impl Guest for Component {
         Ok(())
     }
 
-    fn vendor_seat_counts(
-        config: wit::Config,
-    ) -> Result<Vec<wit::VendorSeatCount>, wit::SpokeError> {
+    fn vendor_seat_counts(config: wit::Config) -> Result<Vec<wit::VendorSeatCount>, SpokeError> {
         let org = org(&config)?;
         let what = "read the Copilot billing summary";
         let response = send_ok(
-            &get(format!("/orgs/{org}/copilot/billing"), Vec::new()),
+            get(format!("/orgs/{org}/copilot/billing"), Vec::new()),
             what,
         )?;
-        let billing: wire::Billing = parse(&response.body, what)?;
+        let billing: wire::Billing = parse(&response, what)?;
         let total = billing.seat_breakdown.total;
         let pending = billing.seat_breakdown.pending_cancellation;
         Ok(vec![wit::VendorSeatCount {
@@ -642,4 +580,4 @@ impl Guest for Component {
     }
 }
 
-export!(Component with_types_in crate);
+sam_spoke::export!(Component);

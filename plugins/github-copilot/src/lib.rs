@@ -13,16 +13,11 @@
 //!   restore undoes exactly that (`POST selected_users`, `PUT` the membership).
 //! - vendor seat counts from `GET /orgs/{org}/copilot/billing`'s seat breakdown.
 //!
-//! [`wire`] holds the wire format and error classification (host unit tests); `glue` (wasm
-//! only) the exports.
+//! Built on the `sam-spoke` SDK (HTTP, error table, `Link` paging, timestamps, the export
+//! macro). [`wire`] holds the wire format and GitHub's reading of errors (host unit tests);
+//! `glue` (wasm only) the exports.
 
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;
-
-#[cfg(target_arch = "wasm32")]
-wit_bindgen::generate!({
-    path: "../../wit/0.2.0",
-    world: "spoke",
-});

@@ -1,9 +1,11 @@
 //! GitHub's wire format, as plain Rust the host can unit-test: the seat and billing shapes
-//! (unknown fields ignored, as GitHub adds fields within a version), the `Link` header's
-//! `rel="next"`, timestamps and dates, and the classification of an error answer (rate
-//! limits told apart from permission 403s by headers and message, the missing scope or
-//! permission named from GitHub's `X-Accepted-*` headers).
+//! (unknown fields ignored, as GitHub adds fields within a version) and GitHub's reading of
+//! an error answer as a `sam_spoke::Call` (rate limits told apart from permission 403s by
+//! headers and message, the missing scope or permission named from GitHub's `X-Accepted-*`
+//! headers). Paging (`Link` headers), timestamps and the common error table are the SDK's.
 
+use sam_spoke::http::header;
+use sam_spoke::{Call, Response, SpokeError, time};
 use serde::Deserialize;
 
 /// `GET /orgs/{org}/copilot/billing/seats`.
@@ -96,147 +98,43 @@ pub fn identifier(plan_type: Option<&str>) -> String {
     }
 }
 
-/// The `rel="next"` URL of a `Link` header, if any.
-pub fn next_link(link: &str) -> Option<String> {
-    rel_link(link, "next")
-}
+/// One call to GitHub, named for messages (`GitHub("list seats")`), with GitHub's reading
+/// of an error answer on top of the SDK's common table: a rate limit told apart from a
+/// permission 403 by headers and message, and the missing scope or permission of a 403
+/// named from the `X-Accepted-*` headers.
+#[derive(Clone, Copy, Debug)]
+pub struct GitHub<'a>(pub &'a str);
 
-/// The `rel="last"` URL of a `Link` header, if any.
-pub fn last_link(link: &str) -> Option<String> {
-    rel_link(link, "last")
-}
-
-fn rel_link(link: &str, rel: &str) -> Option<String> {
-    let quoted = format!("rel=\"{rel}\"");
-    let bare = format!("rel={rel}");
-    link.split(',').find_map(|part| {
-        let mut pieces = part.split(';');
-        let url = pieces.next()?.trim();
-        let url = url.strip_prefix('<')?.strip_suffix('>')?;
-        pieces
-            .any(|p| {
-                let p = p.trim();
-                p == quoted || p == bare
-            })
-            .then(|| url.to_string())
-    })
-}
-
-/// Page URLs told ahead from one page, at most (the engine takes no more).
-const MAX_FOLLOWING: u64 = 10_000;
-
-/// The URLs of the pages after `next` up to `last` (both GitHub's links, which differ only
-/// in their `page` parameter): `next` with its `page` number replaced, in place, by each
-/// number after it up to `last`'s, so each is the URL the page before names as its next.
-/// Empty when either has no `page` number or the two differ otherwise.
-pub fn pages_between(next: &str, last: &str) -> Vec<String> {
-    // The URL around its page number, and the number.
-    let split = |url: &str| -> Option<(String, u64, String)> {
-        let query_at = url.find('?')?;
-        let mut offset = query_at + 1;
-        for pair in url[query_at + 1..].split('&') {
-            if let Some(n) = pair.strip_prefix("page=") {
-                let number = n.parse::<u64>().ok()?;
-                let value_at = offset + "page=".len();
-                return Some((
-                    url[..value_at].to_string(),
-                    number,
-                    url[value_at + n.len()..].to_string(),
-                ));
-            }
-            offset += pair.len() + 1;
-        }
-        None
-    };
-    let (Some((head, from, tail)), Some((last_head, to, last_tail))) = (split(next), split(last))
-    else {
-        return Vec::new();
-    };
-    if head != last_head || tail != last_tail || to <= from {
-        return Vec::new();
+impl Call for GitHub<'_> {
+    fn what(&self) -> &str {
+        self.0
     }
-    (from + 1..=to.min(from + MAX_FOLLOWING))
-        .map(|n| format!("{head}{n}{tail}"))
-        .collect()
-}
 
-/// An RFC 3339 timestamp (any offset) as epoch seconds.
-pub fn timestamp(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp())
-}
-
-/// A `YYYY-MM-DD` date as the epoch seconds of its midnight UTC.
-pub fn date(text: &str) -> Option<i64> {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp())
-}
-
-/// What an error answer means, for the contract's error variant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// 401.
-    Unauthorized(String),
-    /// A permission 403, with the scope or permission that would allow it where GitHub says.
-    Forbidden(String, Option<String>),
-    /// 404.
-    NotFound(String),
-    /// A primary or secondary rate limit (403 or 429), with the seconds to wait where known.
-    RateLimited(String, Option<u64>),
-    /// 5xx.
-    Transient(String),
-    /// Anything else (422 and other surprises).
-    Vendor(String),
-}
-
-/// The header `name` (lowercase) of `headers`.
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-/// Classifies an answer that is not a success. `what` names the call for the message.
-pub fn classify(status: u16, headers: &[(String, String)], body: &[u8], what: &str) -> Failure {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("message")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-    let text = format!("{what}: HTTP {status}: {message}");
-    let remaining_zero = header(headers, "x-ratelimit-remaining").map(str::trim) == Some("0");
-    let secondary = message
-        .to_ascii_lowercase()
-        .contains("secondary rate limit");
-    if status == 429 || (status == 403 && (remaining_zero || secondary)) {
+    fn classify(&self, response: &Response, message: &str, said: &str) -> Option<SpokeError> {
+        let status = response.status;
+        let remaining_zero = response.header("x-ratelimit-remaining").map(str::trim) == Some("0");
+        let secondary = said.to_ascii_lowercase().contains("secondary rate limit");
+        if !(status == 429 || (status == 403 && (remaining_zero || secondary))) {
+            return None;
+        }
         // GitHub's rule: retry-after if given; else the reset time when the bucket is spent;
         // else at least a minute.
-        let retry_after = header(headers, "retry-after").and_then(|v| v.trim().parse().ok());
         let until_reset = || {
-            let reset: i64 = header(headers, "x-ratelimit-reset")?.trim().parse().ok()?;
-            let now = header(headers, "date")
-                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-                .map(|d| d.timestamp())?;
-            Some((reset - now).max(1) as u64)
+            let reset: i64 = response.header("x-ratelimit-reset")?.trim().parse().ok()?;
+            let now = response.header("date").and_then(time::http_date_to_epoch)?;
+            Some(reset.saturating_sub(now).max(1) as u64)
         };
-        let wait = retry_after
+        let wait = sam_spoke::error::retry_after(response)
             .or_else(|| if remaining_zero { until_reset() } else { None })
             .or(Some(60));
-        return Failure::RateLimited(text, wait);
+        Some(SpokeError::RateLimited {
+            message: message.to_string(),
+            retry_after_seconds: wait,
+        })
     }
-    match status {
-        401 => Failure::Unauthorized(text),
-        403 => Failure::Forbidden(text, missing_permission(headers)),
-        404 => Failure::NotFound(text),
-        500..=599 => Failure::Transient(text),
-        _ => Failure::Vendor(text),
+
+    fn missing_scope(&self, response: &Response) -> Option<String> {
+        missing_permission(&response.headers)
     }
 }
 
@@ -282,47 +180,13 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_next_link_is_found_among_the_others() {
-        let link = "<https://api.github.com/x?page=2&per_page=100>; rel=\"next\", <https://api.github.com/x?page=5>; rel=\"last\"";
-        assert_eq!(
-            next_link(link).as_deref(),
-            Some("https://api.github.com/x?page=2&per_page=100")
-        );
-        let last = "<https://api.github.com/x?page=4>; rel=\"prev\", <https://api.github.com/x?page=1>; rel=\"first\"";
-        assert_eq!(next_link(last), None);
-        assert_eq!(last_link(last), None);
-        assert_eq!(
-            last_link(link).as_deref(),
-            Some("https://api.github.com/x?page=5")
-        );
-        let next = "https://h/orgs/o/copilot/billing/seats?per_page=100&page=2";
-        let last = "https://h/orgs/o/copilot/billing/seats?per_page=100&page=5";
-        assert_eq!(
-            pages_between(next, last),
-            [3, 4, 5]
-                .map(|n| format!("https://h/orgs/o/copilot/billing/seats?per_page=100&page={n}"))
-        );
-        assert!(pages_between(next, next).is_empty(), "next is the last");
-        assert!(pages_between(next, "https://h/other?per_page=100&page=5").is_empty());
-        assert!(
-            pages_between(
-                next,
-                "https://h/orgs/o/copilot/billing/seats?per_page=50&page=5"
-            )
-            .is_empty()
-        );
-        assert!(pages_between("https://h/x?per_page=100", last).is_empty());
-        assert!(pages_between("https://h/x?page=2&per_page=100", last).is_empty());
-    }
-
-    #[test]
-    fn timestamps_with_offsets_and_dates() {
-        assert_eq!(timestamp("2021-08-03T18:00:00-06:00"), Some(1_628_035_200));
-        assert_eq!(timestamp("1970-01-01T00:00:10Z"), Some(10));
-        assert_eq!(timestamp("yesterday"), None);
-        assert_eq!(date("1970-01-02"), Some(86_400));
-        assert_eq!(date("1970-13-02"), None);
+    fn classify(status: u16, headers: &[(String, String)], body: &[u8], what: &str) -> SpokeError {
+        let response = Response {
+            status,
+            headers: headers.to_vec(),
+            body: body.to_vec(),
+        };
+        sam_spoke::error::from_status(&GitHub(what), &response)
     }
 
     #[test]
@@ -338,7 +202,13 @@ mod tests {
             "list seats",
         );
         assert!(
-            matches!(primary, Failure::RateLimited(_, Some(100))),
+            matches!(
+                primary,
+                SpokeError::RateLimited {
+                    retry_after_seconds: Some(100),
+                    ..
+                }
+            ),
             "{primary:?}"
         );
         let secondary = classify(
@@ -347,9 +217,23 @@ mod tests {
             br#"{"message":"You have exceeded a secondary rate limit."}"#,
             "list seats",
         );
-        assert_eq!(secondary, Failure::RateLimited(secondary_text(), Some(7)));
+        assert_eq!(
+            secondary,
+            SpokeError::RateLimited {
+                message: secondary_text(),
+                retry_after_seconds: Some(7)
+            }
+        );
         let bare = classify(429, &[], b"{}", "x");
-        assert!(matches!(bare, Failure::RateLimited(_, Some(60))));
+        assert!(matches!(
+            bare,
+            SpokeError::RateLimited {
+                retry_after_seconds: Some(60),
+                ..
+            }
+        ));
+        let not_found = classify(404, &[], b"{}", "x");
+        assert!(matches!(not_found, SpokeError::NotFound(_)));
         let denied = classify(
             403,
             &h(&[
@@ -364,7 +248,7 @@ mod tests {
             "list seats",
         );
         assert!(
-            matches!(&denied, Failure::Forbidden(_, Some(s)) if s == "manage_billing:copilot or read:org"),
+            matches!(&denied, SpokeError::Forbidden { missing_scope: Some(s), .. } if s == "manage_billing:copilot or read:org"),
             "{denied:?}"
         );
         let app = classify(
@@ -377,13 +261,13 @@ mod tests {
             "list seats",
         );
         assert!(
-            matches!(&app, Failure::Forbidden(_, Some(s)) if s.starts_with("organization_copilot_seat_management=read or")),
+            matches!(&app, SpokeError::Forbidden { missing_scope: Some(s), .. } if s.starts_with("organization_copilot_seat_management=read or")),
             "{app:?}"
         );
     }
 
     fn secondary_text() -> String {
-        "list seats: HTTP 403: You have exceeded a secondary rate limit.".into()
+        "list seats answered HTTP 403: You have exceeded a secondary rate limit.".into()
     }
 
     #[test]

@@ -184,10 +184,16 @@ fn frozen_contract_versions_are_byte_for_byte_as_released() {
     use sha2::{Digest, Sha256};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     /// Each frozen version and its WIT's sha256 (add a version here when it is frozen).
-    const FROZEN: &[(&str, &str)] = &[(
-        "0.1.0",
-        "8500348463404ef91aee86cd173db9bba9a2b40fa199349e1808710275d9c98c",
-    )];
+    const FROZEN: &[(&str, &str)] = &[
+        (
+            "0.1.0",
+            "8500348463404ef91aee86cd173db9bba9a2b40fa199349e1808710275d9c98c",
+        ),
+        (
+            "0.2.0",
+            "57023b17656e7e5057b7bdfef0b3831d2ad6b22ea86a5180111cd0766162327a",
+        ),
+    ];
     for &(version, sha256) in FROZEN {
         let bytes = std::fs::read(root.join("wit").join(version).join("spoke.wit")).unwrap();
         let digest: String = Sha256::digest(&bytes)

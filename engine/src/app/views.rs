@@ -259,10 +259,13 @@ fn view(
     }
 }
 
-/// Every subscription of the profiles named (all when `None`), with the holders' activity.
+/// Every subscription of the profiles named (all when `None`), with the holders' activity
+/// when `with_activity` (one ordered join of both tables); without it the activity is `None`
+/// and only the seats are read (then look up the activity of the rows shown: [`shown`]).
 fn each_subscription(
     read: &ReadTx,
     profile: Option<&str>,
+    with_activity: bool,
     mut f: impl FnMut(&Subscription, Option<&UserActivityRecord>),
 ) -> Result<(), AppError> {
     let profiles: Vec<String> = match profile {
@@ -280,10 +283,30 @@ fn each_subscription(
             .collect(),
     };
     for p in profiles {
-        read.for_each_subscription_with_activity(&p, |sub, activity| f(&sub, activity))
-            .map_err(store_failure)?;
+        if with_activity {
+            read.for_each_subscription_with_activity(&p, |sub, activity| f(&sub, activity))
+        } else {
+            read.for_each_subscription(&p, |sub| f(&sub, None))
+        }
+        .map_err(store_failure)?;
     }
     Ok(())
+}
+
+/// The rows shown for `subs`, each with its holder's activity looked up by key.
+fn shown(
+    read: &ReadTx,
+    subs: &[Subscription],
+    now: EpochSeconds,
+) -> Result<Vec<SubscriptionView>, AppError> {
+    subs.iter()
+        .map(|sub| {
+            let activity = read
+                .activity(&sub.profile, &sub.external_user_id)
+                .map_err(store_failure)?;
+            Ok(view(sub, activity.as_ref(), now))
+        })
+        .collect()
 }
 
 fn contains_ci(haystack: Option<&str>, needle: &str) -> bool {
@@ -303,34 +326,48 @@ impl App {
         let user = query.user.as_deref().map(str::to_lowercase);
         let limit = query.limit.unwrap_or(usize::MAX);
         let mut total = 0u64;
+        // The inactivity filter needs every holder's activity; otherwise only the seats are
+        // scanned and the activity of the rows shown is looked up.
+        let with_activity = query.inactive_for.is_some();
         let mut rows = Vec::new();
-        each_subscription(&read, query.profile.as_deref(), |sub, activity| {
-            let state_ok = match state {
-                SubscriptionState::Active => sub.active,
-                SubscriptionState::Ended => !sub.active,
-                SubscriptionState::All => true,
-            };
-            let model_ok = query
-                .model
-                .as_deref()
-                .is_none_or(|m| sub.model.as_deref() == Some(m));
-            let user_ok = user.as_deref().is_none_or(|u| {
-                contains_ci(Some(&sub.external_user_id), u)
-                    || contains_ci(sub.email.as_deref(), u)
-                    || contains_ci(sub.display_name.as_deref(), u)
-            });
-            let inactive_ok = query.inactive_for.is_none_or(|days| {
-                activity
-                    .and_then(|a| a.last_activity)
-                    .is_none_or(|at| at < now - i64::from(days) * DAY)
-            });
-            if state_ok && model_ok && user_ok && inactive_ok {
-                total += 1;
-                if rows.len() < limit {
-                    rows.push(view(sub, activity, now));
+        let mut picked = Vec::new();
+        each_subscription(
+            &read,
+            query.profile.as_deref(),
+            with_activity,
+            |sub, activity| {
+                let state_ok = match state {
+                    SubscriptionState::Active => sub.active,
+                    SubscriptionState::Ended => !sub.active,
+                    SubscriptionState::All => true,
+                };
+                let model_ok = query
+                    .model
+                    .as_deref()
+                    .is_none_or(|m| sub.model.as_deref() == Some(m));
+                let user_ok = user.as_deref().is_none_or(|u| {
+                    contains_ci(Some(&sub.external_user_id), u)
+                        || contains_ci(sub.email.as_deref(), u)
+                        || contains_ci(sub.display_name.as_deref(), u)
+                });
+                let inactive_ok = query.inactive_for.is_none_or(|days| {
+                    activity
+                        .and_then(|a| a.last_activity)
+                        .is_none_or(|at| at < now - i64::from(days) * DAY)
+                });
+                if state_ok && model_ok && user_ok && inactive_ok {
+                    total += 1;
+                    if with_activity && rows.len() < limit {
+                        rows.push(view(sub, activity, now));
+                    } else if !with_activity && picked.len() < limit {
+                        picked.push(sub.clone());
+                    }
                 }
-            }
-        })?;
+            },
+        )?;
+        if !with_activity {
+            rows = shown(&read, &picked, now)?;
+        }
         Ok(SubscriptionList {
             total,
             subscriptions: rows,
@@ -349,14 +386,15 @@ impl App {
         }
         let now = self.now();
         let read = self.store().read().map_err(store_failure)?;
-        let mut seats = Vec::new();
-        each_subscription(&read, None, |sub, activity| {
+        let mut held = Vec::new();
+        each_subscription(&read, None, false, |sub, _| {
             let is_user = sub.external_user_id.to_lowercase() == wanted
                 || sub.email.as_deref().map(str::to_lowercase).as_deref() == Some(&wanted);
             if is_user && (query.all || sub.active) {
-                seats.push(view(sub, activity, now));
+                held.push(sub.clone());
             }
         })?;
+        let seats = shown(&read, &held, now)?;
         if seats.is_empty() {
             return Err(AppError::NotFound(format!(
                 "`{}` holds no {}seat in any profile",
@@ -373,7 +411,7 @@ impl App {
     fn model_views(&self, read: &ReadTx) -> Result<Vec<ModelView>, AppError> {
         let identifiers = read.identifiers().map_err(store_failure)?;
         let mut active: HashMap<String, u64> = HashMap::new();
-        each_subscription(read, None, |sub, _| {
+        each_subscription(read, None, false, |sub, _| {
             if let (true, Some(model)) = (sub.active, &sub.model) {
                 *active.entry(model.clone()).or_default() += 1;
             }

@@ -264,7 +264,15 @@ mod tests {
             assert!(validate_name(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "Demo", "demo_vendor", "-demo", "demo-", "de--mo", "9lives", "demo vendor", "dé",
+            "",
+            "Demo",
+            "demo_vendor",
+            "-demo",
+            "demo-",
+            "de--mo",
+            "9lives",
+            "demo vendor",
+            "dé",
             "../x",
         ] {
             assert!(validate_name(bad).is_err(), "{bad}");
@@ -306,7 +314,11 @@ mod tests {
         );
         for file in &made.files {
             let text = std::fs::read_to_string(made.dir.join(file)).unwrap_or_default();
-            assert!(!text.contains("{{"), "{} keeps a placeholder", file.display());
+            assert!(
+                !text.contains("{{"),
+                "{} keeps a placeholder",
+                file.display()
+            );
         }
         assert!(made.check_command().contains("--against example"));
     }

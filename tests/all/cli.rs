@@ -51,8 +51,16 @@ fn inspect_json_carries_the_same_manifest() {
     assert_eq!(document["contract"], "sam:spoke@0.2.0");
     assert_eq!(document["crash_safe_reclaim"], true);
     assert!(document["size_bytes"].as_u64().is_some_and(|n| n > 0));
-    assert!(document["load_ms"]["cold"].as_f64().is_some_and(|ms| ms > 0.0));
-    assert!(document["load_ms"]["warm"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert!(
+        document["load_ms"]["cold"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
+    assert!(
+        document["load_ms"]["warm"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
     let manifest = &document["manifest"];
     assert_eq!(manifest["id"], "confluence-cloud");
     assert_eq!(manifest["publisher"], "Atlassian");

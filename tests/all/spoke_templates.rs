@@ -77,7 +77,14 @@ fn scaffold_build_check(lang: Lang) {
     let temp = tempfile::tempdir().expect("tempdir");
     let project = temp.path().join("demo-vendor");
     let out = Command::new(sam_bin())
-        .args(["plugin", "new", "demo-vendor", "--lang", lang.key(), "--dir"])
+        .args([
+            "plugin",
+            "new",
+            "demo-vendor",
+            "--lang",
+            lang.key(),
+            "--dir",
+        ])
         .arg(&project)
         .env("SAM_LOG", "warn")
         .stdin(Stdio::null())

@@ -146,7 +146,10 @@ async fn main() {
             cold.push(times.cold);
             warm.push(times.warm);
         }
-        let spoke = host.load_bytes(wasm.clone(), lang.key()).await.expect("loads");
+        let spoke = host
+            .load_bytes(wasm.clone(), lang.key())
+            .await
+            .expect("loads");
         let session = spoke
             .session(
                 &sim.base_url(),
@@ -206,8 +209,16 @@ async fn main() {
                 f.size_bytes as f64 / 1048576.0,
                 ratio(f.size_bytes as f64, |r| r.size_bytes as f64)
             ),
-            format!("{:.0} ms{}", f.cold_load_ms, ratio(f.cold_load_ms, |r| r.cold_load_ms)),
-            format!("{:.1} ms{}", f.warm_load_ms, ratio(f.warm_load_ms, |r| r.warm_load_ms)),
+            format!(
+                "{:.0} ms{}",
+                f.cold_load_ms,
+                ratio(f.cold_load_ms, |r| r.cold_load_ms)
+            ),
+            format!(
+                "{:.1} ms{}",
+                f.warm_load_ms,
+                ratio(f.warm_load_ms, |r| r.warm_load_ms)
+            ),
             format!(
                 "{:.1} MiB{}",
                 f.peak_memory_bytes as f64 / 1048576.0,
@@ -220,9 +231,6 @@ async fn main() {
         "Spoke cost per language ({} seats, 100 per page; ratios to Rust)\n{table}",
         args.seats
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&figures).expect("JSON")
-    );
+    println!("{}", serde_json::to_string_pretty(&figures).expect("JSON"));
     sim.shutdown().await;
 }

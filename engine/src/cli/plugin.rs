@@ -49,7 +49,11 @@ pub enum PluginCommand {
         /// `simulator` (the bundled Confluence or GitHub simulator, started on loopback),
         /// `example` (the Example Seats simulator, the vendor of `sam plugin new`'s
         /// templates) or the vendor connection URL to test against.
-        #[arg(long, default_value = "simulator", value_name = "simulator|example|URL")]
+        #[arg(
+            long,
+            default_value = "simulator",
+            value_name = "simulator|example|URL"
+        )]
         against: String,
         /// With a URL: the environment variable holding a bearer token.
         #[arg(long, value_name = "VAR")]

@@ -512,18 +512,15 @@ async fn list_seats(
     };
     let after = match query.cursor.as_deref() {
         None => None,
-        Some(raw) => Some(
-            decode_cursor(raw).ok_or_else(|| ApiError::BadRequest("unknown cursor".into()))?,
-        ),
+        Some(raw) => {
+            Some(decode_cursor(raw).ok_or_else(|| ApiError::BadRequest("unknown cursor".into()))?)
+        }
     };
     let tenant = sim.tenant();
     let range = match &after {
         Some(after) => tenant
             .seats
-            .range::<String, _>((
-                std::ops::Bound::Excluded(after),
-                std::ops::Bound::Unbounded,
-            ))
+            .range::<String, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             .map(|(id, _)| id)
             .collect::<Vec<_>>(),
         None => tenant.seats.keys().collect(),
@@ -566,7 +563,10 @@ async fn assign_seat(
     admit(&sim, &headers, Some(SCOPE_WRITE))?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let Some(plan) = PLANS.iter().find(|p| **p == body.plan) else {
-        return Err(ApiError::BadRequest(format!("unknown plan {:?}", body.plan)));
+        return Err(ApiError::BadRequest(format!(
+            "unknown plan {:?}",
+            body.plan
+        )));
     };
     let mut tenant = sim.tenant();
     if !tenant.users.contains_key(&body.user_id) {
@@ -614,7 +614,11 @@ mod tests {
             now: 1_780_000_000,
             ..SimConfig::default()
         });
-        let seats: Vec<Seat> = tenant.seats.keys().filter_map(|id| tenant.seat(id)).collect();
+        let seats: Vec<Seat> = tenant
+            .seats
+            .keys()
+            .filter_map(|id| tenant.seat(id))
+            .collect();
         assert_eq!(seats.len(), 120);
         assert!(seats.iter().any(|s| s.kind == Kind::Bot));
         assert!(seats.iter().any(|s| s.last_active_at.is_none()));

@@ -73,7 +73,10 @@ async fn auth_and_scopes_are_enforced() {
         call(&sim, reqwest::Method::GET, "/v1/seats", Some(&writer), None).await;
     assert_eq!(body["missing_scope"], "seats:read");
     assert_eq!(status, 403);
-    assert!(sim.seat("u-0001").is_some(), "a refused call changed nothing");
+    assert!(
+        sim.seat("u-0001").is_some(),
+        "a refused call changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -95,7 +98,11 @@ async fn paging_walks_every_seat_once_and_refuses_bad_input() {
             seen.push(seat["user_id"].as_str().expect("user_id").to_string());
             assert!(matches!(seat["kind"].as_str(), Some("human" | "bot")));
             assert!(matches!(seat["plan"].as_str(), Some("pro" | "basic")));
-            assert!(seat["assigned_at"].as_str().is_some_and(|s| s.ends_with('Z')));
+            assert!(
+                seat["assigned_at"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with('Z'))
+            );
             assert!(seat["last_active_at"].is_null() || seat["last_active_at"].is_string());
         }
         match body["next_cursor"].as_str() {
@@ -108,7 +115,11 @@ async fn paging_walks_every_seat_once_and_refuses_bad_input() {
     assert_eq!(seen.len(), 120);
 
     let (_, _, body) = call(&sim, reqwest::Method::GET, "/v1/seats", Some(&token), None).await;
-    assert_eq!(body["seats"].as_array().map(Vec::len), Some(50), "default limit");
+    assert_eq!(
+        body["seats"].as_array().map(Vec::len),
+        Some(50),
+        "default limit"
+    );
     for bad in ["limit=0", "limit=101", "limit=x", "cursor=garbage"] {
         let (status, _, body) = call(
             &sim,
@@ -118,7 +129,11 @@ async fn paging_walks_every_seat_once_and_refuses_bad_input() {
             None,
         )
         .await;
-        assert_eq!((status, &body["error"]), (400, &json!("bad_request")), "{bad}");
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("bad_request")),
+            "{bad}"
+        );
     }
 }
 

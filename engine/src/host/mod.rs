@@ -87,7 +87,10 @@ pub struct SandboxLimits {
     pub output_capture: usize,
     /// The largest component file accepted, in bytes (default 64 MiB).
     pub max_component_bytes: usize,
-    /// How long compiling a new component may take before loading gives up (default 120 s).
+    /// How long compiling a new component may take before loading gives up (default 300 s:
+    /// a Python spoke carries its interpreter, 18 MiB of wasm that Cranelift compiles in
+    /// about 55 s on an idle 2-core machine and in 115 s on a busy one; the compile cache
+    /// makes every later load take under a second).
     pub compile_deadline: Duration,
 }
 
@@ -107,7 +110,7 @@ impl Default for SandboxLimits {
             log_message_max: 4 * 1024,
             output_capture: 64 * 1024,
             max_component_bytes: 64 * 1024 * 1024,
-            compile_deadline: Duration::from_secs(120),
+            compile_deadline: Duration::from_secs(300),
         }
     }
 }

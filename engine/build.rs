@@ -4,6 +4,8 @@
 //! nothing is built and `sam` has no built-in spoke.
 
 fn main() {
+    // `sam plugin new` embeds engine/templates/ (include_dir cannot tell cargo on stable).
+    println!("cargo:rerun-if-changed=templates");
     if std::env::var_os("CARGO_FEATURE_BUNDLED_SPOKES").is_none() {
         return;
     }

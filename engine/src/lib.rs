@@ -16,5 +16,6 @@ pub mod model;
 pub mod pipeline;
 pub mod reclaim;
 pub mod reconcile;
+pub mod scaffold;
 pub mod store;
 pub mod web;

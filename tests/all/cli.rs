@@ -32,6 +32,16 @@ fn inspect_prints_the_manifest_and_the_permissions_table() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    // The component's size and its cold and warm load times.
+    let size = std::fs::metadata(sam_tests::fixture_spoke_wasm())
+        .unwrap()
+        .len();
+    assert!(text.contains(&format!("size: {size} bytes")), "{text}");
+    let load = text.lines().find(|l| l.starts_with("load: ")).unwrap_or("");
+    assert!(
+        load.contains("ms cold") && load.contains("ms warm"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -40,6 +50,17 @@ fn inspect_json_carries_the_same_manifest() {
     let document: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(document["contract"], "sam:spoke@0.2.0");
     assert_eq!(document["crash_safe_reclaim"], true);
+    assert!(document["size_bytes"].as_u64().is_some_and(|n| n > 0));
+    assert!(
+        document["load_ms"]["cold"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
+    assert!(
+        document["load_ms"]["warm"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
     let manifest = &document["manifest"];
     assert_eq!(manifest["id"], "confluence-cloud");
     assert_eq!(manifest["publisher"], "Atlassian");

@@ -23,6 +23,7 @@ mod reclaim_crash;
 mod reconcile;
 mod sandbox;
 mod scripting;
+mod spoke_templates;
 mod store;
 mod trust;
 mod web;

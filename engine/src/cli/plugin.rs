@@ -1,8 +1,11 @@
 //! `sam plugin …`: what an integrator runs on a spoke before trusting it. `inspect` loads the
 //! component in the sandbox, reads its manifest and prints it, with the permissions table in
 //! the style of the reference guide's "Minimal user permissions" (process, vendor role, OAuth
-//! scopes). `check` runs the conformance kit ([`crate::conformance`]) against the bundled
-//! Confluence simulator or a real vendor URL and prints a pass/fail table. `--json` prints
+//! scopes), and the component's size and cold/warm load times. `check` runs the conformance
+//! kit ([`crate::conformance`]) against a bundled simulator (Confluence, GitHub, or the
+//! Example Seats vendor of the templates with `--against example`) or a real vendor URL and
+//! prints a pass/fail table. `new` writes a spoke project from a template
+//! ([`crate::scaffold`]). `--json` prints
 //! either as one JSON document. `trust` approves a profile's changed component after showing
 //! what its manifest asks for now ([`crate::host::trust`]).
 
@@ -43,9 +46,14 @@ pub enum PluginCommand {
         /// (`confluence-cloud`).
         #[arg(value_name = "SPOKE")]
         file: PathBuf,
-        /// `simulator` (the bundled Confluence simulator, started on loopback) or the vendor
-        /// connection URL to test against.
-        #[arg(long, default_value = "simulator", value_name = "simulator|URL")]
+        /// `simulator` (the bundled Confluence or GitHub simulator, started on loopback),
+        /// `example` (the Example Seats simulator, the vendor of `sam plugin new`'s
+        /// templates) or the vendor connection URL to test against.
+        #[arg(
+            long,
+            default_value = "simulator",
+            value_name = "simulator|example|URL"
+        )]
         against: String,
         /// With a URL: the environment variable holding a bearer token.
         #[arg(long, value_name = "VAR")]
@@ -69,6 +77,21 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Start a new spoke project from a template: one build command away from a component
+    /// that passes `sam plugin check --against example`.
+    New {
+        /// The spoke id: lowercase letters, digits and dashes (e.g. demo-vendor).
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value_t = crate::scaffold::Lang::Rust)]
+        lang: crate::scaffold::Lang,
+        /// The project folder (default: ./NAME); must not exist or be empty.
+        #[arg(long, value_name = "PATH")]
+        dir: Option<PathBuf>,
+        /// The Rust SDK folder a Rust project depends on (default: this checkout's sdk/rust).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
     /// Approve a profile's spoke component after it changed: shows what its manifest asks
     /// for now against what was approved (hosts, processes, scopes, auth), then pins it.
     Trust {
@@ -90,18 +113,75 @@ pub(super) async fn run(
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
             let sha256 = spoke.sha256().to_string();
+            let bytes = spoke_bytes(&file).await?;
+            let size = bytes.len();
+            let times = host
+                .measure_load(bytes, spoke.id())
+                .await
+                .map_err(load_error)?;
             let text = if json {
-                inspect_json(spoke.manifest(), spoke.contract_version(), &sha256)?
+                let mut text = inspect_json(spoke.manifest(), spoke.contract_version(), &sha256)?;
+                if let Ok(serde_json::Value::Object(mut document)) =
+                    serde_json::from_str::<serde_json::Value>(&text)
+                {
+                    document.insert("size_bytes".into(), size.into());
+                    document.insert(
+                        "load_ms".into(),
+                        serde_json::json!({
+                            "cold": times.cold.as_secs_f64() * 1e3,
+                            "warm": times.warm.as_secs_f64() * 1e3,
+                        }),
+                    );
+                    text = serde_json::to_string_pretty(&document)
+                        .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
+                    text.push('\n');
+                }
+                text
             } else {
                 let text = inspect_text(spoke.manifest(), spoke.contract_version());
+                let facts = format!(
+                    "sha256: {sha256}\nsize: {} bytes ({:.1} MiB)\nload: {:.0} ms cold (compiled), {:.1} ms warm (from the compile cache)",
+                    size,
+                    size as f64 / (1024.0 * 1024.0),
+                    times.cold.as_secs_f64() * 1e3,
+                    times.warm.as_secs_f64() * 1e3,
+                );
                 match text.split_once("\ncontract: ") {
-                    Some((head, tail)) => format!("{head}\nsha256: {sha256}\ncontract: {tail}"),
-                    None => format!("sha256: {sha256}\n{text}"),
+                    Some((head, tail)) => format!("{head}\n{facts}\ncontract: {tail}"),
+                    None => format!("{facts}\n{text}"),
                 }
             };
             write_out(out, &text)
         }
         PluginCommand::Trust { profile, yes } => trust(host, &profile, yes, out).await,
+        PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => {
+            use crate::scaffold;
+            let request = scaffold::NewSpoke {
+                dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
+                name,
+                lang,
+                sdk_path: sdk.unwrap_or_else(scaffold::default_sdk_path),
+            };
+            let made = scaffold::create(&request).map_err(|e| CliError::User(e.to_string()))?;
+            write_out(
+                out,
+                &format!(
+                    "Created {} spoke `{}` in {} ({} files).\nBuild:  cd {} && {}\nCheck:  {}\n",
+                    lang,
+                    request.name,
+                    made.dir.display(),
+                    made.files.len(),
+                    made.dir.display(),
+                    made.build_command,
+                    made.check_command()
+                ),
+            )
+        }
         PluginCommand::Check {
             file,
             against,
@@ -116,6 +196,8 @@ pub(super) async fn run(
             let spoke = load_spoke(host, &file).await?;
             let results = if against == "simulator" {
                 check_against_simulator(&spoke, users).await?
+            } else if against == "example" {
+                check_against_example(&spoke, users).await?
             } else {
                 let target = url_target(
                     &spoke,
@@ -369,6 +451,64 @@ async fn check_against_simulator(
     Ok(conformance::run_suite(spoke, &target).await)
 }
 
+/// The kit against the Example Seats simulator (the vendor the `sam plugin new` templates are
+/// written for): a token with both scopes, the tenant's account as the `account` config
+/// field, a 429 storm with a long `Retry-After` as the quota storm.
+#[cfg(feature = "simulator")]
+async fn check_against_example(
+    spoke: &LoadedSpoke,
+    seats: usize,
+) -> Result<Vec<RuleResult>, CliError> {
+    use example_sim::{SCOPE_READ, SCOPE_WRITE, SimConfig, SimHandle, Simulator};
+
+    struct Controls(Arc<SimHandle>);
+    impl conformance::VendorControls for Controls {
+        fn start_quota_storm(&self) {
+            self.0.start_quota_storm(3_600);
+        }
+        fn calm(&self) {
+            self.0.calm();
+        }
+    }
+
+    let sim = Simulator::start(SimConfig {
+        seats: seats.min(5_000),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| CliError::Failure(format!("cannot start the example simulator: {e}")))?;
+    let sim = Arc::new(sim);
+    let grants = ["127.0.0.1".to_string()];
+    let session = |token: String| {
+        spoke
+            .session(&sim.base_url(), &grants, Arc::new(StaticToken::new(token)))
+            .map_err(|e| CliError::User(e.to_string()))
+    };
+    let target = CheckTarget {
+        session: session(sim.mint_token(&[SCOPE_READ, SCOPE_WRITE]))?,
+        rejected_session: session("sam-conformance-invalid-token".into())?,
+        config: Config {
+            values: vec![("account".into(), sim.account().to_string())],
+            selected_groups: Vec::new(),
+        },
+        now: now_epoch(),
+        allow_writes: true,
+        protected_users: Vec::new(),
+        vendor: Some(Arc::new(Controls(sim.clone()))),
+    };
+    Ok(conformance::run_suite(spoke, &target).await)
+}
+
+#[cfg(not(feature = "simulator"))]
+async fn check_against_example(
+    _spoke: &LoadedSpoke,
+    _seats: usize,
+) -> Result<Vec<RuleResult>, CliError> {
+    Err(CliError::User(
+        "this sam was built without the bundled simulators; pass --against URL".into(),
+    ))
+}
+
 #[cfg(not(feature = "simulator"))]
 async fn check_against_simulator(
     _spoke: &LoadedSpoke,
@@ -377,6 +517,18 @@ async fn check_against_simulator(
     Err(CliError::User(
         "this sam was built without the bundled simulator; pass --against URL".into(),
     ))
+}
+
+/// The component bytes of a spoke file, or of the bundled spoke it names.
+async fn spoke_bytes(spoke: &Path) -> Result<Vec<u8>, CliError> {
+    if !spoke.exists()
+        && let Some(bundled) = spoke.to_str().and_then(crate::bundled::find)
+    {
+        return Ok(bundled.wasm.to_vec());
+    }
+    tokio::fs::read(spoke)
+        .await
+        .map_err(|e| CliError::User(format!("cannot read {}: {e}", spoke.display())))
 }
 
 /// Loads a spoke from a file, or from the binary when `spoke` names a bundled one and no

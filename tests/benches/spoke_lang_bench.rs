@@ -5,7 +5,7 @@
 //! artifact, as from the compile cache), the peak linear memory of one call, and the time per
 //! downloaded page (a fresh instance per page, as the engine runs it). Prints a table with
 //! each figure's ratio to Rust, and the same figures as JSON.
-//! Run: `cargo run --release -p sam-tests --bin spoke-lang-bench [-- --seats 2000]`.
+//! Run: `cargo bench --bench spoke-lang-bench [-- --seats 2000]`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -115,7 +115,7 @@ fn build(lang: Lang, root: &Path) -> Option<PathBuf> {
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let args = Args::parse_from(sam_tests::bench_args());
     let temp = tempfile::tempdir().expect("temp dir");
     let host = SpokeHost::new(HostOptions::default()).expect("host starts");
     let sim = Simulator::start(SimConfig {

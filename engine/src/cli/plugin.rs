@@ -274,6 +274,39 @@ fn now_epoch() -> i64 {
         .unwrap_or_default()
 }
 
+/// The kit's target at `url` (hosts `grants` granted): a session with `token` and one with a
+/// token the vendor rejects, the profile settings, and what the kit may do there.
+struct TargetSpec<'a> {
+    url: &'a str,
+    grants: &'a [String],
+    token: String,
+    values: Vec<(String, String)>,
+    groups: Vec<String>,
+    allow_writes: bool,
+    protected_users: Vec<String>,
+    vendor: Option<Arc<dyn conformance::VendorControls>>,
+}
+
+fn check_target(spoke: &LoadedSpoke, spec: TargetSpec<'_>) -> Result<CheckTarget, CliError> {
+    let session = |token: String| {
+        spoke
+            .session(spec.url, spec.grants, Arc::new(StaticToken::new(token)))
+            .map_err(|e| CliError::User(e.to_string()))
+    };
+    Ok(CheckTarget {
+        session: session(spec.token)?,
+        rejected_session: session("sam-conformance-invalid-token".into())?,
+        config: Config {
+            values: spec.values,
+            selected_groups: spec.groups,
+        },
+        now: now_epoch(),
+        allow_writes: spec.allow_writes,
+        protected_users: spec.protected_users,
+        vendor: spec.vendor,
+    })
+}
+
 fn url_target(
     spoke: &LoadedSpoke,
     url: &str,
@@ -296,23 +329,19 @@ fn url_target(
                 .ok_or_else(|| CliError::User(format!("--config `{pair}` is not NAME=VALUE")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let session = |token: String| {
-        spoke
-            .session(url, grant_hosts, Arc::new(StaticToken::new(token)))
-            .map_err(|e| CliError::User(e.to_string()))
-    };
-    Ok(CheckTarget {
-        session: session(token)?,
-        rejected_session: session("sam-conformance-invalid-token".into())?,
-        config: Config {
+    check_target(
+        spoke,
+        TargetSpec {
+            url,
+            grants: grant_hosts,
+            token,
             values,
-            selected_groups: groups,
+            groups,
+            allow_writes,
+            protected_users: Vec::new(),
+            vendor: None,
         },
-        now: now_epoch(),
-        allow_writes,
-        protected_users: vec![],
-        vendor: None,
-    })
+    )
 }
 
 /// The kit against the bundled GitHub simulator (for a spoke whose manifest reaches
@@ -353,24 +382,19 @@ async fn check_against_github_simulator(
     let token = sim
         .mint_classic_token(&["manage_billing:copilot", "admin:org"])
         .map_err(|e| CliError::Failure(format!("the GitHub simulator minted no token: {e}")))?;
-    let grants = ["127.0.0.1".to_string()];
-    let session = |token: String| {
-        spoke
-            .session(&sim.base_url(), &grants, Arc::new(StaticToken::new(token)))
-            .map_err(|e| CliError::User(e.to_string()))
-    };
-    let target = CheckTarget {
-        session: session(token)?,
-        rejected_session: session("sam-conformance-invalid-token".into())?,
-        config: Config {
+    let target = check_target(
+        spoke,
+        TargetSpec {
+            url: &sim.base_url(),
+            grants: &["127.0.0.1".to_string()],
+            token,
             values: vec![("org".into(), sim.org().to_string())],
-            selected_groups: Vec::new(),
+            groups: Vec::new(),
+            allow_writes: true,
+            protected_users: vec![sim.owner_login()],
+            vendor: Some(Arc::new(Controls(sim.clone()))),
         },
-        now: now_epoch(),
-        allow_writes: true,
-        protected_users: vec![sim.owner_login()],
-        vendor: Some(Arc::new(Controls(sim.clone()))),
-    };
+    )?;
     Ok(conformance::run_suite(spoke, &target).await)
 }
 
@@ -418,16 +442,6 @@ async fn check_against_simulator(
         .iter()
         .flat_map(|p| p.scopes.iter().map(String::as_str))
         .collect();
-    let grants = ["127.0.0.1".to_string()];
-    let session = |token: String| {
-        spoke
-            .session(
-                &sim.connection_url(),
-                &grants,
-                Arc::new(StaticToken::new(token)),
-            )
-            .map_err(|e| CliError::User(e.to_string()))
-    };
     // The simulator serves Confluence: fill the fields it knows.
     let values = spoke
         .manifest()
@@ -436,18 +450,19 @@ async fn check_against_simulator(
         .filter(|f| f.name == "cloud-id")
         .map(|f| (f.name.clone(), sim.cloud_id().to_string()))
         .collect();
-    let target = CheckTarget {
-        session: session(sim.mint_token(&scopes))?,
-        rejected_session: session("sam-conformance-invalid-token".into())?,
-        config: Config {
+    let target = check_target(
+        spoke,
+        TargetSpec {
+            url: &sim.connection_url(),
+            grants: &["127.0.0.1".to_string()],
+            token: sim.mint_token(&scopes),
             values,
-            selected_groups: sim.groups().into_iter().map(|g| g.id).collect(),
+            groups: sim.groups().into_iter().map(|g| g.id).collect(),
+            allow_writes: true,
+            protected_users: vec![sim.consenting_account_id()],
+            vendor: Some(Arc::new(Controls(sim.clone()))),
         },
-        now: now_epoch(),
-        allow_writes: true,
-        protected_users: vec![sim.consenting_account_id()],
-        vendor: Some(Arc::new(Controls(sim.clone()))),
-    };
+    )?;
     Ok(conformance::run_suite(spoke, &target).await)
 }
 
@@ -478,24 +493,19 @@ async fn check_against_example(
     .await
     .map_err(|e| CliError::Failure(format!("cannot start the example simulator: {e}")))?;
     let sim = Arc::new(sim);
-    let grants = ["127.0.0.1".to_string()];
-    let session = |token: String| {
-        spoke
-            .session(&sim.base_url(), &grants, Arc::new(StaticToken::new(token)))
-            .map_err(|e| CliError::User(e.to_string()))
-    };
-    let target = CheckTarget {
-        session: session(sim.mint_token(&[SCOPE_READ, SCOPE_WRITE]))?,
-        rejected_session: session("sam-conformance-invalid-token".into())?,
-        config: Config {
+    let target = check_target(
+        spoke,
+        TargetSpec {
+            url: &sim.base_url(),
+            grants: &["127.0.0.1".to_string()],
+            token: sim.mint_token(&[SCOPE_READ, SCOPE_WRITE]),
             values: vec![("account".into(), sim.account().to_string())],
-            selected_groups: Vec::new(),
+            groups: Vec::new(),
+            allow_writes: true,
+            protected_users: Vec::new(),
+            vendor: Some(Arc::new(Controls(sim.clone()))),
         },
-        now: now_epoch(),
-        allow_writes: true,
-        protected_users: Vec::new(),
-        vendor: Some(Arc::new(Controls(sim.clone()))),
-    };
+    )?;
     Ok(conformance::run_suite(spoke, &target).await)
 }
 

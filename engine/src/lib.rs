@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod contract;
+pub mod contract_doc;
 pub mod daemon;
 pub mod host;
 pub mod model;

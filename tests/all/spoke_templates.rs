@@ -206,3 +206,41 @@ fn plugin_new_refuses_bad_names_and_non_empty_folders() {
         "nothing was added to a non-empty folder"
     );
 }
+
+/// The contract reference in `docs/` is what `sam plugin contract` generates from the WIT's
+/// doc comments, for every version: a doc comment changed without regenerating the file (or
+/// the file edited by hand) fails here. `SAM_BLESS=1` rewrites the files.
+#[test]
+fn the_contract_reference_is_generated_from_the_wit() {
+    for (version, _) in sam_engine::contract_doc::VERSIONS {
+        let out = Command::new(sam_bin())
+            .args(["plugin", "contract", "--version", version])
+            .env("SAM_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let generated = String::from_utf8(out.stdout).unwrap();
+        let path = workspace().join(format!("docs/contract-{version}.md"));
+        if std::env::var_os("SAM_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is not what `sam plugin contract --version {version}` prints; run the test \
+             with SAM_BLESS=1 and commit the file",
+            path.display()
+        );
+    }
+    let out = Command::new(sam_bin())
+        .args(["plugin", "contract", "--version", "9.9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0.1.0, 0.2.0"));
+}

@@ -14,7 +14,7 @@ use crate::model::{
     AccountType, ActivityKind, ActivityState, AuditAction, AuditEntry, DAY, EpochSeconds, Role,
     SoftwareModel, Subscription, SubscriptionIdentifier, UserActivityRecord,
 };
-use crate::store::{ReadTx, WriteError};
+use crate::store::{ActivityBrief, ReadError, ReadTx, SubscriptionRow, WriteError};
 
 /// Which subscriptions a list shows.
 #[derive(
@@ -259,14 +259,16 @@ fn view(
     }
 }
 
-/// Every subscription of the profiles named (all when `None`), with the holders' activity
-/// when `with_activity` (one ordered join of both tables); without it the activity is `None`
-/// and only the seats are read (then look up the activity of the rows shown: [`shown`]).
+/// Every subscription of the profiles named (all when `None`), read in place
+/// ([`SubscriptionRow`]), with the holder's activity when `with_activity` (one ordered join of
+/// both tables); without it the activity is `None` and only the seats are read. Rows are
+/// decoded whole only when kept ([`SubscriptionRow::full`]); the rows shown then look up their
+/// activity by key ([`shown`]).
 fn each_subscription(
     read: &ReadTx,
     profile: Option<&str>,
     with_activity: bool,
-    mut f: impl FnMut(&Subscription, Option<&UserActivityRecord>),
+    mut f: impl FnMut(&SubscriptionRow<'_>, Option<&ActivityBrief<'_>>) -> Result<(), ReadError>,
 ) -> Result<(), AppError> {
     let profiles: Vec<String> = match profile {
         Some(p) => {
@@ -284,9 +286,9 @@ fn each_subscription(
     };
     for p in profiles {
         if with_activity {
-            read.for_each_subscription_with_activity(&p, |sub, activity| f(&sub, activity))
+            read.for_each_subscription_row_with_activity(&p, &mut f)
         } else {
-            read.for_each_subscription(&p, |sub| f(&sub, None))
+            read.for_each_subscription_row(&p, |row| f(row, None))
         }
         .map_err(store_failure)?;
     }
@@ -309,8 +311,32 @@ fn shown(
         .collect()
 }
 
+/// Whether `text` lowercased is `wanted` (already lowercase); without allocating for ASCII.
+fn eq_ci(text: &str, wanted: &str) -> bool {
+    if text.is_ascii() {
+        text.eq_ignore_ascii_case(wanted)
+    } else {
+        text.to_lowercase() == wanted
+    }
+}
+
+/// Whether `haystack` contains `needle` (already lowercase), ignoring case; without
+/// allocating when the haystack is ASCII (user ids, e-mails and most names).
 fn contains_ci(haystack: Option<&str>, needle: &str) -> bool {
-    haystack.is_some_and(|h| h.to_lowercase().contains(needle))
+    let Some(h) = haystack else {
+        return false;
+    };
+    if needle.is_empty() {
+        return true;
+    }
+    if h.is_ascii() {
+        let n = needle.as_bytes();
+        return h
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n));
+    }
+    h.to_lowercase().contains(needle)
 }
 
 impl App {
@@ -327,28 +353,25 @@ impl App {
         let limit = query.limit.unwrap_or(usize::MAX);
         let mut total = 0u64;
         // The inactivity filter needs every holder's activity; otherwise only the seats are
-        // scanned and the activity of the rows shown is looked up.
+        // scanned. Either way the rows shown look up their activity by key.
         let with_activity = query.inactive_for.is_some();
-        let mut rows = Vec::new();
         let mut picked = Vec::new();
         each_subscription(
             &read,
             query.profile.as_deref(),
             with_activity,
-            |sub, activity| {
+            |row, activity| {
+                let sub = &row.brief;
                 let state_ok = match state {
                     SubscriptionState::Active => sub.active,
                     SubscriptionState::Ended => !sub.active,
                     SubscriptionState::All => true,
                 };
-                let model_ok = query
-                    .model
-                    .as_deref()
-                    .is_none_or(|m| sub.model.as_deref() == Some(m));
+                let model_ok = query.model.as_deref().is_none_or(|m| sub.model == Some(m));
                 let user_ok = user.as_deref().is_none_or(|u| {
-                    contains_ci(Some(&sub.external_user_id), u)
-                        || contains_ci(sub.email.as_deref(), u)
-                        || contains_ci(sub.display_name.as_deref(), u)
+                    contains_ci(Some(sub.external_user_id), u)
+                        || contains_ci(sub.email, u)
+                        || contains_ci(sub.display_name, u)
                 });
                 let inactive_ok = query.inactive_for.is_none_or(|days| {
                     activity
@@ -357,17 +380,14 @@ impl App {
                 });
                 if state_ok && model_ok && user_ok && inactive_ok {
                     total += 1;
-                    if with_activity && rows.len() < limit {
-                        rows.push(view(sub, activity, now));
-                    } else if !with_activity && picked.len() < limit {
-                        picked.push(sub.clone());
+                    if picked.len() < limit {
+                        picked.push(row.full()?);
                     }
                 }
+                Ok(())
             },
         )?;
-        if !with_activity {
-            rows = shown(&read, &picked, now)?;
-        }
+        let rows = shown(&read, &picked, now)?;
         Ok(SubscriptionList {
             total,
             subscriptions: rows,
@@ -387,12 +407,14 @@ impl App {
         let now = self.now();
         let read = self.store().read().map_err(store_failure)?;
         let mut held = Vec::new();
-        each_subscription(&read, None, false, |sub, _| {
-            let is_user = sub.external_user_id.to_lowercase() == wanted
-                || sub.email.as_deref().map(str::to_lowercase).as_deref() == Some(&wanted);
+        each_subscription(&read, None, false, |row, _| {
+            let sub = &row.brief;
+            let is_user = eq_ci(sub.external_user_id, &wanted)
+                || sub.email.is_some_and(|e| eq_ci(e, &wanted));
             if is_user && (query.all || sub.active) {
-                held.push(sub.clone());
+                held.push(row.full()?);
             }
+            Ok(())
         })?;
         let seats = shown(&read, &held, now)?;
         if seats.is_empty() {
@@ -411,10 +433,16 @@ impl App {
     fn model_views(&self, read: &ReadTx) -> Result<Vec<ModelView>, AppError> {
         let identifiers = read.identifiers().map_err(store_failure)?;
         let mut active: HashMap<String, u64> = HashMap::new();
-        each_subscription(read, None, false, |sub, _| {
-            if let (true, Some(model)) = (sub.active, &sub.model) {
-                *active.entry(model.clone()).or_default() += 1;
+        each_subscription(read, None, false, |row, _| {
+            if let (true, Some(model)) = (row.brief.active, row.brief.model) {
+                match active.get_mut(model) {
+                    Some(n) => *n += 1,
+                    None => {
+                        active.insert(model.to_string(), 1);
+                    }
+                }
             }
+            Ok(())
         })?;
         Ok(read
             .models()
@@ -545,5 +573,28 @@ impl App {
             .and_then(|r| r.audit_entry(q.seq))
             .map_err(store_failure)?
             .ok_or_else(|| AppError::NotFound(format!("no audit entry {}", q.seq)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{contains_ci, eq_ci};
+
+    proptest! {
+        /// The allocation-free comparisons answer as lowercasing both sides would.
+        #[test]
+        fn case_insensitive_matching_agrees_with_lowercasing(
+            text in "[a-zA-Z0-9@._ éÉßİ-]{0,12}",
+            needle in "[a-zA-Z0-9@._ éÉßİ-]{0,4}",
+        ) {
+            let wanted = needle.to_lowercase();
+            prop_assert_eq!(
+                contains_ci(Some(&text), &wanted),
+                text.to_lowercase().contains(&wanted)
+            );
+            prop_assert_eq!(eq_ci(&text, &wanted), text.to_lowercase() == wanted);
+        }
     }
 }

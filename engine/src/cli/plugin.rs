@@ -92,6 +92,13 @@ pub enum PluginCommand {
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
     },
+    /// Print the contract's reference (Markdown), generated from the WIT's doc comments:
+    /// every interface, type and function a spoke implements or calls.
+    Contract {
+        /// The contract version (default: the current one; `0.1.0` for the frozen first).
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+    },
     /// Approve a profile's spoke component after it changed: shows what its manifest asks
     /// for now against what was approved (hosts, processes, scopes, auth), then pins it.
     Trust {
@@ -110,6 +117,15 @@ pub(super) async fn run(
 ) -> Result<(), CliError> {
     match command {
         PluginCommand::List { format } => list(host, format, out).await,
+        PluginCommand::Contract { version } => {
+            let text = crate::contract_doc::reference(version.as_deref()).map_err(|e| match e {
+                crate::contract_doc::ContractDocError::UnknownVersion { .. } => {
+                    CliError::User(e.to_string())
+                }
+                _ => CliError::Failure(e.to_string()),
+            })?;
+            write_out(out, &text)
+        }
         PluginCommand::Inspect { file, json } => {
             let spoke = load_spoke(host, &file).await?;
             let sha256 = spoke.sha256().to_string();

@@ -14,6 +14,7 @@
 //! the schema version is for; a test pins the v1 layout byte for byte.
 
 mod admin;
+mod brief;
 mod domain;
 mod error;
 mod lock;
@@ -28,10 +29,11 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub use admin::DeleteSummary;
+pub use brief::{ActivityBrief, Counted, SubscriptionBrief, SubscriptionRow};
 pub use error::{DecodeError, OpenError, ReadError, WriteError};
 pub use lock::{DbLock, LastSession, LockHolder};
 pub use staging::{MergeOutcome, RepeatedGrant, StagedRun, staged_key};
@@ -187,10 +189,10 @@ fn encode_into<T: Serialize>(
     postcard::to_extend(value, buffer).map_err(|source| WriteError::Encode { table, source })
 }
 
-fn decode<T: DeserializeOwned>(
+fn decode<'a, T: Deserialize<'a>>(
     table: &'static str,
     key: &dyn Display,
-    bytes: &[u8],
+    bytes: &'a [u8],
 ) -> Result<T, DecodeError> {
     let err = |source| DecodeError {
         table,
@@ -1029,6 +1031,88 @@ impl ReadTx {
         })
     }
 
+    /// Calls `f` for each of a profile's subscriptions read in place, in key order: the
+    /// row's fields are borrowed from the database page ([`SubscriptionRow`]; nothing is
+    /// allocated unless `f` asks for the whole record), so a scan that filters or counts
+    /// costs little per row.
+    pub fn for_each_subscription_row(
+        &self,
+        profile: &str,
+        mut f: impl FnMut(&SubscriptionRow<'_>) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(());
+        };
+        self.guard(|| {
+            let Some(table) = self.table(SUBSCRIPTIONS)? else {
+                return Ok(());
+            };
+            for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                f(&SubscriptionRow::read(k.value(), v.value())?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`ReadTx::for_each_subscription_row`] with each holder's activity record, read in
+    /// place too: one ordered pass over both tables, joined on the user part of their keys
+    /// (subscriptions are keyed profile, user, identifier; activity profile, user).
+    pub fn for_each_subscription_row_with_activity(
+        &self,
+        profile: &str,
+        mut f: impl FnMut(&SubscriptionRow<'_>, Option<&ActivityBrief<'_>>) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        let Some((lo, hi)) = prefix_range(&[profile]) else {
+            return Ok(());
+        };
+        self.guard(|| {
+            let Some(subscriptions) = self.table(SUBSCRIPTIONS)? else {
+                return Ok(());
+            };
+            let activity_table = self.table(ACTIVITY)?;
+            let mut activities = match &activity_table {
+                Some(t) => Some(t.range::<&str>(lo.as_str()..hi.as_str())?),
+                None => None,
+            };
+            // The activity row at or after the current seat's user.
+            let mut current: Option<(
+                redb::AccessGuard<'_, &'static str>,
+                redb::AccessGuard<'_, &'static [u8]>,
+            )> = None;
+            let mut exhausted = activities.is_none();
+            for item in subscriptions.range::<&str>(lo.as_str()..hi.as_str())? {
+                let (k, v) = item?;
+                let row = SubscriptionRow::read(k.value(), v.value())?;
+                let user = row.brief.external_user_id;
+                loop {
+                    let behind = match &current {
+                        Some((ak, _)) => ak.value().get(lo.len()..).unwrap_or_default() < user,
+                        None => true,
+                    };
+                    if exhausted || !behind {
+                        break;
+                    }
+                    match activities.as_mut().and_then(Iterator::next) {
+                        Some(entry) => current = Some(entry?),
+                        None => {
+                            current = None;
+                            exhausted = true;
+                        }
+                    }
+                }
+                let activity = match &current {
+                    Some((ak, av)) if ak.value().get(lo.len()..) == Some(user) => {
+                        Some(ActivityBrief::read(ak.value(), av.value())?)
+                    }
+                    _ => None,
+                };
+                f(&row, activity.as_ref())?;
+            }
+            Ok(())
+        })
+    }
+
     /// Up to `limit` distinct external user ids holding an active subscription on `profile`,
     /// after `after` (exclusive), in order; and the last user id examined.
     pub fn active_holders_after(
@@ -1071,7 +1155,14 @@ impl ReadTx {
     /// Counts of a profile's subscriptions: (active, ended).
     pub fn subscription_counts(&self, profile: &str) -> Result<(u64, u64), ReadError> {
         let (mut active, mut ended) = (0, 0);
-        self.for_each_subscription(profile, |s| if s.active { active += 1 } else { ended += 1 })?;
+        self.for_each_subscription_row(profile, |s| {
+            if s.brief.active {
+                active += 1;
+            } else {
+                ended += 1;
+            }
+            Ok(())
+        })?;
         Ok((active, ended))
     }
 

@@ -406,6 +406,96 @@ mod tests {
         assert_eq!(scrub(b"to", "tok"), b"to".to_vec());
     }
 
+    fn get(url: &str) -> ExchangeRequest<'_> {
+        ExchangeRequest {
+            method: crate::contract::Method::Get,
+            url,
+            body: None,
+        }
+    }
+
+    #[test]
+    fn the_recorder_writes_no_credential() {
+        let tape = Tape::default();
+        let response = Response {
+            status: 200,
+            headers: vec![
+                ("Set-Cookie".into(), "session=s3cr3t-token".into()),
+                ("X-Echo".into(), "s3cr3t-token".into()),
+            ],
+            body: b"{\"token\":\"s3cr3t-token\"}".to_vec(),
+        };
+        let request = ExchangeRequest {
+            method: crate::contract::Method::Post,
+            url: "/x?key=s3cr3t-token",
+            body: Some(b"s3cr3t-token"),
+        };
+        tape.recorder("main")
+            .observe(&request, &response, "s3cr3t-token");
+        let written = serde_json::to_string(&tape.exchanges()).unwrap();
+        assert!(!written.contains("s3cr3t"), "{written}");
+        assert!(
+            !written.to_ascii_lowercase().contains("set-cookie"),
+            "{written}"
+        );
+        assert!(written.contains("X-Echo"), "{written}");
+    }
+
+    #[test]
+    fn replay_answers_in_order_and_names_what_it_lacks() {
+        let exchange = |session: &str, url: &str, body: &str| Exchange {
+            session: session.into(),
+            method: "GET".into(),
+            url: url.into(),
+            request_body: None,
+            status: 200,
+            headers: vec![],
+            body: Body::Text(body.into()),
+        };
+        let cassette = Cassette {
+            format: FORMAT,
+            spoke: "s".into(),
+            connection_url: "http://127.0.0.1:9/".into(),
+            grant_hosts: vec![],
+            now: 0,
+            config: vec![],
+            groups: vec![],
+            allow_writes: false,
+            protected_users: vec![],
+            exchanges: vec![
+                exchange("main", "/a", "first"),
+                exchange("rejected", "/a", "refused"),
+                exchange("main", "/a", "second"),
+            ],
+        };
+        let playback = Playback::new(&cassette, Path::new("c.json")).unwrap();
+        let main = playback.player("main");
+        let body = |answer: Option<Result<Response, HttpError>>| match answer {
+            Some(Ok(response)) => String::from_utf8(response.body).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(body(main.answer(&get("/a"))), "first");
+        assert_eq!(body(main.answer(&get("/a"))), "second");
+        assert_eq!(
+            body(playback.player("rejected").answer(&get("/a"))),
+            "refused"
+        );
+        match main.answer(&get("/a")) {
+            Some(Err(HttpError::Denied(why))) => {
+                assert!(
+                    why.contains("GET /a") && why.contains("record again"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(main.answer(&get("/b")), Some(Err(_))));
+        assert_eq!(
+            playback.unrecorded(),
+            vec!["GET /a (main session)", "GET /b (main session)"]
+        );
+    }
+
     #[test]
     fn bodies_round_trip_text_and_bytes() {
         for bytes in [b"{\"a\":1}".to_vec(), vec![0xff, 0x00, 0x80]] {

@@ -327,3 +327,179 @@ async fn run_all_runs_every_subflow_in_order_and_a_dry_run_reclaims_nothing() {
         "a dry run writes nothing"
     );
 }
+
+/// Recorded exchanges: `sam plugin check --against URL --record FILE` against the Confluence
+/// simulator, the simulator stopped, then `--replay FILE`: every rule that passed passes
+/// again with nothing to connect to, and the cassette holds no token. Through the library
+/// ([`sam_engine::conformance::Kit`]): a cassette whose second member page repeats a user of
+/// the first fails `download.no-repeats`; one missing a request names it and fails.
+#[test]
+fn a_recorded_kit_run_replays_with_no_network_and_a_tampered_recording_fails() {
+    use sam_engine::conformance::{Kit, Outcome};
+    use serde_json::Value;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(confluence_sim::Simulator::start(
+            confluence_sim::SimConfig {
+                users: 250,
+                rate_limit: confluence_sim::RateLimitConfig::unlimited(),
+                log_calls: false,
+                ..confluence_sim::SimConfig::default()
+            },
+        ))
+        .unwrap();
+    let token = sim.mint_token(confluence_sim::CONNECTOR_SCOPES);
+    // SAFETY: set once, before the kit reads it; no other test reads this variable.
+    unsafe { std::env::set_var("SAM_TEST_RECORD_TOKEN", &token) };
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("exchanges.json");
+    let cassette_arg = cassette.to_str().unwrap();
+    let cloud_id = format!("cloud-id={}", sim.cloud_id());
+    let url = sim.connection_url();
+    let mut args = vec![
+        sam_tests::confluence_spoke_wasm(),
+        "--against",
+        &url,
+        "--token-env",
+        "SAM_TEST_RECORD_TOKEN",
+        "--config",
+        &cloud_id,
+        "--grant-host",
+        "127.0.0.1",
+        "--allow-writes",
+        "--record",
+        cassette_arg,
+        "--json",
+    ];
+    let groups: Vec<String> = sim.groups().into_iter().map(|g| g.id).collect();
+    for group in &groups {
+        args.extend(["--group", group.as_str()]);
+    }
+    let (result, json) = check(&args);
+    assert!(result.is_ok(), "{json}");
+    let recorded: Value = serde_json::from_str(&json).unwrap();
+    runtime.block_on(sim.shutdown());
+
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(!text.contains(&token), "the token is in the cassette");
+    assert!(
+        !text.to_ascii_lowercase().contains("bearer"),
+        "{}",
+        &text[..500]
+    );
+    let mut document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(document["format"], 1);
+
+    // Replayed through the CLI, with the simulator gone.
+    let (result, json) = check(&[
+        sam_tests::confluence_spoke_wasm(),
+        "--replay",
+        cassette_arg,
+        "--json",
+    ]);
+    assert!(result.is_ok(), "{json}");
+    let replayed: Value = serde_json::from_str(&json).unwrap();
+    let status = |report: &Value, id: &str| {
+        report["rules"]
+            .as_array()
+            .and_then(|rules| rules.iter().find(|r| r["rule"] == id))
+            .map(|r| {
+                r["outcome"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let passed: Vec<&str> = recorded["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"]["status"] == "pass")
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    for rule in [
+        "download.no-repeats",
+        "download.resumes",
+        "restore.undoes-reclaim",
+    ] {
+        assert!(passed.contains(&rule), "{rule} did not pass when recorded");
+    }
+    for rule in &passed {
+        assert_eq!(status(&replayed, rule), "pass", "{rule}: {json}");
+    }
+    assert_eq!(status(&replayed, "rate-limit.typed"), "skip", "{json}");
+
+    // The first later page of a group's members repeats the first member of its first page.
+    let exchanges = document["exchanges"].as_array_mut().unwrap();
+    let page = |e: &Value| {
+        let url = url::Url::parse(&format!("http://x{}", e["url"].as_str()?)).ok()?;
+        if !url.path().ends_with("/membersByGroupId") || e["session"] != "main" {
+            return None;
+        }
+        let start = url.query_pairs().find(|(k, _)| k == "start")?.1.to_string();
+        Some((url.path().to_string(), start))
+    };
+    let later = exchanges
+        .iter()
+        .position(|e| page(e).is_some_and(|(_, start)| start != "0"))
+        .expect("a group with two member pages");
+    let (group, _) = page(&exchanges[later]).unwrap();
+    let first = exchanges
+        .iter()
+        .find(|e| page(e).is_some_and(|(g, start)| g == group && start == "0"))
+        .unwrap();
+    let first_body: Value = serde_json::from_str(first["body"]["text"].as_str().unwrap()).unwrap();
+    let repeated = first_body["results"][0].clone();
+    let mut body: Value =
+        serde_json::from_str(exchanges[later]["body"]["text"].as_str().unwrap()).unwrap();
+    body["results"].as_array_mut().unwrap().push(repeated);
+    let original = exchanges[later]["body"].clone();
+    exchanges[later]["body"] = serde_json::json!({ "text": body.to_string() });
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, document.to_string()).unwrap();
+
+    // A request the recording lacks: the rejected credential's first one.
+    let exchanges = document["exchanges"].as_array_mut().unwrap();
+    exchanges[later]["body"] = original;
+    let missing = exchanges
+        .iter()
+        .position(|e| e["session"] == "rejected")
+        .unwrap();
+    let missing_url = exchanges.remove(missing)["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, document.to_string()).unwrap();
+
+    runtime.block_on(async {
+        let host = sam_engine::host::SpokeHost::new(Default::default()).unwrap();
+        let spoke = host
+            .load_file(sam_tests::confluence_spoke_wasm())
+            .await
+            .unwrap();
+        let report = Kit::new(spoke.clone())
+            .replay(&tampered)
+            .run()
+            .await
+            .unwrap();
+        assert!(
+            matches!(report.outcome("download.no-repeats"), Some(Outcome::Fail(why)) if why.contains("already reported")),
+            "{}",
+            report.table()
+        );
+        assert!(!report.passed());
+
+        let report = Kit::new(spoke).replay(&truncated).run().await.unwrap();
+        assert!(!report.passed(), "{}", report.table());
+        let unrecorded = report.unrecorded().join("\n");
+        let shown = missing_url.split('?').next().unwrap();
+        assert!(
+            unrecorded.starts_with("GET ") && unrecorded.contains(shown),
+            "{unrecorded}"
+        );
+        assert!(report.table().contains("record again"), "{}", report.table());
+    });
+}

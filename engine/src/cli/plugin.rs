@@ -2,24 +2,23 @@
 //! component in the sandbox, reads its manifest and prints it, with the permissions table in
 //! the style of the reference guide's "Minimal user permissions" (process, vendor role, OAuth
 //! scopes), and the component's size and cold/warm load times. `check` runs the conformance
-//! kit ([`crate::conformance`]) against a bundled simulator (Confluence, GitHub, or the
-//! Example Seats vendor of the templates with `--against example`) or a real vendor URL and
-//! prints a pass/fail table. `new` writes a spoke project from a template
+//! kit ([`crate::conformance::Kit`]) against a bundled simulator (Confluence, GitHub, or the
+//! Example Seats vendor of the templates with `--against example`), a real vendor URL (with
+//! `--record FILE`, its exchanges are recorded) or a recording (`--replay FILE`) and prints a
+//! pass/fail table. `new` writes a spoke project from a template
 //! ([`crate::scaffold`]). `--json` prints
 //! either as one JSON document. `trust` approves a profile's changed component after showing
 //! what its manifest asks for now ([`crate::host::trust`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::Subcommand;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{CliError, write_out};
-use crate::conformance::{self, CheckTarget, Outcome, RuleResult};
-use crate::contract::{AuthScheme, CONTRACT_VERSION, Config, Manifest};
-use crate::host::{LoadError, LoadedSpoke, SpokeHost, StaticToken};
+use crate::contract::{AuthScheme, CONTRACT_VERSION, Manifest};
+use crate::host::{LoadError, LoadedSpoke, SpokeHost};
 
 /// `sam plugin` subcommands.
 #[derive(Debug, Subcommand)]
@@ -70,6 +69,14 @@ pub enum PluginCommand {
         /// With a URL: allow the reclaim and restore rules to write to the tenant.
         #[arg(long)]
         allow_writes: bool,
+        /// Record every exchange with the vendor to this file (JSON; never the token), to
+        /// replay later with `--replay`.
+        #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+        record: Option<PathBuf>,
+        /// Replay a recording made with `--record` instead of reaching a vendor: no network;
+        /// its config, groups and time are the recorded ones.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
         /// With the simulator: how many users its tenant has.
         #[arg(long, default_value_t = 600)]
         users: usize,
@@ -206,343 +213,86 @@ pub(super) async fn run(
             groups,
             grant_hosts,
             allow_writes,
+            record,
+            replay,
             users,
             json,
         } => {
+            use crate::conformance::Kit;
             let spoke = load_spoke(host, &file).await?;
-            let results = if against == "simulator" {
-                check_against_simulator(&spoke, users).await?
+            let id = spoke.id().to_string();
+            let mut kit = Kit::new(spoke).users(users);
+            kit = if let Some(replay) = replay {
+                kit.replay(replay)
+            } else if against == "simulator" {
+                kit.against_simulator()
             } else if against == "example" {
-                check_against_example(&spoke, users).await?
+                kit.against_example()
             } else {
-                let target = url_target(
-                    &spoke,
-                    &against,
-                    token_env.as_deref(),
-                    &config,
-                    groups,
-                    &grant_hosts,
-                    allow_writes,
-                )?;
-                conformance::run_suite(&spoke, &target).await
+                let var = token_env.ok_or_else(|| {
+                    CliError::User(
+                        "checking against a URL needs --token-env VAR (a bearer token)".into(),
+                    )
+                })?;
+                let token = std::env::var(&var).map_err(|_| {
+                    CliError::User(format!("environment variable {var} is not set"))
+                })?;
+                let mut kit = kit.against_url(against.clone(), token);
+                for pair in &config {
+                    let (name, value) = pair.split_once('=').ok_or_else(|| {
+                        CliError::User(format!("--config `{pair}` is not NAME=VALUE"))
+                    })?;
+                    kit = kit.config(name.trim(), value.trim());
+                }
+                for group in groups {
+                    kit = kit.group(group);
+                }
+                for host in grant_hosts {
+                    kit = kit.grant_host(host);
+                }
+                if allow_writes {
+                    kit.allow_writes()
+                } else {
+                    kit
+                }
             };
+            if let Some(record) = record {
+                kit = kit.record_to(record);
+            }
+            let report = kit.run().await.map_err(kit_error)?;
             let text = if json {
-                let document = serde_json::json!({
-                    "spoke": spoke.id(),
-                    "against": against,
-                    "passed": conformance::all_passed(&results),
-                    "rules": results,
-                });
-                let mut text = serde_json::to_string_pretty(&document)
+                let mut text = serde_json::to_string_pretty(&report.to_json())
                     .map_err(|e| CliError::Failure(format!("cannot encode JSON: {e}")))?;
                 text.push('\n');
                 text
             } else {
-                check_table(spoke.id(), &against, &results)
+                report.table()
             };
             write_out(out, &text)?;
-            if conformance::all_passed(&results) {
+            if report.passed() {
                 Ok(())
-            } else {
-                let failed: Vec<&str> = results
-                    .iter()
-                    .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-                    .map(|r| r.rule)
-                    .collect();
+            } else if report.failed().is_empty() {
                 Err(CliError::Failure(format!(
-                    "spoke `{}` failed the conformance kit: {}",
-                    spoke.id(),
-                    failed.join(", ")
+                    "spoke `{id}` asked for what the recording does not hold: {}; record again",
+                    report.unrecorded().join(", ")
+                )))
+            } else {
+                Err(CliError::Failure(format!(
+                    "spoke `{id}` failed the conformance kit: {}",
+                    report.failed().join(", ")
                 )))
             }
         }
     }
 }
 
-fn check_table(spoke: &str, against: &str, results: &[RuleResult]) -> String {
-    let mut table = new_table(["Rule", "Result", "Detail"]);
-    for result in results {
-        let (verdict, detail) = match &result.outcome {
-            Outcome::Pass => ("PASS", result.title.to_string()),
-            Outcome::Fail(why) => ("FAIL", why.clone()),
-            Outcome::Skip(why) => ("SKIP", why.clone()),
-        };
-        table.add_row([result.rule, verdict, detail.as_str()]);
+fn kit_error(error: crate::conformance::KitError) -> CliError {
+    use crate::conformance::KitError;
+    match error {
+        KitError::Load(error) => load_error(error),
+        KitError::Simulator(_) => CliError::Failure(error.to_string()),
+        _ => CliError::User(error.to_string()),
     }
-    let passed = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Pass)
-        .count();
-    let failed = results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
-        .count();
-    format!(
-        "Conformance of `{spoke}` against {against}\n{table}\n{passed} passed, {failed} failed, {} skipped\n",
-        results.len() - passed - failed
-    )
-}
-
-fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
-/// The kit's target at `url` (hosts `grants` granted): a session with `token` and one with a
-/// token the vendor rejects, the profile settings, and what the kit may do there.
-struct TargetSpec<'a> {
-    url: &'a str,
-    grants: &'a [String],
-    token: String,
-    values: Vec<(String, String)>,
-    groups: Vec<String>,
-    allow_writes: bool,
-    protected_users: Vec<String>,
-    vendor: Option<Arc<dyn conformance::VendorControls>>,
-}
-
-fn check_target(spoke: &LoadedSpoke, spec: TargetSpec<'_>) -> Result<CheckTarget, CliError> {
-    let session = |token: String| {
-        spoke
-            .session(spec.url, spec.grants, Arc::new(StaticToken::new(token)))
-            .map_err(|e| CliError::User(e.to_string()))
-    };
-    Ok(CheckTarget {
-        session: session(spec.token)?,
-        rejected_session: session("sam-conformance-invalid-token".into())?,
-        config: Config {
-            values: spec.values,
-            selected_groups: spec.groups,
-        },
-        now: now_epoch(),
-        allow_writes: spec.allow_writes,
-        protected_users: spec.protected_users,
-        vendor: spec.vendor,
-    })
-}
-
-fn url_target(
-    spoke: &LoadedSpoke,
-    url: &str,
-    token_env: Option<&str>,
-    config: &[String],
-    groups: Vec<String>,
-    grant_hosts: &[String],
-    allow_writes: bool,
-) -> Result<CheckTarget, CliError> {
-    let var = token_env.ok_or_else(|| {
-        CliError::User("checking against a URL needs --token-env VAR (a bearer token)".into())
-    })?;
-    let token = std::env::var(var)
-        .map_err(|_| CliError::User(format!("environment variable {var} is not set")))?;
-    let values = config
-        .iter()
-        .map(|pair| {
-            pair.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| CliError::User(format!("--config `{pair}` is not NAME=VALUE")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    check_target(
-        spoke,
-        TargetSpec {
-            url,
-            grants: grant_hosts,
-            token,
-            values,
-            groups,
-            allow_writes,
-            protected_users: Vec::new(),
-            vendor: None,
-        },
-    )
-}
-
-/// The kit against the bundled GitHub simulator (for a spoke whose manifest reaches
-/// api.github.com): a classic owner token, the organization's every seat in scope, a storm of
-/// secondary rate limits on the seat listing as the quota storm.
-#[cfg(feature = "simulator")]
-async fn check_against_github_simulator(
-    spoke: &LoadedSpoke,
-    seats: usize,
-) -> Result<Vec<RuleResult>, CliError> {
-    use github_sim::{Endpoint, FaultConfig, RateLimitConfig, SimConfig, SimHandle, Simulator};
-
-    struct Controls(Arc<SimHandle>);
-    impl conformance::VendorControls for Controls {
-        fn start_quota_storm(&self) {
-            self.0.set_fault(
-                Endpoint::ListSeats,
-                FaultConfig {
-                    secondary_storm: u32::MAX,
-                    ..FaultConfig::default()
-                },
-            );
-        }
-        fn calm(&self) {
-            self.0.clear_faults();
-        }
-    }
-
-    let sim = Simulator::start(SimConfig {
-        seats,
-        rate_limit: RateLimitConfig::unlimited(),
-        log_calls: false,
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(|e| CliError::Failure(format!("cannot start the GitHub simulator: {e}")))?;
-    let sim = Arc::new(sim);
-    let token = sim
-        .mint_classic_token(&["manage_billing:copilot", "admin:org"])
-        .map_err(|e| CliError::Failure(format!("the GitHub simulator minted no token: {e}")))?;
-    let target = check_target(
-        spoke,
-        TargetSpec {
-            url: &sim.base_url(),
-            grants: &["127.0.0.1".to_string()],
-            token,
-            values: vec![("org".into(), sim.org().to_string())],
-            groups: Vec::new(),
-            allow_writes: true,
-            protected_users: vec![sim.owner_login()],
-            vendor: Some(Arc::new(Controls(sim.clone()))),
-        },
-    )?;
-    Ok(conformance::run_suite(spoke, &target).await)
-}
-
-#[cfg(feature = "simulator")]
-async fn check_against_simulator(
-    spoke: &LoadedSpoke,
-    users: usize,
-) -> Result<Vec<RuleResult>, CliError> {
-    if spoke
-        .manifest()
-        .allowed_hosts
-        .iter()
-        .any(|h| h == "api.github.com")
-    {
-        return check_against_github_simulator(spoke, users).await;
-    }
-    use confluence_sim::{FaultConfig, RateLimitConfig, SimConfig, SimHandle, Simulator};
-
-    struct Controls(Arc<SimHandle>);
-    impl conformance::VendorControls for Controls {
-        fn start_quota_storm(&self) {
-            self.0.set_fault_all(FaultConfig {
-                storm_429: u32::MAX,
-                storm_retry_after_secs: 3_600,
-                ..FaultConfig::default()
-            });
-        }
-        fn calm(&self) {
-            self.0.clear_faults();
-        }
-    }
-
-    let sim = Simulator::start(SimConfig {
-        users,
-        rate_limit: RateLimitConfig::unlimited(),
-        log_calls: false,
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(|e| CliError::Failure(format!("cannot start the simulator: {e}")))?;
-    let sim = Arc::new(sim);
-    let scopes: Vec<&str> = spoke
-        .manifest()
-        .processes
-        .iter()
-        .flat_map(|p| p.scopes.iter().map(String::as_str))
-        .collect();
-    // The simulator serves Confluence: fill the fields it knows.
-    let values = spoke
-        .manifest()
-        .config_fields
-        .iter()
-        .filter(|f| f.name == "cloud-id")
-        .map(|f| (f.name.clone(), sim.cloud_id().to_string()))
-        .collect();
-    let target = check_target(
-        spoke,
-        TargetSpec {
-            url: &sim.connection_url(),
-            grants: &["127.0.0.1".to_string()],
-            token: sim.mint_token(&scopes),
-            values,
-            groups: sim.groups().into_iter().map(|g| g.id).collect(),
-            allow_writes: true,
-            protected_users: vec![sim.consenting_account_id()],
-            vendor: Some(Arc::new(Controls(sim.clone()))),
-        },
-    )?;
-    Ok(conformance::run_suite(spoke, &target).await)
-}
-
-/// The kit against the Example Seats simulator (the vendor the `sam plugin new` templates are
-/// written for): a token with both scopes, the tenant's account as the `account` config
-/// field, a 429 storm with a long `Retry-After` as the quota storm.
-#[cfg(feature = "simulator")]
-async fn check_against_example(
-    spoke: &LoadedSpoke,
-    seats: usize,
-) -> Result<Vec<RuleResult>, CliError> {
-    use example_sim::{SCOPE_READ, SCOPE_WRITE, SimConfig, SimHandle, Simulator};
-
-    struct Controls(Arc<SimHandle>);
-    impl conformance::VendorControls for Controls {
-        fn start_quota_storm(&self) {
-            self.0.start_quota_storm(3_600);
-        }
-        fn calm(&self) {
-            self.0.calm();
-        }
-    }
-
-    let sim = Simulator::start(SimConfig {
-        seats: seats.min(5_000),
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(|e| CliError::Failure(format!("cannot start the example simulator: {e}")))?;
-    let sim = Arc::new(sim);
-    let target = check_target(
-        spoke,
-        TargetSpec {
-            url: &sim.base_url(),
-            grants: &["127.0.0.1".to_string()],
-            token: sim.mint_token(&[SCOPE_READ, SCOPE_WRITE]),
-            values: vec![("account".into(), sim.account().to_string())],
-            groups: Vec::new(),
-            allow_writes: true,
-            protected_users: Vec::new(),
-            vendor: Some(Arc::new(Controls(sim.clone()))),
-        },
-    )?;
-    Ok(conformance::run_suite(spoke, &target).await)
-}
-
-#[cfg(not(feature = "simulator"))]
-async fn check_against_example(
-    _spoke: &LoadedSpoke,
-    _seats: usize,
-) -> Result<Vec<RuleResult>, CliError> {
-    Err(CliError::User(
-        "this sam was built without the bundled simulators; pass --against URL".into(),
-    ))
-}
-
-#[cfg(not(feature = "simulator"))]
-async fn check_against_simulator(
-    _spoke: &LoadedSpoke,
-    _users: usize,
-) -> Result<Vec<RuleResult>, CliError> {
-    Err(CliError::User(
-        "this sam was built without the bundled simulator; pass --against URL".into(),
-    ))
 }
 
 /// The component bytes of a spoke file, or of the bundled spoke it names.

@@ -11,7 +11,10 @@
 //! call's [`CallBudget`]: a number of requests (re-sends included), a number of response bytes
 //! (counted chunk by chunk as the body streams in, before it is buffered) and the call's
 //! wall-clock deadline, which bounds connecting, sending, reading and every wait between
-//! attempts. It knows nothing of wasm and is tested without it.
+//! attempts. A session may carry an [`ExchangeHook`] (the conformance kit's recorded
+//! exchanges): it sits where one attempt goes on the wire, after the allow-list, header and
+//! budget checks, and either answers the attempt itself (replay) or sees each real answer
+//! (record). It knows nothing of wasm and is tested without it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -263,6 +266,30 @@ impl CallBudget {
     }
 }
 
+/// One attempt as an [`ExchangeHook`] sees it: never the credential or the headers the
+/// engine adds.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeRequest<'a> {
+    /// The method.
+    pub method: Method,
+    /// The URL relative to the connection URL (`/path?query`), or the whole URL when it
+    /// lies outside it (a routed prefix, an absolute URL the spoke chose).
+    pub url: &'a str,
+    /// The request body.
+    pub body: Option<&'a [u8]>,
+}
+
+/// A seam where one attempt of a session goes on the wire (see the module docs). Calls are
+/// synchronous and quick: the hook keeps its exchanges in memory.
+pub trait ExchangeHook: Send + Sync {
+    /// Answers the attempt without sending it (`Some`, replay: a recorded answer, or an error
+    /// for a request the recording lacks), or lets it go on the wire (`None`).
+    fn answer(&self, request: &ExchangeRequest<'_>) -> Option<Result<Response, HttpError>>;
+    /// Sees the real answer to an attempt that was sent (record). `secret` is the credential
+    /// the attempt carried, so the hook can keep it out of whatever it writes.
+    fn observe(&self, request: &ExchangeRequest<'_>, response: &Response, secret: &str);
+}
+
 /// One spoke's access to one connection.
 pub struct GateSession {
     gate: Arc<HttpGate>,
@@ -284,6 +311,8 @@ pub struct GateSession {
     /// Answers on the connection's own lane that said its limit is reached or near
     /// ([`limit_signal`]): what adaptive paging concurrency backs off on.
     limit_signals: AtomicU64,
+    /// The recorded-exchange hook, when the conformance kit records or replays.
+    exchanges: std::sync::OnceLock<Arc<dyn ExchangeHook>>,
 }
 
 /// A second credential of a session and the requests it authenticates: those whose URL, as
@@ -402,6 +431,7 @@ impl GateSession {
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
             limit_signals: AtomicU64::new(0),
+            exchanges: std::sync::OnceLock::new(),
         })
     }
 
@@ -419,6 +449,7 @@ impl GateSession {
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
             limit_signals: AtomicU64::new(0),
+            exchanges: std::sync::OnceLock::new(),
         }
     }
 
@@ -450,6 +481,30 @@ impl GateSession {
         self.routes
             .iter()
             .find(|r| url.as_str().starts_with(r.target.as_str()))
+    }
+
+    /// Puts `hook` where this session's attempts go on the wire (record or replay). Set once,
+    /// before the first request; `false` when a hook was already set (it stays).
+    pub fn set_exchange_hook(&self, hook: Arc<dyn ExchangeHook>) -> bool {
+        self.exchanges.set(hook).is_ok()
+    }
+
+    /// `url` as an [`ExchangeRequest`] names it: relative to the connection URL when it lies
+    /// under it, else whole.
+    fn exchange_url(&self, url: &Url) -> String {
+        if let Some(base) = &self.base {
+            let root = base.as_str().trim_end_matches('/');
+            if let Some(rest) = url.as_str().strip_prefix(root)
+                && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+            {
+                return if rest.starts_with('/') {
+                    rest.to_string()
+                } else {
+                    format!("/{rest}")
+                };
+            }
+        }
+        url.to_string()
     }
 
     /// The session with the operator's per-profile limits for its calls.
@@ -845,6 +900,23 @@ impl GateSession {
         budget: &CallBudget,
     ) -> Result<Response, HttpError> {
         let policy = &self.gate.policy;
+        let hook = self.exchanges.get();
+        let exchange_url = hook.map(|_| self.exchange_url(url)).unwrap_or_default();
+        let exchange = ExchangeRequest {
+            method,
+            url: &exchange_url,
+            body: body.as_deref(),
+        };
+        if let Some(answer) = hook.and_then(|h| h.answer(&exchange)) {
+            // A replayed answer draws on the same caps as one read from the wire.
+            let response = answer?;
+            let len = response.body.len() as u64;
+            if len > policy.max_body_bytes {
+                return Err(HttpError::BodyTooLarge(policy.max_body_bytes));
+            }
+            budget.take_bytes(len)?;
+            return Ok(response);
+        }
         let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
             .map_err(|e| HttpError::Denied(e.to_string()))?;
         let mut builder = self
@@ -908,11 +980,15 @@ impl GateSession {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
+        let response = Response {
             status,
             headers,
             body,
-        })
+        };
+        if let Some(hook) = hook {
+            hook.observe(&exchange, &response, token);
+        }
+        Ok(response)
     }
 }
 

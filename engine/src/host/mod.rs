@@ -38,7 +38,8 @@ pub use allowed_hosts::AllowedHosts;
 pub use compile_cache::{CacheOutcome, CompileCache};
 pub use credentials::{BearerToken, CredentialError, CredentialProvider, StaticToken};
 pub use http_gate::{
-    BudgetHit, CallBudget, CredentialRoute, GatePolicy, GateSession, HttpGate, RequestCounts,
+    BudgetHit, CallBudget, CredentialRoute, ExchangeHook, ExchangeRequest, GatePolicy, GateSession,
+    HttpGate, RequestCounts,
 };
 
 use crate::contract::{

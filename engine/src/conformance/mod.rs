@@ -9,6 +9,14 @@
 //! back exactly the plan (for a `sam:spoke@0.1.0` spoke: that `reclaim` is idempotent and
 //! `restore` undoes it); and that a rate-limited vendor surfaces as a typed `rate-limited`
 //! error. Each rule yields a [`RuleResult`]; nothing here panics on what a spoke returns.
+//! [`Kit`] ([`kit`]) chooses the target (a bundled simulator, a vendor URL, a recording) and
+//! runs the suite, for `sam plugin check` and for a spoke's own tests; [`cassette`] records a
+//! run's exchanges and replays them with no network.
+
+pub mod cassette;
+pub mod kit;
+
+pub use kit::{Kit, KitError, Report};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use sam_engine::model::{
     LicenseCostOverride, LicenseMetric, ProcessSet, Rights, SoftwareModel,
 };
 use sam_engine::pipeline::FixedClock;
-use sam_engine::reconcile::{self, SeatFacts, compute_position, unit_costs};
+use sam_engine::reconcile::{self, SeatFacts, compute_position, shares_by_profile, unit_costs};
 
 use crate::reclaim::{Act, MODEL, NOW, put_seats, seat, store_with};
 
@@ -58,6 +58,7 @@ proptest! {
             .iter()
             .map(|(u, excluded, inactive)| SeatFacts {
                 user: format!("u{u}"),
+                profile: "p".into(),
                 license_excluded: *excluded,
                 inactive: *inactive,
             })
@@ -114,6 +115,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Issue 24: over random tenants of several profiles with overlapping holders (a user
+    /// holding the model through two or three profiles), exclusions and inactivity, the
+    /// profiles' shares sum to the model's figures, each holder counts in exactly one
+    /// profile, and every share keeps the position's rules: excluded <= held, held = used +
+    /// excluded, used = active + inactive.
+    #[test]
+    fn the_profiles_shares_sum_to_the_models_figures(
+        seats in proptest::collection::vec((0u8..30, 0u8..4, any::<bool>(), any::<bool>()), 0..90),
+    ) {
+        let facts: Vec<SeatFacts> = seats
+            .iter()
+            .map(|(u, profile, excluded, inactive)| SeatFacts {
+                user: format!("u{u}"),
+                profile: format!("profile-{profile}"),
+                license_excluded: *excluded,
+                inactive: *inactive,
+            })
+            .collect();
+        let p = compute_position(&[], None, &facts, NOW);
+        let shares = shares_by_profile(&facts);
+        let sum = |f: fn(&sam_engine::model::ProfileCounts) -> u64| shares.values().map(f).sum::<u64>();
+        prop_assert_eq!(sum(|c| c.used), p.rights_used);
+        prop_assert_eq!(sum(|c| c.inactive), p.inactive);
+        prop_assert_eq!(sum(|c| c.excluded), p.excluded);
+        prop_assert_eq!(sum(|c| c.held), p.held());
+        let holders: std::collections::BTreeSet<&str> = facts.iter().map(|f| f.user.as_str()).collect();
+        prop_assert_eq!(sum(|c| c.held), holders.len() as u64);
+        for (profile, c) in &shares {
+            prop_assert!(c.excluded <= c.held, "{profile}: {c:?}");
+            prop_assert_eq!(c.held, c.used + c.excluded, "{}", profile);
+            prop_assert!(c.inactive <= c.used, "{profile}: {c:?}");
+            // A share only counts holders who hold a seat through that profile.
+            prop_assert!(facts.iter().any(|f| &f.profile == profile));
+        }
+        // The attribution does not depend on the order the seats were read in.
+        let mut reversed = facts.clone();
+        reversed.reverse();
+        prop_assert_eq!(shares_by_profile(&reversed), shares);
+    }
+}
+
 #[test]
 fn unit_costs_use_the_override_else_the_rights_weighted_average_of_entitlements_in_force() {
     let ents = [
@@ -145,6 +190,7 @@ fn unit_costs_use_the_override_else_the_rights_weighted_average_of_entitlements_
     let seats: Vec<SeatFacts> = (0..45)
         .map(|i| SeatFacts {
             user: format!("u{i}"),
+            profile: "p".into(),
             license_excluded: false,
             inactive: i < 3,
         })
@@ -281,6 +327,20 @@ fn two_profiles_on_one_site_count_each_holder_once_and_excluded_never_exceeds_he
     // u4..u9 used; the odd ones (u5, u7, u9) inactive.
     assert_eq!(p.inactive, 3, "{p:?}");
     assert_eq!(p.rights_available, Some(2));
+    // Each holder counts in one profile (p, the first by name), so the shares sum to the
+    // model's figures and q, holding the same people, adds none.
+    let shares: Vec<_> = store
+        .read()
+        .unwrap()
+        .profile_shares()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.model == MODEL)
+        .collect();
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    assert_eq!(shares[0].profile, "p");
+    let c = shares[0].counts;
+    assert_eq!((c.held, c.used, c.inactive, c.excluded), (10, 6, 3, 4));
 }
 
 fn sam(db: &std::path::Path, args: &[&str]) -> Result<String, sam_engine::cli::CliError> {

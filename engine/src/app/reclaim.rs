@@ -375,6 +375,10 @@ pub struct PositionList {
     /// The vendor's own seat counts beside the positions (empty when no spoke reports any).
     #[serde(default)]
     pub vendor: Vec<crate::reconcile::vendor::VendorComparison>,
+    /// Each profile's share of the latest position of the models shown (each holder counts
+    /// in one profile, so a model's shares sum to its used, inactive and excluded).
+    #[serde(default)]
+    pub shares: Vec<crate::model::ProfileShare>,
 }
 
 /// `POST /api/v1/runs/reconcile`: no parameters.
@@ -1164,7 +1168,12 @@ impl App {
             None => read.latest_positions()?,
         };
         let vendor = crate::reconcile::vendor::compare(&read.vendor_seat_counts()?, &results);
-        Ok(PositionList { results, vendor })
+        let shares = shares_of(&read, &results)?;
+        Ok(PositionList {
+            results,
+            vendor,
+            shares,
+        })
     }
 
     /// Computes the license position of every software model now.
@@ -1181,10 +1190,27 @@ impl App {
         );
         job?;
         let results = outcome.map_err(|e| AppError::Failed(e.to_string()))?;
-        let counts = self.store().read()?.vendor_seat_counts()?;
-        let vendor = crate::reconcile::vendor::compare(&counts, &results);
-        Ok(PositionList { results, vendor })
+        let read = self.store().read()?;
+        let vendor = crate::reconcile::vendor::compare(&read.vendor_seat_counts()?, &results);
+        let shares = shares_of(&read, &results)?;
+        Ok(PositionList {
+            results,
+            vendor,
+            shares,
+        })
     }
+}
+
+/// The profile shares of the models among `results`.
+fn shares_of(
+    read: &crate::store::ReadTx,
+    results: &[crate::model::ReconciliationResult],
+) -> Result<Vec<crate::model::ProfileShare>, AppError> {
+    Ok(read
+        .profile_shares()?
+        .into_iter()
+        .filter(|s| results.iter().any(|r| r.model == s.model))
+        .collect())
 }
 
 /// A flag never raised (neither a daemon's nor a local handler's: cannot happen).

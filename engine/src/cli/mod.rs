@@ -58,7 +58,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "SAM_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
-    /// The zone times are shown in: `UTC` or an offset such as `+02:00` [default: UTC].
+    /// The zone times are shown in: `UTC`, an offset such as `+02:00`, or a zone name such as
+    /// `Europe/Paris` (from the system's tz database) [default: UTC].
     #[arg(long, global = true, env = "SAM_TZ", value_name = "ZONE")]
     pub tz: Option<String>,
 
@@ -223,12 +224,9 @@ async fn dispatch(
 ) -> Result<(), CliError> {
     {
         if let Some(tz) = &cli.tz {
-            let offset = crate::model::parse_offset(tz).ok_or_else(|| {
-                CliError::User(format!(
-                    "--tz {tz:?}: give UTC or an offset such as +02:00 or -05:30"
-                ))
-            })?;
-            crate::model::set_display_offset(offset);
+            let zone =
+                crate::model::parse_zone(tz).map_err(|e| CliError::User(format!("--tz: {e}")))?;
+            crate::model::set_display_zone(zone);
         }
         let host = build_host(&cli)?;
         match cli.command {

@@ -101,6 +101,11 @@ pub struct PositionArgs {
     /// Compute a fresh position first.
     #[arg(long)]
     pub refresh: bool,
+    /// Each profile's share of the latest position instead: every distinct holder counts in
+    /// one profile (the first, by name, holding them), so the shares sum to the model's
+    /// figures.
+    #[arg(long)]
+    pub by_profile: bool,
     #[command(flatten)]
     pub format: super::output::ListFormat,
 }
@@ -295,6 +300,9 @@ pub(super) async fn position(
         engine.runs_reconcile(ReconcileBody {}).await?;
     }
     let answer = engine.position(PositionQuery { model: args.model }).await?;
+    if args.by_profile {
+        return print_shares(out, &answer.shares, args.format);
+    }
     let results = answer.results;
     if results.is_empty() && !args.format.json && !args.format.csv {
         return write_out(
@@ -307,6 +315,47 @@ pub(super) async fn position(
         print_vendor_counts(&answer.vendor, out)?;
     }
     Ok(())
+}
+
+/// Each profile's share of the latest positions.
+fn print_shares(
+    out: &mut dyn Write,
+    shares: &[crate::model::ProfileShare],
+    format: super::output::ListFormat,
+) -> Result<(), CliError> {
+    let rows = shares
+        .iter()
+        .map(|s| {
+            vec![
+                s.model.clone(),
+                s.profile.clone(),
+                format_utc(s.computed_at),
+                s.counts.held.to_string(),
+                s.counts.used.to_string(),
+                s.counts.inactive.to_string(),
+                s.counts.excluded.to_string(),
+            ]
+        })
+        .collect();
+    super::output::Listing {
+        records: shares,
+        header: &[
+            "Model",
+            "Profile",
+            "Computed",
+            "Holders",
+            "Used",
+            "Inactive",
+            "Excluded holders",
+        ],
+        rows,
+        footer: Some(
+            "each holder counts in one profile (the first, by name, holding them): the shares \
+             sum to the model's Used, Inactive and Excluded"
+                .to_string(),
+        ),
+    }
+    .print(format, out)
 }
 
 pub(super) fn print_positions(

@@ -37,7 +37,9 @@ pub use credential::{
 pub use entitlement::{Entitlement, LicenseCostOverride, LicenseMetric, Rights};
 pub use job::{JobResult, JobStatus, JobTrigger, ScheduledJob, ScheduledJobV1};
 pub use profile::{IntegrationProfile, ProcessKind, ProcessSet, ProfileStatus, SelectedGroup};
-pub use reconciliation::{ComplianceStatus, LicensePosition, ReconciliationResult};
+pub use reconciliation::{
+    ComplianceStatus, LicensePosition, ProfileCounts, ProfileShare, ReconciliationResult,
+};
 pub use rules::{
     DEFAULT_INACTIVITY_DAYS, ExclusionRule, ExclusionScope, ExclusionTarget, ReclamationRule,
 };
@@ -58,9 +60,79 @@ pub const DAY: EpochSeconds = 86_400;
 /// The offset from UTC, in seconds, times are shown in (`--tz`); UTC unless set.
 static DISPLAY_OFFSET: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+/// A named zone times are shown in (`--tz Europe/Paris`), whose offset depends on the date;
+/// it takes precedence over [`DISPLAY_OFFSET`] once set.
+static DISPLAY_ZONE: std::sync::OnceLock<tz::TimeZone> = std::sync::OnceLock::new();
+
 /// Shows times at `seconds` from UTC from now on (the CLI's `--tz`).
 pub fn set_display_offset(seconds: i32) {
     DISPLAY_OFFSET.store(seconds, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A zone times can be shown in (`--tz`, `SAM_TZ`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DisplayZone {
+    /// A fixed offset from UTC, in seconds (`UTC`, `+02:00`).
+    Fixed(i32),
+    /// A zone of the system's time zone database (`Europe/Paris`), with its daylight saving
+    /// rules.
+    Named(tz::TimeZone),
+}
+
+/// Parses a display zone: `UTC`, a fixed offset (see [`parse_offset`]), or a name from the
+/// system's time zone database (`/usr/share/zoneinfo`, or `TZDIR`): `Europe/Paris`,
+/// `America/New_York`. A name that is not a plain zone name (a path, `..`) or that the
+/// database does not have is refused with the reason.
+pub fn parse_zone(text: &str) -> Result<DisplayZone, String> {
+    if let Some(offset) = parse_offset(text) {
+        return Ok(DisplayZone::Fixed(offset));
+    }
+    let name = text.trim();
+    let plain = !name.is_empty()
+        && !name.starts_with('/')
+        && !name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'));
+    if !plain {
+        return Err(format!(
+            "{name:?} is neither UTC, an offset such as +02:00, nor a zone name such as \
+             Europe/Paris"
+        ));
+    }
+    // The leading colon makes the tz database file the only reading (never a POSIX rule).
+    tz::TimeZone::from_posix_tz(&format!(":{name}"))
+        .map(DisplayZone::Named)
+        .map_err(|e| format!("no time zone {name:?} in the system's tz database: {e}"))
+}
+
+/// Shows times in `zone` from now on (a named zone can be set once per process).
+pub fn set_display_zone(zone: DisplayZone) {
+    match zone {
+        DisplayZone::Fixed(offset) => set_display_offset(offset),
+        DisplayZone::Named(zone) => {
+            let _ = DISPLAY_ZONE.set(zone);
+        }
+    }
+}
+
+impl DisplayZone {
+    /// The zone's offset from UTC at `at`, in seconds.
+    pub fn offset_at(&self, at: EpochSeconds) -> i32 {
+        match self {
+            DisplayZone::Fixed(offset) => *offset,
+            DisplayZone::Named(zone) => zone
+                .find_local_time_type(at)
+                .map_or(0, |local| local.ut_offset()),
+        }
+    }
+}
+
+/// `at` in `zone`, as [`format_utc`] writes it.
+pub fn format_at(at: EpochSeconds, zone: &DisplayZone) -> String {
+    format_in(at, zone.offset_at(at))
 }
 
 /// Parses a display zone: `UTC` (or `Z`), or an offset `+HH:MM`, `-HHMM`, `+HH`, within
@@ -91,10 +163,21 @@ pub fn parse_offset(text: &str) -> Option<i32> {
     (h <= 18 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for epoch seconds, or in the `--tz` offset with it written
-/// (`... +02:00`); for messages and tables: a time always carries its zone (issue 24).
+/// `YYYY-MM-DD HH:MM:SS UTC` for epoch seconds, or in the `--tz` zone with its offset at
+/// that time written (`... +02:00`; a named zone follows its daylight saving rules); for
+/// messages and tables: a time always carries its zone (issue 24).
 pub fn format_utc(at: EpochSeconds) -> String {
-    let offset = DISPLAY_OFFSET.load(std::sync::atomic::Ordering::Relaxed);
+    let offset = match DISPLAY_ZONE.get() {
+        Some(zone) => zone
+            .find_local_time_type(at)
+            .map_or(0, |local| local.ut_offset()),
+        None => DISPLAY_OFFSET.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    format_in(at, offset)
+}
+
+/// `at` written at `offset` seconds from UTC, with the offset (`UTC` when zero).
+fn format_in(at: EpochSeconds, offset: i32) -> String {
     let zone = if offset == 0 {
         "UTC".to_string()
     } else {
@@ -166,6 +249,53 @@ pub fn parse_date(text: &str) -> Option<EpochSeconds> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zone with daylight saving shows each time at that date's offset; fixed offsets and
+    /// UTC parse; paths and unknown names are refused with the reason.
+    #[test]
+    fn display_zones_follow_daylight_saving_and_refuse_paths() {
+        // Central European rules, as the tz database has them for Europe/Paris since 1996.
+        let paris =
+            DisplayZone::Named(tz::TimeZone::from_posix_tz("CET-1CEST,M3.5.0,M10.5.0/3").unwrap());
+        let winter = 1_795_000_000; // 2026-11-18
+        let summer = 1_784_000_000; // 2026-07-14
+        assert!(
+            format_at(winter, &paris).ends_with("+01:00"),
+            "{}",
+            format_at(winter, &paris)
+        );
+        assert!(
+            format_at(summer, &paris).ends_with("+02:00"),
+            "{}",
+            format_at(summer, &paris)
+        );
+        assert_eq!(parse_zone("utc").unwrap(), DisplayZone::Fixed(0));
+        assert_eq!(parse_zone("-05:30").unwrap(), DisplayZone::Fixed(-19_800));
+        assert_eq!(
+            format_at(0, &DisplayZone::Fixed(0)),
+            "1970-01-01 00:00:00 UTC"
+        );
+        for bad in [
+            "/etc/passwd",
+            "../../etc/passwd",
+            "Europe/../x",
+            "",
+            "Europe Paris",
+        ] {
+            assert!(parse_zone(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(
+            parse_zone("Nowhere/Atlantis")
+                .unwrap_err()
+                .contains("no time zone")
+        );
+        // Where the system has a tz database, names resolve through it.
+        if std::path::Path::new("/usr/share/zoneinfo/Europe/Paris").exists() {
+            let named = parse_zone("Europe/Paris").unwrap();
+            assert_eq!(named.offset_at(summer), 7_200);
+            assert_eq!(named.offset_at(winter), 3_600);
+        }
+    }
 
     fn stored<T: serde::Serialize>(value: &T) -> Vec<u8> {
         postcard::to_stdvec(value).unwrap()

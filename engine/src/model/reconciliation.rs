@@ -90,6 +90,34 @@ impl LicensePosition {
     }
 }
 
+/// Distinct holders of a model counted in one profile (see [`ProfileShare`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProfileCounts {
+    /// Distinct holders attributed to the profile (used + excluded).
+    pub held: u64,
+    /// Of those, the ones using a right (not every seat excluded).
+    pub used: u64,
+    /// Of the used, the ones with no activity within the model's threshold.
+    pub inactive: u64,
+    /// Of the held, the ones all of whose seats are excluded.
+    pub excluded: u64,
+}
+
+/// One profile's share of a model's position at a reconciliation: each distinct holder of
+/// the model counts in exactly one profile (the first, by name, through which they hold a
+/// seat), so the shares of a model sum to its position's used, inactive and excluded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProfileShare {
+    /// The software model.
+    pub model: String,
+    /// The reconciliation it belongs to.
+    pub computed_at: EpochSeconds,
+    /// The profile.
+    pub profile: String,
+    /// Its counts.
+    pub counts: ProfileCounts,
+}
+
 /// One model's position at one time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReconciliationResult {

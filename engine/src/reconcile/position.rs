@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     ComplianceStatus, Entitlement, EpochSeconds, LicenseCostOverride, LicenseMetric,
-    LicensePosition, Rights,
+    LicensePosition, ProfileCounts, Rights,
 };
 
 /// One seat of the model, as reconciliation sees it.
@@ -19,6 +19,8 @@ use crate::model::{
 pub struct SeatFacts {
     /// The holder (seats of one holder count once).
     pub user: String,
+    /// The profile the seat was downloaded through.
+    pub profile: String,
     /// Kept out of license calculations by an exclusion.
     pub license_excluded: bool,
     /// No activity within the model's threshold.
@@ -89,6 +91,60 @@ pub fn unit_costs(
     }
 }
 
+/// How one distinct holder of a model counts.
+struct Holder<'a> {
+    /// `None`: every seat of theirs is excluded; `Some(inactive)`: they use a right, inactive
+    /// when none of their counted seats shows activity.
+    counted: Option<bool>,
+    /// The profile they are attributed to: the first, by name, through which they hold a
+    /// seat of the model.
+    profile: &'a str,
+}
+
+/// Distinct holders (a user holding the model through two profiles counts once). A holder
+/// uses a right when any of their seats is not excluded, and is inactive when all those seats
+/// are; a holder all of whose seats are excluded counts as excluded. So held = used +
+/// excluded and used = active + inactive, whatever the profiles.
+fn holders(seats: &[SeatFacts]) -> BTreeMap<&str, Holder<'_>> {
+    let mut holders: BTreeMap<&str, Holder<'_>> = BTreeMap::new();
+    for s in seats {
+        let holder = holders.entry(s.user.as_str()).or_insert(Holder {
+            counted: None,
+            profile: &s.profile,
+        });
+        if s.profile.as_str() < holder.profile {
+            holder.profile = &s.profile;
+        }
+        if !s.license_excluded {
+            holder.counted = Some(holder.counted.unwrap_or(true) && s.inactive);
+        }
+    }
+    holders
+}
+
+/// One profile's share of a model's holders, by profile name. Each distinct holder counts
+/// in exactly one profile: the first, by name, through which they hold a seat of the model.
+/// So a model's figures are the sums of its profiles' shares, and each share keeps the
+/// position's rules (held = used + excluded, used = active + inactive).
+pub fn shares_by_profile(seats: &[SeatFacts]) -> BTreeMap<String, ProfileCounts> {
+    let mut shares: BTreeMap<String, ProfileCounts> = BTreeMap::new();
+    for holder in holders(seats).values() {
+        let share = match shares.get_mut(holder.profile) {
+            Some(share) => share,
+            None => shares.entry(holder.profile.to_string()).or_default(),
+        };
+        share.held += 1;
+        match holder.counted {
+            Some(inactive) => {
+                share.used += 1;
+                share.inactive += u64::from(inactive);
+            }
+            None => share.excluded += 1,
+        }
+    }
+    shares
+}
+
 /// The license position of one model (see the module doc).
 pub fn compute_position(
     entitlements: &[Entitlement],
@@ -106,20 +162,10 @@ pub fn compute_position(
         })
         .fold(0u64, u64::saturating_add);
 
-    // Distinct holders (a user holding the model through two profiles counts once). A
-    // holder uses a right when any of their seats is not excluded, and is inactive when all
-    // those seats are; a holder all of whose seats are excluded counts as excluded. So
-    // held = used + excluded and used = active + inactive, whatever the profiles.
-    let mut holders: BTreeMap<&str, Option<bool>> = BTreeMap::new();
-    for s in seats {
-        let holder = holders.entry(s.user.as_str()).or_insert(None);
-        if !s.license_excluded {
-            *holder = Some(holder.unwrap_or(true) && s.inactive);
-        }
-    }
-    let used = holders.values().filter(|h| h.is_some()).count() as u64;
+    let holders = holders(seats);
+    let used = holders.values().filter(|h| h.counted.is_some()).count() as u64;
     let excluded = holders.len() as u64 - used;
-    let inactive = holders.values().filter(|h| **h == Some(true)).count() as u64;
+    let inactive = holders.values().filter(|h| h.counted == Some(true)).count() as u64;
 
     let (rights_owned, rights_available, unlicensed, status) = if unlimited {
         (None, None, 0, ComplianceStatus::Compliant)

@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::position::{SeatFacts, compute_position};
+use super::position::{SeatFacts, compute_position, shares_by_profile};
 use crate::model::{
-    AuditAction, EpochSeconds, ExclusionRule, ReclamationRule, ReconciliationResult, Subscription,
-    UserActivityRecord,
+    AuditAction, EpochSeconds, ExclusionRule, ProfileShare, ReclamationRule, ReconciliationResult,
+    Subscription, UserActivityRecord,
 };
 use crate::pipeline::Clock;
 use crate::reclaim::stale_since;
@@ -25,8 +25,9 @@ pub enum ReconcileError {
     Write(#[from] WriteError),
 }
 
-/// How reconciliation sees one seat.
+/// How reconciliation sees one seat, held through `profile`.
 pub fn seat_facts(
+    profile: &str,
     spoke_id: &str,
     subscription: &Subscription,
     activity: Option<&UserActivityRecord>,
@@ -45,6 +46,7 @@ pub fn seat_facts(
     };
     SeatFacts {
         user: format!("{spoke_id}\0{}", subscription.external_user_id),
+        profile: profile.to_string(),
         license_excluded,
         inactive: stale_since(subscription, activity, rule, now, None).is_some(),
     }
@@ -87,6 +89,7 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
                 profile_rules.insert(model.to_string(), rule);
             }
             let facts = seat_facts(
+                &profile.name,
                 &profile.spoke_id,
                 &s,
                 activity,
@@ -105,6 +108,19 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
     }
     drop(read);
 
+    let shares: Vec<ProfileShare> = seats
+        .iter()
+        .flat_map(|(model, facts)| {
+            shares_by_profile(facts)
+                .into_iter()
+                .map(|(profile, counts)| ProfileShare {
+                    model: model.clone(),
+                    computed_at: now,
+                    profile,
+                    counts,
+                })
+        })
+        .collect();
     let results: Vec<ReconciliationResult> = models
         .into_iter()
         .map(|model| {
@@ -130,6 +146,12 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
     store.write(|tx| {
         for r in &results {
             tx.put_reconciliation(r)?;
+            let mine: Vec<ProfileShare> = shares
+                .iter()
+                .filter(|s| s.model == r.model)
+                .cloned()
+                .collect();
+            tx.replace_profile_shares(&r.model, &mine)?;
         }
         let not_compliant = results
             .iter()

@@ -13,8 +13,9 @@ use super::{
     write_key,
 };
 use crate::model::{
-    AuditEntry, Entitlement, ExclusionRule, LicenseCostOverride, ReclaimIntent, ReclaimRunState,
-    ReclamationRule, ReconciliationResult, RemovalCandidate, SubscriptionIdentifier,
+    AuditEntry, Entitlement, ExclusionRule, LicenseCostOverride, ProfileShare, ReclaimIntent,
+    ReclaimRunState, ReclamationRule, ReconciliationResult, RemovalCandidate,
+    SubscriptionIdentifier,
 };
 
 fn intent_key(profile: &str, candidate: u64) -> Result<String, WriteError> {
@@ -185,6 +186,22 @@ impl WriteTx {
         self.put(RECONCILIATION_RESULTS, &result_key(r)?, r)
     }
 
+    /// Replaces a model's profile shares with those of its latest position.
+    pub fn replace_profile_shares(
+        &self,
+        model: &str,
+        shares: &[ProfileShare],
+    ) -> Result<(), WriteError> {
+        let old: Vec<ProfileShare> = self.all_in(RECONCILIATION_SHARES, &[model])?;
+        for s in old {
+            self.delete(RECONCILIATION_SHARES, &write_key(&[model, &s.profile])?)?;
+        }
+        for s in shares {
+            self.put(RECONCILIATION_SHARES, &write_key(&[model, &s.profile])?, s)?;
+        }
+        Ok(())
+    }
+
     /// An audit entry.
     pub fn audit_entry(&self, seq: u64) -> Result<Option<AuditEntry>, WriteError> {
         let table = self.tx.open_table(AUDIT_LOG)?;
@@ -302,6 +319,12 @@ impl ReadTx {
         model: &str,
     ) -> Result<Vec<ReconciliationResult>, ReadError> {
         self.all(RECONCILIATION_RESULTS, &[model])
+    }
+
+    /// Each profile's share of every model's latest position, by model then profile (a file
+    /// from before the table reads as none).
+    pub fn profile_shares(&self) -> Result<Vec<ProfileShare>, ReadError> {
+        self.all(RECONCILIATION_SHARES, &[])
     }
 
     /// Every reconciliation result, by model then time.

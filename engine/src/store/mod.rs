@@ -115,6 +115,8 @@ pub mod tables {
     pub const PENDING_CANCELLATIONS: Def = TableDefinition::new("pending_cancellations");
     /// The vendor's own seat counts, by profile + identifier.
     pub const VENDOR_SEAT_COUNTS: Def = TableDefinition::new("vendor_seat_counts");
+    /// Each profile's share of a model's latest position, by model + profile.
+    pub const RECONCILIATION_SHARES: Def = TableDefinition::new("reconciliation_shares");
 
     /// The component each profile's runs are pinned to (`profile`).
     pub const PLUGIN_PINS: Def = TableDefinition::new("plugin_pins");
@@ -122,7 +124,7 @@ pub mod tables {
     pub const PROFILE_LIMITS: Def = TableDefinition::new("profile_limits");
 
     /// Every string-keyed record table.
-    pub const RECORD_TABLES: [Def; 23] = [
+    pub const RECORD_TABLES: [Def; 24] = [
         PROFILES,
         CONNECTIONS,
         SELECTED_GROUPS,
@@ -146,6 +148,7 @@ pub mod tables {
         PROFILE_LIMITS,
         PENDING_CANCELLATIONS,
         VENDOR_SEAT_COUNTS,
+        RECONCILIATION_SHARES,
     ];
 }
 
@@ -821,7 +824,7 @@ impl WriteTx {
 }
 
 fn table_name(def: Def) -> &'static str {
-    const NAMES: [&str; 21] = [
+    const NAMES: [&str; 22] = [
         "profiles",
         "connections",
         "selected_groups",
@@ -843,6 +846,7 @@ fn table_name(def: Def) -> &'static str {
         "profile_limits",
         "pending_cancellations",
         "vendor_seat_counts",
+        "reconciliation_shares",
     ];
     let name = redb::TableHandle::name(&def);
     NAMES.into_iter().find(|n| *n == name).unwrap_or("record")

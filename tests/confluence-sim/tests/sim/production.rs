@@ -5,7 +5,7 @@
 //! points spent as the inspection API reports them, every contributor of an item, and
 //! latency and jitter on every response (also through the binary's flags).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};

@@ -4,7 +4,7 @@
 //! (writes per minute, points per endpoint, requests in flight, with `retry-after`), and
 //! injected faults (5xx, malformed JSON, dropped connections, secondary storms, latency).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

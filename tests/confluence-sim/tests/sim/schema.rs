@@ -6,7 +6,7 @@
 //! `../shared/specs/confluence-cloud-v1.openapi.json`); without it the test says so and
 //! does not run.
 
-mod common;
+use crate::common;
 
 use common::{ALL_SCOPES, get, start};
 use serde_json::{Map, Value, json};

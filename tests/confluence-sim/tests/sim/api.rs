@@ -2,7 +2,7 @@
 //! scopes, cloud ids, rate limits, faults and the inspection API, driven with plain
 //! reqwest.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

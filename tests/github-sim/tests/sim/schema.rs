@@ -8,7 +8,7 @@
 //! `../shared/specs/github-copilot.openapi.json`); without it the test says so and does not
 //! run.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reqwest::Method;

@@ -5,7 +5,7 @@
 //! installation tokens that then give 401) and the attacks on it (another key, HS256 with
 //! the public key, an unsigned token, a JWT outside /app, a token on /app).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! answers are checked against the shapes Atlassian documents (the API is not in the
 //! Confluence spec, so the documented example is the reference).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

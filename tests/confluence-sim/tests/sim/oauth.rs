@@ -1,7 +1,7 @@
 //! OAuth 2.0 (3LO): consent, code exchange, refresh rotation, accessible resources, and
 //! every error path, driven with plain reqwest.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

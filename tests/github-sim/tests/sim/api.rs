@@ -3,7 +3,7 @@
 //! teams (pending cancellation until the next cycle, the 422 for team-granted seats, restore
 //! by team membership), activity retention, members and teams, errors and the inspection API.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

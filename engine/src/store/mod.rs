@@ -995,42 +995,9 @@ impl ReadTx {
         profile: &str,
         mut f: impl FnMut(Subscription, Option<&UserActivityRecord>),
     ) -> Result<(), ReadError> {
-        let Some((lo, hi)) = prefix_range(&[profile]) else {
-            return Ok(());
-        };
-        self.guard(|| {
-            let Some(subscriptions) = self.table(SUBSCRIPTIONS)? else {
-                return Ok(());
-            };
-            let activity_table = self.table(ACTIVITY)?;
-            let mut activities = match &activity_table {
-                Some(t) => Some(t.range::<&str>(lo.as_str()..hi.as_str())?),
-                None => None,
-            };
-            let mut current: Option<UserActivityRecord> = None;
-            for item in subscriptions.range::<&str>(lo.as_str()..hi.as_str())? {
-                let (k, v) = item?;
-                let sub: Subscription = decode("subscriptions", &k.value(), v.value())?;
-                while current
-                    .as_ref()
-                    .is_none_or(|a| a.external_user_id < sub.external_user_id)
-                {
-                    match activities.as_mut().and_then(Iterator::next) {
-                        Some(row) => {
-                            let (ak, av) = row?;
-                            current = Some(decode("activity", &ak.value(), av.value())?);
-                        }
-                        None => {
-                            current = None;
-                            break;
-                        }
-                    }
-                }
-                let activity = current
-                    .as_ref()
-                    .filter(|a| a.external_user_id == sub.external_user_id);
-                f(sub, activity);
-            }
+        self.for_each_subscription_row_with_activity(profile, |row, activity| {
+            let record = activity.map(ActivityBrief::to_record);
+            f(row.full()?, record.as_ref());
             Ok(())
         })
     }

@@ -1167,13 +1167,7 @@ impl App {
             Some(m) => read.reconciliation_history(m)?,
             None => read.latest_positions()?,
         };
-        let vendor = crate::reconcile::vendor::compare(&read.vendor_seat_counts()?, &results);
-        let shares = shares_of(&read, &results)?;
-        Ok(PositionList {
-            results,
-            vendor,
-            shares,
-        })
+        position_list(&read, results)
     }
 
     /// Computes the license position of every software model now.
@@ -1190,27 +1184,27 @@ impl App {
         );
         job?;
         let results = outcome.map_err(|e| AppError::Failed(e.to_string()))?;
-        let read = self.store().read()?;
-        let vendor = crate::reconcile::vendor::compare(&read.vendor_seat_counts()?, &results);
-        let shares = shares_of(&read, &results)?;
-        Ok(PositionList {
-            results,
-            vendor,
-            shares,
-        })
+        position_list(&self.store().read()?, results)
     }
 }
 
-/// The profile shares of the models among `results`.
-fn shares_of(
+/// `results` with the vendor's own seat counts beside them and the profiles' shares of their
+/// models.
+fn position_list(
     read: &crate::store::ReadTx,
-    results: &[crate::model::ReconciliationResult],
-) -> Result<Vec<crate::model::ProfileShare>, AppError> {
-    Ok(read
+    results: Vec<crate::model::ReconciliationResult>,
+) -> Result<PositionList, AppError> {
+    let vendor = crate::reconcile::vendor::compare(&read.vendor_seat_counts()?, &results);
+    let shares = read
         .profile_shares()?
         .into_iter()
         .filter(|s| results.iter().any(|r| r.model == s.model))
-        .collect())
+        .collect();
+    Ok(PositionList {
+        results,
+        vendor,
+        shares,
+    })
 }
 
 /// A flag never raised (neither a daemon's nor a local handler's: cannot happen).

@@ -971,17 +971,8 @@ impl ReadTx {
         profile: &str,
         mut f: impl FnMut(Subscription),
     ) -> Result<(), ReadError> {
-        let Some((lo, hi)) = prefix_range(&[profile]) else {
-            return Ok(());
-        };
-        self.guard(|| {
-            let Some(table) = self.table(SUBSCRIPTIONS)? else {
-                return Ok(());
-            };
-            for item in table.range::<&str>(lo.as_str()..hi.as_str())? {
-                let (k, v) = item?;
-                f(decode("subscriptions", &k.value(), v.value())?);
-            }
+        self.for_each_subscription_row(profile, |row| {
+            f(row.full()?);
             Ok(())
         })
     }

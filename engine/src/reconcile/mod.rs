@@ -10,7 +10,9 @@ pub mod position;
 mod runner;
 pub mod vendor;
 
-pub use position::{SeatFacts, UnitCosts, compute_position, shares_by_profile, unit_costs};
+pub use position::{
+    SeatFacts, UnitCosts, compute_position, position_and_shares, shares_by_profile, unit_costs,
+};
 pub use runner::{ReconcileError, run, seat_facts};
 
 /// `12.50 EUR` for 1250 minor units (two decimals).

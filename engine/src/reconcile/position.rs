@@ -6,6 +6,8 @@
 //! available = owned - used, unlicensed = used beyond owned, Compliant exactly when used <=
 //! owned or the rights are unlimited; costs from the average entitlement cost per right
 //! (rights-weighted) and the model's override (which prices the true-up and savings first).
+//! Each distinct holder is also attributed to one profile (the first by name holding them):
+//! the profiles' shares, whose sums are the position's used, inactive and excluded.
 
 use std::collections::BTreeMap;
 
@@ -152,6 +154,37 @@ pub fn compute_position(
     seats: &[SeatFacts],
     now: EpochSeconds,
 ) -> LicensePosition {
+    position_and_shares(entitlements, cost_override, seats, now).0
+}
+
+/// The license position of one model and its profiles' shares, from one pass over its
+/// holders: the position's used, inactive and excluded are the sums of the shares.
+pub fn position_and_shares(
+    entitlements: &[Entitlement],
+    cost_override: Option<&LicenseCostOverride>,
+    seats: &[SeatFacts],
+    now: EpochSeconds,
+) -> (LicensePosition, BTreeMap<String, ProfileCounts>) {
+    let shares = shares_by_profile(seats);
+    let (used, excluded, inactive) = shares.values().fold((0, 0, 0), |(u, x, i), c| {
+        (u + c.used, x + c.excluded, i + c.inactive)
+    });
+    (
+        position_of(entitlements, cost_override, used, excluded, inactive, now),
+        shares,
+    )
+}
+
+/// The position of a model whose distinct holders are `used` + `excluded`, `inactive` of
+/// the used ones without activity.
+fn position_of(
+    entitlements: &[Entitlement],
+    cost_override: Option<&LicenseCostOverride>,
+    used: u64,
+    excluded: u64,
+    inactive: u64,
+    now: EpochSeconds,
+) -> LicensePosition {
     let live: Vec<&Entitlement> = entitlements.iter().filter(|e| e.in_force(now)).collect();
     let unlimited = live.iter().any(|e| e.rights == Rights::Unlimited);
     let owned: u64 = live
@@ -161,11 +194,6 @@ pub fn compute_position(
             Rights::Unlimited => 0,
         })
         .fold(0u64, u64::saturating_add);
-
-    let holders = holders(seats);
-    let used = holders.values().filter(|h| h.counted.is_some()).count() as u64;
-    let excluded = holders.len() as u64 - used;
-    let inactive = holders.values().filter(|h| h.counted == Some(true)).count() as u64;
 
     let (rights_owned, rights_available, unlicensed, status) = if unlimited {
         (None, None, 0, ComplianceStatus::Compliant)

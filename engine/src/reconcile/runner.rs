@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::position::{SeatFacts, compute_position, shares_by_profile};
+use super::position::{SeatFacts, position_and_shares};
 use crate::model::{
     AuditAction, EpochSeconds, ExclusionRule, ProfileShare, ReclamationRule, ReconciliationResult,
     Subscription, UserActivityRecord,
@@ -108,19 +108,7 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
     }
     drop(read);
 
-    let shares: Vec<ProfileShare> = seats
-        .iter()
-        .flat_map(|(model, facts)| {
-            shares_by_profile(facts)
-                .into_iter()
-                .map(|(profile, counts)| ProfileShare {
-                    model: model.clone(),
-                    computed_at: now,
-                    profile,
-                    counts,
-                })
-        })
-        .collect();
+    let mut shares: Vec<ProfileShare> = Vec::new();
     let results: Vec<ReconciliationResult> = models
         .into_iter()
         .map(|model| {
@@ -130,11 +118,21 @@ pub fn run(store: &Store, clock: &dyn Clock) -> Result<Vec<ReconciliationResult>
                 .cloned()
                 .collect();
             let cost_override = overrides.iter().find(|o| o.model == model);
-            let position = compute_position(
+            let (position, by_profile) = position_and_shares(
                 &own,
                 cost_override,
                 seats.get(&model).map_or(&[][..], Vec::as_slice),
                 now,
+            );
+            shares.extend(
+                by_profile
+                    .into_iter()
+                    .map(|(profile, counts)| ProfileShare {
+                        model: model.clone(),
+                        computed_at: now,
+                        profile,
+                        counts,
+                    }),
             );
             ReconciliationResult {
                 model,

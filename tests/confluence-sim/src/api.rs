@@ -17,7 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::{Value, json};
 
 use crate::Sim;
 use crate::clock::{friendly, rfc3339_ms};
@@ -88,7 +90,7 @@ impl Params {
     }
 }
 
-fn ok(body: &Value, objects: u64, unit_cost: u64) -> Response {
+fn ok(body: &impl Serialize, objects: u64, unit_cost: u64) -> Response {
     let mut r = json_response(StatusCode::OK, body);
     r.extensions_mut().insert(Cost(objects * unit_cost));
     r
@@ -640,25 +642,18 @@ struct ContentExpand {
     space: bool,
 }
 
+#[cfg(test)] // The reference document of the search writer below (see its test).
 fn version_json(site: &str, d: &Directory, it: &Item) -> Value {
     version_of(site, d, it, it.version, it.last_editor, it.modified_ms)
 }
 
-/// The version before the current one. Version 1 is the creator's; when an intermediate
-/// editor exists, theirs is the previous version; otherwise the last editor also made it
-/// (consecutive edits), at the item's midpoint. Ground truth (`last_activity`) agrees.
+#[cfg(test)] // The reference document of the search writer below (see its test).
 fn previous_version_json(site: &str, d: &Directory, it: &Item) -> Option<Value> {
-    let number = it.version.checked_sub(1).filter(|n| *n >= 1)?;
-    let (by, when) = if number == 1 {
-        (it.creator, it.created_ms)
-    } else if it.mid_editor != NO_USER {
-        (it.mid_editor, it.mid_ms())
-    } else {
-        (it.last_editor, it.mid_ms())
-    };
+    let (number, by, when) = previous_version(it)?;
     Some(version_of(site, d, it, number, by, when))
 }
 
+#[cfg(test)] // The reference document of the search writer below (see its test).
 fn version_of(site: &str, d: &Directory, it: &Item, number: u16, by: u32, when: i64) -> Value {
     json!({
         "by": user_json(site, d, by, UserExpand::default()),
@@ -673,16 +668,22 @@ fn version_of(site: &str, d: &Directory, it: &Item, number: u16, by: u32, when: 
     })
 }
 
+/// An item's web UI path.
+fn webui_of(space_key: &str, it: &Item, title: &str) -> String {
+    match it.kind {
+        ContentType::BlogPost => format!("/spaces/{space_key}/blog/{}", it.id),
+        _ => format!("/spaces/{space_key}/pages/{}/{}", it.id, enc(title)),
+    }
+}
+
+#[cfg(test)] // The reference document of the search writer below (see its test).
 fn content_json(sim: &Sim, d: &Directory, it: &Item, ex: ContentExpand) -> Value {
     let site = &sim.site.url;
     let (space_key, space_name) = &sim.content.spaces[it.space as usize];
     let t = title(it);
     let kind = it.kind.as_str();
-    let webui = match it.kind {
-        ContentType::BlogPost => format!("/spaces/{space_key}/blog/{}", it.id),
-        _ => format!("/spaces/{space_key}/pages/{}/{}", it.id, enc(&t)),
-    };
-    let mut expandable = Map::new();
+    let webui = webui_of(space_key, it, &t);
+    let mut expandable = serde_json::Map::new();
     for k in [
         "container",
         "metadata",
@@ -749,12 +750,7 @@ fn content_json(sim: &Sim, d: &Directory, it: &Item, ex: ContentExpand) -> Value
             }
         }
         if ex.history_contributors {
-            let mut ids = vec![it.creator];
-            for u in [it.mid_editor, it.last_editor] {
-                if u != NO_USER && !ids.contains(&u) {
-                    ids.push(u);
-                }
-            }
+            let ids = contributors(it);
             let users: Vec<Value> = ids
                 .iter()
                 .map(|&u| user_json(site, d, u, UserExpand::default()))
@@ -895,29 +891,7 @@ pub(crate) async fn search(
     .min(matches.len());
     let end = pos.saturating_add(limit as usize).min(matches.len());
     let site = &sim.site.url;
-    let results: Vec<Value> = matches[pos..end]
-        .iter()
-        .map(|&i| {
-            let it = &sim.content.items[i as usize];
-            let c = content_json(&sim, &d, it, ex);
-            let (space_key, space_name) = &sim.content.spaces[it.space as usize];
-            json!({
-                "title": c["title"].clone(),
-                "excerpt": if excerpt == "none" { String::new() } else { format!("{} …", c["title"].as_str().unwrap_or("")) },
-                "url": c["_links"]["webui"].clone(),
-                "resultGlobalContainer": { "title": space_name, "displayUrl": format!("/spaces/{space_key}") },
-                "breadcrumbs": [],
-                "entityType": "content",
-                "iconCssClass": format!("aui-icon content-type-{}", it.kind.as_str()),
-                "lastModified": rfc3339_ms(it.modified_ms),
-                "friendlyLastModified": friendly(it.modified_ms),
-                "score": 0.0,
-                "content": c,
-            })
-        })
-        .collect();
-    drop(d);
-    let size = results.len();
+    let size = end - pos;
     let mut carry = format!("cql={}&limit={limit}", enc(&cql_src));
     for e in &expands {
         carry.push_str(&format!("&expand={}", enc(e)));
@@ -942,15 +916,625 @@ pub(crate) async fn search(
             encode_cursor(pos.saturating_sub(limit as usize), fp)
         ));
     }
-    let body = json!({
-        "results": results,
-        "start": pos,
-        "limit": limit,
-        "size": size,
-        "totalSize": matches.len(),
-        "cqlQuery": cql_src,
-        "searchDuration": t0.elapsed().as_millis() as u64,
-        "_links": links,
-    });
-    Ok(ok(&body, size as u64, core_cost(&sim)))
+    let body = SearchPageOut {
+        results: ResultsOut {
+            sim: &sim,
+            d: &d,
+            items: &matches[pos..end],
+            ex,
+            excerpt: excerpt != "none",
+        },
+        start: pos,
+        limit,
+        size,
+        total_size: matches.len(),
+        cql_query: &cql_src,
+        search_duration: t0.elapsed().as_millis() as u64,
+        links,
+    };
+    let response = ok(&body, size as u64, core_cost(&sim));
+    drop(d);
+    Ok(response)
+}
+
+// Search results written straight to JSON. A scan page carries 200 items with their history
+// and contributors expanded (close to 1 MB); building it as a `Value` tree first made the
+// simulator, not the client, the slowest part of a scan. These write the same document
+// (`content_json` is the reference, and a test holds them equal) without the tree.
+
+/// A formatted string, serialized without an intermediate `String`.
+struct Text<F>(F);
+
+impl<F: Fn(&mut std::fmt::Formatter<'_>) -> std::fmt::Result> std::fmt::Display for Text<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.0)(f)
+    }
+}
+
+impl<F: Fn(&mut std::fmt::Formatter<'_>) -> std::fmt::Result> Serialize for Text<F> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A query-string value, form-encoded as `enc` does.
+struct Enc<'a>(&'a str);
+
+impl std::fmt::Display for Enc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        form_urlencoded::byte_serialize(self.0.as_bytes()).try_for_each(|s| f.write_str(s))
+    }
+}
+
+/// An object of string values (`_expandable` and `_links`), each written as it comes.
+struct Strs<'a>(&'a [(&'a str, &'a dyn std::fmt::Display)]);
+
+impl Serialize for Strs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, &Text(|f: &mut std::fmt::Formatter<'_>| v.fmt(f)))?;
+        }
+        m.end()
+    }
+}
+
+/// `{}`.
+struct Empty;
+
+impl Serialize for Empty {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+/// `user_json` with no expansion.
+struct UserOut<'a> {
+    site: &'a str,
+    d: &'a Directory,
+    u: u32,
+}
+
+impl Serialize for UserOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let rec = &self.d.users[self.u as usize];
+        let id = rec.account_id.as_ref();
+        let guest = rec.kind == UserKind::Guest;
+        let site = self.site;
+        let mut m = s.serialize_map(Some(12))?;
+        m.serialize_entry("type", "known")?;
+        m.serialize_entry("accountId", id)?;
+        m.serialize_entry(
+            "accountType",
+            if rec.kind == UserKind::App {
+                "app"
+            } else {
+                "atlassian"
+            },
+        )?;
+        m.serialize_entry("email", rec.email.as_ref())?;
+        m.serialize_entry("publicName", rec.display_name.as_ref())?;
+        m.serialize_entry(
+            "profilePicture",
+            &Picture::new(Text(|f: &mut std::fmt::Formatter<'_>| {
+                write!(f, "/wiki/aa-avatar/{id}")
+            })),
+        )?;
+        m.serialize_entry("displayName", rec.display_name.as_ref())?;
+        m.serialize_entry(
+            "timeZone",
+            crate::data::TIME_ZONES[rec.tz as usize % crate::data::TIME_ZONES.len()],
+        )?;
+        m.serialize_entry("isExternalCollaborator", &guest)?;
+        m.serialize_entry("isGuest", &guest)?;
+        m.serialize_entry(
+            "_expandable",
+            &Strs(&[("operations", &""), ("personalSpace", &"")]),
+        )?;
+        let link = Text(|f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "{site}/wiki/rest/api/user?accountId={}", Enc(id))
+        });
+        m.serialize_entry("_links", &Strs(&[("self", &link)]))?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Picture<P> {
+    path: P,
+    #[serde(serialize_with = "forty_eight")]
+    width: (),
+    #[serde(serialize_with = "forty_eight")]
+    height: (),
+    is_default: bool,
+}
+
+impl<P> Picture<P> {
+    fn new(path: P) -> Self {
+        Self {
+            path,
+            width: (),
+            height: (),
+            is_default: false,
+        }
+    }
+}
+
+fn forty_eight<S: Serializer>(_: &(), s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(48)
+}
+
+/// A version (`Version`).
+struct VersionOut<'a> {
+    site: &'a str,
+    d: &'a Directory,
+    it: &'a Item,
+    number: u16,
+    by: u32,
+    when: i64,
+}
+
+impl Serialize for VersionOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (site, id, number) = (self.site, self.it.id, self.number);
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry(
+            "by",
+            &UserOut {
+                site,
+                d: self.d,
+                u: self.by,
+            },
+        )?;
+        m.serialize_entry("when", &rfc3339_ms(self.when))?;
+        m.serialize_entry("friendlyWhen", &friendly(self.when))?;
+        m.serialize_entry("message", "")?;
+        m.serialize_entry("number", &number)?;
+        m.serialize_entry("minorEdit", &false)?;
+        m.serialize_entry("contentTypeModified", &false)?;
+        let content = Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "/rest/api/content/{id}"));
+        m.serialize_entry(
+            "_expandable",
+            &Strs(&[("collaborators", &""), ("content", &content)]),
+        )?;
+        let link = Text(|f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "{site}/wiki/rest/api/content/{id}/version/{number}")
+        });
+        m.serialize_entry("_links", &Strs(&[("self", &link)]))?;
+        m.end()
+    }
+}
+
+/// The version before the current one (number, author, time). Version 1 is the creator's; when an intermediate
+/// editor exists, theirs is the previous version; otherwise the last editor also made it
+/// (consecutive edits), at the item's midpoint. Ground truth (`last_activity`) agrees.
+fn previous_version(it: &Item) -> Option<(u16, u32, i64)> {
+    let number = it.version.checked_sub(1).filter(|n| *n >= 1)?;
+    Some(if number == 1 {
+        (number, it.creator, it.created_ms)
+    } else if it.mid_editor != NO_USER {
+        (number, it.mid_editor, it.mid_ms())
+    } else {
+        (number, it.last_editor, it.mid_ms())
+    })
+}
+
+/// The item's contributors: its creator, then its other editors, each once.
+fn contributors(it: &Item) -> Vec<u32> {
+    let mut ids = vec![it.creator];
+    for u in [it.mid_editor, it.last_editor] {
+        if u != NO_USER && !ids.contains(&u) {
+            ids.push(u);
+        }
+    }
+    ids
+}
+
+/// A content item (`Content`) with the expansions asked.
+struct ContentOut<'a> {
+    sim: &'a Sim,
+    d: &'a Directory,
+    it: &'a Item,
+    ex: ContentExpand,
+    title: &'a str,
+    webui: &'a str,
+}
+
+impl Serialize for ContentOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (d, it, ex) = (self.d, self.it, self.ex);
+        let site = self.sim.site.url.as_str();
+        let id = it.id;
+        let (space_key, space_name) = &self.sim.content.spaces[it.space as usize];
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "id",
+            &Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "{id}")),
+        )?;
+        m.serialize_entry("type", it.kind.as_str())?;
+        m.serialize_entry("status", "current")?;
+        m.serialize_entry("title", self.title)?;
+        m.serialize_entry("childTypes", &Empty)?;
+        m.serialize_entry("macroRenderedOutput", &Empty)?;
+        m.serialize_entry("restrictions", &Empty)?;
+        let this =
+            Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "{site}/wiki/rest/api/content/{id}"));
+        let tiny = Text(|f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "/x/{}", URL_SAFE_NO_PAD.encode(id.to_le_bytes()))
+        });
+        m.serialize_entry(
+            "_links",
+            &Strs(&[("webui", &self.webui), ("self", &this), ("tinyui", &tiny)]),
+        )?;
+        let version = |m: &mut S::SerializeMap, key: &str, number, by, when| {
+            m.serialize_entry(
+                key,
+                &VersionOut {
+                    site,
+                    d,
+                    it,
+                    number,
+                    by,
+                    when,
+                },
+            )
+        };
+        if ex.version {
+            version(
+                &mut m,
+                "version",
+                it.version,
+                it.last_editor,
+                it.modified_ms,
+            )?;
+        }
+        if ex.history {
+            m.serialize_entry("history", &HistoryOut { site, d, it, ex })?;
+        }
+        if ex.space {
+            let webui = Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "/spaces/{space_key}"));
+            let this = Text(|f: &mut std::fmt::Formatter<'_>| {
+                write!(f, "{site}/wiki/rest/api/space/{space_key}")
+            });
+            m.serialize_entry(
+                "space",
+                &SpaceOut {
+                    id: 2_000 + u64::from(it.space),
+                    key: space_key,
+                    name: space_name,
+                    kind: "global",
+                    status: "current",
+                    expandable: Strs(&[
+                        ("settings", &""),
+                        ("metadata", &""),
+                        ("operations", &""),
+                        ("lookAndFeel", &""),
+                        ("identifiers", &""),
+                        ("permissions", &""),
+                        ("icon", &""),
+                        ("description", &""),
+                        ("theme", &""),
+                        ("history", &""),
+                        ("homepage", &""),
+                    ]),
+                    links: Strs(&[("webui", &webui), ("self", &this)]),
+                },
+            )?;
+        }
+        let history =
+            Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "/rest/api/content/{id}/history"));
+        let space =
+            Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "/rest/api/space/{space_key}"));
+        let all: [(&str, &dyn std::fmt::Display, bool); 11] = [
+            ("container", &"", true),
+            ("metadata", &"", true),
+            ("extensions", &"", true),
+            ("operations", &"", true),
+            ("children", &"", true),
+            ("history", &history, !ex.history),
+            ("ancestors", &"", true),
+            ("body", &"", true),
+            ("version", &"", !ex.version),
+            ("descendants", &"", true),
+            ("space", &space, !ex.space),
+        ];
+        let left: Vec<(&str, &dyn std::fmt::Display)> = all
+            .iter()
+            .filter(|e| e.2)
+            .map(|&(k, v, _)| (k, v))
+            .collect();
+        m.serialize_entry("_expandable", &Strs(&left))?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct SpaceOut<'a> {
+    id: u64,
+    key: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: &'static str,
+    #[serde(rename = "_expandable")]
+    expandable: Strs<'a>,
+    #[serde(rename = "_links")]
+    links: Strs<'a>,
+}
+
+/// A content item's `history`.
+struct HistoryOut<'a> {
+    site: &'a str,
+    d: &'a Directory,
+    it: &'a Item,
+    ex: ContentExpand,
+}
+
+impl Serialize for HistoryOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (site, d, it, ex) = (self.site, self.d, self.it, self.ex);
+        let id = it.id;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("latest", &true)?;
+        m.serialize_entry(
+            "createdBy",
+            &UserOut {
+                site,
+                d,
+                u: it.creator,
+            },
+        )?;
+        m.serialize_entry("createdDate", &rfc3339_ms(it.created_ms))?;
+        let all: [(&str, bool); 4] = [
+            ("lastUpdated", !ex.history_last_updated),
+            ("previousVersion", !ex.history_previous),
+            ("contributors", !ex.history_contributors),
+            ("nextVersion", true),
+        ];
+        let left: Vec<(&str, &dyn std::fmt::Display)> = all
+            .iter()
+            .filter(|e| e.1)
+            .map(|&(k, _)| (k, &"" as &dyn std::fmt::Display))
+            .collect();
+        m.serialize_entry("_expandable", &Strs(&left))?;
+        let this = Text(|f: &mut std::fmt::Formatter<'_>| {
+            write!(f, "{site}/wiki/rest/api/content/{id}/history")
+        });
+        m.serialize_entry("_links", &Strs(&[("self", &this)]))?;
+        if ex.history_last_updated {
+            m.serialize_entry(
+                "lastUpdated",
+                &VersionOut {
+                    site,
+                    d,
+                    it,
+                    number: it.version,
+                    by: it.last_editor,
+                    when: it.modified_ms,
+                },
+            )?;
+        }
+        if ex.history_previous
+            && let Some((number, by, when)) = previous_version(it)
+        {
+            m.serialize_entry(
+                "previousVersion",
+                &VersionOut {
+                    site,
+                    d,
+                    it,
+                    number,
+                    by,
+                    when,
+                },
+            )?;
+        }
+        if ex.history_contributors {
+            let ids = contributors(it);
+            m.serialize_entry(
+                "contributors",
+                &Publishers {
+                    publishers: PublishersOut { site, d, ids: &ids },
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Publishers<'a> {
+    publishers: PublishersOut<'a>,
+}
+
+struct PublishersOut<'a> {
+    site: &'a str,
+    d: &'a Directory,
+    ids: &'a [u32],
+}
+
+impl Serialize for PublishersOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (site, d) = (self.site, self.d);
+        let users: Vec<UserOut<'_>> = self.ids.iter().map(|&u| UserOut { site, d, u }).collect();
+        let account_ids: Vec<&str> = self
+            .ids
+            .iter()
+            .map(|&u| d.users[u as usize].account_id.as_ref())
+            .collect();
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("users", &users)?;
+        m.serialize_entry("userAccountIds", &account_ids)?;
+        m.end()
+    }
+}
+
+/// One search result (`SearchResult`) for a content item.
+struct SearchResultOut<'a> {
+    sim: &'a Sim,
+    d: &'a Directory,
+    it: &'a Item,
+    ex: ContentExpand,
+    excerpt: bool,
+}
+
+impl Serialize for SearchResultOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let it = self.it;
+        let (space_key, space_name) = &self.sim.content.spaces[it.space as usize];
+        let t = title(it);
+        let webui = webui_of(space_key, it, &t);
+        let mut m = s.serialize_map(Some(11))?;
+        m.serialize_entry("title", &t)?;
+        if self.excerpt {
+            m.serialize_entry(
+                "excerpt",
+                &Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "{t} …")),
+            )?;
+        } else {
+            m.serialize_entry("excerpt", "")?;
+        }
+        m.serialize_entry("url", &webui)?;
+        let display = Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "/spaces/{space_key}"));
+        m.serialize_entry(
+            "resultGlobalContainer",
+            &Strs(&[("title", space_name), ("displayUrl", &display)]),
+        )?;
+        m.serialize_entry("breadcrumbs", &[(); 0])?;
+        m.serialize_entry("entityType", "content")?;
+        let kind = it.kind.as_str();
+        m.serialize_entry(
+            "iconCssClass",
+            &Text(|f: &mut std::fmt::Formatter<'_>| write!(f, "aui-icon content-type-{kind}")),
+        )?;
+        m.serialize_entry("lastModified", &rfc3339_ms(it.modified_ms))?;
+        m.serialize_entry("friendlyLastModified", &friendly(it.modified_ms))?;
+        m.serialize_entry("score", &0.0f64)?;
+        m.serialize_entry(
+            "content",
+            &ContentOut {
+                sim: self.sim,
+                d: self.d,
+                it,
+                ex: self.ex,
+                title: &t,
+                webui: &webui,
+            },
+        )?;
+        m.end()
+    }
+}
+
+/// `SearchPageResponseSearchResult`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchPageOut<'a> {
+    results: ResultsOut<'a>,
+    start: usize,
+    limit: u64,
+    size: usize,
+    total_size: usize,
+    cql_query: &'a str,
+    search_duration: u64,
+    #[serde(rename = "_links")]
+    links: Value,
+}
+
+/// The search page's `results`, written item by item.
+struct ResultsOut<'a> {
+    sim: &'a Sim,
+    d: &'a Directory,
+    items: &'a [u32],
+    ex: ContentExpand,
+    excerpt: bool,
+}
+
+impl Serialize for ResultsOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.items.len()))?;
+        for &i in self.items {
+            seq.serialize_element(&SearchResultOut {
+                sim: self.sim,
+                d: self.d,
+                it: &self.sim.content.items[i as usize],
+                ex: self.ex,
+                excerpt: self.excerpt,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SimConfig, Simulator};
+
+    /// The search result as the `Value` tree it was built as before: the reference.
+    fn reference(sim: &Sim, d: &Directory, it: &Item, ex: ContentExpand, excerpt: bool) -> Value {
+        let c = content_json(sim, d, it, ex);
+        let (space_key, space_name) = &sim.content.spaces[it.space as usize];
+        json!({
+            "title": c["title"].clone(),
+            "excerpt": if excerpt { format!("{} …", c["title"].as_str().unwrap_or("")) } else { String::new() },
+            "url": c["_links"]["webui"].clone(),
+            "resultGlobalContainer": { "title": space_name, "displayUrl": format!("/spaces/{space_key}") },
+            "breadcrumbs": [],
+            "entityType": "content",
+            "iconCssClass": format!("aui-icon content-type-{}", it.kind.as_str()),
+            "lastModified": rfc3339_ms(it.modified_ms),
+            "friendlyLastModified": friendly(it.modified_ms),
+            "score": 0.0,
+            "content": c,
+        })
+    }
+
+    #[tokio::test]
+    async fn search_results_written_directly_equal_the_content_documents() {
+        let handle = Simulator::start(SimConfig {
+            users: 120,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let sim = &handle.sim;
+        let d = sim.dir.read();
+        let mut checked = 0;
+        for bits in 0u8..64 {
+            let ex = ContentExpand {
+                version: bits & 1 != 0,
+                history: bits & 2 != 0 || bits & 0b11100 != 0,
+                history_last_updated: bits & 4 != 0,
+                history_contributors: bits & 8 != 0,
+                history_previous: bits & 16 != 0,
+                space: bits & 32 != 0,
+            };
+            for (i, it) in sim.content.items.iter().enumerate().step_by(7).take(40) {
+                let excerpt = i % 2 == 0;
+                let direct = serde_json::to_value(SearchResultOut {
+                    sim,
+                    d: &d,
+                    it,
+                    ex,
+                    excerpt,
+                })
+                .expect("serializes");
+                assert_eq!(
+                    direct,
+                    reference(sim, &d, it, ex, excerpt),
+                    "item {i}, expand bits {bits:06b}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked} documents compared");
+        assert!(
+            sim.content
+                .items
+                .iter()
+                .any(|it| it.mid_editor != NO_USER && it.version > 2),
+            "the sample has items with an intermediate editor"
+        );
+    }
 }

@@ -147,7 +147,7 @@ impl IntoResponse for OAuthError {
 }
 
 /// A JSON response with the given status.
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = (status, bytes).into_response();
     r.headers_mut().insert(

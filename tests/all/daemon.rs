@@ -285,10 +285,18 @@ async fn a_quota_429_pauses_the_job_until_the_reset_and_resumes_from_the_checkpo
     let sim = Simulator::start(SimConfig {
         users: 450,
         seed: 11,
+        // Under one page's cost (a member page of 200 costs about 400 points): the first
+        // page, read alone, spends the hour's budget, so every page after it is refused
+        // whether it is requested alone or concurrently with the next (the vendor admits a
+        // request while budget is left and charges it when answered, so with a larger budget
+        // concurrent pages could all be admitted before the first is charged).
         rate_limit: RateLimitConfig {
-            points_per_hour: Some(500),
+            points_per_hour: Some(200),
             ..RateLimitConfig::unlimited()
         },
+        // The run may take three hours (a page an hour when its pages come one at a time):
+        // the static token must outlive them.
+        access_token_ttl: Duration::from_secs(6 * HOUR as u64),
         clock: sim_clock.clone(),
         ..SimConfig::default()
     })

@@ -310,7 +310,11 @@ impl Pipeline<'_> {
             };
             // The answers wait while this loop writes (they are polled by it), so no
             // backlog builds up apart from the vendor's pace.
-            pacing.answered(took, source.limit_signals(), false);
+            pacing.answered(
+                took,
+                source.limit_signals(),
+                super::concurrency::Caller::Ready,
+            );
             if let Err(fault) = paging.before_page(run.checkpoint.pages) {
                 let err = run.fault(fault);
                 return Err(self.fail(run, source.counts(), err));

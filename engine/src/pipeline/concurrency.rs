@@ -3,11 +3,13 @@
 //! requests are allowed (additive increase) but never again up to a level a limit signal came
 //! at, halves when the session saw a limit signal since
 //! the last answer (a 429, `Retry-After`, `RateLimit-Reason`, `X-RateLimit-NearLimit` or an
-//! `X-RateLimit-Remaining` under a tenth of its limit, counted by the gate), comes down by one
-//! (to one) while answered pages wait for the caller (its writes, not the vendor, set the
-//! pace, and more requests at once would take CPU from them), holds while
-//! answers take far longer than the fastest seen (the vendor is straining), and never goes
-//! above the operator's ceiling for the profile (the `concurrency` limit). It owns only the
+//! `X-RateLimit-Remaining` under a tenth of its limit, counted by the gate), holds while
+//! answered pages wait for the caller and comes down by one (to one) when as many wait as
+//! it has room for (its writes, not the vendor, set the pace then, and more requests at once
+//! would take CPU from them; holding rather than coming down as soon as one page waits keeps
+//! the caller fed at a WAN's latency, where one request at a time would starve it), holds
+//! while answers take far longer than the fastest seen (the vendor is straining), and never
+//! goes above the operator's ceiling for the profile (the `concurrency` limit). It owns only the
 //! arithmetic; the read-ahead task asks it before each request and tells it each answer.
 
 use std::sync::Mutex;
@@ -23,6 +25,17 @@ pub const DEFAULT_CEILING: usize = 8;
 const SLOW_FACTOR: u32 = 3;
 /// Added to the slow threshold so loopback-fast answers' noise does not count as strain.
 const SLOW_MARGIN: Duration = Duration::from_millis(100);
+
+/// Whether the caller keeps up with the answered pages (see [`AdaptiveConcurrency::answered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// No answered page waits for it.
+    Ready,
+    /// Some answered pages wait for it.
+    Behind,
+    /// As many answered pages wait as it has room for.
+    Full,
+}
 
 /// The allowed concurrency of one run's page requests (see the module doc).
 #[derive(Debug)]
@@ -87,10 +100,11 @@ impl AdaptiveConcurrency {
     }
 
     /// One answer came, after `took`; `signals_now` is the session's limit-signal count now;
-    /// `backlogged` says pages answered earlier still wait for the caller (it, not the vendor,
-    /// sets the pace, so more requests at once would only take CPU from it: one fewer is
-    /// allowed, down to one).
-    pub fn answered(&self, took: Duration, signals_now: u64, backlogged: bool) {
+    /// `caller` says whether pages answered earlier still wait for the caller: some wait, it
+    /// holds (the caller sets the pace; more requests would not be used sooner); as many as
+    /// the caller has room for, one fewer is allowed, down to one (more requests at once
+    /// would only take CPU from it).
+    pub fn answered(&self, took: Duration, signals_now: u64, caller: Caller) {
         let mut s = self.state();
         if signals_now > s.signals_seen {
             s.signals_seen = signals_now;
@@ -101,10 +115,17 @@ impl AdaptiveConcurrency {
             s.backoffs += 1;
             return;
         }
-        if backlogged {
-            s.allowed = s.allowed.saturating_sub(1).max(1);
-            s.healthy = 0;
-            return;
+        match caller {
+            Caller::Ready => {}
+            Caller::Behind => {
+                s.healthy = 0;
+                return;
+            }
+            Caller::Full => {
+                s.allowed = s.allowed.saturating_sub(1).max(1);
+                s.healthy = 0;
+                return;
+            }
         }
         let fastest = *s.fastest.get_or_insert(took);
         if took < fastest {
@@ -135,13 +156,13 @@ mod tests {
         let c = AdaptiveConcurrency::new(5, 0);
         assert_eq!(c.allowed(), INITIAL);
         for _ in 0..100 {
-            c.answered(FAST, 0, false);
+            c.answered(FAST, 0, Caller::Ready);
         }
         assert_eq!(c.allowed(), 5, "the ceiling, never more");
         assert_eq!(c.peak(), 5);
         let one = AdaptiveConcurrency::new(1, 0);
         for _ in 0..10 {
-            one.answered(FAST, 0, false);
+            one.answered(FAST, 0, Caller::Ready);
         }
         assert_eq!(one.allowed(), 1, "a ceiling of 1 is sequential");
         assert_eq!(AdaptiveConcurrency::new(0, 0).allowed(), 1);
@@ -151,18 +172,18 @@ mod tests {
     fn halves_on_a_limit_signal_and_grows_again_after() {
         let c = AdaptiveConcurrency::new(8, 3);
         for _ in 0..100 {
-            c.answered(FAST, 3, false);
+            c.answered(FAST, 3, Caller::Ready);
         }
         assert_eq!(c.allowed(), 8, "signals before the run do not count");
-        c.answered(FAST, 4, false);
+        c.answered(FAST, 4, Caller::Ready);
         assert_eq!(c.allowed(), 4);
-        c.answered(FAST, 6, false);
+        c.answered(FAST, 6, Caller::Ready);
         assert_eq!(c.allowed(), 2);
-        c.answered(FAST, 6, false);
-        c.answered(FAST, 6, false);
+        c.answered(FAST, 6, Caller::Ready);
+        c.answered(FAST, 6, Caller::Ready);
         assert_eq!(c.allowed(), 3, "additive increase after the backoff");
         for _ in 0..100 {
-            c.answered(FAST, 6, false);
+            c.answered(FAST, 6, Caller::Ready);
         }
         assert_eq!(
             c.allowed(),
@@ -171,28 +192,32 @@ mod tests {
         );
         assert_eq!(c.backoffs(), 2);
         for _ in 0..10 {
-            c.answered(FAST, 100 + c.backoffs(), false);
+            c.answered(FAST, 100 + c.backoffs(), Caller::Ready);
         }
         assert_eq!(c.allowed(), 1, "never below one");
     }
 
     #[test]
-    fn a_caller_that_cannot_keep_up_brings_it_down_to_one() {
+    fn a_caller_that_falls_behind_holds_it_and_one_that_cannot_keep_up_brings_it_down() {
         let c = AdaptiveConcurrency::new(8, 0);
         for _ in 0..100 {
-            c.answered(FAST, 0, false);
+            c.answered(FAST, 0, Caller::Ready);
         }
         assert_eq!(c.allowed(), 8);
         for _ in 0..3 {
-            c.answered(FAST, 0, true);
+            c.answered(FAST, 0, Caller::Full);
         }
         assert_eq!(
             c.allowed(),
             5,
             "one fewer per answer the caller had no room for"
         );
+        for _ in 0..100 {
+            c.answered(FAST, 0, Caller::Behind);
+        }
+        assert_eq!(c.allowed(), 5, "pages waiting hold it where it is");
         for _ in 0..10 {
-            c.answered(FAST, 0, true);
+            c.answered(FAST, 0, Caller::Full);
         }
         assert_eq!(c.allowed(), 1);
         assert_eq!(c.backoffs(), 0, "not the vendor's limit");
@@ -201,13 +226,13 @@ mod tests {
     #[test]
     fn slow_answers_hold_the_growth() {
         let c = AdaptiveConcurrency::new(8, 0);
-        c.answered(FAST, 0, false);
+        c.answered(FAST, 0, Caller::Ready);
         for _ in 0..50 {
-            c.answered(Duration::from_millis(500), 0, false);
+            c.answered(Duration::from_millis(500), 0, Caller::Ready);
         }
         assert_eq!(c.allowed(), INITIAL, "strained answers do not grow it");
-        c.answered(FAST, 0, false);
-        c.answered(FAST, 0, false);
+        c.answered(FAST, 0, Caller::Ready);
+        c.answered(FAST, 0, Caller::Ready);
         assert_eq!(c.allowed(), INITIAL + 1);
     }
 }

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use futures::future::{BoxFuture, MaybeDone, maybe_done};
 
-use super::concurrency::AdaptiveConcurrency;
+use super::concurrency::{AdaptiveConcurrency, Caller};
 
 /// A page requested ahead of need, for one cursor.
 pub(crate) struct Prefetch<'a, T> {
@@ -242,8 +242,14 @@ impl<T: Send + 'static> ReadAhead<T> {
                 // them (answers that come together are not a backlog): the caller sets the
                 // pace.
                 tokio::task::yield_now().await;
-                let backlogged = handover.capacity() < handover.max_capacity();
-                pacing.answered(took, signals(), backlogged);
+                let caller = if handover.capacity() == 0 {
+                    Caller::Full
+                } else if handover.capacity() < handover.max_capacity() {
+                    Caller::Behind
+                } else {
+                    Caller::Ready
+                };
+                pacing.answered(took, signals(), caller);
                 if in_flight.is_empty() && known.is_empty() {
                     let (after, following) = next(&page);
                     if let Some(after) = after {

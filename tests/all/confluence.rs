@@ -917,3 +917,69 @@ async fn truncated_json_is_a_typed_vendor_error_not_a_trap() {
             .is_ok()
     );
 }
+
+/// Issue 23: an operator `rate` under the vendor's burst limit keeps concurrent paging from
+/// ever meeting it. The simulator refuses a 21st GET a second per endpoint (Atlassian's limit
+/// is 100; 20 keeps the run short); the download pages 8 at a time under `rate=15`: every
+/// page is answered at the first try, one call each, and no second sees more than 15 requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_under_the_burst_limit_pages_concurrently_without_a_single_429() {
+    use sam_engine::pipeline::{Pipeline, SpokeSource, limits::PipelineLimits};
+    let tenant = Tenant::start_with_clock(
+        5_000,
+        RateLimitConfig {
+            points_per_hour: None,
+            burst_get: 20,
+            ..RateLimitConfig::default()
+        },
+        SimClock::real(),
+    )
+    .await;
+    let session = tenant
+        .spoke
+        .session_with_limits(
+            &tenant.sim.connection_url(),
+            &["127.0.0.1".to_string()],
+            Arc::new(StaticToken::new(tenant.sim.mint_token(ALL_SCOPES))),
+            sam_engine::host::LimitOverrides {
+                requests_per_second: Some(15),
+                ..Default::default()
+            },
+        )
+        .expect("session");
+    let config = crate::pipeline::confluence_config(&tenant.sim, &["confluence-users"]);
+    let members = tenant
+        .sim
+        .memberships(&config.selected_groups[0])
+        .unwrap()
+        .len();
+    let source = SpokeSource::new(tenant.spoke.clone(), session, config);
+    let (_dir, store) = crate::pipeline::store_with_profile("confluence-cloud", None);
+    tenant.sim.reset_calls();
+    let job = Pipeline::new(&store)
+        .limits(PipelineLimits {
+            concurrency: 8,
+            ..PipelineLimits::default()
+        })
+        .download_subscriptions(&source, "p")
+        .await
+        .expect("download");
+    let calls = tenant.sim.calls();
+    let refused = calls.iter().filter(|c| c.status == 429).count();
+    assert_eq!(refused, 0, "no request met the burst limit");
+    let pages = members.div_ceil(200);
+    assert!(
+        pages > 20,
+        "more pages ({pages}) than the limit allows a second"
+    );
+    assert_eq!(job.api_calls as usize, pages, "one call per page");
+    let mut at: Vec<i64> = calls.iter().map(|c| c.at_ms).collect();
+    at.sort_unstable();
+    let busiest = at
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| at[i..].iter().take_while(|&&u| u < t + 1_000).count())
+        .max()
+        .unwrap_or(0);
+    assert!(busiest <= 15, "{busiest} requests within one second");
+}

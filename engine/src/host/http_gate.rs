@@ -303,6 +303,9 @@ pub struct GateSession {
     paused_until: std::sync::Mutex<Option<Instant>>,
     /// The operator's per-profile limits for the calls of this session.
     overrides: super::LimitOverrides,
+    /// The earliest instant the next request on the connection's own lane may leave, when
+    /// the operator set a `rate` ([`super::LimitOverrides::requests_per_second`]).
+    next_slot: std::sync::Mutex<Option<Instant>>,
     /// The longest any attempt of this session took to answer (or to time out), in
     /// nanoseconds: the next attempts wait twice as long before giving up.
     slowest_answer: AtomicU64,
@@ -428,6 +431,7 @@ impl GateSession {
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
+            next_slot: std::sync::Mutex::new(None),
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
             limit_signals: AtomicU64::new(0),
@@ -446,6 +450,7 @@ impl GateSession {
             stats: RequestStats::default(),
             paused_until: std::sync::Mutex::new(None),
             overrides: super::LimitOverrides::default(),
+            next_slot: std::sync::Mutex::new(None),
             slowest_answer: AtomicU64::new(0),
             routes: Vec::new(),
             limit_signals: AtomicU64::new(0),
@@ -671,6 +676,12 @@ impl GateSession {
         let mut rate_limited: u32 = 0;
         loop {
             if budget.expired() || !wait_for_pause(pause, budget.deadline).await {
+                budget.mark(BudgetHit::Deadline);
+                return Err(HttpError::Timeout);
+            }
+            if let (Lane::Main, Some(rate)) = (lane, self.overrides.requests_per_second)
+                && !self.wait_for_slot(rate, budget.deadline).await
+            {
                 budget.mark(BudgetHit::Deadline);
                 return Err(HttpError::Timeout);
             }
@@ -992,6 +1003,27 @@ impl GateSession {
     }
 }
 
+impl GateSession {
+    /// Takes the next of `rate` request slots a second and waits for it; `false` (taking
+    /// none) when the next slot comes after `deadline`. Slots are spaced evenly, so
+    /// no second ever sees more than `rate` requests leave, however many calls run at once.
+    async fn wait_for_slot(&self, rate: u64, deadline: Instant) -> bool {
+        let spacing = Duration::from_secs(1) / u32::try_from(rate.max(1)).unwrap_or(u32::MAX);
+        let slot = {
+            let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            if slot >= deadline {
+                return false;
+            }
+            *next = Some(slot + spacing);
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+        true
+    }
+}
+
 fn pause_for(pause: &std::sync::Mutex<Option<Instant>>, wait: Duration) {
     let until = Instant::now() + wait;
     let mut paused = pause.lock().unwrap_or_else(|e| e.into_inner());
@@ -1136,6 +1168,41 @@ mod tests {
             Arc::new(StaticToken::new("t")),
         )
         .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rate_spaces_the_sessions_requests_evenly() {
+        // 50 a second: a slot every 20 ms, whichever of six concurrent callers takes it.
+        let paced = Arc::new(session("http://127.0.0.1:1", &["127.0.0.1"]).with_limits(
+            super::super::LimitOverrides {
+                requests_per_second: Some(50),
+                ..Default::default()
+            },
+        ));
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+        let waits: Vec<_> = (0..6)
+            .map(|_| {
+                let s = paced.clone();
+                tokio::spawn(async move { s.wait_for_slot(50, far).await.then(Instant::now) })
+            })
+            .collect();
+        let mut woke = Vec::new();
+        for w in waits {
+            woke.push(w.await.unwrap().expect("a slot before the deadline"));
+        }
+        woke.sort();
+        for (k, at) in woke.iter().enumerate() {
+            // A sleep never ends early: the k-th request leaves k slots after the first.
+            assert!(
+                *at >= start + Duration::from_millis(20) * k as u32,
+                "request {k} left {:?} after the start",
+                at.duration_since(start)
+            );
+        }
+        // A slot past the call's deadline is not taken: the call gives up at once.
+        let soon = Instant::now() + Duration::from_millis(1);
+        assert!(!paced.wait_for_slot(50, soon).await);
     }
 
     fn get(path: &str) -> Request {

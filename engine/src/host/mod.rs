@@ -817,6 +817,10 @@ pub struct LimitOverrides {
     pub max_instances: Option<usize>,
     /// Replaces [`SandboxLimits::log_message_max`].
     pub log_message_max: Option<usize>,
+    /// Requests per second the session sends on its connection's own lane, at most (every
+    /// call of the session together; 0 or `None`: no pacing but the vendor's signals). Not a
+    /// per-call limit: the session's gate paces by it ([`http_gate::GateSession`]).
+    pub requests_per_second: Option<u64>,
 }
 
 impl LimitOverrides {

@@ -147,6 +147,13 @@ pub const LIMITS: &[LimitDef] = &[
         max: 64,
         what: "page requests of one run in flight at once, at most (adapts below it)",
     },
+    LimitDef {
+        name: "rate",
+        unit: Unit::Count,
+        min: 0,
+        max: 100_000,
+        what: "requests per second to the vendor, at most (0: paced by the vendor's signals only; set it under the vendor's documented burst limit, e.g. 90 for Atlassian's 100 GETs a second, and concurrent paging never meets that limit)",
+    },
 ];
 
 /// A limit's name or value was refused.
@@ -371,6 +378,7 @@ pub fn overrides(limits: &ProfileLimits) -> LimitOverrides {
         response_bytes_per_call: get("response-bytes"),
         log_bytes_per_call: size("log-bytes"),
         log_message_max: size("log-message"),
+        requests_per_second: get("rate").filter(|&r| r > 0),
     }
 }
 

@@ -59,6 +59,9 @@ const SLOW_MS: u64 = 100;
 /// The profile's default ceiling of concurrent page requests: the latency limit's divisor.
 const CONCURRENCY: u64 = sam_engine::pipeline::concurrency::DEFAULT_CEILING as u64;
 
+/// The `rate` of the rate-limited run's third row: under Atlassian's 100 GETs a second.
+const RATE_UNDER_BURST: u64 = 90;
+
 #[derive(Debug, Parser)]
 #[command(name = "scale-bench")]
 struct Args {
@@ -102,8 +105,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
     github_seats: Vec<usize>,
     /// Instead of the cells: the download against the simulator with Atlassian's burst and
-    /// points limits on, at the profile's concurrency ceilings 1 (sequential) and 8, counting
-    /// the 429s (the gate's retries) each gets.
+    /// points limits on, at the profile's concurrency ceilings 1 (sequential) and 8, and at 8
+    /// under a `rate` of 90 a second, counting the 429s (the gate's retries) each gets.
     #[arg(long)]
     rate_limits: bool,
     /// Internal: serve a GitHub simulator of `--users` seats.
@@ -146,6 +149,9 @@ struct Target {
     /// The profile's concurrency ceiling (0: the default).
     #[serde(default)]
     concurrency: usize,
+    /// The profile's `rate`, requests per second (0: none).
+    #[serde(default)]
+    rate: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -459,19 +465,23 @@ fn under_rate_limits(exe: &Path, args: &Args) -> Result<(), BoxError> {
     t.set_header([
         "cell",
         "concurrency",
+        "rate",
         "download wall",
         "calls",
         "429s (retries)",
     ]);
     for &users in args.users.iter().filter(|&&u| u > 0) {
         for &latency in &args.latency_ms {
-            for concurrency in [1usize, 8] {
+            // Sequential; adaptive up to 8 finding the burst limit; adaptive up to 8 under
+            // a `rate` of 90 a second, under Atlassian's documented 100 GETs a second.
+            for (concurrency, rate) in [(1usize, 0u64), (8, 0), (8, RATE_UNDER_BURST)] {
                 let mut sim = SimChild::spawn(exe, users, true)?;
                 sim.set_latency(latency)?;
                 let mut target = sim.target.clone();
                 target.latency_ms = latency;
                 target.download_only = true;
                 target.concurrency = concurrency;
+                target.rate = rate;
                 let cell =
                     child_json::<Cell>(exe, &["--measure", &serde_json::to_string(&target)?]);
                 sim.stop();
@@ -479,6 +489,11 @@ fn under_rate_limits(exe: &Path, args: &Args) -> Result<(), BoxError> {
                 t.add_row([
                     format!("{users} users, {latency} ms"),
                     concurrency.to_string(),
+                    if rate > 0 {
+                        format!("{rate}/s")
+                    } else {
+                        "-".into()
+                    },
                     format!("{:.0} ms", d.wall_ms),
                     d.api_calls.to_string(),
                     d.retries.to_string(),
@@ -851,6 +866,7 @@ async fn serve_sim(users: usize, rate_limits: bool) -> Result<(), BoxError> {
         reclaim_max: 0,
         download_only: false,
         concurrency: 0,
+        rate: 0,
         floor: None,
         org_key: sim.org_api_key().to_string(),
         admin_base: sim.admin_base_url(),
@@ -978,10 +994,14 @@ async fn measure(target: Target) -> Result<Cell, BoxError> {
         values: profile.config.clone(),
         selected_groups: vec![target.group.clone()],
     };
-    let session = spoke.session(
+    let session = spoke.session_with_limits(
         &target.connection_url,
         &granted,
         Arc::new(StaticToken::new(target.token.clone())),
+        sam_engine::host::LimitOverrides {
+            requests_per_second: (target.rate > 0).then_some(target.rate),
+            ..Default::default()
+        },
     )?;
     let source = SpokeSource::new(spoke.clone(), session.clone(), config.clone());
     let page_times = PageTimes::default();

@@ -58,6 +58,21 @@ impl Tenant {
         Self { sim, spoke }
     }
 
+    /// A tenant whose every endpoint refuses more than `per_second` GETs a second (no points
+    /// quota), on a real clock.
+    pub async fn with_burst_limit(users: usize, per_second: u32) -> Self {
+        Self::start_with_clock(
+            users,
+            RateLimitConfig {
+                points_per_hour: None,
+                burst_get: per_second,
+                ..RateLimitConfig::default()
+            },
+            SimClock::real(),
+        )
+        .await
+    }
+
     pub fn session_with_scopes(&self, scopes: &[&str]) -> Arc<GateSession> {
         self.spoke
             .session(
@@ -820,16 +835,7 @@ async fn reclaim_without_site_admin_says_so() {
 
 #[tokio::test]
 async fn burst_limits_and_server_errors_are_absorbed_and_a_quota_storm_is_typed() {
-    let tenant = Tenant::start_with_clock(
-        2_000,
-        RateLimitConfig {
-            points_per_hour: None,
-            burst_get: 20,
-            ..RateLimitConfig::default()
-        },
-        SimClock::real(),
-    )
-    .await;
+    let tenant = Tenant::with_burst_limit(2_000, 20).await;
     tenant.sim.set_fault(
         Endpoint::GroupMembers,
         FaultConfig {
@@ -925,16 +931,7 @@ async fn truncated_json_is_a_typed_vendor_error_not_a_trap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_under_the_burst_limit_pages_concurrently_without_a_single_429() {
     use sam_engine::pipeline::{Pipeline, SpokeSource, limits::PipelineLimits};
-    let tenant = Tenant::start_with_clock(
-        5_000,
-        RateLimitConfig {
-            points_per_hour: None,
-            burst_get: 20,
-            ..RateLimitConfig::default()
-        },
-        SimClock::real(),
-    )
-    .await;
+    let tenant = Tenant::with_burst_limit(5_000, 20).await;
     let session = tenant
         .spoke
         .session_with_limits(

@@ -1075,6 +1075,20 @@ struct VersionOut<'a> {
     when: i64,
 }
 
+impl<'a> VersionOut<'a> {
+    /// The item's current version, by its last editor.
+    fn current(site: &'a str, d: &'a Directory, it: &'a Item) -> Self {
+        Self {
+            site,
+            d,
+            it,
+            number: it.version,
+            by: it.last_editor,
+            when: it.modified_ms,
+        }
+    }
+}
+
 impl Serialize for VersionOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (site, id, number) = (self.site, self.it.id, self.number);
@@ -1167,27 +1181,8 @@ impl Serialize for ContentOut<'_> {
             "_links",
             &Strs(&[("webui", &self.webui), ("self", &this), ("tinyui", &tiny)]),
         )?;
-        let version = |m: &mut S::SerializeMap, key: &str, number, by, when| {
-            m.serialize_entry(
-                key,
-                &VersionOut {
-                    site,
-                    d,
-                    it,
-                    number,
-                    by,
-                    when,
-                },
-            )
-        };
         if ex.version {
-            version(
-                &mut m,
-                "version",
-                it.version,
-                it.last_editor,
-                it.modified_ms,
-            )?;
+            m.serialize_entry("version", &VersionOut::current(site, d, it))?;
         }
         if ex.history {
             m.serialize_entry("history", &HistoryOut { site, d, it, ex })?;
@@ -1303,17 +1298,7 @@ impl Serialize for HistoryOut<'_> {
         });
         m.serialize_entry("_links", &Strs(&[("self", &this)]))?;
         if ex.history_last_updated {
-            m.serialize_entry(
-                "lastUpdated",
-                &VersionOut {
-                    site,
-                    d,
-                    it,
-                    number: it.version,
-                    by: it.last_editor,
-                    when: it.modified_ms,
-                },
-            )?;
+            m.serialize_entry("lastUpdated", &VersionOut::current(site, d, it))?;
         }
         if ex.history_previous
             && let Some((number, by, when)) = previous_version(it)

@@ -1001,9 +1001,7 @@ impl GateSession {
         }
         Ok(response)
     }
-}
 
-impl GateSession {
     /// Takes the next of `rate` request slots a second and waits for it; `false` (taking
     /// none) when the next slot comes after `deadline`. Slots are spaced evenly, so
     /// no second ever sees more than `rate` requests leave, however many calls run at once.

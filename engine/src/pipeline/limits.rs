@@ -498,6 +498,13 @@ mod tests {
         set(&mut limits, &["concurrency=4".into()], &host).unwrap();
         assert_eq!(PipelineLimits::default().with(&limits).concurrency, 4);
         assert!(set(&mut limits, &["concurrency=0".into()], &host).is_err());
+        // An operator's rate reaches the session's gate; 0 turns it off.
+        assert_eq!(overrides(&limits).requests_per_second, None);
+        set(&mut limits, &["rate=90".into()], &host).unwrap();
+        assert_eq!(overrides(&limits).requests_per_second, Some(90));
+        set(&mut limits, &["rate=0".into()], &host).unwrap();
+        assert_eq!(overrides(&limits).requests_per_second, None);
+        reset(&mut limits, &["rate".into()]).unwrap();
         reset(&mut limits, &["concurrency".into()]).unwrap();
         let shown = rows(&limits, &host);
         let memory = shown.iter().find(|r| r.name == "memory").unwrap();

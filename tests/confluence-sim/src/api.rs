@@ -1039,14 +1039,13 @@ impl Serialize for UserOut<'_> {
     }
 }
 
+/// A user's `profilePicture`: the avatar at `path`, 48 pixels square.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Picture<P> {
     path: P,
-    #[serde(serialize_with = "forty_eight")]
-    width: (),
-    #[serde(serialize_with = "forty_eight")]
-    height: (),
+    width: u32,
+    height: u32,
     is_default: bool,
 }
 
@@ -1054,15 +1053,11 @@ impl<P> Picture<P> {
     fn new(path: P) -> Self {
         Self {
             path,
-            width: (),
-            height: (),
+            width: 48,
+            height: 48,
             is_default: false,
         }
     }
-}
-
-fn forty_eight<S: Serializer>(_: &(), s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(48)
 }
 
 /// A version (`Version`).

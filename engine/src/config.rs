@@ -1,6 +1,6 @@
 //! Where sam keeps things and how it listens: the database file, the compiled-plugin cache,
 //! the plugins folder, the key file that encrypts secrets at rest, the OAuth callback URL and
-//! the daemon's listen address. Each setting comes from, in order of precedence: a command-line
+//! the daemon's listen address and the zone times are shown in. Each setting comes from, in order of precedence: a command-line
 //! flag, a `SAM_*` environment variable, the TOML config file (`--config-file`/`SAM_CONFIG`, else
 //! `$XDG_CONFIG_HOME/sam/config.toml` when it exists), then the XDG default. Relative paths in
 //! the file are relative to the file's folder. Unknown keys in the file are an error, so a
@@ -37,6 +37,10 @@ pub struct FileConfig {
     pub console_url: Option<String>,
     /// Removal notices by e-mail (the `[smtp]` table); none when absent.
     pub smtp: Option<SmtpConfig>,
+    /// The zone times are shown in: `UTC` (the default), an offset such as `+02:00`, a
+    /// zone name such as `Europe/Paris`, or `local` (the machine's zone); `--tz` and
+    /// `SAM_TZ` take precedence.
+    pub tz: Option<String>,
 }
 
 /// How notices are e-mailed (`[smtp]` in the config file).
@@ -99,6 +103,9 @@ pub struct Settings {
     /// The web console's address and the e-mail notices (behind an `Arc`: an `App`
     /// carries its settings, and most commands never look at these).
     pub console: Arc<ConsoleSettings>,
+    /// The config file's `tz`, if set (the CLI's `--tz` and `SAM_TZ` take precedence;
+    /// parsed by [`crate::model::parse_zone`] where it is applied).
+    pub tz: Option<String>,
 }
 
 /// Where the web console is opened and how notices are e-mailed.
@@ -243,6 +250,7 @@ impl Settings {
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let console_url = env("SAM_CONSOLE_URL").or(file.console_url);
+        let tz = file.tz;
         Ok(Settings {
             config_file,
             db,
@@ -255,13 +263,14 @@ impl Settings {
                 url: console_url,
                 smtp: file.smtp,
             }),
+            tz,
         })
     }
 
     /// The settings as `key = value` lines (for `sam config show`-style output).
     pub fn describe(&self) -> String {
         format!(
-            "config file:  {}\ndb:           {}\ncache_dir:    {}\nplugins_dir:  {}\nkey_file:     {}\nredirect_uri: {}\nlisten:       {}\n",
+            "config file:  {}\ndb:           {}\ncache_dir:    {}\nplugins_dir:  {}\nkey_file:     {}\nredirect_uri: {}\nlisten:       {}\ntz:           {}\n",
             self.config_file
                 .as_ref()
                 .map_or("(none)".to_string(), |p| p.display().to_string()),
@@ -270,7 +279,8 @@ impl Settings {
             self.plugins_dir.display(),
             self.key_file.display(),
             self.redirect_uri,
-            self.listen
+            self.listen,
+            self.tz.as_deref().unwrap_or("UTC")
         )
     }
 }
@@ -337,7 +347,7 @@ mod tests {
         std::fs::create_dir_all(&d.config).unwrap();
         std::fs::write(
             d.config.join("config.toml"),
-            "db = \"file.redb\"\nplugins_dir = \"/srv/plugins\"\nkey_file = \"k\"\nredirect_uri = \"http://127.0.0.1:9000/cb\"\n",
+            "db = \"file.redb\"\nplugins_dir = \"/srv/plugins\"\nkey_file = \"k\"\nredirect_uri = \"http://127.0.0.1:9000/cb\"\ntz = \"Europe/Paris\"\n",
         )
         .unwrap();
         let env: HashMap<&str, &str> = HashMap::from([
@@ -362,6 +372,7 @@ mod tests {
             "file (relative to it) beats default"
         );
         assert_eq!(s.redirect_uri, "http://127.0.0.1:9000/cb");
+        assert_eq!(s.tz.as_deref(), Some("Europe/Paris"));
         assert_eq!(s.config_file, Some(d.config.join("config.toml")));
     }
 

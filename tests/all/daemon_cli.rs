@@ -265,6 +265,34 @@ fn the_views_and_tokens_work_through_the_daemon() {
             .code(),
         Some(2)
     );
+    // The config file's `tz` applies when no flag is given; `--tz` wins over it; `local` is
+    // the machine's zone (`TZ` here: India has one offset all year); a bad zone in the file
+    // is the caller's error, naming the file.
+    let config = d.dir.path().join("tz.toml");
+    let with_file = |tz: &str, args: &[&str]| {
+        std::fs::write(&config, format!("tz = \"{tz}\"\n")).unwrap();
+        base(d.dir.path())
+            .env("TZ", "Asia/Kolkata")
+            .arg("--config-file")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let from_file = with_file("-03:00", &["audit", "list", "--limit", "1"]);
+    assert!(text(&from_file).contains(" -03:00"), "{}", text(&from_file));
+    let flag_wins = with_file("-03:00", &["--tz", "UTC", "audit", "list", "--limit", "1"]);
+    assert!(text(&flag_wins).contains(" UTC"), "{}", text(&flag_wins));
+    let local = with_file("local", &["audit", "list", "--limit", "1"]);
+    assert!(text(&local).contains(" +05:30"), "{}", text(&local));
+    let bad = with_file("Mars/Olympus", &["audit", "list"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("tz in ") && said.contains("tz.toml"),
+        "{said}"
+    );
     let seq = audit["entries"][0]["seq"].to_string();
     let entry = d.json(&["audit", "show", &seq, "--json"]);
     assert_eq!(entry["action"], "token-created", "{entry}");

@@ -58,8 +58,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "SAM_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
-    /// The zone times are shown in: `UTC`, an offset such as `+02:00`, or a zone name such as
-    /// `Europe/Paris` (from the system's tz database) [default: UTC].
+    /// The zone times are shown in: `UTC`, an offset such as `+02:00`, a zone name such as
+    /// `Europe/Paris` (from the system's tz database), or `local` (this machine's zone)
+    /// [default: the config file's `tz`, else UTC].
     #[arg(long, global = true, env = "SAM_TZ", value_name = "ZONE")]
     pub tz: Option<String>,
 
@@ -223,9 +224,24 @@ async fn dispatch(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     {
-        if let Some(tz) = &cli.tz {
-            let zone =
-                crate::model::parse_zone(tz).map_err(|e| CliError::User(format!("--tz: {e}")))?;
+        let zone = match (&cli.tz, &settings.tz) {
+            (Some(tz), _) => Some((tz, "--tz".to_string())),
+            (None, Some(tz)) => Some((
+                tz,
+                format!(
+                    "tz in {}",
+                    settings
+                        .config_file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                ),
+            )),
+            (None, None) => None,
+        };
+        if let Some((tz, source)) = zone {
+            let zone = crate::model::parse_zone(tz)
+                .map_err(|e| CliError::User(format!("{source}: {e}")))?;
             crate::model::set_display_zone(zone);
         }
         let host = build_host(&cli)?;

@@ -79,15 +79,29 @@ pub enum DisplayZone {
     Named(tz::TimeZone),
 }
 
-/// Parses a display zone: `UTC`, a fixed offset (see [`parse_offset`]), or a name from the
+/// Parses a display zone: `UTC`, a fixed offset (see [`parse_offset`]), a name from the
 /// system's time zone database (`/usr/share/zoneinfo`, or `TZDIR`): `Europe/Paris`,
-/// `America/New_York`. A name that is not a plain zone name (a path, `..`) or that the
-/// database does not have is refused with the reason.
+/// `America/New_York`, or `local`: the machine's own zone (`TZ`, else `/etc/localtime`). A
+/// name that is not a plain zone name (a path, `..`) or that the database does not have is
+/// refused with the reason.
 pub fn parse_zone(text: &str) -> Result<DisplayZone, String> {
     if let Some(offset) = parse_offset(text) {
         return Ok(DisplayZone::Fixed(offset));
     }
     let name = text.trim();
+    if name.eq_ignore_ascii_case("local") {
+        // As the C library reads it: `TZ` (a zone name, a file or a POSIX rule; set but
+        // empty is UTC), else `/etc/localtime`.
+        let zone = match std::env::var("TZ") {
+            Ok(tz) if tz.trim().is_empty() => return Ok(DisplayZone::Fixed(0)),
+            Ok(tz) => tz::TimeZone::from_posix_tz(&tz)
+                .map_err(|e| format!("this machine's zone (TZ={tz:?}) is not readable: {e}")),
+            Err(_) => tz::TimeZone::local().map_err(|e| {
+                format!("this machine's zone (/etc/localtime, TZ unset) is not readable: {e}")
+            }),
+        };
+        return zone.map(DisplayZone::Named);
+    }
     let plain = !name.is_empty()
         && !name.starts_with('/')
         && !name

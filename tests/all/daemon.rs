@@ -755,10 +755,11 @@ fn jobs_set_edits_a_schedule_and_jobs_list_shows_the_next_run() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid schedule"));
 }
 
-/// Issue 24: a schedule never runs a Draft profile, with the real runner: the job is due, the
-/// daemon's tick refuses it naming the reason, and the vendor (a loopback peer counting
-/// connections) is never called; the same runner asked on demand with `--draft` goes past
-/// the check (and then reaches for the vendor).
+/// Issue 24: a schedule never runs a Draft profile, with the real runner: the job is due,
+/// the daemon's tick holds it (no run, no result, its next run unmoved, not counted as due)
+/// and the vendor (a loopback peer counting connections) is never called; the runner itself
+/// refuses a scheduled Draft run naming the reason; the same runner asked on demand with
+/// `--draft` goes past the check (and then reaches for the vendor).
 #[tokio::test]
 async fn a_schedule_never_runs_a_draft_profile_even_with_the_real_runner() {
     use sam_engine::app::jobs::EngineRunner;
@@ -815,18 +816,25 @@ async fn a_schedule_never_runs_a_draft_profile_even_with_the_real_runner() {
         runner.clone(),
         DaemonOptions::default(),
     );
+    clock.set(T0 + 2 * 86_400);
     let runs = daemon.run_due().await.unwrap();
-    assert_eq!(runs.len(), 1, "the job was due");
-    let refused = format!("{:?}", runs[0].outcome);
     assert!(
-        runs[0].outcome.is_err() && refused.contains("Draft"),
-        "{refused}"
+        runs.is_empty(),
+        "a Draft profile's due job is held: {runs:?}"
     );
-    assert_eq!(
-        vendor.connections(),
-        0,
-        "a refused Draft run calls no vendor"
+    assert_eq!(daemon.next_due().unwrap(), None, "nothing schedulable");
+    let held = store
+        .read()
+        .unwrap()
+        .scheduled_job("refresh")
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.next_run, T0, "a held job keeps its next run");
+    assert!(
+        store.read().unwrap().job_results().unwrap().is_empty(),
+        "a held job records nothing"
     );
+    assert_eq!(vendor.connections(), 0, "a held Draft job calls no vendor");
 
     // The same runner on demand with `--draft` passes the check and goes to the vendor.
     let stop = AtomicBool::new(false);

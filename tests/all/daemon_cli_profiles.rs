@@ -154,12 +154,37 @@ fn walk(d: &DaemonUnderTest, sim: &confluence_sim::SimHandle, redirect: &str) {
     let shown = d.json(&["profile", "show", "p", "--json"]);
     assert_eq!(shown["profile"]["status"], "published", "{shown}");
     assert_eq!(shown["profile"]["display_name"], "Pee", "{shown}");
+    let jobs = |d: &DaemonUnderTest| d.json(&["jobs", "list", "--profile", "p", "--json"]);
+    let listed = jobs(d);
+    let download = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["process"] == "download-subscriptions")
+        .unwrap_or_else(|| panic!("{listed}"))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Back to Draft and published again: the admin's own schedule survives.
+    d.ok(&["jobs", "set", &download, "--schedule", "0 15 5 * * *"]);
+    let draft = d.ok(&["profile", "unpublish", "p"]);
     assert!(
-        !d.json(&["jobs", "list", "--profile", "p", "--json"])
-            .as_array()
-            .unwrap()
-            .is_empty()
+        draft.contains("Draft again") && draft.contains("held"),
+        "{draft}"
     );
+    assert_eq!(
+        d.json(&["profile", "show", "p", "--json"])["profile"]["status"],
+        "draft"
+    );
+    d.ok(&["profile", "publish", "p"]);
+    let again = jobs(d);
+    let kept = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == download.as_str())
+        .unwrap_or_else(|| panic!("{again}"));
+    assert_eq!(kept["schedule"], "0 15 5 * * *", "{again}");
 
     // Runs through the daemon on the new profile: download, activity, a dry run, a capped
     // reclaim that removes one seat at the vendor, and its undo.

@@ -670,13 +670,17 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         assert!(!text.contains(trace), "{text}");
     }
 
-    // Back to draft, with the form's CSRF token: the profile is Draft and its jobs are gone.
+    // Back to draft, with the form's CSRF token: the profile is Draft and its jobs are held
+    // with their schedules (one of them the admin's own).
     store
         .write(|tx| {
             let mut p = tx.profile("p")?.unwrap();
             p.status = sam_engine::model::ProfileStatus::Published;
             tx.put_profile(&p)?;
-            for job in sam_engine::daemon::schedule::jobs_for(&p, crate::daemon::T0) {
+            for mut job in sam_engine::daemon::schedule::jobs_for(&p, crate::daemon::T0) {
+                if job.process == sam_engine::model::ProcessKind::DownloadSubscriptions {
+                    job.schedule = "0 15 5 * * *".into();
+                }
                 tx.put_scheduled_job(&job)?;
             }
             Ok::<_, sam_engine::store::WriteError>(())
@@ -712,10 +716,11 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         read.profile("p").unwrap().unwrap().status,
         sam_engine::model::ProfileStatus::Draft
     );
+    let kept = read.scheduled_jobs().unwrap();
     assert!(
-        read.scheduled_jobs()
-            .unwrap()
-            .iter()
-            .all(|j| j.profile != "p")
+        kept.iter().any(|j| j.profile == "p"
+            && j.process == sam_engine::model::ProcessKind::DownloadSubscriptions
+            && j.schedule == "0 15 5 * * *"),
+        "{kept:?}"
     );
 }

@@ -157,7 +157,7 @@ impl Actor {
 pub struct App {
     store: Arc<Store>,
     host: SpokeHost,
-    settings: Settings,
+    settings: Arc<Settings>,
     clock: Arc<dyn DaemonClock>,
     daemon: Option<Arc<crate::daemon::Daemon>>,
 }
@@ -173,7 +173,7 @@ impl App {
         Self {
             store,
             host,
-            settings,
+            settings: Arc::new(settings),
             clock,
             daemon: None,
         }

@@ -389,7 +389,7 @@ operations! {
     profiles_validate: Post "/profiles/validate", Admin, ProfileName => ValidationReport;
     /// Publish a validated profile: software models, reclamation rules, scheduled jobs.
     profiles_publish: Post "/profiles/publish", Admin, ProfileName => ProfilePublished;
-    /// Return a published profile to Draft (its scheduled jobs are removed until it is published again).
+    /// Return a published profile to Draft (its scheduled jobs keep their schedules and are held until it is published again).
     profiles_unpublish: Post "/profiles/unpublish", Admin, ProfileName => ProfileUpdated;
     /// Delete a profile: subscriptions and jobs go, candidates are closed, rules stay.
     profiles_delete: Post "/profiles/delete", Admin, ProfileName => ProfileDeleted;

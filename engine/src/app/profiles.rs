@@ -1065,8 +1065,8 @@ impl App {
         let spoke = load_trusted_spoke(self.host(), store, &profile).await?;
         let manifest = spoke.manifest().clone();
         let now = self.now();
-        let jobs = crate::daemon::schedule::jobs_for(&profile, now);
-        let (models, rules) = store
+        let defaults = crate::daemon::schedule::jobs_for(&profile, now);
+        let (models, rules, jobs) = store
             .write(|tx| {
                 let mut models = Vec::new();
                 for product in &manifest.products {
@@ -1095,10 +1095,21 @@ impl App {
                     models.push(id);
                 }
                 let rules = create_default_rules(tx, &profile, &models, now)?;
-                for job in &jobs {
-                    if tx.scheduled_job(&job.name)?.is_none() {
-                        tx.put_scheduled_job(job)?;
-                    }
+                // A job kept from before (held while the profile was Draft) keeps its
+                // schedule and active flag; its next run is the schedule's next time from
+                // now, so a time missed while Draft does not fire on publishing.
+                let mut jobs = Vec::new();
+                for job in &defaults {
+                    let job = match tx.scheduled_job(&job.name)? {
+                        Some(mut kept) => {
+                            kept.next_run = crate::daemon::schedule::next_run(&kept.schedule, now)
+                                .unwrap_or(job.next_run);
+                            kept
+                        }
+                        None => job.clone(),
+                    };
+                    tx.put_scheduled_job(&job)?;
+                    jobs.push(job);
                 }
                 let mut published = profile.clone();
                 published.status = ProfileStatus::Published;
@@ -1110,7 +1121,7 @@ impl App {
                     format!("profile `{name}` published"),
                     None,
                 )?;
-                Ok::<_, WriteError>((models, rules))
+                Ok::<_, WriteError>((models, rules, jobs))
             })
             .map_err(write_failure)?;
         let mut warnings = Vec::new();
@@ -1595,9 +1606,10 @@ fn no_job(name: &str) -> AppError {
 }
 
 impl App {
-    /// Returns a published profile to Draft (the web console's "back to draft"): its
-    /// scheduled jobs are removed so nothing runs while it is edited; publishing again
-    /// recreates them with the default schedules.
+    /// Returns a published profile to Draft (the web console's "back to draft", `sam profile
+    /// unpublish`): its scheduled jobs stay, with their schedules, and the daemon holds them
+    /// (runs none) while the profile is Draft; publishing again resumes them from their
+    /// schedule's next time.
     pub async fn profiles_unpublish(
         &self,
         _actor: &Actor,
@@ -1620,8 +1632,10 @@ impl App {
             tx.put_profile(&profile).map_err(write_failure)?;
             let mut notes = Vec::new();
             for job in tx.scheduled_jobs_of(&profile.name).map_err(write_failure)? {
-                tx.delete_scheduled_job(&job.name).map_err(write_failure)?;
-                notes.push(format!("removed job `{}`", job.name));
+                notes.push(format!(
+                    "job `{}` (schedule `{}`) is held while the profile is Draft",
+                    job.name, job.schedule
+                ));
             }
             tx.audit(
                 now,
@@ -1632,7 +1646,7 @@ impl App {
             )
             .map_err(write_failure)?;
             notes.push(format!(
-                "publish again to run its jobs: sam profile publish {}",
+                "publish again to resume its jobs: sam profile publish {}",
                 profile.name
             ));
             Ok(ProfileUpdated {

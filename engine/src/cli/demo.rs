@@ -460,16 +460,31 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
         *by_state.entry(c.state.key()).or_default() += 1;
     }
     let open: Vec<_> = candidates.iter().filter(|c| !c.state.is_closed()).collect();
+    let states = if by_state.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({})",
+            by_state
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     text.push_str(&format!(
-        "removal candidates (inactive human seats a rule proposes; apps and reclamation exclusions left out): {} open, {} in all ({})\n",
+        "removal candidates (inactive human seats a rule proposes; apps and reclamation exclusions left out): {} open, {} in all{states}\n",
         open.len(),
         candidates.len(),
-        by_state
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
     ));
+    if open.is_empty() {
+        text.push_str(if candidates.is_empty() {
+            "no removal candidates are stored: a dry run stores none (`sam demo --reclaim` creates them and acts)\n"
+        } else {
+            "no open removal candidates\n"
+        });
+        return Ok(text);
+    }
     let mut table = comfy_table::Table::new();
     table
         .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)

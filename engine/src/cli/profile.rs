@@ -77,6 +77,12 @@ pub enum ProfileCommand {
         /// The profile's name.
         name: String,
     },
+    /// Return a published profile to Draft (to edit it): its scheduled jobs keep their
+    /// schedules and are held until it is published again.
+    Unpublish {
+        /// The profile's name.
+        name: String,
+    },
     /// Delete a profile: its subscriptions and jobs go, its removal candidates are closed as
     /// Closed Skipped, reclamation rules stay.
     Delete {
@@ -265,6 +271,7 @@ pub(super) async fn run(
         }
         ProfileCommand::Validate { name, json } => validate(&engine, &name, json, out).await,
         ProfileCommand::Publish { name } => publish(&engine, &name, out).await,
+        ProfileCommand::Unpublish { name } => unpublish(&engine, &name, out).await,
         ProfileCommand::Delete { name, yes } => delete(&engine, &name, yes, out).await,
     }
 }
@@ -590,6 +597,23 @@ pub(super) async fn publish(
             "  job: {} (schedule `{}`)\n",
             job.name, job.schedule
         ));
+    }
+    write_out(out, &text)
+}
+
+async fn unpublish(engine: &Engine, name: &str, out: &mut dyn Write) -> Result<(), CliError> {
+    let updated = engine
+        .profiles_unpublish(ProfileName {
+            name: name.to_string(),
+        })
+        .await?;
+    let mut text = if updated.changed {
+        format!("profile `{name}` is Draft again\n")
+    } else {
+        String::new()
+    };
+    for note in &updated.notes {
+        text.push_str(&format!("  {note}\n"));
     }
     write_out(out, &text)
 }

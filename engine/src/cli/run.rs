@@ -333,8 +333,9 @@ fn after_download(store: &crate::store::Store, profile: &str) -> String {
     }
     match crate::reconcile::run(store, &clock) {
         Ok(results) => format!(
-            "  reconciled {} software models (`sam position`)\n",
-            results.len()
+            "  reconciled {} software model{} (`sam position`)\n",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
         ),
         Err(e) => {
             tracing::warn!(error = %e, "reconciliation after the download failed");

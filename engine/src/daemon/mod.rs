@@ -2,7 +2,7 @@
 //! schedule, serves on-demand runs (`sam run` while the daemon holds the database), health
 //! and metrics. Design: a scheduler loop over an injected [`DaemonClock`] finds the due jobs
 //! (active, next run in the past — so a run missed while the daemon was down runs once at
-//! start), groups them by profile and runs each profile's jobs in order (download, activity,
+//! start; a Draft profile's jobs are held, not run, until it is published again), groups them by profile and runs each profile's jobs in order (download, activity,
 //! candidates, reconciliation) while profiles run concurrently up to a limit (a tokio
 //! semaphore). A per-profile lock serialises scheduled and on-demand runs: never two runs of
 //! one profile at once. A failed attempt is retried with capped exponential backoff; a
@@ -251,21 +251,39 @@ impl Daemon {
         locks.entry(profile.to_string()).or_default().clone()
     }
 
-    fn jobs(&self) -> Result<Vec<ScheduledJob>, DaemonError> {
-        self.store
-            .read()
-            .and_then(|r| r.scheduled_jobs())
-            .map_err(|e| DaemonError::Store(e.to_string()))
+    /// The jobs a schedule may run: active ones whose profile is not Draft. A Draft
+    /// profile's jobs are held as they are (not run, not recorded, their next run not
+    /// moved) until publishing resumes them; the runner refuses a scheduled Draft run too.
+    fn schedulable_jobs(&self) -> Result<Vec<ScheduledJob>, DaemonError> {
+        let failed = |e: crate::store::ReadError| DaemonError::Store(e.to_string());
+        let read = self.store.read().map_err(failed)?;
+        let mut draft: BTreeMap<String, bool> = BTreeMap::new();
+        let mut jobs = Vec::new();
+        for job in read.scheduled_jobs().map_err(failed)? {
+            if !job.active {
+                continue;
+            }
+            let held = match draft.get(&job.profile) {
+                Some(held) => *held,
+                None => {
+                    let held = read
+                        .profile(&job.profile)
+                        .map_err(failed)?
+                        .is_some_and(|p| p.status == crate::model::ProfileStatus::Draft);
+                    draft.insert(job.profile.clone(), held);
+                    held
+                }
+            };
+            if !held {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
     }
 
-    /// When the next active job is due (`None` when there is none).
+    /// When the next job a schedule may run is due (`None` when there is none).
     pub fn next_due(&self) -> Result<Option<EpochSeconds>, DaemonError> {
-        Ok(self
-            .jobs()?
-            .iter()
-            .filter(|j| j.active)
-            .map(|j| j.next_run)
-            .min())
+        Ok(self.schedulable_jobs()?.iter().map(|j| j.next_run).min())
     }
 
     /// Runs every job due now (profiles concurrently, each profile's jobs in order) and
@@ -274,8 +292,8 @@ impl Daemon {
     pub async fn run_due(&self) -> Result<Vec<JobRun>, DaemonError> {
         let now = self.clock.now();
         let mut by_profile: BTreeMap<String, Vec<ScheduledJob>> = BTreeMap::new();
-        for job in self.jobs()? {
-            if job.active && job.next_run <= now {
+        for job in self.schedulable_jobs()? {
+            if job.next_run <= now {
                 by_profile.entry(job.profile.clone()).or_default().push(job);
             }
         }

@@ -654,10 +654,14 @@ impl GateSession {
             Lane::Route(route) => match &route.credential {
                 Some(c) => c.clone(),
                 None => {
-                    return Err(self.refuse(format!(
+                    // Not a sandbox refusal: an optional second credential the admin did not
+                    // supply, which is how a spoke learns that the source is not configured.
+                    let reason = format!(
                         "no `{}` is configured for this profile, so requests under {} are not sent",
                         route.name, route.declared
-                    )));
+                    );
+                    tracing::debug!(spoke = %self.spoke_id, %reason, "optional source not configured");
+                    return Err(HttpError::Denied(reason));
                 }
             },
         };

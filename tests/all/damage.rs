@@ -591,6 +591,38 @@ fn db_check_reports_and_restore_keeps_the_current_file() {
     );
 }
 
+/// Backs the store up on a thread of its own from the second committed page, and waits for
+/// it at the third (see the test below).
+struct BackupDuring {
+    store: std::sync::Arc<Store>,
+    to: PathBuf,
+    running: std::sync::Mutex<Option<std::thread::JoinHandle<BackupResult>>>,
+    report: std::sync::Mutex<Option<BackupResult>>,
+}
+
+type BackupResult = Result<maintenance::BackupReport, String>;
+
+impl sam_engine::pipeline::CommitHook for BackupDuring {
+    fn after_commit(&self, _: ProcessKind, page: u64) -> Result<(), String> {
+        let mut running = self.running.lock().unwrap();
+        match page {
+            2 => {
+                let (store, to) = (self.store.clone(), self.to.clone());
+                *running = Some(std::thread::spawn(move || {
+                    store.backup_to(&to).map_err(|e| e.to_string())
+                }));
+            }
+            3 => {
+                if let Some(thread) = running.take() {
+                    *self.report.lock().unwrap() = Some(thread.join().unwrap());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_during_a_running_download_restores_to_an_equal_database() {
     let sim = std::sync::Arc::new(sim(1200).await);
@@ -611,26 +643,38 @@ async fn a_backup_during_a_running_download_restores_to_an_equal_database() {
     );
     let (dir, store) = crate::pipeline::store_with_profile("confluence-cloud", None);
     let store = std::sync::Arc::new(store);
-    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(60));
+    sim.set_latency(Endpoint::GroupMembers, Duration::from_millis(20));
     sim.reset_calls();
     let backup = dir.path().join("during.redb");
-    let (s, b, calls) = (store.clone(), backup.clone(), sim.clone());
-    let backup_task = tokio::spawn(async move {
-        while calls.calls_to(Endpoint::GroupMembers) < 3 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tokio::task::spawn_blocking(move || s.backup_to(&b))
-            .await
-            .unwrap()
-    });
+    // The backup starts on its own thread once the second page is committed and must be done
+    // before the fourth page commits: it runs beside the download's reads and the third
+    // page's commit, whatever the machine's speed, and the merge cannot overtake it.
+    let hook = BackupDuring {
+        store: store.clone(),
+        to: backup.clone(),
+        running: std::sync::Mutex::new(None),
+        report: std::sync::Mutex::new(None),
+    };
     let clock = FixedClock::new(NOW);
     let job = Pipeline::new(&store)
         .clock(&clock)
+        .hook(&hook)
         .download_subscriptions(&source, "p")
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Succeeded);
-    let report = backup_task.await.unwrap().unwrap();
+    assert!(
+        job.pages >= 4,
+        "pages enough to back up mid-run: {}",
+        job.pages
+    );
+    let report = hook
+        .report
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the backup ran during the download")
+        .unwrap();
     assert_eq!(report.schema_version, schema::CURRENT_VERSION);
 
     // The copy is one commit's state: the run was in flight, its checkpoint and staged

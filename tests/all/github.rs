@@ -551,9 +551,13 @@ async fn seat_pages_are_read_concurrently_and_back_off_on_a_concurrency_limit() 
         "one answered call per page of 100: {seat_calls:?}"
     );
     assert!(sim.max_in_flight() > 1, "the pages were read concurrently");
+    // How soon the concurrency meets the limit depends on the machine's speed (a loaded one
+    // may never grow past it in 40 pages); once met, it backs off: few refusals, where a
+    // run growing to the ceiling of 8 regardless has most of its requests refused. The
+    // growth and back-off themselves are tested in virtual time (`pipeline::prefetch`).
     assert!(
-        (1..=10).contains(&refused),
-        "it found the limit and backed off: {refused} refusals for 40 pages"
+        refused <= 10,
+        "it backed off at the limit: {refused} refusals for 40 pages"
     );
     let store = Store::open(&db).unwrap();
     let active = store

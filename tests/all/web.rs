@@ -489,17 +489,22 @@ async fn the_console_in_a_browser() {
 /// The console behind the daemon's guard, without a browser: the Host and Origin checks
 /// apply to it, a page needs a session, and the session cookie's flags (`Secure` only when
 /// the operator's proxy, named by `--allow-host`, says the browser came over https).
-#[tokio::test]
-async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
-    use sam_engine::app::{App, tokens};
+/// A console (the daemon's router) on a fresh store, its clock at `T0`, also answering as
+/// `sam.example.org` (an operator's proxy): the folder, the store, the address, and a client
+/// that does not follow redirects.
+async fn console_on_a_fresh_store() -> (
+    tempfile::TempDir,
+    Arc<sam_engine::store::Store>,
+    std::net::SocketAddr,
+    reqwest::Client,
+) {
+    use sam_engine::app::App;
     use sam_engine::daemon::ManualClock;
     use sam_engine::daemon::http::Guard;
-    use sam_engine::model::Role;
-    use sam_engine::store::Store;
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sam.redb");
-    let store = Arc::new(Store::open(&db).unwrap());
+    let store = Arc::new(sam_engine::store::Store::open(&db).unwrap());
     let settings = sam_engine::config::Settings::resolve(
         &sam_engine::config::Overrides {
             db: Some(db.clone()),
@@ -525,13 +530,136 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         Guard::new(addr, &["sam.example.org".to_string()], false),
     );
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let token = tokens::create(&store, crate::daemon::T0, "web", Role::Viewer)
-        .unwrap()
-        .token;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    (dir, store, addr, client)
+}
+
+/// Signs in with a form body (`token=...`, or `name=...&password=...`); the session cookie.
+async fn signed_in(client: &reqwest::Client, addr: std::net::SocketAddr, body: String) -> String {
+    let signed = client
+        .post(format!("http://{addr}/signin"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303, "signed in");
+    signed.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A console session checks what it signed in with on every request: revoking its token,
+/// resetting its user's password or removing the user ends it at once (the next page is the
+/// sign-in page, a form is refused), and a changed role applies to the next page.
+#[tokio::test]
+async fn a_session_ends_with_its_token_or_user_and_follows_role_changes() {
+    use sam_engine::app::tokens;
+    use sam_engine::model::{ConsoleUser, Role};
+
+    let (_dir, store, addr, client) = console_on_a_fresh_store().await;
+    let page = |session: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://{addr}/candidates"))
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // A token's session ends when the token is revoked.
+    let token = tokens::create(&store, crate::daemon::T0, "web", Role::Viewer)
+        .unwrap()
+        .token;
+    let session = signed_in(&client, addr, format!("token={token}")).await;
+    assert_eq!(page(session.clone()).await.status(), 200);
+    let id = token.split('_').nth(1).unwrap().to_string();
+    tokens::revoke(&store, crate::daemon::T0 + 1, &id).unwrap();
+    let after = page(session.clone()).await;
+    assert_eq!(after.status(), 303, "a revoked token's session is over");
+    assert_eq!(after.headers()["location"], "/signin");
+    let post = client
+        .post(format!("http://{addr}/signout"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 401, "a form of that session is refused");
+
+    // A user's session follows the user's role, and ends on a new password or removal.
+    let put_user = |role: Role, password: &str| {
+        let user = ConsoleUser {
+            name: "ann".into(),
+            role,
+            password_hash: sam_engine::app::users::hash_password(password).unwrap(),
+            created_at: crate::daemon::T0,
+            created_by: "test".into(),
+        };
+        store.write(|tx| tx.put_console_user(&user)).unwrap();
+        user
+    };
+    let ann = put_user(Role::Admin, "first password!");
+    let session = signed_in(
+        &client,
+        addr,
+        "name=ann&password=first+password%21".to_string(),
+    )
+    .await;
+    let html = page(session.clone()).await.text().await.unwrap();
+    assert!(html.contains("web:ann · admin"), "{html}");
+    store
+        .write(|tx| {
+            tx.put_console_user(&ConsoleUser {
+                role: Role::Viewer,
+                ..ann.clone()
+            })
+        })
+        .unwrap();
+    let html = page(session.clone()).await.text().await.unwrap();
+    assert!(
+        html.contains("web:ann · viewer"),
+        "the new role applies: {html}"
+    );
+    put_user(Role::Admin, "second password");
+    assert_eq!(
+        page(session).await.status(),
+        303,
+        "a new password ends the sessions of the old one"
+    );
+    let session = signed_in(
+        &client,
+        addr,
+        "name=ann&password=second+password".to_string(),
+    )
+    .await;
+    assert_eq!(page(session.clone()).await.status(), 200);
+    store
+        .write(|tx| tx.delete_console_user("ann").map(drop))
+        .unwrap();
+    assert_eq!(page(session).await.status(), 303, "a removed user is out");
+}
+
+#[tokio::test]
+async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
+    use sam_engine::app::tokens;
+    use sam_engine::model::Role;
+
+    let (_dir, store, addr, client) = console_on_a_fresh_store().await;
+    let token = tokens::create(&store, crate::daemon::T0, "web", Role::Viewer)
+        .unwrap()
+        .token;
     let url = |path: &str| format!("http://{addr}{path}");
     let sign_in = |host: Option<&'static str>, proto: Option<&'static str>| {
         let mut request = client

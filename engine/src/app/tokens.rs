@@ -152,6 +152,20 @@ pub fn revoke(store: &Store, now: EpochSeconds, id: &str) -> Result<TokenView, A
 /// The actor a presented token stands for; `Unauthorized` for anything else (malformed,
 /// unknown, wrong secret, revoked), with the same message so nothing leaks.
 pub fn verify(store: &Store, presented: &str) -> Result<Actor, AppError> {
+    verify_token(store, presented).map(|token| token_actor(&token))
+}
+
+/// The actor a live (unrevoked) token stands for.
+pub fn token_actor(token: &ApiToken) -> Actor {
+    Actor {
+        name: format!("token:{} ({})", token.id, token.name),
+        role: token.role,
+    }
+}
+
+/// The stored token a presented `sam_<id>_<secret>` is, if it matches and is not revoked;
+/// `Unauthorized` (one message) otherwise.
+pub fn verify_token(store: &Store, presented: &str) -> Result<ApiToken, AppError> {
     let refused = || AppError::Unauthorized("invalid or revoked API token".into());
     let rest = presented.trim().strip_prefix("sam_").ok_or_else(refused)?;
     let (id, secret) = rest.split_once('_').ok_or_else(refused)?;
@@ -170,10 +184,7 @@ pub fn verify(store: &Store, presented: &str) -> Result<Actor, AppError> {
     if !matches || token.revoked_at.is_some() {
         return Err(refused());
     }
-    Ok(Actor {
-        name: format!("token:{} ({})", token.id, token.name),
-        role: token.role,
-    })
+    Ok(token)
 }
 
 /// `<db>.token`: the local admin token of the daemon holding `db`.

@@ -101,6 +101,35 @@ static DECOY: LazyLock<String> =
 
 /// The actor a name and password stand for; `Unauthorized` (one message) otherwise.
 pub fn verify(store: &Store, name: &str, password: &str) -> Result<Actor, AppError> {
+    verify_user(store, name, password).map(|user| user_actor(&user))
+}
+
+/// The actor a console user stands for.
+fn user_actor(user: &ConsoleUser) -> Actor {
+    Actor {
+        name: format!("web:{}", user.name),
+        role: user.role,
+    }
+}
+
+/// What a console session was signed in with, kept with the session so that every request
+/// checks it again: a revoked token, a removed user or a reset password ends the session at
+/// once, and a changed role applies at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedInWith {
+    /// An API token, by id.
+    Token(String),
+    /// A console user, with the password hash the sign-in was checked against.
+    User {
+        /// The sign-in name.
+        name: String,
+        /// The PHC hash (a reset writes a new one, with a new salt).
+        password_hash: String,
+    },
+}
+
+/// The stored console user a name and password are; `Unauthorized` (one message) otherwise.
+fn verify_user(store: &Store, name: &str, password: &str) -> Result<ConsoleUser, AppError> {
     let refused = || AppError::Unauthorized("invalid name or password".into());
     let user = if valid_name(name) {
         store
@@ -111,10 +140,7 @@ pub fn verify(store: &Store, name: &str, password: &str) -> Result<Actor, AppErr
         None
     };
     match user {
-        Some(user) if password_matches(&user.password_hash, password) => Ok(Actor {
-            name: format!("web:{}", user.name),
-            role: user.role,
-        }),
+        Some(user) if password_matches(&user.password_hash, password) => Ok(user),
         Some(_) => Err(refused()),
         None => {
             let _ = password_matches(&DECOY, password);
@@ -205,12 +231,21 @@ impl App {
 }
 
 impl App {
-    /// The sign-in check of an API token (the console's token sign-in): its actor.
-    pub async fn sign_in_with_token(&self, token: String) -> Result<Actor, AppError> {
+    /// The sign-in check of an API token (the console's token sign-in): its actor, and what
+    /// the session keeps to check it again.
+    pub async fn sign_in_with_token(
+        &self,
+        token: String,
+    ) -> Result<(Actor, SignedInWith), AppError> {
         let store = self.store().clone();
-        tokio::task::spawn_blocking(move || crate::app::tokens::verify(&store, &token))
-            .await
-            .map_err(|e| AppError::Failed(e.to_string()))?
+        let token =
+            tokio::task::spawn_blocking(move || crate::app::tokens::verify_token(&store, &token))
+                .await
+                .map_err(|e| AppError::Failed(e.to_string()))??;
+        Ok((
+            crate::app::tokens::token_actor(&token),
+            SignedInWith::Token(token.id),
+        ))
     }
 
     /// The sign-in check of a console user's password (argon2, off the async threads).
@@ -218,11 +253,42 @@ impl App {
         &self,
         name: String,
         password: String,
-    ) -> Result<Actor, AppError> {
+    ) -> Result<(Actor, SignedInWith), AppError> {
         let store = self.store().clone();
-        tokio::task::spawn_blocking(move || verify(&store, &name, &password))
+        let user = tokio::task::spawn_blocking(move || verify_user(&store, &name, &password))
             .await
-            .map_err(|e| AppError::Failed(e.to_string()))?
+            .map_err(|e| AppError::Failed(e.to_string()))??;
+        Ok((
+            user_actor(&user),
+            SignedInWith::User {
+                name: user.name,
+                password_hash: user.password_hash,
+            },
+        ))
+    }
+
+    /// Who a console session signed in with stands for now (its current role); `Unauthorized`
+    /// when the token was revoked or removed, or the user removed or given a new password.
+    /// One read, no hashing: it runs on every console request.
+    pub fn signed_in_actor(&self, with: &SignedInWith) -> Result<Actor, AppError> {
+        let ended =
+            || AppError::Unauthorized("the sign-in of this session is no longer valid".into());
+        let read = self.store().read()?;
+        match with {
+            SignedInWith::Token(id) => match read.api_token(id)? {
+                Some(token) if token.revoked_at.is_none() => {
+                    Ok(crate::app::tokens::token_actor(&token))
+                }
+                _ => Err(ended()),
+            },
+            SignedInWith::User {
+                name,
+                password_hash,
+            } => match read.console_user(name)? {
+                Some(user) if user.password_hash == *password_hash => Ok(user_actor(&user)),
+                _ => Err(ended()),
+            },
+        }
     }
 
     /// Whether the answer link `id` was used already (links are single-use).

@@ -3,7 +3,9 @@
 //! over https through the operator's proxy), the CSRF token every form carries and every
 //! POST is checked against, and the two ways in: an API token (its role) or a console user's
 //! password (`sam users add`, argon2id-verified). Sessions live in the daemon's memory and
-//! end after 12 hours, on sign-out, or when the daemon stops.
+//! end after 12 hours, on sign-out, or when the daemon stops; each request checks what the
+//! session signed in with again (one read, no hashing), so revoking its token, removing its
+//! user or resetting the password ends it at once, and a changed role applies at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +19,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::{Fields, Shared, html_page, layout, see_other};
+use crate::app::users::SignedInWith;
 use crate::app::{Actor, AppError};
 use crate::model::EpochSeconds;
 
@@ -28,8 +31,10 @@ pub const SESSION_SECONDS: i64 = 12 * 3600;
 /// A signed-in browser.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// Who signed in, with the role.
+    /// Who signed in, with the role (as of this request).
     pub actor: Actor,
+    /// What they signed in with, checked again on every request.
+    pub signed_in_with: SignedInWith,
     /// The token every form of this session carries.
     pub csrf: String,
     /// When it ends.
@@ -50,10 +55,16 @@ fn random_hex() -> String {
 
 impl Sessions {
     /// Starts a session for `actor`; its id (for the cookie).
-    pub fn start(&self, actor: Actor, now: EpochSeconds) -> (String, Session) {
+    pub fn start(
+        &self,
+        actor: Actor,
+        signed_in_with: SignedInWith,
+        now: EpochSeconds,
+    ) -> (String, Session) {
         let id = random_hex();
         let session = Session {
             actor,
+            signed_in_with,
             csrf: random_hex(),
             expires_at: now + SESSION_SECONDS,
         };
@@ -118,13 +129,36 @@ pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
     })
 }
 
+/// The live session of a request with its actor as of now: `None` when there is none, or
+/// when what it signed in with is no longer valid (the session is ended then).
+fn current(console: &Shared, headers: &HeaderMap) -> Result<Option<Session>, AppError> {
+    let now = console.app().now();
+    let Some((id, mut session)) =
+        cookie_id(headers).and_then(|id| console.sessions.get(&id, now).map(|s| (id, s)))
+    else {
+        return Ok(None);
+    };
+    match console.app().signed_in_actor(&session.signed_in_with) {
+        Ok(actor) => {
+            session.actor = actor;
+            Ok(Some(session))
+        }
+        Err(AppError::Unauthorized(_)) => {
+            console.sessions.end(&id);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The signed-in session of a request, or the answer to send instead (to the sign-in page).
 #[allow(clippy::result_large_err)] // the refusal is the response itself, sent at once
 pub fn require(console: &Shared, headers: &HeaderMap) -> Result<Session, Response> {
-    let now = console.app().now();
-    cookie_id(headers)
-        .and_then(|id| console.sessions.get(&id, now))
-        .ok_or_else(|| see_other("/signin"))
+    match current(console, headers) {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(see_other("/signin")),
+        Err(e) => Err(super::error_page(&e, None)),
+    }
 }
 
 /// The session of a form POST, its CSRF token checked: a POST without the session's token
@@ -135,8 +169,8 @@ pub fn require_post(
     headers: &HeaderMap,
     fields: &Fields,
 ) -> Result<Session, Response> {
-    let now = console.app().now();
-    let Some(session) = cookie_id(headers).and_then(|id| console.sessions.get(&id, now)) else {
+    let session = current(console, headers).map_err(|e| super::error_page(&e, None))?;
+    let Some(session) = session else {
         return Err(super::error_page(
             &AppError::Unauthorized("sign in first: this form has no session".into()),
             None,
@@ -202,8 +236,8 @@ pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Byt
             .unwrap_or_default();
         console.app().sign_in_with_password(name, password).await
     };
-    let actor = match outcome {
-        Ok(actor) => actor,
+    let (actor, signed_in_with) = match outcome {
+        Ok(signed_in) => signed_in,
         Err(AppError::Unauthorized(_)) => {
             return html_page(
                 StatusCode::UNAUTHORIZED,
@@ -213,7 +247,7 @@ pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Byt
         Err(e) => return super::error_page(&e, None),
     };
     let now = console.app().now();
-    let (id, _) = console.sessions.start(actor, now);
+    let (id, _) = console.sessions.start(actor, signed_in_with, now);
     let secure = console.over_https(&headers);
     let mut response = see_other("/");
     if let Ok(value) = session_cookie(&id, secure).parse() {
@@ -264,14 +298,14 @@ mod tests {
     #[test]
     fn csrf_needs_the_sessions_own_token() {
         let sessions = Sessions::default();
-        let (id, session) = sessions.start(actor(), 1_000);
+        let (id, session) = sessions.start(actor(), SignedInWith::Token("t".into()), 1_000);
         assert!(csrf_ok(&session, Some(&session.csrf)));
         assert!(!csrf_ok(&session, None));
         assert!(!csrf_ok(&session, Some("")));
         let mut other = session.csrf.clone();
         other.replace_range(0..1, if other.starts_with('0') { "1" } else { "0" });
         assert!(!csrf_ok(&session, Some(&other)));
-        let (_, second) = sessions.start(actor(), 1_000);
+        let (_, second) = sessions.start(actor(), SignedInWith::Token("t".into()), 1_000);
         assert!(
             !csrf_ok(&session, Some(&second.csrf)),
             "another session's token"

@@ -490,14 +490,17 @@ async fn the_console_in_a_browser() {
 /// apply to it, a page needs a session, and the session cookie's flags (`Secure` only when
 /// the operator's proxy, named by `--allow-host`, says the browser came over https).
 /// A console (the daemon's router) on a fresh store, its clock at `T0`, also answering as
-/// `sam.example.org` (an operator's proxy): the folder, the store, the address, and a client
-/// that does not follow redirects.
-async fn console_on_a_fresh_store() -> (
-    tempfile::TempDir,
-    Arc<sam_engine::store::Store>,
-    std::net::SocketAddr,
-    reqwest::Client,
-) {
+/// `sam.example.org` (an operator's proxy).
+struct TestConsole {
+    _dir: tempfile::TempDir,
+    store: Arc<sam_engine::store::Store>,
+    addr: std::net::SocketAddr,
+    /// Does not follow redirects.
+    client: reqwest::Client,
+    clock: sam_engine::daemon::ManualClock,
+}
+
+async fn console_on_a_fresh_store() -> TestConsole {
     use sam_engine::app::App;
     use sam_engine::daemon::ManualClock;
     use sam_engine::daemon::http::Guard;
@@ -517,11 +520,12 @@ async fn console_on_a_fresh_store() -> (
         None,
     )
     .unwrap();
+    let clock = ManualClock::new(crate::daemon::T0);
     let app = App::new(
         store.clone(),
         crate::host(),
         settings,
-        Arc::new(ManualClock::new(crate::daemon::T0)),
+        Arc::new(clock.clone()),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -534,7 +538,13 @@ async fn console_on_a_fresh_store() -> (
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    (dir, store, addr, client)
+    TestConsole {
+        _dir: dir,
+        store,
+        addr,
+        client,
+        clock,
+    }
 }
 
 /// Signs in with a form body (`token=...`, or `name=...&password=...`); the session cookie.
@@ -558,13 +568,20 @@ async fn signed_in(client: &reqwest::Client, addr: std::net::SocketAddr, body: S
 
 /// A console session checks what it signed in with on every request: revoking its token,
 /// resetting its user's password or removing the user ends it at once (the next page is the
-/// sign-in page, a form is refused), and a changed role applies to the next page.
+/// sign-in page, a form is refused), and a changed role applies to the next page. Guessing a
+/// password is throttled per name.
 #[tokio::test]
-async fn a_session_ends_with_its_token_or_user_and_follows_role_changes() {
+async fn a_session_ends_with_its_sign_in_and_password_guessing_waits() {
     use sam_engine::app::tokens;
     use sam_engine::model::{ConsoleUser, Role};
 
-    let (_dir, store, addr, client) = console_on_a_fresh_store().await;
+    let TestConsole {
+        _dir,
+        store,
+        addr,
+        client,
+        clock,
+    } = console_on_a_fresh_store().await;
     let page = |session: String| {
         let client = client.clone();
         async move {
@@ -649,6 +666,37 @@ async fn a_session_ends_with_its_token_or_user_and_follows_role_changes() {
         .write(|tx| tx.delete_console_user("ann").map(drop))
         .unwrap();
     assert_eq!(page(session).await.status(), 303, "a removed user is out");
+
+    // Password guessing: five wrong passwords (the name in any case), then even the right
+    // one waits (429, with Retry-After, no cookie, the password not even checked) until the
+    // delay is over.
+    put_user(Role::Viewer, "the right password");
+    let try_password = |name: &'static str, password: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("http://{addr}/signin"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("name={name}&password={password}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(try_password("ANN", "guess+guess+guess").await.status(), 401);
+    }
+    let held = try_password("ann", "the+right+password").await;
+    assert_eq!(held.status(), 429);
+    assert_eq!(held.headers()["retry-after"], "30");
+    assert!(held.headers().get("set-cookie").is_none());
+    clock.set(crate::daemon::T0 + 31);
+    let after = try_password("ann", "the+right+password").await;
+    assert_eq!(
+        after.status(),
+        303,
+        "after the delay the right password works"
+    );
 }
 
 #[tokio::test]
@@ -656,7 +704,13 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
     use sam_engine::app::tokens;
     use sam_engine::model::Role;
 
-    let (_dir, store, addr, client) = console_on_a_fresh_store().await;
+    let TestConsole {
+        _dir,
+        store,
+        addr,
+        client,
+        ..
+    } = console_on_a_fresh_store().await;
     let token = tokens::create(&store, crate::daemon::T0, "web", Role::Viewer)
         .unwrap()
         .token;

@@ -6,6 +6,10 @@
 //! end after 12 hours, on sign-out, or when the daemon stops; each request checks what the
 //! session signed in with again (one read, no hashing), so revoking its token, removing its
 //! user or resetting the password ends it at once, and a changed role applies at once.
+//! Password guessing is throttled per sign-in name ([`SignInThrottle`]): after
+//! [`FREE_FAILURES`] wrong passwords in a row, each further attempt waits a delay that doubles
+//! up to [`MAX_DELAY_SECONDS`], and an attempt inside the delay is refused (429) without
+//! checking the password.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +29,73 @@ use crate::model::EpochSeconds;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "sam_session";
+/// Wrong passwords in a row a name may have before its attempts are delayed.
+pub const FREE_FAILURES: u32 = 5;
+/// The first delay, in seconds; it doubles with each further failure.
+pub const FIRST_DELAY_SECONDS: i64 = 30;
+/// The longest delay, in seconds.
+pub const MAX_DELAY_SECONDS: i64 = 15 * 60;
+
+/// Failed password sign-ins per name (in memory, like the sessions): the name's next allowed
+/// attempt. Names are compared case-insensitively, known or not (so the answer does not tell
+/// which names exist); a success clears the name. Token sign-ins are not throttled: a token's
+/// secret is 256 random bits.
+#[derive(Debug, Default)]
+pub struct SignInThrottle {
+    by_name: Mutex<HashMap<String, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    next_attempt: EpochSeconds,
+}
+
+/// The most names the throttle remembers; past it, names whose delay is over are forgotten
+/// first (an attacker spraying names cannot grow the daemon's memory without bound).
+const MAX_NAMES: usize = 10_000;
+
+impl SignInThrottle {
+    /// Admits a password attempt for `name` at `now` and counts it as failed until
+    /// [`SignInThrottle::succeeded`] clears it (so attempts sent in parallel are counted
+    /// before any of them is checked); `Err(seconds)` while the name must wait.
+    pub fn attempt(&self, name: &str, now: EpochSeconds) -> Result<(), i64> {
+        let Ok(mut map) = self.by_name.lock() else {
+            return Ok(());
+        };
+        let key = name.to_ascii_lowercase();
+        if let Some(wait) = map
+            .get(&key)
+            .map(|f| f.next_attempt - now)
+            .filter(|&wait| wait > 0)
+        {
+            return Err(wait);
+        }
+        if map.len() >= MAX_NAMES && !map.contains_key(&key) {
+            map.retain(|_, f| f.next_attempt > now);
+            if map.len() >= MAX_NAMES {
+                return Err(FIRST_DELAY_SECONDS);
+            }
+        }
+        let failures = map.entry(key).or_insert(Failures {
+            count: 0,
+            next_attempt: now,
+        });
+        failures.count = failures.count.saturating_add(1);
+        if failures.count >= FREE_FAILURES {
+            let doublings = (failures.count - FREE_FAILURES).min(10);
+            failures.next_attempt = now + (FIRST_DELAY_SECONDS << doublings).min(MAX_DELAY_SECONDS);
+        }
+        Ok(())
+    }
+
+    /// Clears `name` after a successful sign-in.
+    pub fn succeeded(&self, name: &str) {
+        if let Ok(mut map) = self.by_name.lock() {
+            map.remove(&name.to_ascii_lowercase());
+        }
+    }
+}
 /// How long a session lasts.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
 
@@ -224,17 +295,37 @@ fn signin_form(problem: Option<&str>) -> maud::Markup {
 /// `POST /signin`: a token or a name and password; a session cookie on success.
 pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = Fields::parse(&body);
+    let now = console.app().now();
     let outcome = if let Some(token) = fields.get("token") {
         console.app().sign_in_with_token(token.to_string()).await
     } else {
         let name = fields.get("name").unwrap_or_default().to_string();
+        if let Err(wait) = console.throttle.attempt(&name, now) {
+            let mut response = html_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                signin_form(Some(&format!(
+                    "Too many wrong passwords for this name: try again in {wait} seconds."
+                ))),
+            );
+            if let Ok(value) = wait.to_string().parse() {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
         let password = fields
             .0
             .iter()
             .find(|(k, _)| k == "password")
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        console.app().sign_in_with_password(name, password).await
+        let outcome = console
+            .app()
+            .sign_in_with_password(name.clone(), password)
+            .await;
+        if outcome.is_ok() {
+            console.throttle.succeeded(&name);
+        }
+        outcome
     };
     let (actor, signed_in_with) = match outcome {
         Ok(signed_in) => signed_in,
@@ -246,7 +337,6 @@ pub async fn signin(State(console): State<Shared>, headers: HeaderMap, body: Byt
         }
         Err(e) => return super::error_page(&e, None),
     };
-    let now = console.app().now();
     let (id, _) = console.sessions.start(actor, signed_in_with, now);
     let secure = console.over_https(&headers);
     let mut response = see_other("/");
@@ -282,6 +372,39 @@ mod tests {
             name: "web:alice".into(),
             role: Role::Approver,
         }
+    }
+
+    /// Five free attempts, then a delay that doubles to its cap; a success clears the name;
+    /// names are case-insensitive; other names are not affected; a spray of names is bounded.
+    #[test]
+    fn wrong_passwords_are_throttled_per_name_with_a_doubling_capped_delay() {
+        let throttle = SignInThrottle::default();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(throttle.attempt("Ann", 100), Ok(()));
+        }
+        assert_eq!(throttle.attempt("ANN", 100), Err(FIRST_DELAY_SECONDS));
+        assert_eq!(throttle.attempt("ann", 129), Err(1));
+        assert_eq!(throttle.attempt("bob", 100), Ok(()));
+        assert_eq!(throttle.attempt("ann", 100 + FIRST_DELAY_SECONDS), Ok(()));
+        assert_eq!(
+            throttle.attempt("ann", 131),
+            Err(2 * FIRST_DELAY_SECONDS - 1)
+        );
+        let mut at = 1_000;
+        for _ in 0..20 {
+            let _ = throttle.attempt("ann", at);
+            at += MAX_DELAY_SECONDS;
+        }
+        assert_eq!(
+            throttle.attempt("ann", at - MAX_DELAY_SECONDS),
+            Err(MAX_DELAY_SECONDS)
+        );
+        throttle.succeeded("ann");
+        assert_eq!(throttle.attempt("ann", at), Ok(()));
+        for i in 0..MAX_NAMES + 10 {
+            let _ = throttle.attempt(&format!("spray{i}"), at);
+        }
+        assert!(throttle.by_name.lock().unwrap().len() <= MAX_NAMES);
     }
 
     #[test]

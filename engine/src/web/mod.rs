@@ -36,6 +36,7 @@ use crate::app::{Actor, App, AppError};
 pub struct Console {
     app: App,
     sessions: auth::Sessions,
+    throttle: auth::SignInThrottle,
     links: Option<links::LinkKey>,
     proxied_hosts: Vec<String>,
 }
@@ -52,6 +53,7 @@ impl Console {
         Self {
             app,
             sessions: auth::Sessions::default(),
+            throttle: auth::SignInThrottle::default(),
             links,
             proxied_hosts: proxied_hosts
                 .iter()

@@ -419,24 +419,49 @@ async fn the_admin_path_end_to_end_with_token_expiry_and_rotation_mid_run() {
 
 #[test]
 fn sam_demo_runs_the_whole_path_on_its_own_and_its_numbers_agree() {
+    demo_numbers_agree(
+        &[],
+        "atlassian/confluence",
+        &[
+            "connected profile `demo`",
+            "SAM - Refresh Confluence Demo Subscriptions",
+        ],
+    );
+}
+
+/// `sam demo --spoke github-copilot`: the GitHub App profile, seats with their activity on
+/// the same pages, and the same agreement of every printed figure.
+#[test]
+fn the_github_demo_runs_the_whole_path_and_its_numbers_agree() {
+    demo_numbers_agree(
+        &["--spoke", "github-copilot"],
+        "github/github copilot/business",
+        &[
+            "authenticated as the GitHub App",
+            "SAM - Refresh GitHub Copilot Demo Subscriptions",
+            "API calls 0",
+        ],
+    );
+}
+
+/// Runs `sam demo ARGS --users 300 --reclaim` and checks that each figure it printed is the
+/// one `position` and `candidates list` give for `model`, by the same definition (issue 24).
+fn demo_numbers_agree(args: &[&str], model: &str, steps: &[&str]) {
     let admin = Admin::new();
     let keep = tempfile::tempdir().unwrap();
-    let out = admin.ok(&[
-        "demo",
-        "--users",
-        "300",
-        "--reclaim",
-        "--keep",
-        keep.path().to_str().unwrap(),
-    ]);
+    let mut argv = vec!["demo", "--users", "300", "--reclaim", "--keep"];
+    argv.push(keep.path().to_str().unwrap());
+    argv.extend_from_slice(args);
+    let out = admin.ok(&argv);
     for step in [
-        "connected profile `demo`",
         "validated",
         "published profile `demo`",
-        "SAM - Refresh Confluence Demo Subscriptions",
         "succeeded",
         "first open removal candidates",
-    ] {
+    ]
+    .iter()
+    .chain(steps)
+    {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");
     }
     assert!(
@@ -482,13 +507,13 @@ fn sam_demo_runs_the_whole_path_on_its_own_and_its_numbers_agree() {
     };
     let line = out
         .lines()
-        .find(|l| l.starts_with("atlassian/confluence: "))
+        .find(|l| l.starts_with(&format!("{model}: ")))
         .expect("the model's line");
     let p = &positions
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["model"] == "atlassian/confluence")
+        .find(|r| r["model"] == model)
         .unwrap()["position"];
     let (used, inactive, excluded) = (
         p["rights_used"].as_u64().unwrap(),

@@ -126,13 +126,10 @@ async fn walk(
     use confluence_sim::{RateLimitConfig, SimConfig, Simulator};
 
     use super::connect::{Browser, ConnectArgs, connect};
-    use super::profile::{CreateArgs, ProfileCommand, open_store};
+    use super::profile::{CreateArgs, ProfileCommand};
     use crate::auth::Secret;
 
     crate::config::set_current(settings.clone());
-    let db = settings.db.clone();
-    let step =
-        |out: &mut dyn Write, n: u32, text: &str| write_out(out, &format!("\n== {n}. {text}\n"));
 
     // A free loopback port for the callback, registered with the simulated OAuth app.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -257,68 +254,20 @@ async fn walk(
     })
     .await?;
 
-    step(out, 9, "Record a sample entitlement")?;
-    // Rights bought: the active seats rounded up to the next 50, at Confluence Standard's
-    // list price per user and month.
-    let rights = (active / 50 + 1) * 50;
-    command(
+    finish(
         host,
         settings,
-        &[
-            "entitlements",
-            "add",
-            "atlassian/confluence",
-            "--rights",
-            &rights.to_string(),
-            "--unit-cost",
-            "5.16",
-            "--note",
-            "sam demo sample",
-        ],
+        args,
         out,
+        Finish {
+            first_step: 9,
+            model: "atlassian/confluence",
+            unit_cost: "5.16",
+            reconcile: "Reconcile: the license position",
+            active,
+        },
     )
     .await?;
-
-    if args.reclaim {
-        step(out, 10, "Reclaim the unused seats (within the per-run cap)")?;
-        command(
-            host,
-            settings,
-            &["run", "reclaim", "--profile", "demo"],
-            out,
-        )
-        .await?;
-    } else {
-        step(out, 10, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
-        command(
-            host,
-            settings,
-            &["run", "reclaim", "--profile", "demo", "--dry-run"],
-            out,
-        )
-        .await?;
-    }
-
-    step(out, 11, "Reconcile: the license position")?;
-    command(host, settings, &["run", "reconcile"], out).await?;
-
-    step(
-        out,
-        12,
-        "Where the seats stand, and the top removal candidates",
-    )?;
-    let store = open_store(Some(&db))?;
-    write_out(out, &summary(&store, "demo")?)?;
-    drop(store);
-    if args.reclaim {
-        command(
-            host,
-            settings,
-            &["candidates", "list", "--profile", "demo"],
-            out,
-        )
-        .await?;
-    }
     write_out(
         out,
         "\nReal tenants use the same commands with a real OAuth app: see docs/admin-guide.md.\n",
@@ -342,6 +291,106 @@ async fn walk(
         return served;
     }
     sim.shutdown().await;
+    Ok(())
+}
+
+/// Prints step `n`'s heading.
+pub(super) fn step(out: &mut dyn Write, n: u32, text: &str) -> Result<(), CliError> {
+    write_out(out, &format!("\n== {n}. {text}\n"))
+}
+
+/// The end both demos share, from the sample entitlement on (its step numbers from
+/// `first_step`).
+#[cfg(feature = "simulator")]
+pub(super) struct Finish<'a> {
+    /// The sample entitlement's step.
+    pub first_step: u32,
+    /// The software model the entitlement is for.
+    pub model: &'a str,
+    /// Its list price per right and month, in USD.
+    pub unit_cost: &'a str,
+    /// The reconcile step's title.
+    pub reconcile: &'a str,
+    /// The profile's active seats (the entitlement is sized from them).
+    pub active: u64,
+}
+
+/// Records a sample entitlement (the active seats rounded up to the next 50), reclaims (a
+/// dry run unless `--reclaim`), reconciles and prints where the seats stand.
+#[cfg(feature = "simulator")]
+pub(super) async fn finish(
+    host: &SpokeHost,
+    settings: &Settings,
+    args: &DemoArgs,
+    out: &mut dyn Write,
+    finish: Finish<'_>,
+) -> Result<(), CliError> {
+    let first = finish.first_step;
+    step(out, first, "Record a sample entitlement")?;
+    let rights = (finish.active / 50 + 1) * 50;
+    command(
+        host,
+        settings,
+        &[
+            "entitlements",
+            "add",
+            finish.model,
+            "--rights",
+            &rights.to_string(),
+            "--unit-cost",
+            finish.unit_cost,
+            "--note",
+            "sam demo sample",
+        ],
+        out,
+    )
+    .await?;
+    if args.reclaim {
+        step(
+            out,
+            first + 1,
+            "Reclaim the unused seats (within the per-run cap)",
+        )?;
+        command(
+            host,
+            settings,
+            &["run", "reclaim", "--profile", "demo"],
+            out,
+        )
+        .await?;
+    } else {
+        step(
+            out,
+            first + 1,
+            "Reclaim, as a dry run (sam demo --reclaim acts)",
+        )?;
+        command(
+            host,
+            settings,
+            &["run", "reclaim", "--profile", "demo", "--dry-run"],
+            out,
+        )
+        .await?;
+    }
+    step(out, first + 2, finish.reconcile)?;
+    command(host, settings, &["run", "reconcile"], out).await?;
+    step(
+        out,
+        first + 3,
+        "Where the seats stand, and the top removal candidates",
+    )?;
+    let store = super::profile::open_store(Some(&settings.db))?;
+    write_out(out, &summary(&store, "demo")?)?;
+    drop(store);
+    if args.reclaim {
+        command(
+            host,
+            settings,
+            &["candidates", "list", "--profile", "demo"],
+            out,
+        )
+        .await?;
+    }
     Ok(())
 }
 

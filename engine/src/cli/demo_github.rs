@@ -37,8 +37,8 @@ pub(super) async fn walk(
 
     use github_sim::{RateLimitConfig, SimConfig, Simulator};
 
-    use super::demo::{command, summary};
-    use super::profile::{CreateArgs, ProfileCommand, open_store};
+    use super::demo::step;
+    use super::profile::{CreateArgs, ProfileCommand};
 
     crate::config::set_current(settings.clone());
     let db = settings.db.clone();
@@ -46,8 +46,6 @@ pub(super) async fn walk(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    let step =
-        |out: &mut dyn Write, n: u32, text: &str| write_out(out, &format!("\n== {n}. {text}\n"));
 
     step(out, 1, "Start the bundled GitHub simulator")?;
     let sim = Simulator::start(SimConfig {
@@ -133,72 +131,20 @@ pub(super) async fn walk(
     })
     .await?;
 
-    step(out, 7, "Record a sample entitlement")?;
-    // Seats bought: the active seats rounded up to the next 50, at Copilot Business's list
-    // price per user and month.
-    let rights = (active / 50 + 1) * 50;
-    command(
+    super::demo::finish(
         host,
         settings,
-        &[
-            "entitlements",
-            "add",
-            "github/github copilot/business",
-            "--rights",
-            &rights.to_string(),
-            "--unit-cost",
-            "19",
-            "--note",
-            "sam demo sample",
-        ],
+        args,
         out,
+        super::demo::Finish {
+            first_step: 7,
+            model: "github/github copilot/business",
+            unit_cost: "19",
+            reconcile: "Reconcile: the license position, with GitHub's own seat counts",
+            active,
+        },
     )
     .await?;
-
-    if args.reclaim {
-        step(out, 8, "Reclaim the unused seats (within the per-run cap)")?;
-        command(
-            host,
-            settings,
-            &["run", "reclaim", "--profile", "demo"],
-            out,
-        )
-        .await?;
-    } else {
-        step(out, 8, "Reclaim, as a dry run (sam demo --reclaim acts)")?;
-        command(
-            host,
-            settings,
-            &["run", "reclaim", "--profile", "demo", "--dry-run"],
-            out,
-        )
-        .await?;
-    }
-
-    step(
-        out,
-        9,
-        "Reconcile: the license position, with GitHub's own seat counts",
-    )?;
-    command(host, settings, &["run", "reconcile"], out).await?;
-
-    step(
-        out,
-        10,
-        "Where the seats stand, and the top removal candidates",
-    )?;
-    let store = open_store(Some(&db))?;
-    write_out(out, &summary(&store, "demo")?)?;
-    drop(store);
-    if args.reclaim {
-        command(
-            host,
-            settings,
-            &["candidates", "list", "--profile", "demo"],
-            out,
-        )
-        .await?;
-    }
     write_out(
         out,
         "\nReal organizations use the same commands: see the GitHub section of docs/admin-guide.md.\n",

@@ -491,7 +491,8 @@ fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
         out.contains("acme/widget") && out.contains("Compliant"),
         "{out}"
     );
-    // A manual reconcile is a job result like a scheduled one (issue 24).
+    // A manual reconcile is a job result like a scheduled one (issue 24), and it is among
+    // the profile's reconcile job's recent results (a reconcile computes every model).
     {
         let store = sam_engine::store::Store::open_read_only(&db).unwrap();
         let jobs = store.read().unwrap().job_results().unwrap();
@@ -502,6 +503,41 @@ fn the_cli_records_entitlements_exclusions_and_rules_and_shows_the_position() {
             "{jobs:?}"
         );
     }
+    {
+        let store = sam_engine::store::Store::open(&db).unwrap();
+        let profile = store.read().unwrap().profile("p").unwrap().unwrap();
+        store
+            .write(|tx| {
+                for job in sam_engine::daemon::schedule::jobs_for(&profile, NOW) {
+                    tx.put_scheduled_job(&job)?;
+                }
+                Ok::<_, sam_engine::store::WriteError>(())
+            })
+            .unwrap();
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&sam(&db, &["jobs", "list", "--profile", "p", "--json"]).unwrap())
+            .unwrap();
+    let reconcile_job = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["process"] == "reconcile")
+        .unwrap_or_else(|| panic!("{listed}"))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown: serde_json::Value =
+        serde_json::from_str(&sam(&db, &["jobs", "show", &reconcile_job, "--json"]).unwrap())
+            .unwrap();
+    assert!(
+        shown["recent_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["trigger"] == "manual" && r["process"] == "reconcile"),
+        "{shown}"
+    );
     let json = sam(&db, &["position", "--json"]).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     let p = &doc[0]["position"];

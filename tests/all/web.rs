@@ -486,9 +486,6 @@ async fn the_console_in_a_browser() {
     c.close().await.unwrap();
 }
 
-/// The console behind the daemon's guard, without a browser: the Host and Origin checks
-/// apply to it, a page needs a session, and the session cookie's flags (`Secure` only when
-/// the operator's proxy, named by `--allow-host`, says the browser came over https).
 /// A console (the daemon's router) on a fresh store, its clock at `T0`, also answering as
 /// `sam.example.org` (an operator's proxy).
 struct TestConsole {
@@ -699,6 +696,9 @@ async fn a_session_ends_with_its_sign_in_and_password_guessing_waits() {
     );
 }
 
+/// The console behind the daemon's guard, without a browser: the Host and Origin checks
+/// apply to it, a page needs a session, and the session cookie's flags (`Secure` only when
+/// the operator's proxy, named by `--allow-host`, says the browser came over https).
 #[tokio::test]
 async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
     use sam_engine::app::tokens;

@@ -1449,7 +1449,7 @@ impl App {
         let recent_results = read
             .job_results()?
             .into_iter()
-            .filter(|r| r.profile == job.profile && r.process == job.process)
+            .filter(|r| job.owns(r))
             .rev()
             .take(10)
             .collect();

@@ -66,6 +66,17 @@ pub struct ScheduledJob {
     pub active: bool,
 }
 
+impl ScheduledJob {
+    /// Whether `result` is one of this job's runs (its recent results): the same process on
+    /// the same profile, whatever triggered it; a reconciliation computes every model, so
+    /// every reconcile result (manual ones included, `sam run reconcile`) is every reconcile
+    /// job's.
+    pub fn owns(&self, result: &JobResult) -> bool {
+        result.process == self.process
+            && (result.profile == self.profile || self.process == ProcessKind::Reconcile)
+    }
+}
+
 /// The stored layout of [`ScheduledJob`] in schema version 1 (an interval instead of a cron
 /// expression); read only by the migration to version 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -535,6 +535,18 @@ fn demo_numbers_agree(args: &[&str], model: &str, steps: &[&str]) {
         .find(|l| l.starts_with("removal candidates"))
         .expect("the candidates line");
     assert_eq!(number_after(line, " open"), open, "{line}");
+    // The open candidates are the inactive holders less those a rule never proposes (apps,
+    // seats the vendor already cancelled, reclamation exclusions), as the model's line says.
+    let model_line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{model}: ")))
+        .unwrap();
+    let kept_out = if model_line.contains(" of them kept out of reclaim") {
+        number_after(model_line, " of them kept out of reclaim")
+    } else {
+        0
+    };
+    assert_eq!(open, inactive - kept_out, "{model_line}");
     assert_eq!(number_after(line, " in all"), list.len() as u64, "{line}");
     // The reclaim's own summary: what it created is every candidate (the first run), what
     // it reclaimed is every closed-complete one.

@@ -484,22 +484,62 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
         .filter(|s| s.active)
         .count();
     let mut text = format!("seats held on profile `{profile}`: {seats}\n");
+    let spoke_id = read
+        .profile(profile)
+        .map_err(store_failure)?
+        .map(|p| p.spoke_id)
+        .unwrap_or_default();
+    let exclusions: Vec<_> = read
+        .exclusions()
+        .map_err(store_failure)?
+        .into_iter()
+        .filter(|x| x.active)
+        .collect();
+    let pending: crate::reclaim::PendingSeats = read
+        .pending_cancellations(profile)
+        .map_err(store_failure)?
+        .into_iter()
+        .map(|p| (p.external_user_id, p.identifier))
+        .collect();
     for r in read.latest_positions().map_err(store_failure)? {
         let p = &r.position;
         if p.rights_used + p.excluded == 0 {
             continue;
         }
-        let threshold = read
+        let rule = read
             .rule(&r.model)
             .map_err(store_failure)?
-            .map_or(60, |rule| rule.inactivity_days);
+            .unwrap_or_else(|| crate::model::ReclamationRule::default_for(&r.model, r.computed_at));
+        // The inactive holders a rule never proposes (apps, seats the vendor already
+        // cancelled, reclamation exclusions): they hold a seat, so they count as used; judged
+        // as the position judged them (its time, the model's rule) and kept out by the rule
+        // the evaluation applies, so inactive - kept out = the open candidates.
+        let mut kept_out = 0u64;
+        read.for_each_subscription_with_activity(profile, |s, activity| {
+            if s.active
+                && s.model.as_deref() == Some(r.model.as_str())
+                && crate::reclaim::stale_since(&s, activity, &rule, r.computed_at, None).is_some()
+                && crate::reclaim::kept_out(&spoke_id, &s, &rule, &exclusions, &pending).is_some()
+            {
+                kept_out += 1;
+            }
+        })
+        .map_err(store_failure)?;
+        let apps = if kept_out > 0 {
+            format!(
+                "; {kept_out} of them kept out of reclaim: apps, seats the vendor already cancelled, reclamation exclusions"
+            )
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {threshold} days) + {} excluded from license counts\n",
+            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {} days{apps}) + {} excluded from license counts\n",
             r.model,
             p.rights_used + p.excluded,
             p.rights_used,
             p.rights_used - p.inactive,
             p.inactive,
+            rule.inactivity_days,
             p.excluded
         ));
     }
@@ -522,7 +562,7 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
         )
     };
     text.push_str(&format!(
-        "removal candidates (inactive human seats a rule proposes; apps and reclamation exclusions left out): {} open, {} in all{states}\n",
+        "removal candidates (the inactive seats a rule proposes: the inactive less those kept out of reclaim): {} open, {} in all{states}\n",
         open.len(),
         candidates.len(),
     ));

@@ -114,6 +114,30 @@ pub fn reclamation_exclusion(
         .map(|x| format!("excluded by exclusion rule {}", x.id))
 }
 
+/// Seats the vendor has already cancelled (they end at the cycle's end), by (user,
+/// identifier).
+pub type PendingSeats = std::collections::BTreeSet<(String, String)>;
+
+/// Why a seat is kept out of reclamation whatever its activity, if it is: the vendor has
+/// already cancelled it (`pending`), or the app-account rule or an exclusion covers it. The
+/// one rule the evaluation applies and the figures that explain its count use.
+pub fn kept_out(
+    spoke_id: &str,
+    subscription: &Subscription,
+    rule: &ReclamationRule,
+    exclusions: &[ExclusionRule],
+    pending: &PendingSeats,
+) -> Option<String> {
+    let seat = (
+        subscription.external_user_id.clone(),
+        subscription.identifier.clone(),
+    );
+    if pending.contains(&seat) {
+        return Some("the vendor has already cancelled the seat (pending cancellation)".into());
+    }
+    reclamation_exclusion(spoke_id, subscription, rule, exclusions)
+}
+
 /// What an evaluation changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct IdentifySummary {
@@ -216,7 +240,7 @@ pub fn identify(
         }
     }
     // Seats the vendor has already cancelled (they end at the cycle's end): nothing to take.
-    let pending: std::collections::BTreeSet<(String, String)> = tx
+    let pending: PendingSeats = tx
         .pending_cancellations_in(&profile.name)?
         .into_iter()
         .map(|p| (p.external_user_id, p.identifier))
@@ -258,11 +282,7 @@ pub fn identify(
         let Some(rule) = rule.filter(|r| r.active) else {
             return Ok(());
         };
-        let excluded = if pending.contains(&seat) {
-            Some("the vendor has already cancelled the seat (pending cancellation)".to_string())
-        } else {
-            reclamation_exclusion(&profile.spoke_id, &sub, &rule, &exclusions)
-        };
+        let excluded = kept_out(&profile.spoke_id, &sub, &rule, &exclusions, &pending);
         if excluded.is_some() {
             summary.excluded_seats += 1;
         }

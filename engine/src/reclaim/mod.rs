@@ -16,7 +16,8 @@ pub mod state;
 pub mod undo;
 
 pub use evaluate::{
-    IdentifySummary, close_for_deleted_profile, ensure_rules, identify, stale_since, staleness,
+    IdentifySummary, PendingSeats, close_for_deleted_profile, ensure_rules, identify, kept_out,
+    stale_since, staleness,
 };
 pub use flow::{answer, decide};
 pub use notify::{LogNotifier, Notice, NoticeKind, Notifier, NotifyError, WebhookNotifier};

@@ -321,6 +321,10 @@ async fn a_quota_429_pauses_the_job_until_the_reset_and_resumes_from_the_checkpo
     let store = Arc::new(store);
     store
         .write(|tx| {
+            // Published: a schedule holds a Draft profile's jobs.
+            let mut profile = tx.profile("p")?.unwrap();
+            profile.status = sam_engine::model::ProfileStatus::Published;
+            tx.put_profile(&profile)?;
             tx.put_scheduled_job(&job(
                 "p",
                 "subs",

@@ -1,10 +1,10 @@
 //! Where sam keeps things and how it listens: the database file, the compiled-plugin cache,
-//! the plugins folder, the key file that encrypts secrets at rest, the OAuth callback URL and
-//! the daemon's listen address and the zone times are shown in. Each setting comes from, in order of precedence: a command-line
-//! flag, a `SAM_*` environment variable, the TOML config file (`--config-file`/`SAM_CONFIG`, else
-//! `$XDG_CONFIG_HOME/sam/config.toml` when it exists), then the XDG default. Relative paths in
-//! the file are relative to the file's folder. Unknown keys in the file are an error, so a
-//! typo is not silently ignored.
+//! the plugins folder, the key file that encrypts secrets at rest, the OAuth callback URL,
+//! the daemon's listen address and the zone times are shown in. Each setting comes from, in
+//! order of precedence: a command-line flag, a `SAM_*` environment variable, the TOML config
+//! file (`--config-file`/`SAM_CONFIG`, else `$XDG_CONFIG_HOME/sam/config.toml` when it
+//! exists), then the XDG default. Relative paths in the file are relative to the file's
+//! folder. Unknown keys in the file are an error, so a typo is not silently ignored.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

@@ -295,6 +295,7 @@ async fn walk(
 }
 
 /// Prints step `n`'s heading.
+#[cfg(feature = "simulator")]
 pub(super) fn step(out: &mut dyn Write, n: u32, text: &str) -> Result<(), CliError> {
     write_out(out, &format!("\n== {n}. {text}\n"))
 }
@@ -307,7 +308,8 @@ pub(super) struct Finish<'a> {
     pub first_step: u32,
     /// The software model the entitlement is for.
     pub model: &'a str,
-    /// Its list price per right and month, in USD.
+    /// Its list price per right and month, in USD (Confluence Standard's, Copilot
+    /// Business's).
     pub unit_cost: &'a str,
     /// The reconcile step's title.
     pub reconcile: &'a str,
@@ -525,7 +527,7 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
             }
         })
         .map_err(store_failure)?;
-        let apps = if kept_out > 0 {
+        let kept = if kept_out > 0 {
             format!(
                 "; {kept_out} of them kept out of reclaim: apps, seats the vendor already cancelled, reclamation exclusions"
             )
@@ -533,7 +535,7 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
             String::new()
         };
         text.push_str(&format!(
-            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {} days{apps}) + {} excluded from license counts\n",
+            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {} days{kept}) + {} excluded from license counts\n",
             r.model,
             p.rights_used + p.excluded,
             p.rights_used,

@@ -2,8 +2,9 @@
 //! schedule, serves on-demand runs (`sam run` while the daemon holds the database), health
 //! and metrics. Design: a scheduler loop over an injected [`DaemonClock`] finds the due jobs
 //! (active, next run in the past — so a run missed while the daemon was down runs once at
-//! start; a Draft profile's jobs are held, not run, until it is published again), groups them by profile and runs each profile's jobs in order (download, activity,
-//! candidates, reconciliation) while profiles run concurrently up to a limit (a tokio
+//! start; a Draft profile's jobs are held, not run, until it is published again), groups them
+//! by profile and runs each profile's jobs in order (download, activity, candidates,
+//! reconciliation) while profiles run concurrently up to a limit (a tokio
 //! semaphore). A per-profile lock serialises scheduled and on-demand runs: never two runs of
 //! one profile at once. A failed attempt is retried with capped exponential backoff; a
 //! rate-limited one (the vendor's quota, resetting at the top of the hour) pauses until

@@ -905,4 +905,35 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
             && j.schedule == "0 15 5 * * *"),
         "{kept:?}"
     );
+    drop(read);
+
+    // "Run now" from the profile's page (the admin's form): the run is started, answered
+    // with a notice, and recorded as a manual job result of the profile.
+    let ran = client
+        .post(url("/profiles/p/act"))
+        .header("cookie", &admin_session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&action=run&process=reconcile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ran.status(), 303);
+    let location = ran.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("Started"), "{location}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let results = store.read().unwrap().job_results().unwrap();
+        if results.iter().any(|r| {
+            r.profile == "p"
+                && r.process == sam_engine::model::ProcessKind::Reconcile
+                && r.trigger == sam_engine::model::JobTrigger::Manual
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no manual reconcile was recorded: {results:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -937,3 +937,111 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Text from a vendor (a display name, an e-mail, a user id: anyone can set their own name on
+/// their SaaS account) and from an admin (an exclusion's note) is shown as text on every page
+/// that shows it, never as markup: a name that is a script tag does not run.
+#[tokio::test]
+async fn vendor_and_admin_text_is_escaped_on_every_page() {
+    use sam_engine::app::tokens;
+    use sam_engine::model::*;
+
+    let TestConsole {
+        _dir,
+        store,
+        addr,
+        client,
+        ..
+    } = console_on_a_fresh_store().await;
+    let name = "<script>alert('name')</script>";
+    let email = "\"><img src=x onerror=alert(1)>@example.com";
+    let user = "u<b>1</b>";
+    crate::daemon::with_profile(&store, "p");
+    let now = crate::daemon::T0;
+    store
+        .write(|tx| {
+            tx.put_subscription(&Subscription {
+                profile: "p".into(),
+                external_user_id: user.into(),
+                identifier: "widget".into(),
+                model: Some("acme/widget".into()),
+                display_name: Some(name.into()),
+                email: Some(email.into()),
+                account_type: AccountType::Human,
+                granted_by: vec!["<i>group</i>".into()],
+                granted_at: Some(now - 400 * 86_400),
+                active: true,
+                first_seen_at: now - 400 * 86_400,
+                ended_at: None,
+            })?;
+            tx.put_activity(&UserActivityRecord {
+                profile: "p".into(),
+                external_user_id: user.into(),
+                last_activity: Some(now - 200 * 86_400),
+                source: Some("<u>page updated</u>".into()),
+                state: ActivityState::Seen,
+                kind: None,
+                checked_at: None,
+            })?;
+            tx.put_exclusion(&ExclusionRule {
+                id: "1".into(),
+                target: ExclusionTarget::User("<svg onload=alert(2)>".into()),
+                scope: ExclusionScope::Reconciliation,
+                active: true,
+                note: Some("<iframe src=//evil.example>".into()),
+                created_at: now,
+            })?;
+            let profile = tx.profile("p")?.unwrap();
+            sam_engine::reclaim::identify(tx, &profile, now)?;
+            tx.audit(now, Some("p"), AuditAction::ProfileChanged, name, None)
+        })
+        .unwrap();
+    let candidates = store.read().unwrap().candidates("p").unwrap();
+    assert_eq!(candidates.len(), 1, "the seat is a candidate");
+    let token = tokens::create(&store, now, "web", Role::Admin)
+        .unwrap()
+        .token;
+    let session = signed_in(&client, addr, format!("token={token}")).await;
+    let pages = [
+        "/".to_string(),
+        "/subscriptions".to_string(),
+        format!("/subscriptions?user={}", sam_engine::web::q(user)),
+        format!("/subscriptions/user?user={}", sam_engine::web::q(user)),
+        "/candidates".to_string(),
+        format!("/candidates/{}", candidates[0].id),
+        "/catalog".to_string(),
+        "/audit".to_string(),
+    ];
+    let mut shown = 0;
+    for path in &pages {
+        let answer = client
+            .get(format!("http://{addr}{path}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        let html = answer.text().await.unwrap();
+        for raw in [
+            "<script>alert",
+            "<img src=x",
+            "<b>1</b>",
+            "<i>group</i>",
+            "<svg onload",
+            "<iframe",
+            "<u>page",
+        ] {
+            assert!(
+                !html.contains(raw),
+                "{path} shows {raw:?} as markup:\n{html}"
+            );
+        }
+        if html.contains("&lt;script&gt;alert(") {
+            shown += 1;
+        }
+    }
+    assert!(
+        shown >= 4,
+        "the name is shown, escaped, on the pages that list it ({shown})"
+    );
+}

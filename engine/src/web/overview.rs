@@ -53,7 +53,13 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series]) -> Markup {
     if vmax <= 0.0 {
         vmax = 1.0;
     }
-    let span = (t1 - t0).max(1) as f64;
+    // No point at all leaves t0 > t1 (the extremes): nothing to scale, and no subtraction
+    // that could overflow.
+    let span = if empty {
+        1.0
+    } else {
+        t1.saturating_sub(t0).max(1) as f64
+    };
     let x = |t: EpochSeconds| {
         if t1 == t0 {
             L + (W - L - R) / 2.0
@@ -279,4 +285,31 @@ pub async fn page(
         StatusCode::OK,
         layout::page("Overview", Some(&session), Some("/"), body),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh install has no reconciliation yet: the chart says so (its extremes never
+    /// subtracted), and a single point is drawn in the middle.
+    #[test]
+    fn a_chart_with_no_point_or_one_point_renders() {
+        let empty = line_chart("Seats", "count", &[]).into_string();
+        assert!(empty.contains("No reconciliation yet"), "{empty}");
+        let none = Series {
+            label: "Used".into(),
+            color: "#000",
+            points: Vec::new(),
+        };
+        let empty = line_chart("Seats", "count", &[none]).into_string();
+        assert!(empty.contains("No reconciliation yet"), "{empty}");
+        let one = Series {
+            label: "Used".into(),
+            color: "#000",
+            points: vec![(1_800_000_000, 5.0)],
+        };
+        let drawn = line_chart("Seats", "count", &[one]).into_string();
+        assert!(drawn.contains("<circle cx=\"386.0\""), "{drawn}");
+    }
 }

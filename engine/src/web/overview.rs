@@ -298,14 +298,14 @@ mod tests {
         let empty = line_chart("Seats", "count", &[]).into_string();
         assert!(empty.contains("No reconciliation yet"), "{empty}");
         let none = Series {
-            label: "Used".into(),
+            label: "Used",
             color: "#000",
             points: Vec::new(),
         };
         let empty = line_chart("Seats", "count", &[none]).into_string();
         assert!(empty.contains("No reconciliation yet"), "{empty}");
         let one = Series {
-            label: "Used".into(),
+            label: "Used",
             color: "#000",
             points: vec![(1_800_000_000, 5.0)],
         };

@@ -940,9 +940,10 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
 
 /// Text from a vendor (a display name, an e-mail, a user id: anyone can set their own name on
 /// their SaaS account) and from an admin (an exclusion's note) is shown as text on every page
-/// that shows it, never as markup: a name that is a script tag does not run.
+/// that shows it, never as markup: a name that is a script tag does not run. Hostile query
+/// strings and paths get a 4xx page, never a 5xx or a dropped connection.
 #[tokio::test]
-async fn vendor_and_admin_text_is_escaped_on_every_page() {
+async fn vendor_and_admin_text_is_escaped_and_hostile_urls_get_a_4xx() {
     use sam_engine::app::tokens;
     use sam_engine::model::*;
 
@@ -1044,4 +1045,36 @@ async fn vendor_and_admin_text_is_escaped_on_every_page() {
         shown >= 4,
         "the name is shown, escaped, on the pages that list it ({shown})"
     );
+
+    // Hostile query strings and paths get a page that says what is wrong (a 4xx), never a
+    // dropped connection or a 5xx.
+    for path in [
+        "/subscriptions?inactive_for=4294967295",
+        "/subscriptions?inactive_for=-1",
+        "/subscriptions?inactive_for=99999999999999999999",
+        "/subscriptions?user=%00%ff",
+        "/subscriptions?model=%E2%80%AE&state=%3Cx%3E",
+        "/subscriptions/user?user=",
+        "/candidates?state=nonsense",
+        "/candidates/18446744073709551616",
+        "/candidates/-1",
+        "/candidates/%3Cscript%3E",
+        "/audit?since=99999-99-99",
+        "/audit?since=0000-01-01",
+        "/audit?since=9999-12-31&actor=%00",
+        "/profiles/%2e%2e%2fetc",
+        "/profiles/nobody/groups",
+    ] {
+        let answer = client
+            .get(format!("http://{addr}{path}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: the connection failed: {e}"));
+        let status = answer.status();
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "{path}: {status}"
+        );
+    }
 }

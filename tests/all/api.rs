@@ -352,6 +352,57 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
             op.path
         );
     }
+    // Every documented query parameter of every GET, given a hostile value (negative, past
+    // u64, a NUL, markup, an impossible date, 10 000 characters): the engine answers with its
+    // error document or its answer, never a 5xx.
+    let long = "x".repeat(10_000);
+    let hostile = [
+        "-1",
+        "18446744073709551616",
+        "%00",
+        "%3Cscript%3E",
+        "9999-99-99",
+        long.as_str(),
+    ];
+    let mut asked = 0;
+    for (path, item) in paths {
+        let Some(get) = item.get("get") else {
+            continue;
+        };
+        let names: Vec<&str> = get["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if names.is_empty() {
+            continue;
+        }
+        for value in hostile {
+            let query: Vec<String> = names.iter().map(|n| format!("{n}={value}")).collect();
+            let url = format!("{}?{}", s.url(path), query.join("&"));
+            let response = client
+                .get(&url)
+                .bearer_auth(&s.admin)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {path} with {value:.20}: {e}"));
+            asked += 1;
+            assert!(
+                !response.status().is_server_error(),
+                "GET {path} with {:.40}: {}",
+                query.join("&"),
+                response.status()
+            );
+        }
+    }
+    assert!(
+        asked >= 30,
+        "the documented GETs take query parameters ({asked})"
+    );
     // And what is not documented is not served.
     let unknown = client
         .get(s.url("/api/v1/not-a-route"))

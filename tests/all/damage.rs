@@ -470,6 +470,19 @@ fn the_data_folder_database_lock_and_backups_are_private_and_a_readable_file_war
     )
     .unwrap();
     assert_eq!(mode(&backup), 0o600);
+    // Backups beside the database taken in the same second (a double click in the console,
+    // two admins) each get their own file, all private.
+    {
+        let store = Store::open(&path).unwrap();
+        let beside: Vec<PathBuf> = (0..3)
+            .map(|_| store.backup_beside().unwrap().path)
+            .collect();
+        let distinct: std::collections::BTreeSet<&PathBuf> = beside.iter().collect();
+        assert_eq!(distinct.len(), 3, "{beside:?}");
+        for b in &beside {
+            assert_eq!(mode(b), 0o600, "{}", b.display());
+        }
+    }
 
     set_permissions(&path, 0o644);
     let out = Command::new(sam_bin())

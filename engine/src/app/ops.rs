@@ -296,16 +296,57 @@ macro_rules! operations {
         axum::routing::post(
             |State(state): State<App>,
              axum::Extension(actor): axum::Extension<Actor>,
-             body: Result<Json<$req>, axum::extract::rejection::JsonRejection>| async move {
-                let request = match body {
-                    Ok(Json(r)) => r,
-                    Err(e) => return error_response(AppError::Invalid(e.body_text())),
+             headers: axum::http::HeaderMap,
+             body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>| async move {
+                let request: $req = match body
+                    .map_err(|e| AppError::Invalid(e.body_text()))
+                    .and_then(|bytes| request_body(&headers, &bytes))
+                {
+                    Ok(r) => r,
+                    Err(e) => return error_response(e),
                 };
                 answer(local(&actor, Role::$role, stringify!($name),
                     state.$name(&actor, request)).await)
             },
         )
     };
+}
+
+/// A POST's JSON body as its request type. Strict where serde is lenient: the body must be
+/// JSON (`Content-Type: application/json`), and a field the request does not have is refused
+/// with its name (a misspelt `max_percent` would otherwise be dropped and the run go ahead
+/// with the default).
+pub fn request_body<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<T, AppError> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    if !json {
+        return Err(AppError::Invalid(
+            "send the request body as JSON, with `Content-Type: application/json`".into(),
+        ));
+    }
+    let mut unknown = Vec::new();
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let request = serde_ignored::deserialize(&mut reader, |path| unknown.push(path.to_string()))
+        .and_then(|request| reader.end().map(|()| request))
+        .map_err(|e| AppError::Invalid(format!("the request body is not this request: {e}")))?;
+    if !unknown.is_empty() {
+        return Err(AppError::Invalid(format!(
+            "the request has no field {}: check its spelling against the OpenAPI document",
+            unknown
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(request)
 }
 
 fn answer<A: Serialize>(outcome: Result<A, AppError>) -> Response {

@@ -331,11 +331,21 @@ fn warn_if_readable(path: &Path) {
 /// `<db>.<label>-v<version>-<UTC time>.bak` next to the database: the name a backup is kept
 /// under (the time makes each new; the version says which sam can open it).
 pub fn backup_path(db: &Path, label: &str, version: u64, at: i64) -> PathBuf {
+    numbered_backup_path(db, label, version, at, 1)
+}
+
+/// [`backup_path`], the `n`th of its second (`-n` before `.bak` from the second on).
+fn numbered_backup_path(db: &Path, label: &str, version: u64, at: i64, n: u32) -> PathBuf {
     let stamp = chrono::DateTime::from_timestamp(at, 0)
         .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_else(|| at.to_string());
+    let nth = if n > 1 {
+        format!("-{n}")
+    } else {
+        String::new()
+    };
     let mut name = db.as_os_str().to_owned();
-    name.push(format!(".{label}-v{version}-{stamp}.bak"));
+    name.push(format!(".{label}-v{version}-{stamp}{nth}.bak"));
     PathBuf::from(name)
 }
 
@@ -827,7 +837,15 @@ impl Store {
     /// (`<db>.backup-v<version>-<time>.bak`): the only place the daemon's API writes one.
     pub fn backup_beside(&self) -> Result<BackupReport, OpenError> {
         let version = self.schema_version().unwrap_or(CURRENT_VERSION);
-        let dest = backup_path(&self.path, "backup", version, now());
+        let at = now();
+        // Two backups in one second (a double click, two admins) each get their own file:
+        // `...Z.bak`, then `...Z-2.bak`, ...
+        let mut dest = backup_path(&self.path, "backup", version, at);
+        let mut n = 1;
+        while dest.exists() && n < 1000 {
+            n += 1;
+            dest = numbered_backup_path(&self.path, "backup", version, at, n);
+        }
         self.backup_to(&dest)
     }
 }

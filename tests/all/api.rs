@@ -460,6 +460,16 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         .await
         .unwrap();
     assert_eq!(untyped.status(), 422);
+    // So is a misspelt query parameter (the list would otherwise cover every profile).
+    let misspelt = client
+        .get(s.url("/api/v1/candidates?profil=p"))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(misspelt.status(), 422);
+    let said = misspelt.text().await.unwrap();
+    assert!(said.contains("`profil`"), "{said}");
     assert_eq!(s.runs(), 0, "no hostile body started a run");
     // And what is not documented is not served.
     let unknown = client

@@ -9,7 +9,7 @@
 //! status of [`AppError::status`].
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -282,10 +282,10 @@ macro_rules! operations {
         axum::routing::get(
             |State(state): State<App>,
              axum::Extension(actor): axum::Extension<Actor>,
-             query: Result<Query<$req>, axum::extract::rejection::QueryRejection>| async move {
-                let request = match query {
-                    Ok(Query(r)) => r,
-                    Err(e) => return error_response(AppError::Invalid(e.body_text())),
+             uri: axum::http::Uri| async move {
+                let request: $req = match request_query(uri.query().unwrap_or_default()) {
+                    Ok(r) => r,
+                    Err(e) => return error_response(e),
                 };
                 answer(local(&actor, Role::$role, stringify!($name),
                     state.$name(&actor, request)).await)
@@ -336,17 +336,35 @@ pub fn request_body<T: serde::de::DeserializeOwned>(
     let request = serde_ignored::deserialize(&mut reader, |path| unknown.push(path.to_string()))
         .and_then(|request| reader.end().map(|()| request))
         .map_err(|e| AppError::Invalid(format!("the request body is not this request: {e}")))?;
-    if !unknown.is_empty() {
-        return Err(AppError::Invalid(format!(
-            "the request has no field {}: check its spelling against the OpenAPI document",
-            unknown
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    refuse_unknown(&unknown, "field")?;
     Ok(request)
+}
+
+/// A GET's query string as its request type; a parameter the request does not have is
+/// refused with its name (a misspelt filter would otherwise be dropped and the answer cover
+/// everything it was meant to narrow).
+pub fn request_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, AppError> {
+    let mut unknown = Vec::new();
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let request = serde_ignored::deserialize(pairs, |path| unknown.push(path.to_string()))
+        .map_err(|e| AppError::Invalid(format!("the query is not this request's: {e}")))?;
+    refuse_unknown(&unknown, "parameter")?;
+    Ok(request)
+}
+
+/// `Invalid` naming the `unknown` fields or parameters, if there are any.
+fn refuse_unknown(unknown: &[String], what: &str) -> Result<(), AppError> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::Invalid(format!(
+        "the request has no {what} {}: check its spelling against the OpenAPI document",
+        unknown
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 fn answer<A: Serialize>(outcome: Result<A, AppError>) -> Response {

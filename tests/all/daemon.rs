@@ -474,11 +474,23 @@ async fn healthz_metrics_and_on_demand_runs_over_http() {
     assert_eq!(runner.log.lock().unwrap().len(), 1);
 
     // A backup while the daemon holds the file: written where the daemon chooses (next to
-    // the database, named with the schema version), whatever the request says.
+    // the database, named with the schema version); a request that names a path is refused
+    // (the body has no such field) and writes nothing there.
+    let elsewhere = served.store.path().with_file_name("elsewhere.redb");
+    let named = client
+        .post(format!("http://{addr}/api/v1/backup"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "path": elsewhere }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 422);
+    assert!(named.text().await.unwrap().contains("`path`"));
+    assert!(!elsewhere.exists());
     let answer: serde_json::Value = client
         .post(format!("http://{addr}/api/v1/backup"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "path": "/tmp/elsewhere.redb" }))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap()

@@ -547,6 +547,12 @@ fn demo_numbers_agree(args: &[&str], model: &str, steps: &[&str]) {
         0
     };
     assert_eq!(open, inactive - kept_out, "{model_line}");
+    // The reclaim run said the same of the seats it kept out.
+    let run_kept_out = out
+        .lines()
+        .find(|l| l.contains(" unused seats kept out of reclaim"))
+        .map_or(0, |l| number_after(l, " unused seats kept out of reclaim"));
+    assert_eq!(run_kept_out, kept_out, "{out}");
     assert_eq!(number_after(line, " in all"), list.len() as u64, "{line}");
     // The reclaim's own summary: what it created is every candidate (the first run), what
     // it reclaimed is every closed-complete one.

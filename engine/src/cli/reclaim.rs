@@ -338,6 +338,16 @@ fn local_stop(engine: &Engine) -> Option<super::StopOnSignal> {
 /// Rows a run's report shows people (the rest are counted; `--json` has them all).
 const REPORT_ROWS: usize = 20;
 
+/// The unused seats a rule found but keeps out of reclaim, when there are any.
+fn kept_out_line(text: &mut String, r: &crate::reclaim::ReclaimReport) {
+    if r.identify.kept_out_inactive > 0 {
+        text.push_str(&format!(
+            "  {} unused seats kept out of reclaim (apps, seats the vendor already cancelled, reclamation exclusions)\n",
+            r.identify.kept_out_inactive
+        ));
+    }
+}
+
 pub(super) fn print_report(
     out: &mut dyn Write,
     r: &ReclaimReport,
@@ -369,6 +379,7 @@ pub(super) fn print_report(
             r.identify.canceled.len(),
             r.identify.skipped.len(),
         ));
+        kept_out_line(&mut text, r);
     } else {
         // The re-check before revoking cancels candidates too: counted with the others.
         let rechecked = r
@@ -384,6 +395,7 @@ pub(super) fn print_report(
             rechecked,
             r.identify.skipped.len(),
         ));
+        kept_out_line(&mut text, r);
     }
     if r.resumed > 0 {
         text.push_str(&format!(

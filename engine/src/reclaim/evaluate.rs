@@ -151,6 +151,10 @@ pub struct IdentifySummary {
     pub ready_again: Vec<u64>,
     /// Seats kept out by exclusions (apps included).
     pub excluded_seats: u64,
+    /// Of those, the seats the rule finds unused (they would be candidates but for being
+    /// kept out): the position's inactive holders less this are the candidates.
+    #[serde(default)]
+    pub kept_out_inactive: u64,
     /// Default rules created.
     pub rules_created: Vec<String>,
 }
@@ -332,11 +336,13 @@ pub fn identify(
             tx.put_candidate(&c)?;
             return Ok(());
         }
+        let quiet = last_closed.get(&seat).copied();
+        let stale = staleness(&sub, activity.as_ref(), &rule, now, quiet);
         if excluded.is_some() {
+            summary.kept_out_inactive += u64::from(stale.is_some());
             return Ok(());
         }
-        let quiet = last_closed.get(&seat).copied();
-        let Some(stale) = staleness(&sub, activity.as_ref(), &rule, now, quiet) else {
+        let Some(stale) = stale else {
             return Ok(());
         };
         let first = if rule.notify_user && sub.email.is_none() {

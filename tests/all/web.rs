@@ -884,14 +884,16 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_string();
-    let done = client
-        .post(url("/profiles/p/act"))
-        .header("cookie", &admin_session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}&action=unpublish"))
-        .send()
-        .await
-        .unwrap();
+    // The profile page's form, as the admin's browser sends it.
+    let act = |fields: String| {
+        client
+            .post(url("/profiles/p/act"))
+            .header("cookie", &admin_session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&{fields}"))
+            .send()
+    };
+    let done = act("action=unpublish".into()).await.unwrap();
     assert_eq!(done.status(), 303);
     let read = store.read().unwrap();
     assert_eq!(
@@ -909,14 +911,7 @@ async fn the_console_is_guarded_and_its_cookie_flags_follow_the_transport() {
 
     // "Run now" from the profile's page (the admin's form): the run is started, answered
     // with a notice, and recorded as a manual job result of the profile.
-    let ran = client
-        .post(url("/profiles/p/act"))
-        .header("cookie", &admin_session)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}&action=run&process=reconcile"))
-        .send()
-        .await
-        .unwrap();
+    let ran = act("action=run&process=reconcile".into()).await.unwrap();
     assert_eq!(ran.status(), 303);
     let location = ran.headers()["location"].to_str().unwrap().to_string();
     assert!(location.contains("Started"), "{location}");

@@ -99,11 +99,6 @@ fn password_matches(hash: &str, password: &str) -> bool {
 static DECOY: LazyLock<String> =
     LazyLock::new(|| hash_password("decoy password, never valid").unwrap_or_default());
 
-/// The actor a name and password stand for; `Unauthorized` (one message) otherwise.
-pub fn verify(store: &Store, name: &str, password: &str) -> Result<Actor, AppError> {
-    verify_user(store, name, password).map(|user| user_actor(&user))
-}
-
 /// The actor a console user stands for.
 fn user_actor(user: &ConsoleUser) -> Actor {
     Actor {

@@ -471,6 +471,49 @@ pub(super) async fn command(
     }
 }
 
+/// Per model, the profile's inactive holders a rule never proposes (apps, seats the vendor
+/// already cancelled, reclamation exclusions), in one pass over its seats: they hold a seat,
+/// so they count as used; judged as the position judged them (its time, the model's rule) and
+/// kept out by the rule the evaluation applies, so inactive - kept out = the open candidates.
+#[cfg(feature = "simulator")]
+fn kept_out_by_model(
+    read: &crate::store::ReadTx,
+    profile: &str,
+    rules: &std::collections::BTreeMap<String, (crate::model::ReclamationRule, i64)>,
+) -> Result<std::collections::BTreeMap<String, u64>, crate::store::ReadError> {
+    let spoke_id = read
+        .profile(profile)?
+        .map(|p| p.spoke_id)
+        .unwrap_or_default();
+    let exclusions: Vec<_> = read
+        .exclusions()?
+        .into_iter()
+        .filter(|x| x.active)
+        .collect();
+    let pending: crate::reclaim::PendingSeats = read
+        .pending_cancellations(profile)?
+        .into_iter()
+        .map(|p| (p.external_user_id, p.identifier))
+        .collect();
+    let mut kept_out = std::collections::BTreeMap::new();
+    read.for_each_subscription_with_activity(profile, |s, activity| {
+        let Some((model, (rule, at))) = s
+            .model
+            .as_deref()
+            .filter(|_| s.active)
+            .and_then(|m| rules.get_key_value(m))
+        else {
+            return;
+        };
+        if crate::reclaim::stale_since(&s, activity, rule, *at, None).is_some()
+            && crate::reclaim::kept_out(&spoke_id, &s, rule, &exclusions, &pending).is_some()
+        {
+            *kept_out.entry(model.clone()).or_insert(0u64) += 1;
+        }
+    })?;
+    Ok(kept_out)
+}
+
 /// The demo's last step: the same figures `sam position` and `sam candidates list` print,
 /// each named by its definition (issue 24), and the first open removal candidates.
 #[cfg(feature = "simulator")]
@@ -479,69 +522,39 @@ pub(super) fn summary(store: &crate::store::Store, profile: &str) -> Result<Stri
     use crate::model::format_utc;
 
     let read = store.read().map_err(store_failure)?;
-    let seats = read
-        .subscriptions(profile)
-        .map_err(store_failure)?
-        .into_iter()
-        .filter(|s| s.active)
-        .count();
+    let seats = read.subscription_counts(profile).map_err(store_failure)?.0;
     let mut text = format!("seats held on profile `{profile}`: {seats}\n");
-    let spoke_id = read
-        .profile(profile)
-        .map_err(store_failure)?
-        .map(|p| p.spoke_id)
-        .unwrap_or_default();
-    let exclusions: Vec<_> = read
-        .exclusions()
+    let positions: Vec<_> = read
+        .latest_positions()
         .map_err(store_failure)?
         .into_iter()
-        .filter(|x| x.active)
+        .filter(|r| r.position.rights_used + r.position.excluded > 0)
         .collect();
-    let pending: crate::reclaim::PendingSeats = read
-        .pending_cancellations(profile)
-        .map_err(store_failure)?
-        .into_iter()
-        .map(|p| (p.external_user_id, p.identifier))
-        .collect();
-    for r in read.latest_positions().map_err(store_failure)? {
-        let p = &r.position;
-        if p.rights_used + p.excluded == 0 {
-            continue;
-        }
+    let mut rules = std::collections::BTreeMap::new();
+    for r in &positions {
         let rule = read
             .rule(&r.model)
             .map_err(store_failure)?
             .unwrap_or_else(|| crate::model::ReclamationRule::default_for(&r.model, r.computed_at));
-        // The inactive holders a rule never proposes (apps, seats the vendor already
-        // cancelled, reclamation exclusions): they hold a seat, so they count as used; judged
-        // as the position judged them (its time, the model's rule) and kept out by the rule
-        // the evaluation applies, so inactive - kept out = the open candidates.
-        let mut kept_out = 0u64;
-        read.for_each_subscription_with_activity(profile, |s, activity| {
-            if s.active
-                && s.model.as_deref() == Some(r.model.as_str())
-                && crate::reclaim::stale_since(&s, activity, &rule, r.computed_at, None).is_some()
-                && crate::reclaim::kept_out(&spoke_id, &s, &rule, &exclusions, &pending).is_some()
-            {
-                kept_out += 1;
-            }
-        })
-        .map_err(store_failure)?;
-        let kept = if kept_out > 0 {
-            format!(
-                "; {kept_out} of them kept out of reclaim: apps, seats the vendor already cancelled, reclamation exclusions"
-            )
-        } else {
-            String::new()
+        rules.insert(r.model.clone(), (rule, r.computed_at));
+    }
+    let kept_out = kept_out_by_model(&read, profile, &rules).map_err(store_failure)?;
+    for r in &positions {
+        let p = &r.position;
+        let days = rules[&r.model].0.inactivity_days;
+        let kept = match kept_out.get(&r.model) {
+            Some(n) => format!(
+                "; {n} of them kept out of reclaim: apps, seats the vendor already cancelled, reclamation exclusions"
+            ),
+            None => String::new(),
         };
         text.push_str(&format!(
-            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {} days{kept}) + {} excluded from license counts\n",
+            "{}: {} holders = {} using a right ({} active, {} inactive: no activity in the last {days} days{kept}) + {} excluded from license counts\n",
             r.model,
             p.rights_used + p.excluded,
             p.rights_used,
             p.rights_used - p.inactive,
             p.inactive,
-            rule.inactivity_days,
             p.excluded
         ));
     }

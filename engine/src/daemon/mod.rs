@@ -258,28 +258,19 @@ impl Daemon {
     fn schedulable_jobs(&self) -> Result<Vec<ScheduledJob>, DaemonError> {
         let failed = |e: crate::store::ReadError| DaemonError::Store(e.to_string());
         let read = self.store.read().map_err(failed)?;
-        let mut draft: BTreeMap<String, bool> = BTreeMap::new();
-        let mut jobs = Vec::new();
-        for job in read.scheduled_jobs().map_err(failed)? {
-            if !job.active {
-                continue;
-            }
-            let held = match draft.get(&job.profile) {
-                Some(held) => *held,
-                None => {
-                    let held = read
-                        .profile(&job.profile)
-                        .map_err(failed)?
-                        .is_some_and(|p| p.status == crate::model::ProfileStatus::Draft);
-                    draft.insert(job.profile.clone(), held);
-                    held
-                }
-            };
-            if !held {
-                jobs.push(job);
-            }
-        }
-        Ok(jobs)
+        let draft: std::collections::BTreeSet<String> = read
+            .profiles()
+            .map_err(failed)?
+            .into_iter()
+            .filter(|p| p.status == crate::model::ProfileStatus::Draft)
+            .map(|p| p.name)
+            .collect();
+        Ok(read
+            .scheduled_jobs()
+            .map_err(failed)?
+            .into_iter()
+            .filter(|job| job.active && !draft.contains(&job.profile))
+            .collect())
     }
 
     /// When the next job a schedule may run is due (`None` when there is none).
